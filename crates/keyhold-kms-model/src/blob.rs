@@ -1,0 +1,105 @@
+//! The `blob` wire type.
+
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A KMS `blob`: raw bytes, standard base64 (with padding) on the wire.
+///
+/// `Debug` prints only the length, never the contents (blobs carry plaintext and key material).
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Blob(pub Vec<u8>);
+
+impl Blob {
+    /// Wraps `bytes`.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Blob(bytes.into())
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Unwraps the bytes.
+    pub fn into_inner(self) -> Vec<u8> {
+        self.0
+    }
+
+    /// Number of bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// `true` when there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Blob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Blob(<{} bytes>)", self.0.len())
+    }
+}
+
+impl From<Vec<u8>> for Blob {
+    fn from(v: Vec<u8>) -> Self {
+        Blob(v)
+    }
+}
+
+impl From<&[u8]> for Blob {
+    fn from(v: &[u8]) -> Self {
+        Blob(v.to_vec())
+    }
+}
+
+impl AsRef<[u8]> for Blob {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Serialize for Blob {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Blob;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a base64-encoded string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Blob, E> {
+                STANDARD
+                    .decode(v)
+                    .map(Blob)
+                    .map_err(|_| E::custom("invalid base64"))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trip_and_redacted_debug() {
+        let b = Blob::new(b"secret".to_vec());
+        let json = serde_json::to_string(&b).unwrap();
+        assert_eq!(json, "\"c2VjcmV0\"");
+        assert_eq!(serde_json::from_str::<Blob>(&json).unwrap(), b);
+        assert_eq!(format!("{b:?}"), "Blob(<6 bytes>)");
+        assert!(serde_json::from_str::<Blob>("\"not base64!\"").is_err());
+        assert!(serde_json::from_str::<Blob>("12").is_err());
+    }
+}
