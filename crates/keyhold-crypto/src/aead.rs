@@ -1,0 +1,150 @@
+//! AES-256-GCM with 12-byte random IVs, the one AEAD Keyhold uses for symmetric keys,
+//! root-key wrapping, and (later) XKS proxies.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Key, Nonce};
+
+use crate::SecretBytes;
+
+/// IV length in bytes.
+pub const IV_LEN: usize = 12;
+/// Authentication tag length in bytes.
+pub const TAG_LEN: usize = 16;
+/// Key length in bytes.
+pub const KEY_LEN: usize = 32;
+
+/// Errors of AES-GCM.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AeadError {
+    /// The key is not 32 bytes.
+    #[error("AES-256-GCM key must be 32 bytes, got {0}")]
+    BadKeyLength(usize),
+    /// The IV is not 12 bytes.
+    #[error("AES-GCM IV must be 12 bytes, got {0}")]
+    BadIvLength(usize),
+    /// Tag mismatch: wrong key, wrong AAD, or tampered data.
+    #[error("authentication failed")]
+    AuthenticationFailed,
+}
+
+/// An AES-256-GCM key.
+pub struct Aes256Gcm {
+    cipher: aes_gcm::Aes256Gcm,
+}
+
+impl std::fmt::Debug for Aes256Gcm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Aes256Gcm(..)")
+    }
+}
+
+impl Aes256Gcm {
+    /// A cipher for a 32-byte key.
+    pub fn new(key: &[u8]) -> Result<Self, AeadError> {
+        if key.len() != KEY_LEN {
+            return Err(AeadError::BadKeyLength(key.len()));
+        }
+        Ok(Self {
+            cipher: aes_gcm::Aes256Gcm::new(Key::<aes_gcm::Aes256Gcm>::from_slice(key)),
+        })
+    }
+
+    /// Encrypts with a fresh random IV; returns `(iv, ciphertext || tag)`.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> ([u8; IV_LEN], Vec<u8>) {
+        let iv_bytes = crate::random_bytes(IV_LEN);
+        let mut iv = [0u8; IV_LEN];
+        iv.copy_from_slice(iv_bytes.expose());
+        let ct = self.seal_with_iv(&iv, aad, plaintext);
+        (iv, ct)
+    }
+
+    /// Encrypts with the given IV (callers must never reuse an IV under one key).
+    pub fn seal_with_iv(&self, iv: &[u8; IV_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        // Encryption of in-memory data with a valid key and IV cannot fail in aes-gcm except
+        // for plaintexts above 64 GiB, which no caller can send.
+        self.cipher
+            .encrypt(
+                Nonce::from_slice(iv),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
+            .unwrap_or_default()
+    }
+
+    /// Decrypts `ciphertext || tag`.
+    pub fn open(&self, iv: &[u8], aad: &[u8], ciphertext: &[u8]) -> Result<SecretBytes, AeadError> {
+        if iv.len() != IV_LEN {
+            return Err(AeadError::BadIvLength(iv.len()));
+        }
+        self.cipher
+            .decrypt(
+                Nonce::from_slice(iv),
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
+            .map(SecretBytes::new)
+            .map_err(|_| AeadError::AuthenticationFailed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_tamper() {
+        let k = Aes256Gcm::new(&[7u8; 32]).unwrap();
+        let (iv, ct) = k.seal(b"aad", b"hello");
+        assert_eq!(ct.len(), 5 + TAG_LEN);
+        assert_eq!(k.open(&iv, b"aad", &ct).unwrap().expose(), b"hello");
+        assert_eq!(
+            k.open(&iv, b"other", &ct),
+            Err(AeadError::AuthenticationFailed)
+        );
+        let mut bad = ct.clone();
+        bad[0] ^= 1;
+        assert_eq!(
+            k.open(&iv, b"aad", &bad),
+            Err(AeadError::AuthenticationFailed)
+        );
+        assert_eq!(
+            Aes256Gcm::new(&[0u8; 16]).unwrap_err(),
+            AeadError::BadKeyLength(16)
+        );
+    }
+
+    #[test]
+    fn ivs_are_fresh() {
+        let k = Aes256Gcm::new(&[1u8; 32]).unwrap();
+        let (a, ca) = k.seal(b"", b"same");
+        let (b, cb) = k.seal(b"", b"same");
+        assert_ne!(a, b);
+        assert_ne!(ca, cb);
+    }
+
+    #[test]
+    fn nist_vector() {
+        // NIST GCM test vector (AES-256, 96-bit IV), test case 16 of the GCM spec's appendix B.
+        let key = hex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308");
+        let iv = hex("cafebabefacedbaddecaf888");
+        let pt = hex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39");
+        let aad = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
+        let want = hex("522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662\
+76fc6ece0f4e1768cddf8853bb2d551b");
+        let k = Aes256Gcm::new(&key).unwrap();
+        let mut ivb = [0u8; 12];
+        ivb.copy_from_slice(&iv);
+        assert_eq!(k.seal_with_iv(&ivb, &aad, &pt), want);
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+}
