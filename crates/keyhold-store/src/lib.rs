@@ -1,0 +1,54 @@
+//! Keyhold's [`MetadataStore`] on SQLite (the embedded default) and PostgreSQL.
+//!
+//! * [`SqliteStore`] keeps everything in one file (WAL journal, `synchronous=FULL`, foreign
+//!   keys on). All writes go through one writer connection and run as `BEGIN IMMEDIATE`
+//!   transactions, so every check-and-write is serialized even across processes sharing the
+//!   file.
+//! * [`PostgresStore`] lets several Keyhold nodes share one database. Each write runs in one
+//!   `READ COMMITTED` transaction that first takes transaction-scoped advisory locks
+//!   (`pg_advisory_xact_lock`) on everything it is about to check: every claimed
+//!   `(scope, value)`, the `(account, Region)` quota, and the custom key store a key is
+//!   placed in. See [`PostgresStore`] for why this beats `SERIALIZABLE` with retries here.
+//! * [`open_store`] picks the backend from a database URL.
+//!
+//! Both engines run versioned migrations (the SQL files under `migrations/sqlite` and
+//! `migrations/postgres`, embedded in the binary) recorded in a `schema_migrations` table,
+//! and both pass one conformance suite (`tests/conformance`).
+//!
+//! Besides the errors the trait documents, the stores answer [`StoreError::Conflict`] with
+//! the scopes [`KEY_ID_SCOPE`], [`KEY_MATERIAL_ID_SCOPE`] and [`CUSTOM_KEY_STORE_ID_SCOPE`]
+//! when a row with the same primary key already exists, and [`StoreError::NotFound`] when a
+//! key material names a key that does not exist or a delete finds no row.
+//!
+//! [`MetadataStore`]: keyhold_core::ports::MetadataStore
+//! [`StoreError::Conflict`]: keyhold_core::ports::StoreError::Conflict
+//! [`StoreError::NotFound`]: keyhold_core::ports::StoreError::NotFound
+#![warn(missing_docs)]
+
+mod common;
+mod migrate;
+mod open;
+mod postgres;
+mod sqlite;
+
+pub use open::{open_store, DEFAULT_SQLITE_FILE};
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Scope of the [`StoreError::Conflict`] returned when a key with the same
+/// account, Region and key id already exists.
+///
+/// [`StoreError::Conflict`]: keyhold_core::ports::StoreError::Conflict
+pub const KEY_ID_SCOPE: &str = "key-id";
+
+/// Scope of the [`StoreError::Conflict`] returned when the key already has a key material
+/// with the same material id.
+///
+/// [`StoreError::Conflict`]: keyhold_core::ports::StoreError::Conflict
+pub const KEY_MATERIAL_ID_SCOPE: &str = "key-material-id";
+
+/// Scope of the [`StoreError::Conflict`] returned when a custom key store with the same
+/// account, Region and id already exists.
+///
+/// [`StoreError::Conflict`]: keyhold_core::ports::StoreError::Conflict
+pub const CUSTOM_KEY_STORE_ID_SCOPE: &str = "custom-key-store-id";
