@@ -266,3 +266,5 @@ pub trait MetadataStore: Send + Sync {
     /// Deletes every row (test harnesses' `/moto-api/reset`).
     async fn reset(&self) -> Result<(), StoreError>;
 }
+
+pub mod xks;

@@ -1,0 +1,76 @@
+//! Request authentication: SigV4 in strict mode, identification only in dev mode.
+
+use keyhold_core::RequestContext;
+use keyhold_sigv4::{RequestParts, SigV4Error};
+
+use crate::config::{AuthMode, Settings, DEFAULT_REGION};
+use crate::wire::WireError;
+
+/// The SigV4 service name of KMS.
+pub const SERVICE: &str = "kms";
+
+/// Establishes who calls and in which Region.
+///
+/// Strict mode: the `Authorization` header must be present and well-formed, the access key
+/// configured, the credential scoped to service `kms`, and the signature valid within the
+/// clock-skew window. Dev mode: the header (if any) is parsed for the access key id and Region
+/// but the signature is not checked; a 12-digit access key id is used as the account id.
+pub fn authenticate(
+    settings: &Settings,
+    parts: &RequestParts<'_>,
+    request_id: &str,
+) -> Result<RequestContext, WireError> {
+    match settings.auth {
+        AuthMode::Strict => {
+            let parsed = keyhold_sigv4::inspect(parts).map_err(|e| WireError::from(&e))?;
+            let key = settings
+                .access_keys
+                .get(parsed.access_key_id())
+                .ok_or_else(|| {
+                    WireError::client(
+                        "UnrecognizedClientException",
+                        "The security token included in the request is invalid.",
+                    )
+                })?;
+            parsed
+                .check_scope(None, SERVICE)
+                .map_err(|e| WireError::from(&e))?;
+            keyhold_sigv4::verify(
+                &parsed,
+                parts,
+                &key.secret_access_key,
+                time::OffsetDateTime::now_utc(),
+                settings.max_clock_skew,
+            )
+            .map_err(|e| WireError::from(&e))?;
+            let mut ctx =
+                RequestContext::new(&key.account_id, &parsed.authorization.region, request_id);
+            if let Some(arn) = &key.principal_arn {
+                ctx.principal_arn = arn.clone();
+            }
+            Ok(ctx)
+        }
+        AuthMode::Dev => match keyhold_sigv4::inspect(parts) {
+            Ok(parsed) => {
+                let akid = parsed.access_key_id();
+                let account = if akid.len() == 12 && akid.bytes().all(|b| b.is_ascii_digit()) {
+                    akid.to_string()
+                } else {
+                    settings.default_account.clone()
+                };
+                Ok(RequestContext::new(
+                    &account,
+                    &parsed.authorization.region,
+                    request_id,
+                ))
+            }
+            // Unsigned requests (e.g. `aws --no-sign-request`) are welcome in dev mode.
+            Err(SigV4Error::MissingAuthentication) => Ok(RequestContext::new(
+                &settings.default_account,
+                DEFAULT_REGION,
+                request_id,
+            )),
+            Err(e) => Err(WireError::from(&e)),
+        },
+    }
+}

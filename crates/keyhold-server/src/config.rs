@@ -1,0 +1,242 @@
+//! Configuration: a TOML file, overridden by environment variables, overridden by flags,
+//! resolved once into typed [`Settings`]. Secrets (access-key secrets, the root key) come from
+//! files or the environment and are never logged.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The default listen address of `keyhold serve`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4600";
+/// The account used in dev mode when the access key id is not a 12-digit account id.
+pub const DEFAULT_ACCOUNT: &str = "123456789012";
+/// The Region used when a request carries no credential scope (unsigned dev requests).
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// How requests are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Any access key is accepted without verifying the signature; a 12-digit access key id is
+    /// taken as the account id. For laptops and CI.
+    Dev,
+    /// Only configured access keys; every signature is verified.
+    Strict,
+}
+
+/// One configured access key (strict mode).
+#[derive(Clone, Deserialize)]
+pub struct AccessKey {
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: String,
+    /// The 12-digit account the key belongs to.
+    pub account_id: String,
+    /// The principal ARN reported for this caller; defaults to the account root.
+    #[serde(default)]
+    pub principal_arn: Option<String>,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("access_key_id", &self.access_key_id)
+            .field("account_id", &self.account_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The file form of the configuration (`keyhold serve --config keyhold.toml`). Every field is
+/// optional; flags and environment variables override it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Listen address, e.g. "127.0.0.1:4600".
+    pub listen: Option<String>,
+    /// Data directory (SQLite file, dev root key).
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://...` to share state between nodes; default SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// PEM certificate chain for HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    pub tls_key: Option<PathBuf>,
+    /// Authentication mode.
+    pub auth: Option<AuthMode>,
+    /// Default account for dev mode.
+    pub default_account: Option<String>,
+    /// Root key file.
+    pub root_key_file: Option<PathBuf>,
+    /// Access keys for strict mode.
+    #[serde(default)]
+    pub access_keys: Vec<AccessKey>,
+    /// Answer the moto-compatible test endpoints (`/moto-api/reset`).
+    pub test_mode: Option<bool>,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: Option<usize>,
+    /// Allowed SigV4 clock skew in seconds. Default 300: real KMS rejects signatures older
+    /// than five minutes ("... - 5 min."), although other AWS services allow fifteen.
+    pub max_clock_skew_secs: Option<i64>,
+}
+
+/// Resolved settings of one server.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Listen address (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Database URL; `None` means SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// TLS certificate and key, when serving HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Authentication mode.
+    pub auth: AuthMode,
+    /// Account used in dev mode.
+    pub default_account: String,
+    /// Root key source.
+    pub root_key: keyhold_crypto::RootKeySource,
+    /// Strict-mode access keys by id.
+    pub access_keys: BTreeMap<String, AccessKey>,
+    /// Test-harness endpoints enabled.
+    pub test_mode: bool,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Allowed clock skew for SigV4.
+    pub max_clock_skew: time::Duration,
+    /// Where to write the bound address once listening (for harnesses).
+    pub ready_file: Option<PathBuf>,
+}
+
+/// Default data directory: `$KEYHOLD_DATA_DIR`, else `$XDG_DATA_HOME/keyhold`, else
+/// `~/.local/share/keyhold`, else `./keyhold-data`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("keyhold");
+    }
+    if let Some(h) = std::env::var_os("HOME") {
+        return PathBuf::from(h).join(".local/share/keyhold");
+    }
+    PathBuf::from("keyhold-data")
+}
+
+/// Flags of `keyhold serve` (each also readable from a `KEYHOLD_*` environment variable).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "KEYHOLD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Listen address [default: 127.0.0.1:4600]; port 0 picks a free port.
+    #[arg(long, env = "KEYHOLD_LISTEN")]
+    pub listen: Option<String>,
+    /// Data directory for the SQLite file and the dev root key
+    /// [default: ~/.local/share/keyhold].
+    #[arg(long, env = "KEYHOLD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://...` to share state between Keyhold nodes (default: SQLite in the data dir).
+    #[arg(long, env = "KEYHOLD_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// PEM certificate chain: serve HTTPS.
+    #[arg(long, env = "KEYHOLD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "KEYHOLD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Authentication mode [default: dev].
+    #[arg(long, env = "KEYHOLD_AUTH", value_enum)]
+    pub auth: Option<AuthMode>,
+    /// Account id used in dev mode for non-numeric access keys [default: 123456789012].
+    #[arg(long, env = "KEYHOLD_DEFAULT_ACCOUNT")]
+    pub default_account: Option<String>,
+    /// Root key file [default: <data-dir>/root.key, created in dev mode]. The variable
+    /// KEYHOLD_ROOT_KEY (base64 of 32 bytes) takes precedence over any file.
+    #[arg(long, env = "KEYHOLD_ROOT_KEY_FILE")]
+    pub root_key_file: Option<PathBuf>,
+    /// Answer moto's test endpoints (`POST /moto-api/reset` wipes all state).
+    #[arg(long, env = "KEYHOLD_TEST_MODE")]
+    pub test_mode: bool,
+    /// Write the bound address (host:port) to this file once listening.
+    #[arg(long)]
+    pub ready_file: Option<PathBuf>,
+}
+
+/// The environment variable holding the root key itself (base64 of 32 bytes).
+pub const ROOT_KEY_ENV: &str = "KEYHOLD_ROOT_KEY";
+
+/// Resolves file < environment < flags into [`Settings`].
+pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
+    use anyhow::Context as _;
+    let file: FileConfig = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let listen_text = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let listen: SocketAddr = listen_text.parse().with_context(|| {
+        format!("--listen {listen_text:?} is not an address like 127.0.0.1:4600")
+    })?;
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(default_data_dir);
+    let auth = args.auth.or(file.auth).unwrap_or(AuthMode::Dev);
+    let tls = match (
+        args.tls_cert.or(file.tls_cert),
+        args.tls_key.or(file.tls_key),
+    ) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => anyhow::bail!("TLS needs both a certificate and a key"),
+    };
+    let root_key = if std::env::var_os(ROOT_KEY_ENV).is_some() {
+        keyhold_crypto::RootKeySource::Env(ROOT_KEY_ENV.to_string())
+    } else {
+        keyhold_crypto::RootKeySource::File {
+            path: args
+                .root_key_file
+                .or(file.root_key_file)
+                .unwrap_or_else(|| data_dir.join("root.key")),
+            create_if_missing: auth == AuthMode::Dev,
+        }
+    };
+    let default_account = args
+        .default_account
+        .or(file.default_account)
+        .unwrap_or_else(|| DEFAULT_ACCOUNT.to_string());
+    if default_account.len() != 12 || !default_account.bytes().all(|b| b.is_ascii_digit()) {
+        anyhow::bail!("the default account must be 12 digits, got {default_account:?}");
+    }
+    let access_keys = file
+        .access_keys
+        .into_iter()
+        .map(|k| (k.access_key_id.clone(), k))
+        .collect::<BTreeMap<_, _>>();
+    if auth == AuthMode::Strict && access_keys.is_empty() {
+        anyhow::bail!(
+            "strict authentication needs at least one [[access_keys]] entry in the config file"
+        );
+    }
+    Ok(Settings {
+        listen,
+        data_dir,
+        database_url: args.database_url.or(file.database_url),
+        tls,
+        auth,
+        default_account,
+        root_key,
+        access_keys,
+        test_mode: args.test_mode || file.test_mode.unwrap_or(false),
+        max_body_bytes: file.max_body_bytes.unwrap_or(1024 * 1024),
+        max_clock_skew: time::Duration::seconds(file.max_clock_skew_secs.unwrap_or(300)),
+        ready_file: args.ready_file,
+    })
+}

@@ -1,0 +1,85 @@
+//! Operation dispatch: JSON → validated model shape → domain call → JSON.
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use keyhold_core::{Kms, KmsResult, RequestContext};
+use keyhold_kms_model::Operation;
+
+use crate::wire::WireError;
+
+/// Parses the body of `op`, validates it against the model and runs it.
+pub async fn dispatch(
+    kms: &Kms,
+    op: Operation,
+    ctx: &RequestContext,
+    body: &[u8],
+) -> Result<Bytes, WireError> {
+    let input = parse_body(body)?;
+    keyhold_kms_model::validate_input(op, &input)?;
+    let keys = &kms.keys;
+    match op {
+        Operation::CreateKey => run(op, input, |r| keys.create_key(ctx, r)).await,
+        Operation::DescribeKey => run(op, input, |r| keys.describe_key(ctx, r)).await,
+        Operation::ListKeys => run(op, input, |r| keys.list_keys(ctx, r)).await,
+        Operation::Encrypt => run(op, input, |r| keys.encrypt(ctx, r)).await,
+        Operation::Decrypt => run(op, input, |r| keys.decrypt(ctx, r)).await,
+        other => Err(WireError::client(
+            "UnsupportedOperationException",
+            format!(
+                "Keyhold does not implement the {} operation yet.",
+                other.name()
+            ),
+        )),
+    }
+}
+
+/// An empty body counts as `{}` (the awsJson protocol requires servers to accept it); anything
+/// that is not a JSON object is a `SerializationException`.
+fn parse_body(body: &[u8]) -> Result<serde_json::Value, WireError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Value::Object(Default::default()));
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        WireError::serialization(format!(
+            "Request body is not valid JSON (line {}, column {}).",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if !value.is_object() {
+        return Err(WireError::serialization(
+            "Request body must be a JSON object.",
+        ));
+    }
+    Ok(value)
+}
+
+async fn run<Req, Resp, F, Fut>(
+    op: Operation,
+    input: serde_json::Value,
+    f: F,
+) -> Result<Bytes, WireError>
+where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+    F: FnOnce(Req) -> Fut,
+    Fut: std::future::Future<Output = KmsResult<Resp>>,
+{
+    // serde_json's own messages can quote values (possibly secret ones); report only where.
+    let req: Req = serde_json::from_value(input).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Data => "a member has the wrong type or an invalid value",
+            _ => "it could not be read",
+        };
+        WireError::serialization(format!(
+            "The request body does not match the {} input shape: {what}.",
+            op.name()
+        ))
+    })?;
+    let resp = f(req).await.map_err(WireError::from)?;
+    serde_json::to_vec(&resp)
+        .map(Bytes::from)
+        .map_err(|e| WireError::from(keyhold_core::KmsError::internal(e)))
+}

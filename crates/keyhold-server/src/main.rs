@@ -1,0 +1,114 @@
+//! `keyhold`: the command-line entry point.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use keyhold_server::config::{resolve, ServeArgs};
+
+#[derive(Parser)]
+#[command(
+    name = "keyhold",
+    version,
+    about = "A key management service that speaks the AWS KMS API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the KMS endpoint (zero configuration: http://127.0.0.1:4600, data in ~/.local/share/keyhold).
+    Serve(ServeArgs),
+    /// Root key utilities.
+    RootKey {
+        #[command(subcommand)]
+        command: RootKeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RootKeyCommand {
+    /// Write a new random root key (base64 of 32 bytes) to FILE with mode 0600.
+    Generate {
+        /// Where to write it; refuses to overwrite.
+        file: std::path::PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KEYHOLD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,keyhold_server=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::RootKey {
+            command: RootKeyCommand::Generate { file },
+        } => {
+            let src = keyhold_crypto::RootKeySource::File {
+                path: file.clone(),
+                create_if_missing: true,
+            };
+            if file.exists() {
+                anyhow::bail!("{} already exists", file.display());
+            }
+            let key = src.load()?;
+            println!(
+                "wrote root key {} (fingerprint {})",
+                file.display(),
+                key.fingerprint()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = resolve(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let ready_file = settings.ready_file.clone();
+        let data_dir = settings.data_dir.clone();
+        let storage = if settings.database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        };
+        let auth = settings.auth;
+        let server = keyhold_server::start(settings).await?;
+        println!("Keyhold KMS endpoint: {}", server.endpoint());
+        println!(
+            "  data dir: {} ({storage}), auth: {auth:?}",
+            data_dir.display()
+        );
+        if let Some(path) = ready_file {
+            std::fs::write(&path, server.local_addr.to_string())
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate() => {}
+        }
+        server.shutdown().await;
+        Ok(())
+    })
+}
+
+#[cfg(unix)]
+async fn terminate() {
+    if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        s.recv().await;
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminate() {
+    std::future::pending::<()>().await
+}

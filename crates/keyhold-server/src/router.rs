@@ -1,0 +1,170 @@
+//! The awsJson1.1 front door: one function turns an HTTP request into a KMS response.
+//!
+//! Order of checks, as AWS applies them: test-harness paths; method; body size; target
+//! (`X-Amz-Target: TrentService.<Op>`); authentication; content type; then the operation.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+
+use keyhold_core::Kms;
+use keyhold_kms_model::Operation;
+use keyhold_sigv4::RequestParts;
+
+use crate::config::Settings;
+use crate::wire::{json_response, WireError, CONTENT_TYPE};
+
+/// What every request handler shares.
+pub struct AppState {
+    /// The domain.
+    pub kms: Kms,
+    /// Resolved settings.
+    pub settings: Settings,
+}
+
+/// The path of moto's reset endpoint, answered in test mode.
+pub const MOTO_RESET_PATH: &str = "/moto-api/reset";
+
+/// Handles one request; never fails (errors become AWS error responses).
+pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let started = std::time::Instant::now();
+    let target = header(&req, "x-amz-target").unwrap_or_default().to_string();
+    let resp = match handle_inner(&state, req, &request_id).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(request_id, target, error = e.name, "request failed");
+            e.into_response(&request_id)
+        }
+    };
+    tracing::info!(
+        request_id,
+        target,
+        status = resp.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    resp
+}
+
+fn header<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn handle_inner(
+    state: &AppState,
+    req: Request<Incoming>,
+    request_id: &str,
+) -> Result<Response<Full<Bytes>>, WireError> {
+    let settings = &state.settings;
+    if settings.test_mode && req.uri().path() == MOTO_RESET_PATH {
+        if req.method() != http::Method::POST {
+            return Err(WireError {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                ..WireError::client("MethodNotAllowed", "Use POST.")
+            });
+        }
+        state.kms.reset().await.map_err(WireError::from)?;
+        return Ok(json_response(
+            StatusCode::OK,
+            Bytes::from_static(b"{\"status\": \"ok\"}"),
+            request_id,
+        ));
+    }
+    if req.method() != http::Method::POST {
+        return Err(WireError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            ..WireError::client(
+                "UnknownOperationException",
+                "KMS accepts only POST requests.",
+            )
+        });
+    }
+    let (parts, body) = req.into_parts();
+    let body = read_body(body, settings.max_body_bytes, &parts.headers).await?;
+
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok());
+    let op = target
+        .and_then(Operation::from_target)
+        .ok_or_else(|| WireError::client("UnknownOperationException", ""))?;
+
+    let mut header_pairs: Vec<(&str, &str)> = parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+        .collect();
+    // HTTP/2 carries the host in the :authority pseudo-header; SigV4 signs it as `host`.
+    if !parts.headers.contains_key(http::header::HOST) {
+        if let Some(authority) = parts.uri.authority() {
+            header_pairs.push(("host", authority.as_str()));
+        }
+    }
+    let payload_hash = keyhold_sigv4::payload_hash(&body);
+    let raw_path = parts.uri.path();
+    let raw_query = parts.uri.query().unwrap_or("");
+    let sig_parts = RequestParts {
+        method: parts.method.as_str(),
+        raw_path,
+        raw_query,
+        headers: &header_pairs,
+        payload_sha256_hex: &payload_hash,
+    };
+    let ctx = crate::auth::authenticate(settings, &sig_parts, request_id)?;
+
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case(CONTENT_TYPE)
+        && !media_type.eq_ignore_ascii_case("application/json")
+    {
+        return Err(WireError::serialization(format!(
+            "Unsupported Content-Type '{}'; KMS expects {CONTENT_TYPE}.",
+            media_type.chars().take(100).collect::<String>()
+        )));
+    }
+
+    let out = crate::dispatch::dispatch(&state.kms, op, &ctx, &body).await?;
+    Ok(json_response(StatusCode::OK, out, request_id))
+}
+
+async fn read_body(
+    body: Incoming,
+    limit: usize,
+    headers: &http::HeaderMap,
+) -> Result<Bytes, WireError> {
+    let too_large = || WireError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        ..WireError::client(
+            "RequestEntityTooLargeException",
+            format!("Request body must not exceed {limit} bytes."),
+        )
+    };
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
+        Err(_) => Err(WireError::serialization(
+            "The request body could not be read.",
+        )),
+    }
+}

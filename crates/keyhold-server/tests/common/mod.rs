@@ -1,0 +1,153 @@
+//! Test harness: starts the real `keyhold` binary on a free loopback port and builds clients.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `keyhold serve` child process with its own data directory.
+pub struct TestServer {
+    child: Option<Child>,
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    /// The data directory (kept across restarts).
+    pub data_dir: PathBuf,
+    extra_args: Vec<String>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// Starts a server in dev mode with test mode on.
+    pub fn start() -> Self {
+        Self::start_with(&["--test-mode"])
+    }
+
+    /// Starts a server with extra flags.
+    pub fn start_with(args: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data_dir = tmp.path().join("data");
+        let mut s = TestServer {
+            child: None,
+            endpoint: String::new(),
+            data_dir,
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+            _tmp: Some(tmp),
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let ready = self
+            .data_dir
+            .with_file_name(format!("ready-{}", uuid::Uuid::new_v4()));
+        let child = Command::new(env!("CARGO_BIN_EXE_keyhold"))
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--ready-file")
+            .arg(&ready)
+            .args(&self.extra_args)
+            .env_remove("KEYHOLD_ROOT_KEY")
+            .env_remove("KEYHOLD_DATABASE_URL")
+            .stdout(Stdio::null())
+            .env(
+                "KEYHOLD_LOG",
+                std::env::var("KEYHOLD_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn keyhold");
+        self.child = Some(child);
+        let addr = wait_for_file(&ready, self.child.as_mut().unwrap());
+        self.endpoint = format!("http://{addr}");
+    }
+
+    /// Stops the process (SIGKILL: nothing is flushed on purpose, durability must not depend
+    /// on a clean shutdown) and starts it again on the same data directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Kills the process.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn wait_for_file(path: &Path, child: &mut Child) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if !text.is_empty() {
+                return text.trim().to_string();
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("keyhold exited before listening: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "keyhold did not start within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An aws-sdk-kms client for `endpoint` with static credentials.
+pub fn sdk_client(endpoint: &str, access_key: &str, secret: &str) -> aws_sdk_kms::Client {
+    let creds = aws_credential_types::Credentials::new(access_key, secret, None, None, "test");
+    let conf = aws_sdk_kms::Config::builder()
+        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+        .region(aws_sdk_kms::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(creds)
+        .build();
+    aws_sdk_kms::Client::from_conf(conf)
+}
+
+/// A dev-mode client.
+pub fn client(server: &TestServer) -> aws_sdk_kms::Client {
+    sdk_client(&server.endpoint, "AKIDEXAMPLEKEYHOLD", "secret")
+}
+
+/// Sends a raw request and returns (status, parsed JSON body or Null, headers).
+pub async fn raw(
+    endpoint: &str,
+    target: Option<&str>,
+    content_type: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{endpoint}/"))
+        .body(body);
+    if let Some(t) = target {
+        req = req.header("X-Amz-Target", t);
+    }
+    if let Some(ct) = content_type {
+        req = req.header("Content-Type", ct);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap_or_default();
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    (status, json, headers)
+}
