@@ -8,7 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A KMS `blob`: raw bytes, standard base64 (with padding) on the wire.
 ///
-/// `Debug` prints only the length, never the contents (blobs carry plaintext and key material).
+/// `Debug` prints only the length, never the contents (blobs carry plaintext and key material),
+/// and the bytes are zeroized when the blob is dropped.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Blob(pub Vec<u8>);
 
@@ -23,9 +24,9 @@ impl Blob {
         &self.0
     }
 
-    /// Unwraps the bytes.
-    pub fn into_inner(self) -> Vec<u8> {
-        self.0
+    /// Unwraps the bytes (the caller becomes responsible for wiping them).
+    pub fn into_inner(mut self) -> Vec<u8> {
+        std::mem::take(&mut self.0)
     }
 
     /// Number of bytes.
@@ -36,6 +37,12 @@ impl Blob {
     /// `true` when there are no bytes.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+impl Drop for Blob {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 

@@ -373,4 +373,24 @@ async fn accounts_are_isolated_by_access_key() {
         .into_service_error();
     assert!(err.is_not_found_exception());
     assert!(b.list_keys().send().await.unwrap().keys().is_empty());
+
+    // Another account's key, named by ARN, is not usable without policies (not implemented):
+    // AccessDeniedException, for describe and for decrypting that account's ciphertext.
+    let arn = md.arn().unwrap();
+    let err = b.describe_key().key_id(arn).send().await.unwrap_err().into_service_error();
+    assert_eq!(service_error_code(&err).0, "AccessDeniedException");
+    let blob = a
+        .encrypt()
+        .key_id(arn)
+        .plaintext(Blob::new(b"a's secret".to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob()
+        .unwrap()
+        .clone();
+    let err = b.decrypt().ciphertext_blob(blob.clone()).send().await.unwrap_err().into_service_error();
+    assert_eq!(service_error_code(&err).0, "AccessDeniedException");
+    let ok = a.decrypt().ciphertext_blob(blob).send().await.unwrap();
+    assert_eq!(ok.plaintext().unwrap().as_ref(), b"a's secret");
 }

@@ -314,6 +314,17 @@ impl Keys {
             } => (account_id, region, key_id),
             KeyRef::Alias { .. } => return Err(KmsError::NotFound(r.not_found_message())),
         };
+        if *account != ctx.account_id {
+            // Keyhold does not evaluate key policies or grants yet, so no key is usable from
+            // another account; AWS answers such calls with AccessDeniedException.
+            return Err(KmsError::Other {
+                name: "AccessDeniedException",
+                message: format!(
+                    "User: {} is not authorized to perform this operation on resource: arn:aws:kms:{region}:{account}:key/{key_id} because no resource-based policy allows it",
+                    ctx.principal_arn
+                ),
+            });
+        }
         let row = self
             .store
             .get_key(account, region, key_id)
