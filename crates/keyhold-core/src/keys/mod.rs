@@ -314,9 +314,16 @@ impl Keys {
             } => (account_id, region, key_id),
             KeyRef::Alias { .. } => return Err(KmsError::NotFound(r.not_found_message())),
         };
+        let row = self
+            .store
+            .get_key(account, region, key_id)
+            .await?
+            .ok_or_else(|| KmsError::NotFound(r.not_found_message()))?;
         if *account != ctx.account_id {
             // Keyhold does not evaluate key policies or grants yet, so no key is usable from
-            // another account; AWS answers such calls with AccessDeniedException.
+            // another account; AWS answers such calls with AccessDeniedException. Checked after
+            // the lookup, so a key that does not exist is NotFound wherever it would live
+            // (Decrypt turns that into InvalidCiphertextException).
             return Err(KmsError::Other {
                 name: "AccessDeniedException",
                 message: format!(
@@ -325,11 +332,6 @@ impl Keys {
                 ),
             });
         }
-        let row = self
-            .store
-            .get_key(account, region, key_id)
-            .await?
-            .ok_or_else(|| KmsError::NotFound(r.not_found_message()))?;
         let doc: KeyDoc = serde_json::from_str(&row.doc).map_err(KmsError::internal)?;
         Ok(LoadedKey { row, doc })
     }
