@@ -377,7 +377,13 @@ async fn accounts_are_isolated_by_access_key() {
     // Another account's key, named by ARN, is not usable without policies (not implemented):
     // AccessDeniedException, for describe and for decrypting that account's ciphertext.
     let arn = md.arn().unwrap();
-    let err = b.describe_key().key_id(arn).send().await.unwrap_err().into_service_error();
+    let err = b
+        .describe_key()
+        .key_id(arn)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
     assert_eq!(service_error_code(&err).0, "AccessDeniedException");
     let blob = a
         .encrypt()
@@ -389,7 +395,13 @@ async fn accounts_are_isolated_by_access_key() {
         .ciphertext_blob()
         .unwrap()
         .clone();
-    let err = b.decrypt().ciphertext_blob(blob.clone()).send().await.unwrap_err().into_service_error();
+    let err = b
+        .decrypt()
+        .ciphertext_blob(blob.clone())
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
     assert_eq!(service_error_code(&err).0, "AccessDeniedException");
     let ok = a.decrypt().ciphertext_blob(blob).send().await.unwrap();
     assert_eq!(ok.plaintext().unwrap().as_ref(), b"a's secret");
