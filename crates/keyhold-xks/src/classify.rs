@@ -1,0 +1,249 @@
+//! The one place where a proxy's answer or a transport error becomes an [`XksFailure`].
+//!
+//! Proxy errors are looked up by the (HTTP status, `errorName`) pair of the spec's error table:
+//! a name arriving with a status the spec does not pair it with is not trusted and counts as an
+//! invalid response, like any unknown name. Transport errors are classified by the phase of
+//! the call they happened in plus whether rustls raised them, never by matching message text.
+
+use std::error::Error as StdError;
+
+use keyhold_core::ports::xks::XksFailure;
+
+/// The spec's error table (XKS API v1, "Error codes") with the failure each row means.
+/// `400 ValidationException` is deliberately absent: KMS reports it as an invalid response.
+static ERROR_TABLE: [(u16, &str, XksFailure); 11] = [
+    (
+        401,
+        "AuthenticationFailedException",
+        XksFailure::AuthenticationFailed,
+    ),
+    (403, "AccessDeniedException", XksFailure::AccessDenied),
+    (404, "InvalidUriPathException", XksFailure::InvalidUriPath),
+    (404, "KeyNotFoundException", XksFailure::KeyNotFound),
+    (400, "InvalidStateException", XksFailure::KeyInvalidState),
+    (400, "InvalidKeyUsageException", XksFailure::KeyInvalidUsage),
+    (
+        501,
+        "UnsupportedOperationException",
+        XksFailure::KeyInvalidUsage,
+    ),
+    (
+        400,
+        "InvalidCiphertextException",
+        XksFailure::InvalidCiphertext,
+    ),
+    (429, "ThrottlingException", XksFailure::Throttled),
+    (
+        503,
+        "DependencyTimeoutException",
+        XksFailure::DependencyTimeout,
+    ),
+    (500, "InternalException", XksFailure::ProxyInternal),
+];
+
+/// Classifies a non-200 answer. `error_name` is `None` when the body was not a JSON error
+/// body; that, and any pair not in the spec's table, is an invalid response.
+pub fn classify_status(status: u16, error_name: Option<&str>) -> XksFailure {
+    let Some(name) = error_name else {
+        return XksFailure::InvalidResponse {
+            detail: format!("HTTP {status} without a JSON error body"),
+        };
+    };
+    ERROR_TABLE
+        .iter()
+        .find(|(s, n, _)| *s == status && *n == name)
+        .map(|(_, _, failure)| failure.clone())
+        .unwrap_or_else(|| XksFailure::InvalidResponse {
+            detail: format!("HTTP {status} with errorName {name:?}"),
+        })
+}
+
+/// Where in a call a transport error happened; the same I/O error means different things
+/// before and after the proxy started answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// DNS lookup and TCP connect.
+    Connect,
+    /// The TLS handshake.
+    Handshake,
+    /// Sending the request and waiting for the response head.
+    Exchange,
+    /// Reading the response body.
+    Body,
+}
+
+/// Classifies a transport error.
+///
+/// * any rustls error anywhere in the chain (certificate invalid, expired, unknown issuer, name
+///   mismatch, protocol version, alerts) → `Tls`;
+/// * an HTTP response head that is not HTTP → `InvalidResponse`;
+/// * failures before any response (refused, DNS, reset or EOF during connect, handshake or
+///   while waiting for the head) → `NotReachable`;
+/// * failures while the body arrives → `Network`.
+pub fn classify_transport(phase: Phase, err: &(dyn StdError + 'static)) -> XksFailure {
+    let detail = error_chain(err);
+    if find::<rustls::Error>(err).is_some() {
+        return XksFailure::Tls { detail };
+    }
+    if let Some(h) = find::<hyper::Error>(err) {
+        if h.is_parse() || h.is_parse_status() {
+            return XksFailure::InvalidResponse { detail };
+        }
+    }
+    match phase {
+        Phase::Connect | Phase::Handshake | Phase::Exchange => XksFailure::NotReachable { detail },
+        Phase::Body => XksFailure::Network { detail },
+    }
+}
+
+/// The budget ran out.
+pub fn timed_out(budget_ms: u64) -> XksFailure {
+    XksFailure::TimedOut { budget_ms }
+}
+
+/// Finds an error of type `T` in `err`'s chain. `std::io::Error::source` skips the error it
+/// wraps, so wrapped errors are looked at explicitly.
+fn find<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(hit) = e.downcast_ref::<T>() {
+            return Some(hit);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                if let Some(hit) = find::<T>(inner) {
+                    return Some(hit);
+                }
+            }
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// `a: b: c` from an error and its sources, for `detail` (rustls and I/O errors carry no
+/// secrets).
+fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut current = err.source();
+    while let Some(e) = current {
+        let next = e.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        current = e.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    fn is_invalid_response(f: &XksFailure) -> bool {
+        matches!(f, XksFailure::InvalidResponse { .. })
+    }
+
+    #[test]
+    fn each_spec_row_maps_to_its_failure() {
+        let rows: [(u16, &str, XksFailure); 11] = [
+            (
+                401,
+                "AuthenticationFailedException",
+                XksFailure::AuthenticationFailed,
+            ),
+            (403, "AccessDeniedException", XksFailure::AccessDenied),
+            (404, "InvalidUriPathException", XksFailure::InvalidUriPath),
+            (404, "KeyNotFoundException", XksFailure::KeyNotFound),
+            (400, "InvalidStateException", XksFailure::KeyInvalidState),
+            (400, "InvalidKeyUsageException", XksFailure::KeyInvalidUsage),
+            (
+                501,
+                "UnsupportedOperationException",
+                XksFailure::KeyInvalidUsage,
+            ),
+            (
+                400,
+                "InvalidCiphertextException",
+                XksFailure::InvalidCiphertext,
+            ),
+            (429, "ThrottlingException", XksFailure::Throttled),
+            (
+                503,
+                "DependencyTimeoutException",
+                XksFailure::DependencyTimeout,
+            ),
+            (500, "InternalException", XksFailure::ProxyInternal),
+        ];
+        for (status, name, want) in rows {
+            assert_eq!(classify_status(status, Some(name)), want, "{status} {name}");
+        }
+    }
+
+    #[test]
+    fn validation_unknown_and_mismatched_rows_are_invalid_responses() {
+        assert!(is_invalid_response(&classify_status(
+            400,
+            Some("ValidationException")
+        )));
+        assert!(is_invalid_response(&classify_status(
+            418,
+            Some("TeapotException")
+        )));
+        assert!(is_invalid_response(&classify_status(
+            400,
+            Some("NewException")
+        )));
+        assert!(is_invalid_response(&classify_status(
+            500,
+            Some("AccessDeniedException")
+        )));
+        assert!(is_invalid_response(&classify_status(401, None)));
+        assert!(is_invalid_response(&classify_status(
+            200,
+            Some("InternalException")
+        )));
+    }
+
+    #[test]
+    fn rustls_errors_are_tls_in_any_phase_even_wrapped_in_io() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);
+        let wrapped = io::Error::new(io::ErrorKind::InvalidData, tls);
+        for phase in [Phase::Handshake, Phase::Exchange, Phase::Body] {
+            let f = classify_transport(phase, &wrapped);
+            assert!(matches!(f, XksFailure::Tls { .. }), "{phase:?}: {f:?}");
+        }
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion);
+        assert!(matches!(
+            classify_transport(Phase::Handshake, &alert),
+            XksFailure::Tls { .. }
+        ));
+    }
+
+    #[test]
+    fn io_errors_depend_on_the_phase() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert!(matches!(
+            classify_transport(Phase::Connect, &refused),
+            XksFailure::NotReachable { .. }
+        ));
+        let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "tls handshake eof");
+        assert!(matches!(
+            classify_transport(Phase::Handshake, &eof),
+            XksFailure::NotReachable { .. }
+        ));
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        let f = classify_transport(Phase::Body, &reset);
+        assert!(matches!(f, XksFailure::Network { .. }));
+        assert_eq!(f.connection_error_code(), "NETWORK_ERRORS");
+    }
+
+    #[test]
+    fn timeout_keeps_the_budget() {
+        let f = timed_out(250);
+        assert_eq!(f, XksFailure::TimedOut { budget_ms: 250 });
+        assert_eq!(f.connection_error_code(), "XKS_PROXY_TIMED_OUT");
+    }
+}
