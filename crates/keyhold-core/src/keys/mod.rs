@@ -62,10 +62,21 @@ pub struct KeyDoc {
     pub tags: Vec<(String, String)>,
 }
 
+/// Identity of one key material: (account, Region, key id, material id).
+type MaterialId = (String, String, String, String);
+
+/// Most unwrapped materials kept in memory before the cache is emptied.
+const MATERIAL_CACHE_LIMIT: usize = 10_000;
+
 /// The KMS key operations of one Keyhold instance.
 pub struct Keys {
     store: Arc<dyn MetadataStore>,
     root_key: Arc<RootKey>,
+    /// Unwrapped key materials. A material never changes once written, so caching it saves a
+    /// database read and an unwrap per cryptographic call; the key row (state, deletion) is
+    /// still read on every call, so a disabled or deleted key stops working at once.
+    /// Entries are zeroized when evicted or dropped.
+    material_cache: std::sync::RwLock<std::collections::HashMap<MaterialId, SecretBytes>>,
 }
 
 /// AWS's default key policy for a key created without one.
@@ -142,7 +153,11 @@ impl LoadedKey {
 impl Keys {
     /// Keys backed by `store`, with material wrapped by `root_key`.
     pub fn new(store: Arc<dyn MetadataStore>, root_key: Arc<RootKey>) -> Self {
-        Self { store, root_key }
+        Self {
+            store,
+            root_key,
+            material_cache: Default::default(),
+        }
     }
 
     /// `CreateKey`.
@@ -339,6 +354,20 @@ impl Keys {
     /// Unwraps one material of `key`.
     async fn material(&self, key: &LoadedKey, material_id: &str) -> KmsResult<Option<SecretBytes>> {
         let r = &key.row;
+        let id: MaterialId = (
+            r.account_id.clone(),
+            r.region.clone(),
+            r.key_id.clone(),
+            material_id.to_string(),
+        );
+        if let Some(hit) = self
+            .material_cache
+            .read()
+            .ok()
+            .and_then(|c| c.get(&id).cloned())
+        {
+            return Ok(Some(hit));
+        }
         let Some(m) = self
             .store
             .get_key_material(&r.account_id, &r.region, &r.key_id, material_id)
@@ -347,10 +376,17 @@ impl Keys {
             return Ok(None);
         };
         let aad = material_aad(&r.account_id, &r.region, &r.key_id, material_id);
-        self.root_key
+        let material = self
+            .root_key
             .unwrap(&aad, &m.wrapped)
-            .map(Some)
-            .map_err(KmsError::internal)
+            .map_err(KmsError::internal)?;
+        if let Ok(mut cache) = self.material_cache.write() {
+            if cache.len() >= MATERIAL_CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(id, material.clone());
+        }
+        Ok(Some(material))
     }
 }
 

@@ -51,6 +51,7 @@ impl PostgresStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url).map_err(backend)?;
         let pool = PgPoolOptions::new()
+            .max_connections(16)
             .connect_with(options)
             .await
             .map_err(backend)?;
@@ -82,6 +83,7 @@ impl PostgresStore {
         conn.close().await.map_err(backend)?;
         let options = options.options([("search_path", quoted)]);
         let pool = PgPoolOptions::new()
+            .max_connections(16)
             .connect_with(options)
             .await
             .map_err(backend)?;

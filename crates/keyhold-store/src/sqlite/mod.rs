@@ -55,12 +55,18 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let writer = SqlitePoolOptions::new()
+            // A local file's connection cannot go away under us: skip sqlx's ping before every
+            // acquire, which costs a thread round trip per query.
+            .test_before_acquire(false)
             .max_connections(1)
             .connect_with(options.clone())
             .await
             .map_err(backend)?;
         migrate_sqlite(&writer).await?;
         let reader = SqlitePoolOptions::new()
+            // A local file's connection cannot go away under us: skip sqlx's ping before every
+            // acquire, which costs a thread round trip per query.
+            .test_before_acquire(false)
             .max_connections(READERS)
             .connect_with(options)
             .await
@@ -79,6 +85,9 @@ impl SqliteStore {
             .foreign_keys(true);
         // One connection that is never recycled: closing it would drop the database.
         let pool = SqlitePoolOptions::new()
+            // A local file's connection cannot go away under us: skip sqlx's ping before every
+            // acquire, which costs a thread round trip per query.
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
