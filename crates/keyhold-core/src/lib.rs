@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod context;
+pub mod custom_key_stores;
 pub mod error;
 pub mod keys;
 pub mod ports;
@@ -22,14 +23,38 @@ use ports::MetadataStore;
 pub struct Kms {
     /// KMS keys.
     pub keys: keys::Keys,
+    /// Custom key stores.
+    pub custom_key_stores: custom_key_stores::CustomKeyStores,
     store: Arc<dyn MetadataStore>,
 }
 
 impl Kms {
-    /// The domain over `store`, with secrets wrapped by `root_key`.
+    /// The domain over `store`, with secrets wrapped by `root_key`, without an XKS client
+    /// (external key stores fail to connect) and with default custom key store settings.
     pub fn new(store: Arc<dyn MetadataStore>, root_key: Arc<RootKey>) -> Self {
+        Self::with_custom_key_stores(
+            store,
+            root_key,
+            Arc::new(custom_key_stores::UnconfiguredXks),
+            custom_key_stores::CustomKeyStoreSettings::default(),
+        )
+    }
+
+    /// The domain over `store`, reaching XKS proxies through `xks`.
+    pub fn with_custom_key_stores(
+        store: Arc<dyn MetadataStore>,
+        root_key: Arc<RootKey>,
+        xks: Arc<dyn ports::xks::XksConnector>,
+        settings: custom_key_stores::CustomKeyStoreSettings,
+    ) -> Self {
         Self {
-            keys: keys::Keys::new(store.clone(), root_key),
+            keys: keys::Keys::new(store.clone(), root_key.clone()),
+            custom_key_stores: custom_key_stores::CustomKeyStores::new(
+                store.clone(),
+                root_key,
+                xks,
+                settings,
+            ),
             store,
         }
     }

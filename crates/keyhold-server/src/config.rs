@@ -60,6 +60,10 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// `postgres://...` to share state between nodes; default SQLite in `data_dir`.
     pub database_url: Option<String>,
+    /// PostgreSQL schema holding Keyhold's tables, created if missing (several deployments or
+    /// test runs can share one database this way); default: the first schema on the
+    /// connection's `search_path`.
+    pub database_schema: Option<String>,
     /// PEM certificate chain for HTTPS.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for HTTPS.
@@ -80,6 +84,21 @@ pub struct FileConfig {
     /// Allowed SigV4 clock skew in seconds. Default 300: real KMS rejects signatures older
     /// than five minutes ("... - 5 min."), although other AWS services allow fifteen.
     pub max_clock_skew_secs: Option<i64>,
+    /// The XKS client: trusted CAs, `connect_to` address overrides, VPC endpoint services,
+    /// per-call budget.
+    pub xks: Option<keyhold_xks::XksClientConfig>,
+    /// Custom key stores allowed per account and Region (default 10, as AWS).
+    pub max_custom_key_stores: Option<u32>,
+    /// Seconds between health checks of connected external key stores (default 300;
+    /// 0 turns them off). Results are logged; a store never leaves CONNECTED because of one.
+    pub xks_health_check_interval_secs: Option<u64>,
+    /// Seconds between sweeps that finish custom key stores left CONNECTING or DISCONNECTING
+    /// (by a crash, a restart or another node); default 5. A sweep also runs at start-up.
+    pub custom_key_store_sweep_interval_secs: Option<u64>,
+    /// This node's identity for connection leases (default: kept in `<data_dir>/node-id`,
+    /// so a restarted node resumes its own stores at once). Nodes sharing a database need
+    /// distinct ids.
+    pub node_id: Option<String>,
 }
 
 /// Resolved settings of one server.
@@ -91,6 +110,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Database URL; `None` means SQLite in `data_dir`.
     pub database_url: Option<String>,
+    /// PostgreSQL schema for Keyhold's tables (`None`: the `search_path`'s first).
+    pub database_schema: Option<String>,
     /// TLS certificate and key, when serving HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Authentication mode.
@@ -109,6 +130,16 @@ pub struct Settings {
     pub max_clock_skew: time::Duration,
     /// Where to write the bound address once listening (for harnesses).
     pub ready_file: Option<PathBuf>,
+    /// The XKS client configuration.
+    pub xks: keyhold_xks::XksClientConfig,
+    /// Custom key stores allowed per account and Region.
+    pub max_custom_key_stores: u32,
+    /// Interval of the XKS health check (`None`: off).
+    pub xks_health_check_interval: Option<std::time::Duration>,
+    /// Interval of the custom key store recovery sweep.
+    pub custom_key_store_sweep_interval: std::time::Duration,
+    /// Lease-holder identity; `None` means the one kept in the data directory.
+    pub node_id: Option<String>,
 }
 
 /// Default data directory: `$KEYHOLD_DATA_DIR`, else `$XDG_DATA_HOME/keyhold`, else
@@ -229,6 +260,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
         listen,
         data_dir,
         database_url: args.database_url.or(file.database_url),
+        database_schema: file.database_schema,
         tls,
         auth,
         default_account,
@@ -238,5 +270,19 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
         max_body_bytes: file.max_body_bytes.unwrap_or(1024 * 1024),
         max_clock_skew: time::Duration::seconds(file.max_clock_skew_secs.unwrap_or(300)),
         ready_file: args.ready_file,
+        xks: file.xks.unwrap_or_default(),
+        max_custom_key_stores: file
+            .max_custom_key_stores
+            .unwrap_or(keyhold_core::custom_key_stores::DEFAULT_MAX_CUSTOM_KEY_STORES),
+        xks_health_check_interval: match file.xks_health_check_interval_secs.unwrap_or(300) {
+            0 => None,
+            secs => Some(std::time::Duration::from_secs(secs)),
+        },
+        custom_key_store_sweep_interval: std::time::Duration::from_secs(
+            file.custom_key_store_sweep_interval_secs
+                .unwrap_or(5)
+                .max(1),
+        ),
+        node_id: file.node_id,
     })
 }

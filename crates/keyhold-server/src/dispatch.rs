@@ -19,12 +19,31 @@ pub async fn dispatch(
     let input = parse_body(body)?;
     keyhold_kms_model::validate_input(op, &input)?;
     let keys = &kms.keys;
+    let cks = &kms.custom_key_stores;
     match op {
         Operation::CreateKey => run(op, input, |r| keys.create_key(ctx, r)).await,
         Operation::DescribeKey => run(op, input, |r| keys.describe_key(ctx, r)).await,
         Operation::ListKeys => run(op, input, |r| keys.list_keys(ctx, r)).await,
         Operation::Encrypt => run(op, input, |r| keys.encrypt(ctx, r)).await,
         Operation::Decrypt => run(op, input, |r| keys.decrypt(ctx, r)).await,
+        Operation::CreateCustomKeyStore => {
+            run(op, input, |r| cks.create_custom_key_store(ctx, r)).await
+        }
+        Operation::DescribeCustomKeyStores => {
+            run(op, input, |r| cks.describe_custom_key_stores(ctx, r)).await
+        }
+        Operation::ConnectCustomKeyStore => {
+            run(op, input, |r| cks.connect_custom_key_store(ctx, r)).await
+        }
+        Operation::DisconnectCustomKeyStore => {
+            run(op, input, |r| cks.disconnect_custom_key_store(ctx, r)).await
+        }
+        Operation::UpdateCustomKeyStore => {
+            run(op, input, |r| cks.update_custom_key_store(ctx, r)).await
+        }
+        Operation::DeleteCustomKeyStore => {
+            run(op, input, |r| cks.delete_custom_key_store(ctx, r)).await
+        }
         other => Err(WireError::client(
             "UnsupportedOperationException",
             format!(

@@ -21,13 +21,66 @@ pub use listener::RunningServer;
 /// Opens storage and the root key, then starts serving `settings` in the background.
 pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     let root_key = Arc::new(settings.root_key.load().context("loading the root key")?);
-    let store = keyhold_store::open_store(settings.database_url.as_deref(), &settings.data_dir)
-        .await
-        .context("opening the metadata store")?;
-    let kms = keyhold_core::Kms::new(store, root_key);
+    let store: Arc<dyn keyhold_core::ports::MetadataStore> = match (
+        settings.database_url.as_deref(),
+        settings.database_schema.as_deref(),
+    ) {
+        (Some(url), Some(schema))
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
+        {
+            Arc::new(
+                keyhold_store::PostgresStore::connect_with_schema(url, schema)
+                    .await
+                    .context("opening the metadata store")?,
+            )
+        }
+        (_, Some(_)) => {
+            anyhow::bail!("database_schema needs a postgres:// database URL")
+        }
+        (url, None) => keyhold_store::open_store(url, &settings.data_dir)
+            .await
+            .context("opening the metadata store")?,
+    };
+    let xks = keyhold_xks::XksClient::new(settings.xks.clone())
+        .context("configuring the XKS client ([xks] table)")?;
+    let node_id = match &settings.node_id {
+        Some(id) => id.clone(),
+        None => node_id(&settings.data_dir).context("reading or creating the node id")?,
+    };
+    let cks_settings = keyhold_core::custom_key_stores::CustomKeyStoreSettings {
+        max_custom_key_stores: settings.max_custom_key_stores,
+        node_id,
+        // Longer than any proxy call can take, so a lease never expires under its holder.
+        lease_ttl_ms: 30_000i64
+            .max(i64::try_from(settings.xks.timeout_ms.saturating_mul(4)).unwrap_or(i64::MAX)),
+    };
+    let kms =
+        keyhold_core::Kms::with_custom_key_stores(store, root_key, Arc::new(xks), cks_settings);
+    // Finish stores left CONNECTING/DISCONNECTING (now, then periodically) and health-check
+    // connected external key stores.
+    kms.custom_key_stores.spawn_background(
+        settings.custom_key_store_sweep_interval,
+        settings.xks_health_check_interval,
+    );
     let tls = settings.tls.clone();
     let listen = settings.listen;
     let state = Arc::new(router::AppState { kms, settings });
     let tls_paths = tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
     listener::start(listen, tls_paths, state).await
+}
+
+/// This node's lease-holder id, kept in `<data_dir>/node-id` so a restarted node resumes the
+/// custom key store connections it owned without waiting for its leases to expire.
+fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node-id");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let id = text.trim();
+        if !id.is_empty() {
+            return Ok(id.to_string());
+        }
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let id = format!("node-{}", uuid::Uuid::new_v4());
+    std::fs::write(&path, &id)?;
+    Ok(id)
 }

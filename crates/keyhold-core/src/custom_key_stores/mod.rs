@@ -1,0 +1,181 @@
+//! Custom key stores: the control plane (Create/Describe/Connect/Disconnect/Update/Delete) and
+//! the connection worker that drives each store's `ConnectionState` machine.
+//!
+//! * [`model`]: the stored document and its wire view.
+//! * [`validation`]: cross-field rules, uniqueness claims, exception mapping.
+//! * `operations`: Create, Describe, Connect, Disconnect and Delete; `update`: Update.
+//! * [`worker`]: the connection state machine's asynchronous half — one owner per store
+//!   (a lease in the metadata store), recovery of stores left `CONNECTING`/`DISCONNECTING`, and
+//!   the periodic health check of connected stores.
+
+pub mod model;
+mod operations;
+pub mod validation;
+pub mod worker;
+
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_connection;
+mod update;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use keyhold_crypto::RootKey;
+
+use crate::error::{KmsError, KmsResult};
+use crate::ports::xks::{
+    HealthCheckReason, XksConnector, XksFailure, XksHealth, XksRequestMetadata, XksTarget,
+};
+use crate::ports::MetadataStore;
+
+pub use model::LoadedStore;
+
+/// The default quota of custom key stores per account and Region (AWS's).
+pub const DEFAULT_MAX_CUSTOM_KEY_STORES: u32 = 10;
+
+/// Settings of the custom key store service.
+#[derive(Debug, Clone)]
+pub struct CustomKeyStoreSettings {
+    /// Custom key stores allowed per account and Region (`LimitExceededException` beyond).
+    pub max_custom_key_stores: u32,
+    /// This node's identity as a lease holder. A node restarted with the same id resumes the
+    /// stores it owned at once; another node waits for the lease to expire.
+    pub node_id: String,
+    /// How long a connection lease lasts; must exceed the longest proxy call.
+    pub lease_ttl_ms: i64,
+}
+
+impl Default for CustomKeyStoreSettings {
+    fn default() -> Self {
+        Self {
+            max_custom_key_stores: DEFAULT_MAX_CUSTOM_KEY_STORES,
+            node_id: uuid::Uuid::new_v4().to_string(),
+            lease_ttl_ms: 30_000,
+        }
+    }
+}
+
+/// A connector for a Keyhold without an XKS client: every call fails as an internal error.
+pub struct UnconfiguredXks;
+
+#[async_trait]
+impl XksConnector for UnconfiguredXks {
+    async fn get_health_status(
+        &self,
+        _target: &XksTarget,
+        _reason: HealthCheckReason,
+        _metadata: &XksRequestMetadata,
+    ) -> Result<XksHealth, XksFailure> {
+        Err(XksFailure::Internal {
+            detail: "no XKS client is configured".into(),
+        })
+    }
+}
+
+/// The custom key store operations of one Keyhold instance. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct CustomKeyStores {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn MetadataStore>,
+    root_key: Arc<RootKey>,
+    xks: Arc<dyn XksConnector>,
+    settings: CustomKeyStoreSettings,
+}
+
+impl CustomKeyStores {
+    /// Custom key stores in `store`, secrets wrapped by `root_key`, proxies reached via `xks`.
+    pub fn new(
+        store: Arc<dyn MetadataStore>,
+        root_key: Arc<RootKey>,
+        xks: Arc<dyn XksConnector>,
+        settings: CustomKeyStoreSettings,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                root_key,
+                xks,
+                settings,
+            }),
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &CustomKeyStoreSettings {
+        &self.inner.settings
+    }
+
+    /// Calls GetHealthStatus for Create or Update. With `strict`, every failure rejects the
+    /// request with the XKS specification's exception; without, only a missing or invalid VPC
+    /// endpoint service does (the proxy itself is reached when the store connects).
+    pub(crate) async fn probe(
+        &self,
+        target: &XksTarget,
+        reason: HealthCheckReason,
+        metadata: &XksRequestMetadata,
+        strict: bool,
+    ) -> KmsResult<()> {
+        let Err(f) = self
+            .inner
+            .xks
+            .get_health_status(target, reason, metadata)
+            .await
+        else {
+            return Ok(());
+        };
+        let vpc_problem = matches!(
+            f,
+            XksFailure::VpcEndpointServiceNotFound | XksFailure::VpcEndpointServiceInvalid { .. }
+        );
+        tracing::info!(failure = %f, ?reason, "XKS proxy probe failed");
+        if strict || vpc_problem {
+            Err(validation::probe_error(&f))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Loads a store of the caller's account and Region, or `CustomKeyStoreNotFoundException`.
+    pub async fn load(&self, account: &str, region: &str, id: &str) -> KmsResult<LoadedStore> {
+        let row = self
+            .inner
+            .store
+            .get_custom_key_store(account, region, id)
+            .await?
+            .ok_or_else(|| not_found_id(id))?;
+        LoadedStore::from_row(row)
+    }
+}
+
+/// `CustomKeyStoreNotFoundException` for an id.
+pub(crate) fn not_found_id(id: &str) -> KmsError {
+    KmsError::Other {
+        name: "CustomKeyStoreNotFoundException",
+        message: format!("Custom key store {id} does not exist in this account and Region."),
+    }
+}
+
+/// `CustomKeyStoreNotFoundException` for a name.
+pub(crate) fn not_found_name(name: &str) -> KmsError {
+    KmsError::Other {
+        name: "CustomKeyStoreNotFoundException",
+        message: format!(
+            "Custom key store with name {name} does not exist in this account and Region."
+        ),
+    }
+}
+
+/// `CustomKeyStoreInvalidStateException`.
+pub(crate) fn invalid_state(message: String) -> KmsError {
+    KmsError::Other {
+        name: "CustomKeyStoreInvalidStateException",
+        message,
+    }
+}

@@ -1,0 +1,306 @@
+//! The asynchronous half of the connection state machine.
+//!
+//! ConnectCustomKeyStore and DisconnectCustomKeyStore only move a store to `CONNECTING` or
+//! `DISCONNECTING` (compare-and-set) and return. A worker then drives the store to a final
+//! state: `CONNECTED`, `FAILED` with a `ConnectionErrorCode`, or `DISCONNECTED`.
+//!
+//! Exactly one worker among all Keyhold nodes owns a store at a time, through the lease
+//! `cks:<id>` in the metadata store. A holder that crashes leaves its lease to expire; the
+//! periodic recovery sweep ([`CustomKeyStores::recover_once`]) picks up every store still
+//! `CONNECTING` or `DISCONNECTING`, so no store stays in a transient state after a crash or
+//! restart. A node restarted with the same node id resumes its own stores at once.
+
+use std::time::Duration;
+
+use keyhold_kms_model::enums::{ConnectionErrorCodeType, ConnectionStateType, CustomKeyStoreType};
+
+use crate::error::KmsResult;
+use crate::ports::xks::{HealthCheckReason, XksRequestMetadata};
+use crate::ports::StoreError;
+
+use super::model::{unwrap_secret, LoadedStore, SecretKind};
+use super::CustomKeyStores;
+
+/// Transitions a worker makes per lease before letting go (guards against livelock).
+const MAX_STEPS: usize = 16;
+
+fn lease_name(id: &str) -> String {
+    format!("cks:{id}")
+}
+
+fn is_transient(state: &str) -> bool {
+    state == ConnectionStateType::Connecting.as_str()
+        || state == ConnectionStateType::Disconnecting.as_str()
+}
+
+impl CustomKeyStores {
+    /// Drives the store in the background (if a Tokio runtime is running; otherwise the next
+    /// recovery sweep does it).
+    pub(crate) fn spawn_drive(&self, account: &str, region: &str, id: &str) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let this = self.clone();
+        let (account, region, id) = (account.to_string(), region.to_string(), id.to_string());
+        handle.spawn(async move {
+            if let Err(e) = this.drive(&account, &region, &id).await {
+                tracing::warn!(custom_key_store_id = %id, error = %e, "custom key store worker failed; the recovery sweep will retry");
+            }
+        });
+    }
+
+    /// Drives one store from `CONNECTING`/`DISCONNECTING` to a final state if this node can
+    /// take its lease; returns at once when another worker owns it.
+    pub async fn drive(&self, account: &str, region: &str, id: &str) -> KmsResult<()> {
+        let store = &self.inner.store;
+        let node = &self.inner.settings.node_id;
+        let lease = lease_name(id);
+        for _ in 0..MAX_STEPS {
+            if !store
+                .try_acquire_lease(&lease, node, self.inner.settings.lease_ttl_ms)
+                .await?
+            {
+                return Ok(());
+            }
+            let result = self.drive_owned(account, region, id).await;
+            if let Err(e) = store.release_lease(&lease, node).await {
+                tracing::warn!(custom_key_store_id = %id, error = %e, "releasing a connection lease failed");
+            }
+            result?;
+            // A transition requested while we held the lease may have found it taken; look
+            // again now that it is free.
+            match store.get_custom_key_store(account, region, id).await? {
+                Some(row) if is_transient(&row.connection_state) => continue,
+                _ => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The lease is held: run transitions until the store is final (or gone).
+    async fn drive_owned(&self, account: &str, region: &str, id: &str) -> KmsResult<()> {
+        let store = &self.inner.store;
+        for _ in 0..MAX_STEPS {
+            let Some(row) = store.get_custom_key_store(account, region, id).await? else {
+                return Ok(());
+            };
+            let s = LoadedStore::from_row(row)?;
+            let (state, code) = match s.state()? {
+                ConnectionStateType::Connecting => self.connect_outcome(&s).await,
+                ConnectionStateType::Disconnecting => (ConnectionStateType::Disconnected, None),
+                _ => return Ok(()),
+            };
+            let next = s.next(state, code)?;
+            match store.update_custom_key_store(&next, None).await {
+                Ok(()) => {
+                    tracing::info!(
+                        custom_key_store_id = %id,
+                        connection_state = %state,
+                        connection_error_code = code.map(|c| c.as_str()).unwrap_or(""),
+                        "custom key store connection state changed"
+                    );
+                    return Ok(());
+                }
+                // Someone changed it meanwhile (e.g. Disconnect during CONNECTING): re-read.
+                Err(StoreError::VersionMismatch) => continue,
+                Err(StoreError::NotFound) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Tries to connect a `CONNECTING` store: the final state and error code.
+    async fn connect_outcome(
+        &self,
+        s: &LoadedStore,
+    ) -> (ConnectionStateType, Option<ConnectionErrorCodeType>) {
+        let failed = |c| (ConnectionStateType::Failed, Some(c));
+        match s.store_type() {
+            Ok(CustomKeyStoreType::ExternalKeyStore) => {}
+            // CloudHSM clusters are not available in Keyhold yet: no cluster with the store's
+            // id can be found, and that is what the store reports.
+            Ok(CustomKeyStoreType::AwsCloudhsm) => {
+                return failed(ConnectionErrorCodeType::ClusterNotFound)
+            }
+            Err(_) => return failed(ConnectionErrorCodeType::InternalError),
+        }
+        let Some(x) = &s.doc.xks else {
+            return failed(ConnectionErrorCodeType::InternalError);
+        };
+        let secret = match unwrap_secret(
+            &self.inner.root_key,
+            &s.row,
+            SecretKind::XksSecret,
+            &x.wrapped_secret,
+        ) {
+            Ok(secret) => secret,
+            Err(e) => {
+                tracing::error!(custom_key_store_id = %s.row.id, error = %e, "cannot unwrap the proxy credential");
+                return failed(ConnectionErrorCodeType::InternalError);
+            }
+        };
+        let target = x.target(&s.row.region, secret);
+        match self
+            .inner
+            .xks
+            .get_health_status(&target, HealthCheckReason::Connect, &metadata(s))
+            .await
+        {
+            Ok(_) => (ConnectionStateType::Connected, None),
+            Err(f) => {
+                tracing::warn!(custom_key_store_id = %s.row.id, failure = %f, "connecting to the XKS proxy failed");
+                let code = ConnectionErrorCodeType::try_from(f.connection_error_code())
+                    .unwrap_or(ConnectionErrorCodeType::InternalError);
+                failed(code)
+            }
+        }
+    }
+
+    /// Drives every store left `CONNECTING` or `DISCONNECTING` (after a crash, a restart, or a
+    /// lost race). Returns how many stores were looked at.
+    pub async fn recover_once(&self) -> KmsResult<usize> {
+        let rows = self
+            .inner
+            .store
+            .list_custom_key_stores_in_states(&[
+                ConnectionStateType::Connecting.as_str(),
+                ConnectionStateType::Disconnecting.as_str(),
+            ])
+            .await?;
+        let n = rows.len();
+        for row in rows {
+            if let Err(e) = self.drive(&row.account_id, &row.region, &row.id).await {
+                tracing::warn!(custom_key_store_id = %row.id, error = %e, "recovering a custom key store failed");
+            }
+        }
+        Ok(n)
+    }
+
+    /// Checks the health of every CONNECTED external key store this node can take the lease
+    /// of, and logs it. A failing proxy never changes the store's state (AWS keeps it
+    /// CONNECTED; cryptographic operations fail instead).
+    pub async fn health_check_once(&self) -> KmsResult<()> {
+        let store = &self.inner.store;
+        let node = &self.inner.settings.node_id;
+        let rows = store
+            .list_custom_key_stores_in_states(&[ConnectionStateType::Connected.as_str()])
+            .await?;
+        for row in rows {
+            if row.store_type != CustomKeyStoreType::ExternalKeyStore.as_str() {
+                continue;
+            }
+            let (account, region, id) =
+                (row.account_id.clone(), row.region.clone(), row.id.clone());
+            let lease = lease_name(&id);
+            if !store
+                .try_acquire_lease(&lease, node, self.inner.settings.lease_ttl_ms)
+                .await?
+            {
+                continue;
+            }
+            let s = LoadedStore::from_row(row);
+            if let Ok(s) = &s {
+                self.log_health(s).await;
+            }
+            if let Err(e) = store.release_lease(&lease, node).await {
+                tracing::warn!(error = %e, "releasing a connection lease failed");
+            }
+            // A Disconnect that came in while we held the lease could not start its worker.
+            if let Ok(Some(row)) = store.get_custom_key_store(&account, &region, &id).await {
+                if is_transient(&row.connection_state) {
+                    self.drive(&account, &region, &id).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn log_health(&self, s: &LoadedStore) {
+        let Some(x) = &s.doc.xks else { return };
+        let Ok(secret) = unwrap_secret(
+            &self.inner.root_key,
+            &s.row,
+            SecretKind::XksSecret,
+            &x.wrapped_secret,
+        ) else {
+            tracing::error!(custom_key_store_id = %s.row.id, "cannot unwrap the proxy credential");
+            return;
+        };
+        let target = x.target(&s.row.region, secret);
+        match self
+            .inner
+            .xks
+            .get_health_status(&target, HealthCheckReason::Periodic, &metadata(s))
+            .await
+        {
+            Ok(h) => {
+                let active = h
+                    .ekm_fleet_details
+                    .iter()
+                    .filter(|m| m.health_status == "ACTIVE")
+                    .count();
+                tracing::info!(
+                    custom_key_store_id = %s.row.id,
+                    proxy_vendor = %h.xks_proxy_vendor,
+                    ekm_instances = h.ekm_fleet_details.len(),
+                    ekm_active = active,
+                    "XKS proxy health check passed"
+                );
+            }
+            Err(f) => {
+                tracing::warn!(
+                    custom_key_store_id = %s.row.id,
+                    failure = %f,
+                    would_be = f.connection_error_code(),
+                    "XKS proxy health check failed (the store stays CONNECTED)"
+                );
+            }
+        }
+    }
+
+    /// Starts the background loops: a recovery sweep now and every `recovery_every`, and, when
+    /// `health_every` is set, the periodic health check. The returned handles stop them on
+    /// abort.
+    pub fn spawn_background(
+        &self,
+        recovery_every: Duration,
+        health_every: Option<Duration>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut handles = Vec::new();
+        let this = self.clone();
+        handles.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(recovery_every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = this.recover_once().await {
+                    tracing::warn!(error = %e, "custom key store recovery sweep failed");
+                }
+            }
+        }));
+        if let Some(every) = health_every {
+            let this = self.clone();
+            handles.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = this.health_check_once().await {
+                        tracing::warn!(error = %e, "custom key store health check failed");
+                    }
+                }
+            }));
+        }
+        handles
+    }
+}
+
+fn metadata(s: &LoadedStore) -> XksRequestMetadata {
+    XksRequestMetadata {
+        aws_principal_arn: format!("arn:aws:iam::{}:root", s.row.account_id),
+        kms_request_id: uuid::Uuid::new_v4().to_string(),
+        custom_key_store_id: Some(s.row.id.clone()),
+    }
+}
