@@ -72,6 +72,12 @@ impl TestServer {
         self.spawn();
     }
 
+    /// Replaces the extra flags used by the next [`TestServer::restart`] (e.g. another
+    /// configuration file or root key).
+    pub fn set_args(&mut self, args: &[&str]) {
+        self.extra_args = args.iter().map(|s| s.to_string()).collect();
+    }
+
     /// Kills the process.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
