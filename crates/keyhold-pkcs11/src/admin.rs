@@ -1,0 +1,94 @@
+//! Token administration: what an operator (or the `keyhold` CLI, or a test)
+//! does once per token, outside the request path.
+
+use std::path::Path;
+
+use cryptoki::session::UserType;
+use cryptoki::slot::Slot;
+
+use crate::config::Pin;
+use crate::error::{ck, Pkcs11Error};
+use crate::module::module;
+
+/// Which slot [`init_token`] initialises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotChoice {
+    /// The first slot whose token is not initialised yet (SoftHSM always
+    /// keeps one such slot).
+    FirstFree,
+    /// This slot id. Re-initialising a token destroys all its objects.
+    Id(u64),
+}
+
+/// Initialises a token (`C_InitToken` with the SO PIN) and, given a user
+/// PIN, creates the user (`C_InitPIN` as SO). Returns the slot id the token
+/// ends up in — SoftHSM moves a freshly initialised token to a new slot, so
+/// later code should find it by label anyway.
+pub fn init_token(
+    module_path: &Path,
+    slot: SlotChoice,
+    token_label: &str,
+    so_pin: &Pin,
+    user_pin: Option<&Pin>,
+) -> Result<u64, Pkcs11Error> {
+    if token_label.is_empty() || token_label.len() > 32 {
+        return Err(Pkcs11Error::InvalidArgument(
+            "token label must be 1-32 bytes",
+        ));
+    }
+    let m = module(module_path)?;
+    // Two callers must not both pick "the" free slot.
+    let _guard = m.admin_lock.lock().unwrap_or_else(|p| p.into_inner());
+    let (ctx, _) = m.ctx();
+    let target = match slot {
+        SlotChoice::Id(id) => Slot::try_from(id).map_err(ck("C_InitToken"))?,
+        SlotChoice::FirstFree => {
+            let mut free = None;
+            for s in ctx.get_slots_with_token().map_err(ck("C_GetSlotList"))? {
+                let info = ctx.get_token_info(s).map_err(ck("C_GetTokenInfo"))?;
+                if !info.token_initialized() {
+                    free = Some(s);
+                    break;
+                }
+            }
+            free.ok_or(Pkcs11Error::NoFreeSlot)?
+        }
+    };
+    ctx.init_token(target, &so_pin.auth(), token_label)
+        .map_err(ck("C_InitToken"))?;
+    let slot = m.find_slot(token_label)?;
+    if let Some(user_pin) = user_pin {
+        let session = ctx.open_rw_session(slot).map_err(ck("C_OpenSession"))?;
+        session
+            .login(UserType::So, Some(&so_pin.auth()))
+            .map_err(ck("C_Login"))?;
+        session
+            .init_pin(&user_pin.auth())
+            .map_err(ck("C_InitPIN"))?;
+        session.logout().map_err(ck("C_Logout"))?;
+    }
+    tracing::info!(
+        token = token_label,
+        slot = slot.id(),
+        "initialised PKCS#11 token"
+    );
+    Ok(slot.id())
+}
+
+/// Changes the user PIN from a fresh, not-logged-in session (`C_SetPIN`
+/// checks `old` itself). For a running [`crate::Token`] use
+/// [`crate::Token::set_user_pin`], which also updates the PIN it logs in with.
+pub fn change_user_pin(
+    module_path: &Path,
+    token_label: &str,
+    old: &Pin,
+    new: &Pin,
+) -> Result<(), Pkcs11Error> {
+    let m = module(module_path)?;
+    let slot = m.find_slot(token_label)?;
+    let (ctx, _) = m.ctx();
+    let session = ctx.open_rw_session(slot).map_err(ck("C_OpenSession"))?;
+    session
+        .set_pin(&old.auth(), &new.auth())
+        .map_err(ck("C_SetPIN"))
+}

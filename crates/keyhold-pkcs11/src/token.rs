@@ -1,0 +1,320 @@
+//! A logged-in token: session pool, recovery, key lookup by label.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+
+use crate::config::{Pin, TokenConfig};
+use crate::error::{ck, Ckr, Pkcs11Error};
+use crate::module::{module, Module};
+use crate::pool::{Acquired, Lease, Pool, PooledSession};
+
+/// An open, logged-in token. Cheap to clone; all clones share one pool.
+///
+/// Every method blocks on the device: call it from a blocking context
+/// (`tokio::task::spawn_blocking`) in async code.
+#[derive(Clone)]
+pub struct Token {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) module: Arc<Module>,
+    slot: Mutex<Slot>,
+    pub(crate) config: TokenConfig,
+    pin: Mutex<Pin>,
+    pool: Pool,
+    /// Bumped whenever the application's login may have been lost (after a
+    /// failure, or `logout`): each session logs in again when its epoch is
+    /// behind. Login is per application, so the extra `C_Login` calls just
+    /// get `CKR_USER_ALREADY_LOGGED_IN`, which counts as success.
+    login_epoch: AtomicU64,
+    /// Recoveries run so far (exposed for metrics and tests).
+    recoveries: AtomicU64,
+    /// Makes "check label is free, then generate" atomic within the process.
+    pub(crate) create_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("token_label", &self.inner.config.token_label)
+            .field("module", &self.inner.config.module_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Token {
+    /// Loads the module (once per process), finds the token by label, opens
+    /// the session pool and logs in as the user. Fails with the token's
+    /// `CKR_*` on a bad PIN, a locked or uninitialised user, etc.
+    pub fn open(config: TokenConfig) -> Result<Token, Pkcs11Error> {
+        let module = module(&config.module_path)?;
+        let slot = module.find_slot(&config.token_label)?;
+        let token = Token {
+            inner: Arc::new(Inner {
+                module,
+                slot: Mutex::new(slot),
+                pin: Mutex::new(config.user_pin.clone()),
+                pool: Pool::new(config.pool_size, config.checkout_timeout),
+                login_epoch: AtomicU64::new(0),
+                recoveries: AtomicU64::new(0),
+                create_lock: Mutex::new(()),
+                config,
+            }),
+        };
+        // Open the whole pool now so a bad PIN or a missing device shows at
+        // start-up, not on the first request.
+        let mut leases = Vec::new();
+        for _ in 0..token.inner.config.pool_size.max(1) {
+            leases.push(token.checkout()?);
+        }
+        drop(leases);
+        Ok(token)
+    }
+
+    /// The slot the token currently sits in.
+    pub fn slot_id(&self) -> u64 {
+        self.slot().id()
+    }
+
+    /// The token's label.
+    pub fn token_label(&self) -> &str {
+        &self.inner.config.token_label
+    }
+
+    pub(crate) fn slot(&self) -> Slot {
+        *self.inner.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many times this token recovered from a device or session
+    /// failure; a rising count means a flaky HSM link.
+    pub fn recoveries(&self) -> u64 {
+        self.inner.recoveries.load(Ordering::Relaxed)
+    }
+
+    /// Sessions idle in the pool right now.
+    pub fn idle_sessions(&self) -> usize {
+        self.inner.pool.idle_len()
+    }
+
+    fn pin(&self) -> Pin {
+        self.inner
+            .pin
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn login(&self, session: &Session) -> Result<(), Pkcs11Error> {
+        match session.login(UserType::User, Some(&self.pin().auth())) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+            Err(e) => Err(ck("C_Login")(e)),
+        }
+    }
+
+    fn open_session(&self) -> Result<PooledSession, Pkcs11Error> {
+        let (ctx, generation) = self.inner.module.ctx();
+        let epoch = self.inner.login_epoch.load(Ordering::SeqCst);
+        let session = ctx
+            .open_rw_session(self.slot())
+            .map_err(ck("C_OpenSession"))?;
+        self.login(&session)?;
+        Ok(PooledSession {
+            session,
+            generation,
+            login_epoch: epoch,
+        })
+    }
+
+    /// Lends a session: an idle one (logged in again if the login epoch
+    /// moved), or a new one if the pool is not full.
+    pub(crate) fn checkout(&self) -> Result<Lease<'_>, Pkcs11Error> {
+        let mut lease = self.inner.pool.acquire()?;
+        let mut ps = match lease.acquired.take() {
+            Some(Acquired::Idle(s)) => s,
+            _ => self.open_session()?,
+        };
+        if ps.generation != self.inner.module.generation() {
+            ps.dispose(true);
+            ps = self.open_session()?;
+        }
+        let epoch = self.inner.login_epoch.load(Ordering::SeqCst);
+        if ps.login_epoch != epoch {
+            self.login(&ps.session)?;
+            ps.login_epoch = epoch;
+        }
+        lease.set(ps);
+        Ok(lease)
+    }
+
+    /// Runs `f` on a pooled session. On a device/session failure (or a lost
+    /// login) the session is dropped, the token recovered, and — if `retry`
+    /// — `f` runs once more on a fresh session.
+    pub(crate) fn run<T>(
+        &self,
+        retry: bool,
+        f: impl Fn(&Session) -> Result<T, Pkcs11Error>,
+    ) -> Result<T, Pkcs11Error> {
+        let generation = self.inner.module.generation();
+        let err = match self.attempt(&f) {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let rv = match err.ckr() {
+            Some(rv) if rv.is_device_failure() || rv == Ckr::UserNotLoggedIn => rv,
+            _ => return Err(err),
+        };
+        tracing::warn!(token = %self.inner.config.token_label, error = %err, "PKCS#11 failure, recovering");
+        if let Err(e) = self.recover(rv, generation) {
+            tracing::warn!(token = %self.inner.config.token_label, error = %e, "recovery failed");
+            return Err(err);
+        }
+        if retry {
+            self.attempt(&f)
+        } else {
+            Err(err)
+        }
+    }
+
+    fn attempt<T>(
+        &self,
+        f: &impl Fn(&Session) -> Result<T, Pkcs11Error>,
+    ) -> Result<T, Pkcs11Error> {
+        let lease = self.checkout()?;
+        let Some(ps) = lease.get() else {
+            return Err(Pkcs11Error::Malformed("pool lent no session"));
+        };
+        match f(&ps.session) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                match e.ckr() {
+                    Some(rv) if rv.is_device_failure() => lease.discard(rv.session_is_dead()),
+                    _ => drop(lease),
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// After a failure: re-initialise the module if it was finalized, find
+    /// the token's slot again if it moved, drop idle sessions that no longer
+    /// answer, and make every session log in again.
+    fn recover(&self, rv: Ckr, generation: u64) -> Result<(), Pkcs11Error> {
+        self.inner.recoveries.fetch_add(1, Ordering::Relaxed);
+        if rv == Ckr::CryptokiNotInitialized {
+            self.inner.module.reinitialize(generation)?;
+        }
+        if matches!(
+            rv,
+            Ckr::CryptokiNotInitialized | Ckr::TokenNotPresent | Ckr::DeviceRemoved
+        ) {
+            let slot = self
+                .inner
+                .module
+                .find_slot(&self.inner.config.token_label)?;
+            *self.inner.slot.lock().unwrap_or_else(|p| p.into_inner()) = slot;
+        }
+        let current = self.inner.module.generation();
+        let idle = self.inner.pool.take_idle();
+        let taken = idle.len();
+        let mut kept = Vec::new();
+        for ps in idle {
+            if ps.generation != current {
+                ps.dispose(true);
+                continue;
+            }
+            match ps.session.get_session_info() {
+                Ok(_) => kept.push(ps),
+                Err(e) => {
+                    let dead = ck("C_GetSessionInfo")(e)
+                        .ckr()
+                        .is_some_and(|c| c.session_is_dead());
+                    ps.dispose(dead);
+                }
+            }
+        }
+        self.inner.pool.restore(taken, kept);
+        self.inner.login_epoch.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Logs the application out of the token (`C_Logout`). Login state is
+    /// per application, so this ends it for every session; the next
+    /// operation logs in again with the configured PIN.
+    pub fn logout(&self) -> Result<(), Pkcs11Error> {
+        let res = self.run(false, |s| match s.logout() {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserNotLoggedIn, _)) => Ok(()),
+            Err(e) => Err(ck("C_Logout")(e)),
+        });
+        self.inner.login_epoch.fetch_add(1, Ordering::SeqCst);
+        res
+    }
+
+    /// Changes the user PIN (`C_SetPIN` in the logged-in session). Later
+    /// logins of this `Token` use `new`.
+    pub fn set_user_pin(&self, old: &Pin, new: &Pin) -> Result<(), Pkcs11Error> {
+        self.run(false, |s| {
+            s.set_pin(&old.auth(), &new.auth()).map_err(ck("C_SetPIN"))
+        })?;
+        *self.inner.pin.lock().unwrap_or_else(|p| p.into_inner()) = new.clone();
+        Ok(())
+    }
+
+    /// `n` random bytes from the token's RNG (`C_GenerateRandom`).
+    pub fn generate_random(&self, n: usize) -> Result<Vec<u8>, Pkcs11Error> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let len = u32::try_from(n).map_err(|_| Pkcs11Error::InvalidArgument("random length"))?;
+        self.run(true, |s| {
+            s.generate_random_vec(len).map_err(ck("C_GenerateRandom"))
+        })
+    }
+}
+
+/// The secret key labelled `label`, if exactly one exists.
+pub(crate) fn find_key(s: &Session, label: &str) -> Result<ObjectHandle, Pkcs11Error> {
+    let found = find_keys(s, label)?;
+    match found.as_slice() {
+        [] => Err(Pkcs11Error::KeyNotFound {
+            label: label.to_string(),
+        }),
+        [one] => Ok(*one),
+        many => Err(Pkcs11Error::AmbiguousKey {
+            label: label.to_string(),
+            count: many.len(),
+        }),
+    }
+}
+
+/// All persistent secret keys labelled `label`.
+pub(crate) fn find_keys(s: &Session, label: &str) -> Result<Vec<ObjectHandle>, Pkcs11Error> {
+    let template = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::Token(true),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ];
+    s.find_objects(&template).map_err(ck("C_FindObjects"))
+}
+
+/// Reads one boolean attribute the token may refuse to reveal.
+pub(crate) fn bool_attr(attrs: &[Attribute], t: AttributeType) -> Option<bool> {
+    attrs.iter().find_map(|a| match (a, t) {
+        (Attribute::Encrypt(v), AttributeType::Encrypt)
+        | (Attribute::Decrypt(v), AttributeType::Decrypt)
+        | (Attribute::Extractable(v), AttributeType::Extractable)
+        | (Attribute::Sensitive(v), AttributeType::Sensitive) => Some(*v),
+        _ => None,
+    })
+}
+
+// `Token` is shared between request handlers and threads.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Token>();
+};
