@@ -8,8 +8,16 @@
 //! Layout (version 1):
 //! ```text
 //! magic "KH" | version 0x01 | kind u8 | account u8-len str | region u8-len str
-//! | key_id u8-len str | material_id u8-len str | iv u8-len bytes | ciphertext||tag (rest)
+//! | key_id u8-len str | material_id u8-len str | iv u8-len bytes
+//! [kind 2 only: xks_iv u8-len bytes | xks_tag u8-len bytes | xks_metadata u8-len bytes]
+//! | ciphertext (rest)
 //! ```
+//!
+//! Kind 1 ([`BlobKind::KeyholdAesGcm`]): `ciphertext` is the AES-GCM ciphertext and tag.
+//! Kind 2 ([`BlobKind::XksDouble`], keys in external key stores): the inner layer is the same
+//! Keyhold AES-GCM (its IV in `iv`), and `ciphertext` is what the XKS proxy's Encrypt made of
+//! the inner ciphertext and tag; the proxy's IV, tag and `ciphertextMetadata` are embedded
+//! ([`XksLayer`]) so Decrypt can hand them back verbatim.
 
 use std::collections::BTreeMap;
 
@@ -23,17 +31,22 @@ const VERSION: u8 = 1;
 pub enum BlobKind {
     /// AES-256-GCM under key material Keyhold holds (wrapped by its root key).
     KeyholdAesGcm,
+    /// Double encryption for a key in an external key store: Keyhold AES-256-GCM, then the
+    /// XKS proxy's AES-GCM under the external key.
+    XksDouble,
 }
 
 impl BlobKind {
     fn to_byte(self) -> u8 {
         match self {
             BlobKind::KeyholdAesGcm => 1,
+            BlobKind::XksDouble => 2,
         }
     }
     fn from_byte(b: u8) -> Option<Self> {
         match b {
             1 => Some(BlobKind::KeyholdAesGcm),
+            2 => Some(BlobKind::XksDouble),
             _ => None,
         }
     }
@@ -68,8 +81,21 @@ pub struct CiphertextBlob {
     pub material_id: String,
     /// AES-GCM IV.
     pub iv: Vec<u8>,
-    /// Ciphertext followed by the 16-byte tag.
+    /// Kind 1: ciphertext followed by the 16-byte tag. Kind 2: the proxy's ciphertext.
     pub ciphertext: Vec<u8>,
+    /// Kind 2 only: the XKS proxy's outer-layer fields.
+    pub xks: Option<XksLayer>,
+}
+
+/// The fields of an XKS proxy's Encrypt answer that Decrypt must send back.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct XksLayer {
+    /// `initializationVector` (12 or 16 bytes).
+    pub iv: Vec<u8>,
+    /// `authenticationTag` (16 bytes).
+    pub tag: Vec<u8>,
+    /// `ciphertextMetadata` (0–20 bytes).
+    pub metadata: Vec<u8>,
 }
 
 impl CiphertextBlob {
@@ -84,6 +110,16 @@ impl CiphertextBlob {
             material_id: material_id.to_string(),
             iv: Vec::new(),
             ciphertext: Vec::new(),
+            xks: None,
+        }
+    }
+
+    /// A blob for a key in an external key store: [`BlobKind::XksDouble`]; the caller fills
+    /// `iv`, `ciphertext` and `xks`.
+    pub fn new_xks(account_id: &str, region: &str, key_id: &str, material_id: &str) -> Self {
+        Self {
+            kind: BlobKind::XksDouble,
+            ..Self::new_keyhold(account_id, region, key_id, material_id)
         }
     }
 
@@ -108,6 +144,12 @@ impl CiphertextBlob {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = self.header();
         push_short(&mut out, &self.iv);
+        if self.kind == BlobKind::XksDouble {
+            let layer = self.xks.clone().unwrap_or_default();
+            push_short(&mut out, &layer.iv);
+            push_short(&mut out, &layer.tag);
+            push_short(&mut out, &layer.metadata);
+        }
         out.extend_from_slice(&self.ciphertext);
         out
     }
@@ -124,6 +166,14 @@ impl CiphertextBlob {
         let key_id = take_str(&mut rest, "key id")?;
         let material_id = take_str(&mut rest, "material id")?;
         let iv = take_short(&mut rest)?.to_vec();
+        let xks = match kind {
+            BlobKind::KeyholdAesGcm => None,
+            BlobKind::XksDouble => Some(XksLayer {
+                iv: take_short(&mut rest)?.to_vec(),
+                tag: take_short(&mut rest)?.to_vec(),
+                metadata: take_short(&mut rest)?.to_vec(),
+            }),
+        };
         if rest.len() < crate::aead::TAG_LEN {
             return Err(BlobError::Truncated);
         }
@@ -135,6 +185,7 @@ impl CiphertextBlob {
             material_id,
             iv,
             ciphertext: rest.to_vec(),
+            xks,
         })
     }
 }
@@ -204,6 +255,24 @@ mod tests {
             assert!(CiphertextBlob::parse(&bytes[..n]).is_err(), "prefix {n}");
         }
         assert_eq!(CiphertextBlob::parse(b"garbage"), Err(BlobError::NotABlob));
+    }
+
+    #[test]
+    fn xks_blob_round_trips_and_truncations_fail() {
+        let mut b = CiphertextBlob::new_xks("123456789012", "us-east-1", "k-1", "m-1");
+        b.iv = vec![1; 12];
+        b.ciphertext = vec![2; 30];
+        b.xks = Some(XksLayer {
+            iv: vec![3; 16],
+            tag: vec![4; 16],
+            metadata: b"meta".to_vec(),
+        });
+        let bytes = b.to_bytes();
+        assert_eq!(CiphertextBlob::parse(&bytes).unwrap(), b);
+        assert_ne!(b.header(), sample().header());
+        for n in 0..bytes.len() - 30 {
+            assert!(CiphertextBlob::parse(&bytes[..n]).is_err(), "prefix {n}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod root_key;
 pub mod secret;
 
 pub use aead::{AeadError, Aes256Gcm};
-pub use blob::{BlobError, CiphertextBlob};
+pub use blob::{BlobError, CiphertextBlob, XksLayer};
 pub use root_key::{RootKey, RootKeyError, RootKeySource};
 pub use secret::SecretBytes;
 

@@ -26,6 +26,14 @@ pub async fn dispatch(
         Operation::ListKeys => run(op, input, |r| keys.list_keys(ctx, r)).await,
         Operation::Encrypt => run(op, input, |r| keys.encrypt(ctx, r)).await,
         Operation::Decrypt => run(op, input, |r| keys.decrypt(ctx, r)).await,
+        Operation::GenerateDataKey => run(op, input, |r| keys.generate_data_key(ctx, r)).await,
+        Operation::GenerateDataKeyWithoutPlaintext => {
+            run(op, input, |r| {
+                keys.generate_data_key_without_plaintext(ctx, r)
+            })
+            .await
+        }
+        Operation::ReEncrypt => run(op, input, |r| keys.re_encrypt(ctx, r)).await,
         Operation::CreateCustomKeyStore => {
             run(op, input, |r| cks.create_custom_key_store(ctx, r)).await
         }

@@ -25,7 +25,7 @@ static ERROR_TABLE: [(u16, &str, XksFailure); 11] = [
     (
         501,
         "UnsupportedOperationException",
-        XksFailure::KeyInvalidUsage,
+        XksFailure::UnsupportedOperation,
     ),
     (
         400,
@@ -162,7 +162,7 @@ mod tests {
             (
                 501,
                 "UnsupportedOperationException",
-                XksFailure::KeyInvalidUsage,
+                XksFailure::UnsupportedOperation,
             ),
             (
                 400,

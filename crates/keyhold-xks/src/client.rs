@@ -15,9 +15,11 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use keyhold_core::ports::xks::{
-    EkmFleetMember, HealthCheckReason, XksConnectivity, XksConnector, XksFailure, XksHealth,
-    XksRequestMetadata, XksTarget,
+    EkmFleetMember, HealthCheckReason, XksConnectivity, XksConnector, XksDecryptInput,
+    XksEncryptInput, XksEncryptOutput, XksFailure, XksHealth, XksKeyMetadata,
+    XksKeyRequestMetadata, XksRequestMetadata, XksTarget,
 };
+use keyhold_crypto::SecretBytes;
 use rustls::pki_types::ServerName;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -373,6 +375,87 @@ impl XksConnector for XksClient {
                 })
                 .collect(),
         })
+    }
+
+    async fn get_key_metadata(
+        &self,
+        target: &XksTarget,
+        external_key_id: &str,
+        metadata: &XksKeyRequestMetadata,
+    ) -> Result<XksKeyMetadata, XksFailure> {
+        let request = wire::GetKeyMetadataRequest {
+            request_metadata: key_metadata(metadata),
+        };
+        let answer = XksClient::get_key_metadata(self, target, external_key_id, &request).await?;
+        Ok(XksKeyMetadata {
+            key_spec: answer.key_spec,
+            key_usage: answer.key_usage,
+            key_status: answer.key_status,
+        })
+    }
+
+    async fn encrypt(
+        &self,
+        target: &XksTarget,
+        external_key_id: &str,
+        metadata: &XksKeyRequestMetadata,
+        input: &XksEncryptInput,
+    ) -> Result<XksEncryptOutput, XksFailure> {
+        let request = wire::EncryptRequest {
+            request_metadata: key_metadata(metadata),
+            plaintext: wire::B64(input.plaintext.clone()),
+            encryption_algorithm: AES_GCM.to_string(),
+            additional_authenticated_data: (!input.aad.is_empty())
+                .then(|| wire::B64(input.aad.clone())),
+            ciphertext_data_integrity_value_algorithm: input
+                .request_cdiv
+                .then(|| SHA_256.to_string()),
+        };
+        let answer = XksClient::encrypt(self, target, external_key_id, &request).await?;
+        Ok(XksEncryptOutput {
+            ciphertext: answer.ciphertext.0,
+            iv: answer.initialization_vector.0,
+            tag: answer.authentication_tag.0,
+            ciphertext_metadata: answer.ciphertext_metadata.map(|m| m.0).unwrap_or_default(),
+            cdiv: answer.ciphertext_data_integrity_value.map(|c| c.0),
+        })
+    }
+
+    async fn decrypt(
+        &self,
+        target: &XksTarget,
+        external_key_id: &str,
+        metadata: &XksKeyRequestMetadata,
+        input: &XksDecryptInput,
+    ) -> Result<SecretBytes, XksFailure> {
+        let request = wire::DecryptRequest {
+            request_metadata: key_metadata(metadata),
+            ciphertext: wire::B64(input.ciphertext.clone()),
+            ciphertext_metadata: (!input.ciphertext_metadata.is_empty())
+                .then(|| wire::B64(input.ciphertext_metadata.clone())),
+            encryption_algorithm: AES_GCM.to_string(),
+            additional_authenticated_data: (!input.aad.is_empty())
+                .then(|| wire::B64(input.aad.clone())),
+            initialization_vector: wire::B64(input.iv.clone()),
+            authentication_tag: wire::B64(input.tag.clone()),
+        };
+        let answer = XksClient::decrypt(self, target, external_key_id, &request).await?;
+        Ok(SecretBytes::new(answer.plaintext.0))
+    }
+}
+
+/// The only `encryptionAlgorithm` of XKS API v1.
+pub const AES_GCM: &str = "AES_GCM";
+/// The only `ciphertextDataIntegrityValueAlgorithm` of XKS API v1.
+pub const SHA_256: &str = "SHA_256";
+
+fn key_metadata(m: &XksKeyRequestMetadata) -> wire::RequestMetadata {
+    wire::RequestMetadata {
+        aws_principal_arn: Some(m.aws_principal_arn.clone()),
+        kms_operation: m.kms_operation.clone(),
+        kms_request_id: m.kms_request_id.clone(),
+        kms_key_arn: m.kms_key_arn.clone(),
+        ..Default::default()
     }
 }
 

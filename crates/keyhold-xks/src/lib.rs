@@ -21,5 +21,5 @@ pub mod config;
 pub mod testing;
 pub mod wire;
 
-pub use client::{kms_operation, XksClient, XksClientError, SIGV4_SERVICE};
+pub use client::{kms_operation, XksClient, XksClientError, AES_GCM, SHA_256, SIGV4_SERVICE};
 pub use config::{VpcEndpointServiceConfig, XksClientConfig, DEFAULT_TIMEOUT_MS};

@@ -252,7 +252,7 @@ async fn every_spec_error_travels_end_to_end() {
         (
             501,
             "UnsupportedOperationException",
-            XksFailure::KeyInvalidUsage,
+            XksFailure::UnsupportedOperation,
         ),
         (
             400,

@@ -1,30 +1,44 @@
-//! `Encrypt` and `Decrypt` for symmetric keys whose material Keyhold holds.
+//! `Encrypt` and `Decrypt`, and the sealing and opening of ciphertext blobs shared by every
+//! cryptographic operation: Keyhold-held AES-GCM, plus the XKS proxy's layer for keys in
+//! external key stores.
 
 use std::collections::BTreeMap;
 
 use keyhold_crypto::blob::{associated_data, BlobKind};
 use keyhold_crypto::{Aes256Gcm, CiphertextBlob};
-use keyhold_kms_model::enums::{EncryptionAlgorithmSpec, KeyState, KeyUsageType};
+use keyhold_kms_model::enums::{
+    ConnectionStateType, EncryptionAlgorithmSpec, KeyState, KeyUsageType,
+};
 use keyhold_kms_model::shapes::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse};
 use keyhold_kms_model::Blob;
 
 use super::{Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
+use crate::ports::xks::msg;
 
 /// AWS's message for a DryRun request that would have succeeded.
 const DRY_RUN_MESSAGE: &str = "The request would have succeeded, but the DryRun option is set.";
 
-fn dry_run() -> KmsError {
+pub(crate) fn dry_run() -> KmsError {
     KmsError::Other {
         name: "DryRunOperationException",
         message: DRY_RUN_MESSAGE.into(),
     }
 }
 
-/// The key-state checks every cryptographic operation makes, with AWS's messages.
+/// The key-state checks every cryptographic operation makes, with AWS's messages. A key whose
+/// custom key store is not CONNECTED is `Unavailable`: "<arn> is unavailable." when the store
+/// is DISCONNECTED, the XKS specification's "not connected" message in the other states.
 pub(crate) fn require_usable(key: &LoadedKey) -> KmsResult<()> {
-    match key.doc.key_state {
+    match key.key_state() {
+        KeyState::Unavailable
+            if key
+                .store_state()
+                .is_some_and(|s| s != ConnectionStateType::Disconnected) =>
+        {
+            Err(KmsError::InvalidState(msg::NOT_CONNECTED.into()))
+        }
         KeyState::Enabled => Ok(()),
         KeyState::Disabled => Err(KmsError::Disabled(format!("{} is disabled.", key.arn()))),
         KeyState::PendingDeletion => Err(KmsError::InvalidState(format!(
@@ -52,7 +66,7 @@ fn describe_state(state: KeyState) -> &'static str {
     }
 }
 
-fn require_symmetric_encryption(
+pub(crate) fn require_symmetric_encryption(
     key: &LoadedKey,
     algorithm: Option<EncryptionAlgorithmSpec>,
     operation: &str,
@@ -87,7 +101,9 @@ impl Keys {
             return Err(dry_run());
         }
         let context = req.encryption_context.unwrap_or_default();
-        let blob = self.seal(&key, &context, req.plaintext.as_bytes()).await?;
+        let blob = self
+            .seal(ctx, &key, &context, req.plaintext.as_bytes(), "Encrypt")
+            .await?;
         Ok(EncryptResponse {
             ciphertext_blob: Some(Blob::from(blob)),
             key_id: Some(key.arn()),
@@ -112,7 +128,35 @@ impl Keys {
                 "Keyhold does not support Decrypt with a Recipient (Nitro Enclaves attestation) yet".into(),
             ));
         }
-        let parsed = CiphertextBlob::parse(ciphertext.as_bytes())
+        let (parsed, key) = self
+            .load_blob_key(ctx, ciphertext.as_bytes(), req.key_id.as_deref())
+            .await?;
+        require_usable(&key)?;
+        require_symmetric_encryption(&key, req.encryption_algorithm, "Decrypt")?;
+        if req.dry_run == Some(true) {
+            return Err(dry_run());
+        }
+        let context = req.encryption_context.unwrap_or_default();
+        let plaintext = self.open(ctx, &key, &parsed, &context, "Decrypt").await?;
+        Ok(DecryptResponse {
+            key_id: Some(key.arn()),
+            plaintext: Some(Blob::from(plaintext.expose().to_vec())),
+            encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
+            key_material_id: (!key.is_xks()).then_some(parsed.material_id),
+            ..Default::default()
+        })
+    }
+
+    /// Parses a ciphertext blob and loads the key it names; a blob that does not parse or
+    /// names a missing key is `InvalidCiphertextException`, a `requested` key that is not
+    /// that key is `IncorrectKeyException`.
+    pub(crate) async fn load_blob_key(
+        &self,
+        ctx: &RequestContext,
+        ciphertext: &[u8],
+        requested: Option<&str>,
+    ) -> KmsResult<(CiphertextBlob, LoadedKey)> {
+        let parsed = CiphertextBlob::parse(ciphertext)
             .map_err(|_| KmsError::InvalidCiphertext(String::new()))?;
         let blob_key = format!(
             "arn:aws:kms:{}:{}:key/{}",
@@ -123,7 +167,7 @@ impl Keys {
             KmsError::NotFound(_) => KmsError::InvalidCiphertext(String::new()),
             other => other,
         })?;
-        if let Some(requested) = req.key_id.as_deref() {
+        if let Some(requested) = requested {
             let wanted = self.load(ctx, requested).await?;
             if wanted.arn() != key.arn() {
                 return Err(KmsError::IncorrectKey(
@@ -132,64 +176,88 @@ impl Keys {
                 ));
             }
         }
-        require_usable(&key)?;
-        require_symmetric_encryption(&key, req.encryption_algorithm, "Decrypt")?;
-        if req.dry_run == Some(true) {
-            return Err(dry_run());
-        }
-        let context = req.encryption_context.unwrap_or_default();
-        let plaintext = self.open(&key, &parsed, &context).await?;
-        Ok(DecryptResponse {
-            key_id: Some(key.arn()),
-            plaintext: Some(Blob::from(plaintext.expose().to_vec())),
-            encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
-            key_material_id: Some(parsed.material_id),
-            ..Default::default()
-        })
+        Ok((parsed, key))
     }
 
-    /// Encrypts `plaintext` under the key's current material; returns the blob bytes.
+    /// Encrypts `plaintext` under `key` (double encryption for a key in an external key
+    /// store); returns the blob bytes. `operation` is the KMS operation being served.
     pub(crate) async fn seal(
         &self,
+        ctx: &RequestContext,
         key: &LoadedKey,
         context: &BTreeMap<String, String>,
         plaintext: &[u8],
+        operation: &str,
     ) -> KmsResult<Vec<u8>> {
-        let material_id = &key.doc.current_material_id;
-        let material = self
-            .material(key, material_id)
-            .await?
-            .ok_or_else(|| KmsError::internal(MissingMaterial))?;
-        let aead = Aes256Gcm::new(material.expose()).map_err(KmsError::internal)?;
+        if key.is_xks() {
+            return self.seal_xks(ctx, key, context, plaintext, operation).await;
+        }
         let r = &key.row;
-        let mut blob =
-            CiphertextBlob::new_keyhold(&r.account_id, &r.region, &r.key_id, material_id);
-        let aad = associated_data(&blob.header(), context);
-        let (iv, ct) = aead.seal(&aad, plaintext);
-        blob.iv = iv.to_vec();
-        blob.ciphertext = ct;
+        let mut blob = CiphertextBlob::new_keyhold(
+            &r.account_id,
+            &r.region,
+            &r.key_id,
+            &key.doc.current_material_id,
+        );
+        blob.ciphertext = self.seal_inner(key, &mut blob, context, plaintext).await?;
         Ok(blob.to_bytes())
     }
 
     /// Decrypts a parsed blob made by [`Keys::seal`] for `key`.
     pub(crate) async fn open(
         &self,
+        ctx: &RequestContext,
         key: &LoadedKey,
         blob: &CiphertextBlob,
         context: &BTreeMap<String, String>,
+        operation: &str,
     ) -> KmsResult<keyhold_crypto::SecretBytes> {
-        let invalid = || KmsError::InvalidCiphertext(String::new());
-        if blob.kind != BlobKind::KeyholdAesGcm {
-            return Err(invalid());
+        if key.is_xks() {
+            return self.open_xks(ctx, key, blob, context, operation).await;
         }
+        if blob.kind != BlobKind::KeyholdAesGcm {
+            return Err(KmsError::InvalidCiphertext(String::new()));
+        }
+        self.open_inner(key, blob, context, &blob.ciphertext)
+            .await?
+            .ok_or_else(|| KmsError::InvalidCiphertext(String::new()))
+    }
+
+    /// The Keyhold AES-GCM layer: seals under the key's current material with the blob's
+    /// header and the context as AAD, sets `blob.iv`, returns ciphertext and tag.
+    pub(crate) async fn seal_inner(
+        &self,
+        key: &LoadedKey,
+        blob: &mut CiphertextBlob,
+        context: &BTreeMap<String, String>,
+        plaintext: &[u8],
+    ) -> KmsResult<Vec<u8>> {
         let material = self
             .material(key, &blob.material_id)
             .await?
-            .ok_or_else(invalid)?;
+            .ok_or_else(|| KmsError::internal(MissingMaterial))?;
         let aead = Aes256Gcm::new(material.expose()).map_err(KmsError::internal)?;
         let aad = associated_data(&blob.header(), context);
-        aead.open(&blob.iv, &aad, &blob.ciphertext)
-            .map_err(|_| invalid())
+        let (iv, ct) = aead.seal(&aad, plaintext);
+        blob.iv = iv.to_vec();
+        Ok(ct)
+    }
+
+    /// Opens the Keyhold AES-GCM layer `sealed` (ciphertext and tag) of `blob`; `None` when
+    /// it does not authenticate or its material is unknown.
+    pub(crate) async fn open_inner(
+        &self,
+        key: &LoadedKey,
+        blob: &CiphertextBlob,
+        context: &BTreeMap<String, String>,
+        sealed: &[u8],
+    ) -> KmsResult<Option<keyhold_crypto::SecretBytes>> {
+        let Some(material) = self.material(key, &blob.material_id).await? else {
+            return Ok(None);
+        };
+        let aead = Aes256Gcm::new(material.expose()).map_err(KmsError::internal)?;
+        let aad = associated_data(&blob.header(), context);
+        Ok(aead.open(&blob.iv, &aad, sealed).ok())
     }
 }
 

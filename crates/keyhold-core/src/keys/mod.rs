@@ -1,29 +1,41 @@
-//! KMS keys: creation, description, listing, and the stored form of a key.
+//! KMS keys: creation, description, listing, cryptographic operations, and the stored form of
+//! a key.
+//!
+//! * `create`: CreateKey, in Keyhold's default key store and in external key stores.
+//! * `crypto_ops`: Encrypt and Decrypt; `data_keys`: GenerateDataKey(WithoutPlaintext) and
+//!   ReEncrypt.
+//! * `xks`: double encryption through an XKS proxy for keys in external key stores.
+//! * `throttle`: the request quota per custom key store.
 //!
 //! A key is stored as a [`StoredKey`] row whose `doc` is a [`KeyDoc`] in JSON. Key material
 //! lives in separate rows, wrapped by the root key with associated data naming the key and the
 //! material, so the database alone never reveals a key.
 
+mod create;
 mod crypto_ops;
+mod data_keys;
 mod resolve;
+mod throttle;
+mod xks;
 
 use std::sync::Arc;
 
 use keyhold_crypto::{RootKey, SecretBytes};
 use keyhold_kms_model::enums::{
-    CustomerMasterKeySpec, EncryptionAlgorithmSpec, ExpirationModelType, KeyManagerType, KeySpec,
-    KeyState, KeyUsageType, OriginType,
+    ConnectionStateType, CustomerMasterKeySpec, EncryptionAlgorithmSpec, ExpirationModelType,
+    KeyManagerType, KeySpec, KeyState, KeyUsageType, OriginType,
 };
 use keyhold_kms_model::shapes::{
-    CreateKeyRequest, CreateKeyResponse, DescribeKeyRequest, DescribeKeyResponse, KeyListEntry,
-    KeyMetadata, ListKeysRequest, ListKeysResponse, Tag,
+    DescribeKeyRequest, DescribeKeyResponse, KeyListEntry, KeyMetadata, ListKeysRequest,
+    ListKeysResponse, XksKeyConfigurationType,
 };
 use keyhold_kms_model::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::context::RequestContext;
+use crate::custom_key_stores::{CustomKeyStores, LoadedStore};
 use crate::error::{KmsError, KmsResult};
-use crate::ports::{MetadataStore, StoredKey, StoredKeyMaterial};
+use crate::ports::{MetadataStore, StoredKey};
 
 pub use resolve::KeyRef;
 
@@ -60,6 +72,9 @@ pub struct KeyDoc {
     /// Tags in creation order.
     #[serde(default)]
     pub tags: Vec<(String, String)>,
+    /// `XksKeyId`: the external key of a key in an external key store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xks_key_id: Option<String>,
 }
 
 /// Identity of one key material: (account, Region, key id, material id).
@@ -72,6 +87,10 @@ const MATERIAL_CACHE_LIMIT: usize = 10_000;
 pub struct Keys {
     store: Arc<dyn MetadataStore>,
     root_key: Arc<RootKey>,
+    /// Custom key stores: connection state and proxy targets of the stores keys live in.
+    custom_key_stores: CustomKeyStores,
+    /// Request quota per custom key store.
+    throttle: throttle::Throttle,
     /// Unwrapped key materials. A material never changes once written, so caching it saves a
     /// database read and an unwrap per cryptographic call; the key row (state, deletion) is
     /// still read on every call, so a disabled or deleted key stops working at once.
@@ -102,13 +121,16 @@ pub(crate) fn material_aad(
     format!("keyhold/key-material/v1/{account}/{region}/{key_id}/{material_id}").into_bytes()
 }
 
-/// A loaded key: its row and parsed document.
+/// A loaded key: its row and parsed document, and for a key in a custom key store, that
+/// store as it was when the key was loaded.
 #[derive(Debug, Clone)]
 pub struct LoadedKey {
     /// The row.
     pub row: StoredKey,
     /// The parsed document.
     pub doc: KeyDoc,
+    /// The custom key store the key lives in (`None` for other keys, or if it is gone).
+    pub store: Option<LoadedStore>,
 }
 
 impl LoadedKey {
@@ -120,19 +142,53 @@ impl LoadedKey {
         )
     }
 
+    /// The connection state of the key's custom key store (`None` for keys not in one; a
+    /// missing store counts as disconnected).
+    pub fn store_state(&self) -> Option<ConnectionStateType> {
+        self.row.custom_key_store_id.as_ref()?;
+        Some(
+            self.store
+                .as_ref()
+                .and_then(|s| s.state().ok())
+                .unwrap_or(ConnectionStateType::Disconnected),
+        )
+    }
+
+    /// The key state callers see: `Unavailable` while the key's custom key store is not
+    /// `CONNECTED` (unless the key is pending deletion); otherwise the stored state, which
+    /// therefore comes back by itself on reconnect.
+    pub fn key_state(&self) -> KeyState {
+        match self.store_state() {
+            Some(s)
+                if s != ConnectionStateType::Connected
+                    && self.doc.key_state != KeyState::PendingDeletion =>
+            {
+                KeyState::Unavailable
+            }
+            _ => self.doc.key_state,
+        }
+    }
+
+    /// True for a key in an external key store.
+    pub fn is_xks(&self) -> bool {
+        self.doc.origin == OriginType::ExternalKeyStore
+    }
+
     /// The wire `KeyMetadata` of this key.
     pub fn metadata(&self) -> KeyMetadata {
         let d = &self.doc;
         let symmetric = d.key_spec == KeySpec::SymmetricDefault;
+        let state = self.key_state();
+        let own_material = matches!(d.origin, OriginType::AwsKms | OriginType::External);
         KeyMetadata {
             aws_account_id: Some(self.row.account_id.clone()),
             key_id: self.row.key_id.clone(),
             arn: Some(self.arn()),
             creation_date: Some(Timestamp(d.creation_date)),
-            enabled: Some(d.key_state == KeyState::Enabled),
+            enabled: Some(state == KeyState::Enabled),
             description: Some(d.description.clone()),
             key_usage: Some(d.key_usage),
-            key_state: Some(d.key_state),
+            key_state: Some(state),
             deletion_date: d.deletion_date.map(Timestamp),
             origin: Some(d.origin),
             key_manager: Some(d.key_manager),
@@ -144,127 +200,33 @@ impl LoadedKey {
             pending_deletion_window_in_days: d.pending_deletion_window_in_days,
             expiration_model: (d.origin == OriginType::External)
                 .then_some(ExpirationModelType::KeyMaterialDoesNotExpire),
-            current_key_material_id: symmetric.then(|| d.current_material_id.clone()),
+            current_key_material_id: (symmetric && own_material)
+                .then(|| d.current_material_id.clone()),
+            custom_key_store_id: self.row.custom_key_store_id.clone(),
+            xks_key_configuration: d.xks_key_id.as_ref().map(|id| XksKeyConfigurationType {
+                id: Some(id.clone()),
+            }),
             ..Default::default()
         }
     }
 }
 
 impl Keys {
-    /// Keys backed by `store`, with material wrapped by `root_key`.
-    pub fn new(store: Arc<dyn MetadataStore>, root_key: Arc<RootKey>) -> Self {
+    /// Keys backed by `store`, with material wrapped by `root_key`, living in default or
+    /// `custom_key_stores`.
+    pub fn new(
+        store: Arc<dyn MetadataStore>,
+        root_key: Arc<RootKey>,
+        custom_key_stores: CustomKeyStores,
+    ) -> Self {
+        let rate = custom_key_stores.settings().crypto_requests_per_second;
         Self {
             store,
             root_key,
+            custom_key_stores,
+            throttle: throttle::Throttle::new(rate),
             material_cache: Default::default(),
         }
-    }
-
-    /// `CreateKey`.
-    pub async fn create_key(
-        &self,
-        ctx: &RequestContext,
-        req: CreateKeyRequest,
-    ) -> KmsResult<CreateKeyResponse> {
-        let key_spec = match (req.key_spec, req.customer_master_key_spec) {
-            (Some(_), Some(_)) => {
-                return Err(KmsError::Validation(
-                    "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec parameter instead."
-                        .into(),
-                ))
-            }
-            (Some(s), None) => s,
-            (None, Some(c)) => KeySpec::try_from(c.as_str())
-                .map_err(|_| KmsError::Validation(format!("Unknown CustomerMasterKeySpec {c}")))?,
-            (None, None) => KeySpec::SymmetricDefault,
-        };
-        let key_usage = req.key_usage.unwrap_or(KeyUsageType::EncryptDecrypt);
-        let origin = req.origin.unwrap_or(OriginType::AwsKms);
-        if key_spec == KeySpec::SymmetricDefault && key_usage != KeyUsageType::EncryptDecrypt {
-            return Err(KmsError::Validation(format!(
-                "KeyUsage {key_usage} is not compatible with KeySpec {key_spec}"
-            )));
-        }
-        if key_spec != KeySpec::SymmetricDefault {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "Keyhold does not support KeySpec {key_spec} yet; only SYMMETRIC_DEFAULT keys can be created"
-            )));
-        }
-        if origin != OriginType::AwsKms || req.custom_key_store_id.is_some() {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "Keyhold does not support Origin {origin} or custom key stores for CreateKey yet"
-            )));
-        }
-        if req.xks_key_id.is_some() {
-            return Err(KmsError::Validation(
-                "XksKeyId is only valid with Origin EXTERNAL_KEY_STORE".into(),
-            ));
-        }
-        if req.multi_region == Some(true) {
-            return Err(KmsError::UnsupportedOperation(
-                "Keyhold does not support multi-Region keys yet".into(),
-            ));
-        }
-        let mut tags = Vec::new();
-        for Tag { tag_key, tag_value } in req.tags.unwrap_or_default() {
-            if tag_key.starts_with("aws:") {
-                return Err(KmsError::Tag(
-                    "Tags beginning with aws: are reserved".into(),
-                ));
-            }
-            if tags.iter().any(|(k, _): &(String, String)| *k == tag_key) {
-                return Err(KmsError::Tag(format!("Duplicate tag key {tag_key}")));
-            }
-            tags.push((tag_key, tag_value));
-        }
-
-        let key_id = uuid::Uuid::new_v4().to_string();
-        let material_id = new_material_id();
-        let created = now_seconds();
-        let doc = KeyDoc {
-            description: req.description.unwrap_or_default(),
-            key_usage,
-            key_spec,
-            origin,
-            key_manager: KeyManagerType::Customer,
-            key_state: KeyState::Enabled,
-            creation_date: created,
-            deletion_date: None,
-            pending_deletion_window_in_days: None,
-            multi_region: false,
-            current_material_id: material_id.clone(),
-            policy: req
-                .policy
-                .unwrap_or_else(|| default_key_policy(&ctx.account_id)),
-            tags,
-        };
-        let material = keyhold_crypto::random_bytes(32);
-        let wrapped = self.root_key.wrap(
-            &material_aad(&ctx.account_id, &ctx.region, &key_id, &material_id),
-            material.expose(),
-        );
-        let row = StoredKey {
-            account_id: ctx.account_id.clone(),
-            region: ctx.region.clone(),
-            key_id: key_id.clone(),
-            custom_key_store_id: None,
-            created_at_ms: (created * 1000.0) as i64,
-            version: 1,
-            doc: serde_json::to_string(&doc).map_err(KmsError::internal)?,
-        };
-        let mat = StoredKeyMaterial {
-            account_id: row.account_id.clone(),
-            region: row.region.clone(),
-            key_id: key_id.clone(),
-            material_id,
-            created_at_ms: row.created_at_ms,
-            wrapped,
-        };
-        self.store.insert_key(&row, Some(&mat), &[]).await?;
-        let loaded = LoadedKey { row, doc };
-        Ok(CreateKeyResponse {
-            key_metadata: Some(loaded.metadata()),
-        })
     }
 
     /// `DescribeKey`.
@@ -348,7 +310,15 @@ impl Keys {
             });
         }
         let doc: KeyDoc = serde_json::from_str(&row.doc).map_err(KmsError::internal)?;
-        Ok(LoadedKey { row, doc })
+        let store = match &row.custom_key_store_id {
+            Some(id) => {
+                self.custom_key_stores
+                    .find(&row.account_id, &row.region, id)
+                    .await?
+            }
+            None => None,
+        };
+        Ok(LoadedKey { row, doc, store })
     }
 
     /// Unwraps one material of `key`.

@@ -111,9 +111,12 @@ pub enum XksFailure {
     /// 400 `InvalidStateException`.
     #[error("external key is not enabled")]
     KeyInvalidState,
-    /// 400 `InvalidKeyUsageException` or 501 `UnsupportedOperationException`.
+    /// 400 `InvalidKeyUsageException`.
     #[error("external key does not support the operation")]
     KeyInvalidUsage,
+    /// 501 `UnsupportedOperationException`: the proxy does not implement the operation.
+    #[error("proxy does not support the operation")]
+    UnsupportedOperation,
     /// 400 `InvalidCiphertextException`.
     #[error("proxy rejected the ciphertext")]
     InvalidCiphertext,
@@ -189,6 +192,7 @@ impl XksFailure {
             | XksFailure::KeyNotFound
             | XksFailure::KeyInvalidState
             | XksFailure::KeyInvalidUsage
+            | XksFailure::UnsupportedOperation
             | XksFailure::InvalidCiphertext => "XKS_PROXY_INVALID_RESPONSE",
             XksFailure::Tls { .. } => "XKS_PROXY_INVALID_TLS_CONFIGURATION",
             XksFailure::NotReachable { .. } | XksFailure::AllEkmsUnavailable => {
@@ -220,6 +224,7 @@ impl XksFailure {
             | XksFailure::KeyNotFound
             | XksFailure::KeyInvalidState
             | XksFailure::KeyInvalidUsage
+            | XksFailure::UnsupportedOperation
             | XksFailure::InvalidCiphertext => "XksProxyInvalidResponseException",
             XksFailure::VpcEndpointServiceNotFound => "XksProxyVpcEndpointServiceNotFoundException",
             XksFailure::VpcEndpointServiceInvalid { .. } => {
@@ -237,6 +242,165 @@ impl XksFailure {
     }
 }
 
+impl XksFailure {
+    /// The message AWS returns with `KMSInvalidStateException` when this failure happens during
+    /// a cryptographic operation, and with the matching exception during CreateKey (the XKS
+    /// specification's "KMS considerations" table).
+    pub fn kms_message(&self) -> &'static str {
+        match self {
+            XksFailure::AuthenticationFailed => msg::AUTHENTICATION_FAILED,
+            XksFailure::AccessDenied => msg::ACCESS_DENIED,
+            XksFailure::InvalidUriPath => msg::INVALID_URI_PATH,
+            XksFailure::KeyNotFound => msg::KEY_NOT_FOUND,
+            XksFailure::KeyInvalidState => msg::KEY_NOT_ENABLED,
+            XksFailure::KeyInvalidUsage => msg::KEY_INVALID_USAGE,
+            XksFailure::UnsupportedOperation => msg::UNSUPPORTED_OPERATION,
+            XksFailure::InvalidCiphertext => msg::PROXY_REJECTED_CIPHERTEXT,
+            XksFailure::Throttled => msg::THROTTLED,
+            XksFailure::DependencyTimeout => msg::DEPENDENCY_TIMEOUT,
+            XksFailure::ProxyInternal => msg::PROXY_INTERNAL,
+            XksFailure::InvalidResponse { .. } => msg::CANNOT_INTERPRET,
+            XksFailure::Tls { .. } => msg::TLS,
+            XksFailure::TimedOut { .. } => msg::TIMED_OUT,
+            XksFailure::NotReachable { .. }
+            | XksFailure::AllEkmsUnavailable
+            | XksFailure::VpcEndpointServiceNotFound
+            | XksFailure::VpcEndpointServiceInvalid { .. }
+            | XksFailure::Network { .. }
+            | XksFailure::Internal { .. } => msg::CANNOT_COMMUNICATE,
+        }
+    }
+
+    /// The exception CreateKey raises for this failure while it asks the proxy for the external
+    /// key's metadata. The specification names `XksKeyInvalidResponseException` for 501, which
+    /// is not a modeled exception; Keyhold answers `CustomKeyStoreInvalidStateException` there,
+    /// and for 403 it follows the Developer Guide (`CustomKeyStoreInvalidStateException`).
+    pub fn create_key_exception(&self) -> &'static str {
+        match self {
+            XksFailure::KeyNotFound => "XksKeyNotFoundException",
+            XksFailure::KeyInvalidState | XksFailure::KeyInvalidUsage => {
+                "XksKeyInvalidConfigurationException"
+            }
+            _ => "CustomKeyStoreInvalidStateException",
+        }
+    }
+}
+
+/// The messages KMS returns for XKS failures, word for word from the XKS specification's
+/// "KMS considerations" table (its newer wording, "external key manager" for "external HSM").
+pub mod msg {
+    /// 401 `AuthenticationFailedException`.
+    pub const AUTHENTICATION_FAILED: &str = "The external key store proxy rejected the request because it could not authenticate AWS KMS. Verify the XKS proxy authentication credentials for your external key store and update if necessary.";
+    /// 403 `AccessDeniedException`.
+    pub const ACCESS_DENIED: &str = "The external key store proxy denied access to the operation. Verify that the user and the external key are both authorized for this operation, and try the request again.";
+    /// 404 `InvalidUriPathException`.
+    pub const INVALID_URI_PATH: &str = "The external key store proxy rejected the request because of an invalid URI path. Verify the URI path for your external key store and update if necessary.";
+    /// 404 `KeyNotFoundException`.
+    pub const KEY_NOT_FOUND: &str = "The external key associated with this KMS key in an external key store was not found in its external key manager. If the external key ID associated with this KMS key is incorrect, create a new KMS key with the correct external key ID.";
+    /// 400 `InvalidStateException`.
+    pub const KEY_NOT_ENABLED: &str = "The external key associated with this KMS key in an external key store is not enabled in the external key manager. Enable the external key in the external key manager and retry the request.";
+    /// 400 `InvalidKeyUsageException`.
+    pub const KEY_INVALID_USAGE: &str = "The external key associated with this KMS key in an external key store does not support the requested operation. Enable the operation on the key in your external key manager, and try the request again.";
+    /// 501 `UnsupportedOperationException`.
+    pub const UNSUPPORTED_OPERATION: &str = "The external key store proxy rejected the request because it does not support the requested operation. If you see this error repeatedly, report it to your external key store proxy administrator.";
+    /// 400 `InvalidCiphertextException`.
+    pub const PROXY_REJECTED_CIPHERTEXT: &str = "The external key store proxy rejected the request because the specified ciphertext or encryption context is corrupted, missing, or otherwise invalid.";
+    /// The proxy answered with a ciphertext KMS cannot accept (bad integrity value, bad sizes,
+    /// or a plaintext that does not decrypt).
+    pub const PROXY_RETURNED_INVALID_CIPHERTEXT: &str = "The ciphertext that the external key store proxy submitted for decryption, or the encryption context, is corrupted, missing, or otherwise invalid.";
+    /// 429 `ThrottlingException`.
+    pub const THROTTLED: &str = "The external key store proxy rejected the request due to a very high request rate. Reduce the frequency of your calls using KMS keys in this external key store.";
+    /// 503 `DependencyTimeoutException`.
+    pub const DEPENDENCY_TIMEOUT: &str = "The external key store proxy did not respond to the request in the time allotted. Retry the request. If you see this error repeatedly, report it to your external key store proxy administrator.";
+    /// 500 `InternalException`.
+    pub const PROXY_INTERNAL: &str = "The external key store proxy rejected the request because it cannot communicate with the external key manager. Verify that the external key store proxy configuration is correct and that the external key manager is available.";
+    /// No TCP connection (and other network failures).
+    pub const CANNOT_COMMUNICATE: &str = "AWS KMS cannot communicate with the external key store proxy. This might be a transient network issue. If you see this error repeatedly, verify that your external key store proxy is active and is connected to the network, and that its endpoint URI is correct in your external key store.";
+    /// TLS failure.
+    pub const TLS: &str = "AWS KMS cannot establish a TLS connection to the external key store proxy. Verify the TLS configuration, including its certificate.";
+    /// Socket timeout (the per-call budget).
+    pub const TIMED_OUT: &str = "AWS KMS rejected the request because the external key store proxy did not respond in time. Retry the request. If you see this error repeatedly, report it to your external key store proxy administrator.";
+    /// Malformed response, 400 `ValidationException`, error without a JSON body.
+    pub const CANNOT_INTERPRET: &str = "AWS KMS cannot interpret the response from the external key store proxy. If you see this error repeatedly, report it to your external key store proxy administrator.";
+    /// The key's custom key store is not `CONNECTED`.
+    pub const NOT_CONNECTED: &str = "This KMS key is in a custom key store that is not connected to its external key store proxy. Connect the external key store and try the request again.";
+}
+
+/// What KMS sends with a key operation (`requestMetadata` of GetKeyMetadata, Encrypt, Decrypt).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XksKeyRequestMetadata {
+    /// `awsPrincipalArn`: the caller's principal ARN.
+    pub aws_principal_arn: String,
+    /// `kmsKeyArn` (absent for GetKeyMetadata at CreateKey: the key does not exist yet).
+    pub kms_key_arn: Option<String>,
+    /// `kmsOperation`: the KMS operation being served, e.g. `GenerateDataKey`.
+    pub kms_operation: String,
+    /// `kmsRequestId`.
+    pub kms_request_id: String,
+}
+
+/// A proxy's answer to GetKeyMetadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XksKeyMetadata {
+    /// `keySpec`, e.g. `AES_256`.
+    pub key_spec: String,
+    /// `keyUsage`, e.g. `["ENCRYPT", "DECRYPT"]`.
+    pub key_usage: Vec<String>,
+    /// `keyStatus`: `ENABLED` or `DISABLED`.
+    pub key_status: String,
+}
+
+/// An XKS Encrypt call (always `AES_GCM`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct XksEncryptInput {
+    /// `plaintext` (for KMS: its own inner ciphertext).
+    pub plaintext: Vec<u8>,
+    /// `additionalAuthenticatedData`.
+    pub aad: Vec<u8>,
+    /// Ask for `ciphertextDataIntegrityValue` (`SHA_256`).
+    pub request_cdiv: bool,
+}
+
+impl std::fmt::Debug for XksEncryptInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XksEncryptInput")
+            .field("plaintext_len", &self.plaintext.len())
+            .field("aad_len", &self.aad.len())
+            .field("request_cdiv", &self.request_cdiv)
+            .finish()
+    }
+}
+
+/// A proxy's answer to Encrypt, as received (the domain checks the sizes and the CDIV).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XksEncryptOutput {
+    /// `ciphertext`.
+    pub ciphertext: Vec<u8>,
+    /// `initializationVector`.
+    pub iv: Vec<u8>,
+    /// `authenticationTag`.
+    pub tag: Vec<u8>,
+    /// `ciphertextMetadata` (empty when absent).
+    pub ciphertext_metadata: Vec<u8>,
+    /// `ciphertextDataIntegrityValue`, when returned.
+    pub cdiv: Option<Vec<u8>>,
+}
+
+/// An XKS Decrypt call (always `AES_GCM`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XksDecryptInput {
+    /// `ciphertext`.
+    pub ciphertext: Vec<u8>,
+    /// `initializationVector`.
+    pub iv: Vec<u8>,
+    /// `authenticationTag`.
+    pub tag: Vec<u8>,
+    /// `ciphertextMetadata` (empty: not sent).
+    pub ciphertext_metadata: Vec<u8>,
+    /// `additionalAuthenticatedData`, the same bytes as at Encrypt.
+    pub aad: Vec<u8>,
+}
+
 /// Reaches XKS proxies. Implemented by `keyhold-xks`.
 #[async_trait]
 pub trait XksConnector: Send + Sync {
@@ -249,4 +413,45 @@ pub trait XksConnector: Send + Sync {
         reason: HealthCheckReason,
         metadata: &XksRequestMetadata,
     ) -> Result<XksHealth, XksFailure>;
+
+    /// `POST {endpoint}{path}/keys/{external_key_id}/metadata`.
+    async fn get_key_metadata(
+        &self,
+        target: &XksTarget,
+        external_key_id: &str,
+        metadata: &XksKeyRequestMetadata,
+    ) -> Result<XksKeyMetadata, XksFailure> {
+        let _ = (target, external_key_id, metadata);
+        Err(not_configured())
+    }
+
+    /// `POST {endpoint}{path}/keys/{external_key_id}/encrypt` with `AES_GCM`.
+    async fn encrypt(
+        &self,
+        target: &XksTarget,
+        external_key_id: &str,
+        metadata: &XksKeyRequestMetadata,
+        input: &XksEncryptInput,
+    ) -> Result<XksEncryptOutput, XksFailure> {
+        let _ = (target, external_key_id, metadata, input);
+        Err(not_configured())
+    }
+
+    /// `POST {endpoint}{path}/keys/{external_key_id}/decrypt` with `AES_GCM`; the plaintext.
+    async fn decrypt(
+        &self,
+        target: &XksTarget,
+        external_key_id: &str,
+        metadata: &XksKeyRequestMetadata,
+        input: &XksDecryptInput,
+    ) -> Result<SecretBytes, XksFailure> {
+        let _ = (target, external_key_id, metadata, input);
+        Err(not_configured())
+    }
+}
+
+fn not_configured() -> XksFailure {
+    XksFailure::Internal {
+        detail: "this XKS connector does not implement key operations".into(),
+    }
 }

@@ -4,13 +4,16 @@
 //! genuinely expired certificate, a genuinely wrong SigV4 secret, a proxy that genuinely does
 //! not answer in time. This proxy speaks TLS (rustls, certificates made with rcgen at start),
 //! verifies SigV4 like a real proxy (`kms-xks-proxy`, 5-minute clock window) and answers
-//! GetHealthStatus; its [`Behaviour`] can be switched at runtime so a test can break a proxy,
-//! watch the failure, fix it, and watch the recovery.
+//! GetHealthStatus, and GetKeyMetadata, Encrypt and Decrypt from an in-memory table of
+//! AES-256-GCM external keys ([`FakeXksProxy::add_key`]; spec AAD construction and
+//! ciphertext data integrity values). Its [`Behaviour`] can be switched at runtime so a test
+//! can break a proxy, watch the failure, fix it, and watch the recovery.
 //!
 //! TLS versions below 1.2 cannot be produced: rustls does not implement them, so there is no
 //! "old protocol" certificate mode.
 
 mod certs;
+mod keys;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -29,6 +32,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 pub use certs::WRONG_HOSTNAME;
+pub use keys::{cdiv, KeyCall, CIPHERTEXT_METADATA};
 
 use crate::wire;
 
@@ -88,6 +92,14 @@ pub enum Behaviour {
     /// is sent and hang up (no SigV4 check in this mode). The answer had started, so the
     /// client reports `Network` (`NETWORK_ERRORS`).
     TruncatedBody,
+    /// Key operations work, but Encrypt returns a `ciphertextDataIntegrityValue` that does not
+    /// match what it returned.
+    WrongCdiv,
+    /// Key operations work, but Encrypt leaves out the `ciphertextDataIntegrityValue` it was
+    /// asked for.
+    NoCdiv,
+    /// Key operations work, but Decrypt returns a plaintext with one bit flipped.
+    WrongPlaintext,
 }
 
 /// How to start a [`FakeXksProxy`].
@@ -129,6 +141,7 @@ struct State {
     credential: Mutex<(String, String)>,
     last_health: Mutex<Option<wire::HealthRequest>>,
     requests: AtomicUsize,
+    keys: keys::KeyTable,
     region: String,
     uri_path: String,
 }
@@ -194,6 +207,7 @@ impl FakeXksProxy {
             credential: Mutex::new((options.access_key_id, options.secret)),
             last_health: Mutex::new(None),
             requests: AtomicUsize::new(0),
+            keys: keys::KeyTable::default(),
             region: options.region,
             uri_path: options.uri_path,
         });
@@ -238,6 +252,40 @@ impl FakeXksProxy {
     /// The last GetHealthStatus body that passed path and SigV4 checks.
     pub fn last_health_request(&self) -> Option<wire::HealthRequest> {
         lock(&self.state.last_health).clone()
+    }
+
+    /// Adds an enabled `AES_256` external key allowing `ENCRYPT` and `DECRYPT` (replacing
+    /// any key with that id).
+    pub fn add_key(&self, external_key_id: &str) {
+        self.state.keys.add(external_key_id);
+    }
+
+    /// Deletes an external key; false if there was none.
+    pub fn remove_key(&self, external_key_id: &str) -> bool {
+        self.state.keys.remove(external_key_id)
+    }
+
+    /// Enables or disables an external key; false if there is none.
+    pub fn set_key_enabled(&self, external_key_id: &str, enabled: bool) -> bool {
+        self.state.keys.set_enabled(external_key_id, enabled)
+    }
+
+    /// Changes the `keySpec` and `keyUsage` an external key reports (and, for usage, obeys);
+    /// false if there is none.
+    pub fn set_key_metadata(
+        &self,
+        external_key_id: &str,
+        key_spec: &str,
+        key_usage: &[&str],
+    ) -> bool {
+        self.state
+            .keys
+            .set_metadata(external_key_id, key_spec, key_usage)
+    }
+
+    /// The key operations (GetKeyMetadata, Encrypt, Decrypt) received so far, oldest first.
+    pub fn key_calls(&self) -> Vec<KeyCall> {
+        self.state.keys.calls()
     }
 
     /// Stops listening and drops every open connection; the port then refuses connections.
@@ -327,11 +375,12 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Which XKS operation a path names, relative to the served `uri_path`.
-fn route(state: &State, path: &str) -> Option<&'static str> {
+/// Which XKS operation a path names, relative to the served `uri_path`, and for key
+/// operations the external key id.
+fn route<'p>(state: &State, path: &'p str) -> Option<(&'static str, &'p str)> {
     let rest = path.strip_prefix(state.uri_path.as_str())?;
     if rest == "/health" {
-        return Some("health");
+        return Some(("health", ""));
     }
     let mut parts = rest.strip_prefix("/keys/")?.split('/');
     let (id, op, extra) = (parts.next()?, parts.next()?, parts.next());
@@ -341,6 +390,7 @@ fn route(state: &State, path: &str) -> Option<&'static str> {
     ["metadata", "encrypt", "decrypt"]
         .into_iter()
         .find(|known| *known == op)
+        .map(|op| (op, id))
 }
 
 async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
@@ -353,7 +403,7 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
     if let Behaviour::Slow { ms } = behaviour {
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
-    let Some(operation) = route(state, parts.uri.path()) else {
+    let Some((operation, key_id)) = route(state, parts.uri.path()) else {
         return error(404, "InvalidUriPathException", "no such path");
     };
     if parts.method != hyper::Method::POST {
@@ -366,11 +416,16 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
         Behaviour::Status { status, error_name } => error(status, &error_name, "as configured"),
         Behaviour::Garbage => respond(200, "<html>surely not JSON</html>"),
         Behaviour::WrongShape => respond(200, r#"{"xksProxyFleetSize":1,"ekmVendor":"x"}"#),
-        _ if operation != "health" => error(
-            501,
-            "UnsupportedOperationException",
-            "the fake proxy only answers health checks",
-        ),
+        _ if operation != "health" => {
+            let twist = match behaviour {
+                Behaviour::WrongCdiv => keys::Twist::WrongCdiv,
+                Behaviour::NoCdiv => keys::Twist::NoCdiv,
+                Behaviour::WrongPlaintext => keys::Twist::WrongPlaintext,
+                _ => keys::Twist::None,
+            };
+            let (status, body) = state.keys.handle(operation, key_id, &body, twist);
+            respond(status, &body)
+        }
         Behaviour::AllUnavailable => health(state, &body, "UNAVAILABLE"),
         _ => health(state, &body, "ACTIVE"),
     }

@@ -1,0 +1,253 @@
+//! `CreateKey`: symmetric keys in Keyhold's default key store and in external key stores.
+
+use keyhold_kms_model::enums::{
+    ConnectionStateType, CustomKeyStoreType, KeyManagerType, KeySpec, KeyState, KeyUsageType,
+    OriginType,
+};
+use keyhold_kms_model::shapes::{CreateKeyRequest, CreateKeyResponse, Tag};
+
+use super::{
+    default_key_policy, material_aad, new_material_id, now_seconds, KeyDoc, Keys, LoadedKey,
+};
+use crate::context::RequestContext;
+use crate::custom_key_stores::LoadedStore;
+use crate::error::{KmsError, KmsResult};
+use crate::ports::xks::{msg, XksKeyRequestMetadata};
+use crate::ports::{StoreError, StoredKey, StoredKeyMaterial, UniqueClaim};
+
+/// The metadata store's claim scope making an `XksKeyId` unique within its key store.
+const XKS_KEY_ID_SCOPE: &str = "xks-key-id";
+
+fn xks_invalid_configuration(message: String) -> KmsError {
+    KmsError::Other {
+        name: "XksKeyInvalidConfigurationException",
+        message,
+    }
+}
+
+impl Keys {
+    /// `CreateKey`.
+    pub async fn create_key(
+        &self,
+        ctx: &RequestContext,
+        req: CreateKeyRequest,
+    ) -> KmsResult<CreateKeyResponse> {
+        let key_spec = match (req.key_spec, req.customer_master_key_spec) {
+            (Some(_), Some(_)) => {
+                return Err(KmsError::Validation(
+                    "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec parameter instead."
+                        .into(),
+                ))
+            }
+            (Some(s), None) => s,
+            (None, Some(c)) => KeySpec::try_from(c.as_str())
+                .map_err(|_| KmsError::Validation(format!("Unknown CustomerMasterKeySpec {c}")))?,
+            (None, None) => KeySpec::SymmetricDefault,
+        };
+        let key_usage = req.key_usage.unwrap_or(KeyUsageType::EncryptDecrypt);
+        let origin = req.origin.unwrap_or(OriginType::AwsKms);
+        if key_spec == KeySpec::SymmetricDefault && key_usage != KeyUsageType::EncryptDecrypt {
+            return Err(KmsError::Validation(format!(
+                "KeyUsage {key_usage} is not compatible with KeySpec {key_spec}"
+            )));
+        }
+        if req.xks_key_id.is_some() && origin != OriginType::ExternalKeyStore {
+            return Err(KmsError::Validation(
+                "XksKeyId is only valid with Origin EXTERNAL_KEY_STORE".into(),
+            ));
+        }
+        let xks = if origin == OriginType::ExternalKeyStore {
+            let (Some(store_id), Some(xks_key_id)) = (
+                req.custom_key_store_id.as_deref(),
+                req.xks_key_id.as_deref(),
+            ) else {
+                return Err(KmsError::Validation(
+                    "CustomKeyStoreId and XksKeyId are required when Origin is EXTERNAL_KEY_STORE"
+                        .into(),
+                ));
+            };
+            if key_spec != KeySpec::SymmetricDefault {
+                return Err(KmsError::UnsupportedOperation(format!(
+                    "KeySpec {key_spec} is not supported for KMS keys in a custom key store. Only SYMMETRIC_DEFAULT keys can be created in a custom key store."
+                )));
+            }
+            if req.multi_region == Some(true) {
+                return Err(KmsError::UnsupportedOperation(
+                    "You cannot create a multi-Region key in a custom key store.".into(),
+                ));
+            }
+            Some(self.check_external_key(ctx, store_id, xks_key_id).await?)
+        } else {
+            None
+        };
+        if key_spec != KeySpec::SymmetricDefault {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "Keyhold does not support KeySpec {key_spec} yet; only SYMMETRIC_DEFAULT keys can be created"
+            )));
+        }
+        if xks.is_none() && (origin != OriginType::AwsKms || req.custom_key_store_id.is_some()) {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "Keyhold does not support Origin {origin} or AWS CloudHSM key stores for CreateKey yet"
+            )));
+        }
+        if req.multi_region == Some(true) {
+            return Err(KmsError::UnsupportedOperation(
+                "Keyhold does not support multi-Region keys yet".into(),
+            ));
+        }
+        let mut tags = Vec::new();
+        for Tag { tag_key, tag_value } in req.tags.unwrap_or_default() {
+            if tag_key.starts_with("aws:") {
+                return Err(KmsError::Tag(
+                    "Tags beginning with aws: are reserved".into(),
+                ));
+            }
+            if tags.iter().any(|(k, _): &(String, String)| *k == tag_key) {
+                return Err(KmsError::Tag(format!("Duplicate tag key {tag_key}")));
+            }
+            tags.push((tag_key, tag_value));
+        }
+
+        let key_id = uuid::Uuid::new_v4().to_string();
+        let material_id = new_material_id();
+        let created = now_seconds();
+        let doc = KeyDoc {
+            description: req.description.unwrap_or_default(),
+            key_usage,
+            key_spec,
+            origin,
+            key_manager: KeyManagerType::Customer,
+            key_state: KeyState::Enabled,
+            creation_date: created,
+            deletion_date: None,
+            pending_deletion_window_in_days: None,
+            multi_region: false,
+            current_material_id: material_id.clone(),
+            policy: req
+                .policy
+                .unwrap_or_else(|| default_key_policy(&ctx.account_id)),
+            tags,
+            xks_key_id: req.xks_key_id.clone().filter(|_| xks.is_some()),
+        };
+        // Keys in external key stores get Keyhold-held material too: the inner layer of
+        // double encryption.
+        let material = keyhold_crypto::random_bytes(32);
+        let wrapped = self.root_key.wrap(
+            &material_aad(&ctx.account_id, &ctx.region, &key_id, &material_id),
+            material.expose(),
+        );
+        let row = StoredKey {
+            account_id: ctx.account_id.clone(),
+            region: ctx.region.clone(),
+            key_id: key_id.clone(),
+            custom_key_store_id: xks.as_ref().map(|s| s.row.id.clone()),
+            created_at_ms: (created * 1000.0) as i64,
+            version: 1,
+            doc: serde_json::to_string(&doc).map_err(KmsError::internal)?,
+        };
+        let mat = StoredKeyMaterial {
+            account_id: row.account_id.clone(),
+            region: row.region.clone(),
+            key_id: key_id.clone(),
+            material_id,
+            created_at_ms: row.created_at_ms,
+            wrapped,
+        };
+        let claims: Vec<UniqueClaim> = match (&xks, &doc.xks_key_id) {
+            (Some(store), Some(xks_key_id)) => vec![UniqueClaim::exclusive(
+                XKS_KEY_ID_SCOPE,
+                format!(
+                    "{}/{}/{}/{xks_key_id}",
+                    ctx.account_id, ctx.region, store.row.id
+                ),
+            )],
+            _ => Vec::new(),
+        };
+        match self.store.insert_key(&row, Some(&mat), &claims).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict { scope }) if scope == XKS_KEY_ID_SCOPE => {
+                return Err(KmsError::Other {
+                    name: "XksKeyAlreadyInUseException",
+                    message: format!(
+                        "The external key {} is already associated with a KMS key in custom key store {}.",
+                        doc.xks_key_id.as_deref().unwrap_or_default(),
+                        row.custom_key_store_id.as_deref().unwrap_or_default()
+                    ),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let loaded = LoadedKey {
+            row,
+            doc,
+            store: xks,
+        };
+        Ok(CreateKeyResponse {
+            key_metadata: Some(loaded.metadata()),
+        })
+    }
+
+    /// The checks CreateKey makes for a key in an external key store: the store exists, is an
+    /// external key store and is CONNECTED, and its proxy reports the external key as an
+    /// enabled AES_256 key that encrypts and decrypts. Returns the store.
+    async fn check_external_key(
+        &self,
+        ctx: &RequestContext,
+        store_id: &str,
+        xks_key_id: &str,
+    ) -> KmsResult<LoadedStore> {
+        let store = self
+            .custom_key_stores
+            .load(&ctx.account_id, &ctx.region, store_id)
+            .await?;
+        if store.store_type()? != CustomKeyStoreType::ExternalKeyStore {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "Custom key store {store_id} is not an external key store; use Origin AWS_CLOUDHSM for keys in an AWS CloudHSM key store."
+            )));
+        }
+        if store.state()? != ConnectionStateType::Connected {
+            return Err(crate::custom_key_stores::invalid_state(
+                msg::NOT_CONNECTED.to_string(),
+            ));
+        }
+        let target = self.custom_key_stores.xks_target(&store)?;
+        let metadata = XksKeyRequestMetadata {
+            aws_principal_arn: ctx.principal_arn.clone(),
+            kms_key_arn: None,
+            kms_operation: "CreateKey".into(),
+            kms_request_id: ctx.request_id.clone(),
+        };
+        let answer = self
+            .custom_key_stores
+            .connector()
+            .get_key_metadata(&target, xks_key_id, &metadata)
+            .await
+            .map_err(|f| {
+                tracing::warn!(custom_key_store_id = %store_id, failure = %f, "GetKeyMetadata failed during CreateKey");
+                KmsError::Other {
+                    name: f.create_key_exception(),
+                    message: f.kms_message().to_string(),
+                }
+            })?;
+        if answer.key_spec != "AES_256" {
+            return Err(xks_invalid_configuration(format!(
+                "The key spec of the external key must be AES_256. The key spec of specified external key is {}.",
+                answer.key_spec
+            )));
+        }
+        if answer.key_status != "ENABLED" {
+            return Err(xks_invalid_configuration(format!(
+                "The status of the external key must be ENABLED. The status of specified external key is {}.",
+                answer.key_status
+            )));
+        }
+        let has = |u: &str| answer.key_usage.iter().any(|k| k == u);
+        if !(has("ENCRYPT") && has("DECRYPT")) {
+            return Err(xks_invalid_configuration(format!(
+                "The key usage of the external key must include ENCRYPT and DECRYPT. The key use of specified external key is {}.",
+                answer.key_usage.join(", ")
+            )));
+        }
+        Ok(store)
+    }
+}
