@@ -1,8 +1,10 @@
-//! [`XksClient`]: HTTPS + SigV4 calls to XKS proxies, one fresh connection per call.
+//! [`XksClient`]: HTTPS + SigV4 calls to XKS proxies over kept-alive connections.
 //!
-//! A fresh connection per call keeps failure attribution exact (a TLS problem always shows up
-//! as a TLS problem, not as a stale pooled connection) and fits KMS's model of a 250 ms budget
-//! that covers TCP, TLS, request and response. Pooling can come later if load needs it.
+//! A TLS handshake costs more than the whole Encrypt it carries, so connections are kept per
+//! (address, server name) and reused. Failure attribution stays exact: a pooled connection that
+//! fails before any answer arrives (the proxy closed it, or restarted) is discarded and the call
+//! is retried once on a fresh connection, whose failure is classified by its phase as before.
+//! The 250 ms budget covers the whole call, including that retry.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -98,10 +100,59 @@ struct Prepared {
     request: http::Request<Full<Bytes>>,
 }
 
+/// Idle connections kept per pool key; more than this are closed instead of kept.
+const MAX_IDLE_PER_KEY: usize = 64;
+/// Idle connections older than this are not reused (proxies close idle connections too).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A kept-alive connection: its request sender and the task driving it.
+struct Idle {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    _driver: AbortOnDrop,
+    since: std::time::Instant,
+}
+
+/// Idle connections by `"<dial>|<server name>"`.
+#[derive(Clone, Default)]
+struct Pool(Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<Idle>>>>);
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pool(..)")
+    }
+}
+
+impl Pool {
+    fn take(&self, key: &str) -> Option<Idle> {
+        let mut map = self.0.lock().ok()?;
+        let idle = map.get_mut(key)?;
+        while let Some(c) = idle.pop() {
+            if !c.sender.is_closed() && c.since.elapsed() < IDLE_TIMEOUT {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    fn put(&self, key: String, mut conn: Idle) {
+        if conn.sender.is_closed() {
+            return;
+        }
+        conn.since = std::time::Instant::now();
+        if let Ok(mut map) = self.0.lock() {
+            let idle = map.entry(key).or_default();
+            if idle.len() < MAX_IDLE_PER_KEY {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
 /// Calls XKS proxies; implements [`XksConnector`].
 #[derive(Debug, Clone)]
 pub struct XksClient {
     tls: Arc<rustls::ClientConfig>,
+    pool: Pool,
     /// Lower-cased host → address.
     connect_to: BTreeMap<String, SocketAddr>,
     vpc: BTreeMap<String, (SocketAddr, VpcEndpointServiceConfig)>,
@@ -159,6 +210,7 @@ impl XksClient {
             connect_to,
             vpc,
             budget_ms: config.timeout_ms,
+            pool: Pool::default(),
         })
     }
 
@@ -290,9 +342,47 @@ impl XksClient {
         })
     }
 
-    /// Connect, handshake, send, read: each step's errors are classified by its phase.
+    /// Sends the request on a pooled connection when one is idle, else on a fresh one.
     async fn exchange(&self, p: Prepared) -> Result<(u16, Bytes), XksFailure> {
-        let tcp = match &p.dial {
+        let key = format!("{:?}|{:?}", p.dial, p.server_name);
+        let (parts, body) = p.request.into_parts();
+        let rebuild = || http::Request::from_parts(parts.clone(), body.clone());
+        while let Some(mut conn) = self.pool.take(&key) {
+            if conn.sender.ready().await.is_err() {
+                continue;
+            }
+            match conn.sender.send_request(rebuild()).await {
+                Ok(response) => {
+                    let answer = read_answer(response).await?;
+                    self.pool.put(key, conn);
+                    return Ok(answer);
+                }
+                // The proxy closed or reset a kept-alive connection before answering: not a
+                // proxy failure yet; try a fresh connection.
+                Err(e) => {
+                    tracing::debug!(error = %e, "pooled XKS connection failed; reconnecting");
+                    continue;
+                }
+            }
+        }
+        let mut conn = self.connect(&p.dial, p.server_name).await?;
+        let response = conn
+            .sender
+            .send_request(rebuild())
+            .await
+            .map_err(|e| classify_transport(Phase::Exchange, &e))?;
+        let answer = read_answer(response).await?;
+        self.pool.put(key, conn);
+        Ok(answer)
+    }
+
+    /// Connect and handshake: each step's errors are classified by its phase.
+    async fn connect(
+        &self,
+        dial: &Dial,
+        server_name: ServerName<'static>,
+    ) -> Result<Idle, XksFailure> {
+        let tcp = match dial {
             Dial::Addr(addr) => TcpStream::connect(*addr).await,
             Dial::Host(host) => TcpStream::connect((host.as_str(), 443)).await,
         }
@@ -300,38 +390,45 @@ impl XksClient {
         // Small request/response pairs: do not wait for Nagle.
         let _ = tcp.set_nodelay(true);
         let tls = TlsConnector::from(Arc::clone(&self.tls))
-            .connect(p.server_name, tcp)
+            .connect(server_name, tcp)
             .await
             .map_err(|e| classify_transport(Phase::Handshake, &e))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(|e| classify_transport(Phase::Exchange, &e))?;
-        let _driver = AbortOnDrop(tokio::spawn(async move {
+        let driver = AbortOnDrop(tokio::spawn(async move {
             // Its errors surface through `send_request` and the body.
             let _ = conn.await;
         }));
-        let response = sender
-            .send_request(p.request)
-            .await
-            .map_err(|e| classify_transport(Phase::Exchange, &e))?;
-        let status = response.status().as_u16();
-        let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some()
-                {
-                    XksFailure::InvalidResponse {
-                        detail: format!("body larger than {MAX_BODY_BYTES} bytes"),
-                    }
-                } else {
-                    classify_transport(Phase::Body, &*e)
-                }
-            })?
-            .to_bytes();
-        Ok((status, body))
+        Ok(Idle {
+            sender,
+            _driver: driver,
+            since: std::time::Instant::now(),
+        })
     }
+}
+
+/// Reads a whole (bounded) answer.
+async fn read_answer(
+    response: http::Response<hyper::body::Incoming>,
+) -> Result<(u16, Bytes), XksFailure> {
+    let status = response.status().as_u16();
+    let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                XksFailure::InvalidResponse {
+                    detail: format!("body larger than {MAX_BODY_BYTES} bytes"),
+                }
+            } else {
+                classify_transport(Phase::Body, &*e)
+            }
+        })?
+        .to_bytes();
+    Ok((status, body))
 }
 
 #[async_trait]

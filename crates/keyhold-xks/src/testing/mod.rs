@@ -144,6 +144,9 @@ struct State {
     keys: keys::KeyTable,
     region: String,
     uri_path: String,
+    /// Wakes every live connection so it closes: a behaviour change acts like a proxy restart,
+    /// so clients that keep connections alive meet the new behaviour on their next call.
+    drop_connections: tokio::sync::Notify,
 }
 
 /// Poisoning only means another test thread panicked; the data is still usable.
@@ -210,6 +213,7 @@ impl FakeXksProxy {
             keys: keys::KeyTable::default(),
             region: options.region,
             uri_path: options.uri_path,
+            drop_connections: tokio::sync::Notify::new(),
         });
         let task = tokio::spawn(serve(
             listener,
@@ -235,8 +239,10 @@ impl FakeXksProxy {
     }
 
     /// Switches how the next connections and requests are answered.
+    /// Live connections are closed, as when a real proxy restarts with a new configuration.
     pub fn set_behaviour(&self, behaviour: Behaviour) {
         *lock(&self.state.behaviour) = behaviour;
+        self.state.drop_connections.notify_waiters();
     }
 
     /// Replaces the accepted SigV4 credential (a rotated or mis-typed credential).
@@ -333,13 +339,18 @@ async fn connection(tcp: TcpStream, acceptor: TlsAcceptor, state: Arc<State>) {
         truncated(tls, &state).await;
         return;
     }
+    let state_for_drop = Arc::clone(&state);
     let service = service_fn(move |req| {
         let state = Arc::clone(&state);
         async move { Ok::<_, Infallible>(handle(req, &state).await) }
     });
-    let _ = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(tls), service)
-        .await;
+    let dropped = Arc::clone(&state_for_drop);
+    let serving =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service);
+    tokio::select! {
+        _ = serving => {}
+        _ = dropped.drop_connections.notified() => {}
+    }
 }
 
 /// Reads one whole request (so closing does not reset the connection and discard what was
