@@ -1,0 +1,104 @@
+//! Key managers behind the proxy: a small [`KeyBackend`] trait and its implementations.
+//!
+//! A backend knows keys by id, does AES-256-GCM with keys that never leave it, and can prove
+//! it is alive with a real encrypt/decrypt on a key reserved for health checks.
+
+pub mod pkcs11;
+pub mod software;
+
+use async_trait::async_trait;
+use keyhold_crypto::SecretBytes;
+
+/// Status of an external key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStatus {
+    /// Usable.
+    Enabled,
+    /// Known but disabled: metadata answers `DISABLED`, crypto `InvalidStateException`.
+    Disabled,
+}
+
+/// What the proxy needs to know about a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMeta {
+    /// Enabled or disabled.
+    pub status: KeyStatus,
+    /// The key may encrypt.
+    pub can_encrypt: bool,
+    /// The key may decrypt.
+    pub can_decrypt: bool,
+}
+
+/// AES-GCM output, split the way the XKS API carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// 12-byte IV.
+    pub iv: Vec<u8>,
+    /// Ciphertext, as long as the plaintext.
+    pub ciphertext: Vec<u8>,
+    /// 16-byte tag.
+    pub tag: Vec<u8>,
+}
+
+/// Why a backend call failed. Messages never hold key material or plaintext.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// No such key.
+    #[error("key not found")]
+    NotFound,
+    /// The key is disabled.
+    #[error("key is disabled")]
+    Disabled,
+    /// The key exists but may not be used for this operation.
+    #[error("key does not allow this operation")]
+    KeyUsage,
+    /// Authentication of ciphertext, IV, AAD or tag failed.
+    #[error("ciphertext authentication failed")]
+    InvalidCiphertext,
+    /// The key manager did not answer in time.
+    #[error("key manager timed out")]
+    Timeout,
+    /// The key manager cannot serve at all (device gone, file unreadable).
+    #[error("key manager unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else.
+    #[error("key manager error: {0}")]
+    Internal(String),
+}
+
+/// A key manager instance.
+#[async_trait]
+pub trait KeyBackend: Send + Sync + 'static {
+    /// Instance id reported in `ekmFleetDetails`.
+    fn instance_id(&self) -> String;
+    /// Model reported in `ekmFleetDetails`.
+    fn model(&self) -> String;
+    /// Vendor reported as `ekmVendor`.
+    fn vendor(&self) -> String {
+        "Keyhold".to_string()
+    }
+    /// Metadata of `key_id`.
+    async fn metadata(&self, key_id: &str) -> Result<KeyMeta, BackendError>;
+    /// AES-256-GCM encryption with a fresh 12-byte IV; fails on disabled keys.
+    async fn encrypt(
+        &self,
+        key_id: &str,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Sealed, BackendError>;
+    /// AES-256-GCM decryption; fails on disabled keys.
+    async fn decrypt(
+        &self,
+        key_id: &str,
+        iv: &[u8],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8],
+    ) -> Result<SecretBytes, BackendError>;
+    /// A real encrypt/decrypt round trip on the backend's health-check key.
+    async fn health(&self) -> Result<(), BackendError>;
+    /// Picks up changes made behind the proxy's back (e.g. the key file edited by the CLI).
+    async fn refresh(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+}

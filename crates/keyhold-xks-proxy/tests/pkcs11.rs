@@ -1,0 +1,205 @@
+//! The PKCS#11 backend on a private SoftHSMv2 token, end to end through `XksClient`.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use keyhold_core::ports::xks::{HealthCheckReason, XksConnector, XksFailure, XksRequestMetadata};
+use keyhold_xks::wire::{DecryptRequest, EncryptRequest, GetKeyMetadataRequest, B64};
+use keyhold_xks::{XksClient, XksClientConfig};
+use keyhold_xks_proxy::backend::pkcs11::{Pkcs11Backend, HEALTH_KEY_LABEL};
+use keyhold_xks_proxy::config::{BackendConfig, Config};
+use keyhold_xks_proxy::envelope::cdiv;
+use keyhold_xks_proxy::ProxyServer;
+
+fn health_meta() -> XksRequestMetadata {
+    XksRequestMetadata {
+        aws_principal_arn: "AWS Internal".to_string(),
+        kms_request_id: "r-health".to_string(),
+        custom_key_store_id: None,
+    }
+}
+
+#[tokio::test]
+async fn softhsm_round_trip_health_and_key_states() {
+    let Some(env) = keyhold_pkcs11::softhsm::TestEnv::get() else {
+        return;
+    };
+    env.token("xks-proxy-e2e", "user-pin-e2e").expect("token");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::new(dir.path());
+    let module = env.module_path().display().to_string();
+    let text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+tls_cert = "{cert}"
+tls_key = "{key}"
+health_cache_seconds = 0
+backend_timeout_ms = 2000
+
+[backends.hsm]
+type = "pkcs11"
+module = "{module}"
+token_label = "xks-proxy-e2e"
+user_pin = "user-pin-e2e"
+pool_size = 2
+key_label_prefix = "xks/"
+
+[backends.gone]
+type = "pkcs11"
+module = "{module}"
+token_label = "no-such-token"
+user_pin = "user-pin-e2e"
+
+[[stores]]
+prefix = "/hsm"
+backend = "hsm"
+disabled_keys = ["kdis"]
+[[stores.credentials]]
+access_key_id = "{AKID_1}"
+secret = "{SECRET_1}"
+
+[[stores]]
+prefix = "/gone"
+backend = "gone"
+[[stores.credentials]]
+access_key_id = "{AKID_1}"
+secret = "{SECRET_1}"
+"#,
+        cert = pki.cert.display(),
+        key = pki.key.display(),
+    );
+    let config = Config::parse(&text).expect("valid config");
+    let Some(BackendConfig::Pkcs11(hsm)) = config.backends.get("hsm") else {
+        panic!("pkcs11 backend configured");
+    };
+    let admin = Pkcs11Backend::new("hsm", hsm).expect("backend");
+    for k in ["k1", "kdis"] {
+        admin.create_key(k).expect("create token key");
+    }
+    assert!(admin.create_key("k1").is_err(), "labels are unique");
+    let server = ProxyServer::start(config, None).await.expect("start");
+
+    let mut connect_to = BTreeMap::new();
+    connect_to.insert(HOST.to_string(), server.local_addr.to_string());
+    let client = XksClient::new(XksClientConfig {
+        extra_ca_files: vec![pki.ca_pem.clone()],
+        use_system_roots: false,
+        connect_to,
+        timeout_ms: 5000,
+        ..Default::default()
+    })
+    .expect("client");
+    let target = |prefix: &str| keyhold_core::ports::xks::XksTarget {
+        uri_endpoint: format!("https://{HOST}"),
+        uri_path: format!("{prefix}/kms/xks/v1"),
+        connectivity: keyhold_core::ports::xks::XksConnectivity::PublicEndpoint,
+        access_key_id: AKID_1.to_string(),
+        secret_access_key: keyhold_crypto::SecretBytes::from_slice(SECRET_1.as_bytes()),
+        region: REGION.to_string(),
+    };
+    let t = target("/hsm");
+
+    let health = client
+        .get_health_status(&t, HealthCheckReason::Connect, &health_meta())
+        .await
+        .expect("health");
+    assert_eq!(health.ekm_fleet_details[0].health_status, "ACTIVE");
+    assert_eq!(health.ekm_vendor, "PKCS#11");
+    // A token that is not there is UNAVAILABLE, which KMS turns into XKS_PROXY_NOT_REACHABLE.
+    assert_eq!(
+        client
+            .get_health_status(&target("/gone"), HealthCheckReason::Connect, &health_meta())
+            .await
+            .err(),
+        Some(XksFailure::AllEkmsUnavailable)
+    );
+
+    let md = |op: &str| GetKeyMetadataRequest {
+        request_metadata: meta(op),
+    };
+    let m = client
+        .get_key_metadata(&t, "k1", &md("CreateKey"))
+        .await
+        .expect("metadata");
+    assert_eq!(
+        (m.key_spec.as_str(), m.key_status.as_str()),
+        ("AES_256", "ENABLED")
+    );
+    let m = client
+        .get_key_metadata(&t, "kdis", &md("CreateKey"))
+        .await
+        .expect("metadata");
+    assert_eq!(m.key_status, "DISABLED");
+    for missing in ["nokey", HEALTH_KEY_LABEL] {
+        assert_eq!(
+            client
+                .get_key_metadata(&t, missing, &md("CreateKey"))
+                .await
+                .err(),
+            Some(XksFailure::KeyNotFound)
+        );
+    }
+
+    let plaintext = vec![5u8; 4300];
+    let aad = vec![6u8; 8192];
+    let req = EncryptRequest {
+        request_metadata: meta("Encrypt"),
+        plaintext: B64(plaintext.clone()),
+        encryption_algorithm: "AES_GCM".to_string(),
+        additional_authenticated_data: Some(B64(aad.clone())),
+        ciphertext_data_integrity_value_algorithm: Some("SHA_256".to_string()),
+    };
+    let out = client
+        .encrypt(&t, "k1", &req)
+        .await
+        .expect("encrypt in the token");
+    let md_bytes = out.ciphertext_metadata.clone().expect("metadata").0;
+    let want = cdiv(
+        &aad,
+        &md_bytes,
+        &out.initialization_vector.0,
+        &out.ciphertext.0,
+        &out.authentication_tag.0,
+    );
+    assert_eq!(
+        out.ciphertext_data_integrity_value
+            .as_ref()
+            .map(|v| v.0.clone()),
+        Some(want.to_vec())
+    );
+    let mut dec = DecryptRequest {
+        request_metadata: meta("Decrypt"),
+        ciphertext: out.ciphertext.clone(),
+        ciphertext_metadata: out.ciphertext_metadata.clone(),
+        encryption_algorithm: "AES_GCM".to_string(),
+        additional_authenticated_data: Some(B64(aad.clone())),
+        initialization_vector: out.initialization_vector.clone(),
+        authentication_tag: out.authentication_tag.clone(),
+    };
+    assert_eq!(
+        client
+            .decrypt(&t, "k1", &dec)
+            .await
+            .expect("decrypt")
+            .plaintext
+            .0,
+        plaintext
+    );
+    dec.additional_authenticated_data = Some(B64(b"wrong".to_vec()));
+    assert_eq!(
+        client.decrypt(&t, "k1", &dec).await.err(),
+        Some(XksFailure::InvalidCiphertext)
+    );
+    assert_eq!(
+        client.encrypt(&t, "kdis", &req).await.err(),
+        Some(XksFailure::KeyInvalidState)
+    );
+    assert_eq!(
+        client.encrypt(&t, "nokey", &req).await.err(),
+        Some(XksFailure::KeyNotFound)
+    );
+    server.shutdown();
+}
