@@ -47,14 +47,11 @@ impl Kms {
         xks: Arc<dyn ports::xks::XksConnector>,
         settings: custom_key_stores::CustomKeyStoreSettings,
     ) -> Self {
+        let custom_key_stores =
+            custom_key_stores::CustomKeyStores::new(store.clone(), root_key.clone(), xks, settings);
         Self {
-            keys: keys::Keys::new(store.clone(), root_key.clone()),
-            custom_key_stores: custom_key_stores::CustomKeyStores::new(
-                store.clone(),
-                root_key,
-                xks,
-                settings,
-            ),
+            keys: keys::Keys::new(store.clone(), root_key, custom_key_stores.clone()),
+            custom_key_stores,
             store,
         }
     }

@@ -92,3 +92,43 @@ pub fn change_user_pin(
         .set_pin(&old.auth(), &new.auth())
         .map_err(ck("C_SetPIN"))
 }
+
+/// Sets the user PIN as the security officer (`C_InitPIN`): creates the user on a token that
+/// has none, or resets a forgotten or locked PIN.
+pub fn init_user_pin(
+    module_path: &Path,
+    token_label: &str,
+    so_pin: &Pin,
+    user_pin: &Pin,
+) -> Result<(), Pkcs11Error> {
+    let m = module(module_path)?;
+    let slot = m.find_slot(token_label)?;
+    let (ctx, _) = m.ctx();
+    let session = ctx.open_rw_session(slot).map_err(ck("C_OpenSession"))?;
+    session
+        .login(UserType::So, Some(&so_pin.auth()))
+        .map_err(ck("C_Login"))?;
+    let result = session.init_pin(&user_pin.auth()).map_err(ck("C_InitPIN"));
+    let _ = session.logout();
+    result
+}
+
+/// Checks the user PIN with a real `C_Login` from a fresh session, then logs out.
+///
+/// PKCS#11 login is per process: if this process is already logged in to the token, the
+/// module answers `CKR_USER_ALREADY_LOGGED_IN` without checking the PIN, which is returned
+/// as an error here rather than taken as success. Callers serialise calls per token.
+pub fn verify_user_pin(
+    module_path: &Path,
+    token_label: &str,
+    user_pin: &Pin,
+) -> Result<(), Pkcs11Error> {
+    let m = module(module_path)?;
+    let slot = m.find_slot(token_label)?;
+    let (ctx, _) = m.ctx();
+    let session = ctx.open_ro_session(slot).map_err(ck("C_OpenSession"))?;
+    session
+        .login(UserType::User, Some(&user_pin.auth()))
+        .map_err(ck("C_Login"))?;
+    session.logout().map_err(ck("C_Logout"))
+}

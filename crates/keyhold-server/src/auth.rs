@@ -20,6 +20,16 @@ pub fn authenticate(
     parts: &RequestParts<'_>,
     request_id: &str,
 ) -> Result<RequestContext, WireError> {
+    authenticate_for(settings, parts, request_id, SERVICE)
+}
+
+/// [`authenticate`] for the SigV4 service `service` (e.g. `cloudhsm` for the CloudHSM API).
+pub fn authenticate_for(
+    settings: &Settings,
+    parts: &RequestParts<'_>,
+    request_id: &str,
+    service: &str,
+) -> Result<RequestContext, WireError> {
     match settings.auth {
         AuthMode::Strict => {
             let parsed = keyhold_sigv4::inspect(parts).map_err(|e| WireError::from(&e))?;
@@ -33,7 +43,7 @@ pub fn authenticate(
                     )
                 })?;
             parsed
-                .check_scope(None, SERVICE)
+                .check_scope(None, service)
                 .map_err(|e| WireError::from(&e))?;
             keyhold_sigv4::verify(
                 &parsed,

@@ -89,6 +89,9 @@ pub struct FileConfig {
     pub xks: Option<keyhold_xks::XksClientConfig>,
     /// Custom key stores allowed per account and Region (default 10, as AWS).
     pub max_custom_key_stores: Option<u32>,
+    /// Cryptographic requests per second allowed on the keys of one custom key store
+    /// (default 1800, AWS's quota); beyond it, ThrottlingException.
+    pub custom_key_store_requests_per_second: Option<u32>,
     /// Seconds between health checks of connected external key stores (default 300;
     /// 0 turns them off). Results are logged; a store never leaves CONNECTED because of one.
     pub xks_health_check_interval_secs: Option<u64>,
@@ -99,6 +102,9 @@ pub struct FileConfig {
     /// so a restarted node resumes its own stores at once). Nodes sharing a database need
     /// distinct ids.
     pub node_id: Option<String>,
+    /// AWS CloudHSM clusters (`BaldrApiService.*` on the same endpoint) backing AWS_CLOUDHSM
+    /// custom key stores: `enabled`, `module_path`, `fault_injection`. Off by default.
+    pub cloudhsm: Option<keyhold_cloudhsm::CloudHsmConfig>,
 }
 
 /// Resolved settings of one server.
@@ -134,12 +140,16 @@ pub struct Settings {
     pub xks: keyhold_xks::XksClientConfig,
     /// Custom key stores allowed per account and Region.
     pub max_custom_key_stores: u32,
+    /// Cryptographic requests per second per custom key store.
+    pub custom_key_store_requests_per_second: u32,
     /// Interval of the XKS health check (`None`: off).
     pub xks_health_check_interval: Option<std::time::Duration>,
     /// Interval of the custom key store recovery sweep.
     pub custom_key_store_sweep_interval: std::time::Duration,
     /// Lease-holder identity; `None` means the one kept in the data directory.
     pub node_id: Option<String>,
+    /// The `[cloudhsm]` table.
+    pub cloudhsm: keyhold_cloudhsm::CloudHsmConfig,
 }
 
 /// Default data directory: `$KEYHOLD_DATA_DIR`, else `$XDG_DATA_HOME/keyhold`, else
@@ -271,6 +281,9 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
         max_clock_skew: time::Duration::seconds(file.max_clock_skew_secs.unwrap_or(300)),
         ready_file: args.ready_file,
         xks: file.xks.unwrap_or_default(),
+        custom_key_store_requests_per_second: file
+            .custom_key_store_requests_per_second
+            .unwrap_or(keyhold_core::custom_key_stores::DEFAULT_CRYPTO_REQUESTS_PER_SECOND),
         max_custom_key_stores: file
             .max_custom_key_stores
             .unwrap_or(keyhold_core::custom_key_stores::DEFAULT_MAX_CUSTOM_KEY_STORES),
@@ -284,5 +297,6 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
                 .max(1),
         ),
         node_id: file.node_id,
+        cloudhsm: file.cloudhsm.unwrap_or_default(),
     })
 }

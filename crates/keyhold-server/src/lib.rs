@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod cloudhsm_dispatch;
 pub mod config;
 pub mod dispatch;
 pub mod listener;
@@ -49,6 +50,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     };
     let cks_settings = keyhold_core::custom_key_stores::CustomKeyStoreSettings {
         max_custom_key_stores: settings.max_custom_key_stores,
+        crypto_requests_per_second: settings.custom_key_store_requests_per_second,
         node_id,
         // Longer than any proxy call can take, so a lease never expires under its holder.
         lease_ttl_ms: 30_000i64
@@ -56,6 +58,16 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     };
     let kms =
         keyhold_core::Kms::with_custom_key_stores(store, root_key, Arc::new(xks), cks_settings);
+    let cloudhsm = if settings.cloudhsm.enabled {
+        let clusters =
+            keyhold_cloudhsm::ClusterService::open(settings.cloudhsm.clone(), &settings.data_dir)
+                .context("opening the CloudHSM clusters ([cloudhsm] table)")?;
+        kms.custom_key_stores
+            .set_hsm_clusters(Arc::new(clusters.clone()));
+        Some(clusters)
+    } else {
+        None
+    };
     // Finish stores left CONNECTING/DISCONNECTING (now, then periodically) and health-check
     // connected external key stores.
     kms.custom_key_stores.spawn_background(
@@ -64,7 +76,11 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     );
     let tls = settings.tls.clone();
     let listen = settings.listen;
-    let state = Arc::new(router::AppState { kms, settings });
+    let state = Arc::new(router::AppState {
+        kms,
+        settings,
+        cloudhsm,
+    });
     let tls_paths = tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
     listener::start(listen, tls_paths, state).await
 }

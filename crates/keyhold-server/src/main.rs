@@ -20,10 +20,20 @@ struct Cli {
 enum Command {
     /// Run the KMS endpoint (zero configuration: http://127.0.0.1:4600, data in ~/.local/share/keyhold).
     Serve(ServeArgs),
+    /// Keyhold's own XKS proxy (its own configuration file); logs with KEYHOLD_LOG=keyhold_xks_proxy=info.
+    XksProxy {
+        #[command(subcommand)]
+        command: keyhold_xks_proxy::XksProxyCommand,
+    },
     /// Root key utilities.
     RootKey {
         #[command(subcommand)]
         command: RootKeyCommand,
+    },
+    /// CloudHSM CLI equivalents against a running Keyhold (cluster activation, kmsuser).
+    Cloudhsm {
+        #[command(subcommand)]
+        command: keyhold_cloudhsm::cli::CloudHsmCommand,
     },
 }
 
@@ -47,6 +57,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::XksProxy { command } => Ok(keyhold_xks_proxy::run(command)?),
         Command::RootKey {
             command: RootKeyCommand::Generate { file },
         } => {
@@ -65,6 +76,7 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Cloudhsm { command } => keyhold_cloudhsm::cli::run(command),
     }
 }
 

@@ -23,6 +23,8 @@ pub struct AppState {
     pub kms: Kms,
     /// Resolved settings.
     pub settings: Settings,
+    /// CloudHSM clusters (`BaldrApiService.*`), when `[cloudhsm] enabled`.
+    pub cloudhsm: Option<keyhold_cloudhsm::ClusterService>,
 }
 
 /// The path of moto's reset endpoint, answered in test mode.
@@ -90,6 +92,9 @@ async fn handle_inner(
         .headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok());
+    if let Some(op) = target.and_then(|t| t.strip_prefix(crate::cloudhsm_dispatch::PREFIX)) {
+        return crate::cloudhsm_dispatch::handle(state, &parts, op, &body, request_id).await;
+    }
     let op = target
         .and_then(Operation::from_target)
         .ok_or_else(|| WireError::client("UnknownOperationException", ""))?;

@@ -8,6 +8,7 @@
 //!   (a lease in the metadata store), recovery of stores left `CONNECTING`/`DISCONNECTING`, and
 //!   the periodic health check of connected stores.
 
+mod cloudhsm;
 pub mod model;
 mod operations;
 pub mod validation;
@@ -27,6 +28,7 @@ use async_trait::async_trait;
 use keyhold_crypto::RootKey;
 
 use crate::error::{KmsError, KmsResult};
+use crate::ports::cloudhsm::HsmClusters;
 use crate::ports::xks::{
     HealthCheckReason, XksConnector, XksFailure, XksHealth, XksRequestMetadata, XksTarget,
 };
@@ -47,7 +49,13 @@ pub struct CustomKeyStoreSettings {
     pub node_id: String,
     /// How long a connection lease lasts; must exceed the longest proxy call.
     pub lease_ttl_ms: i64,
+    /// Cryptographic requests per second allowed on the keys of one custom key store
+    /// (`ThrottlingException` beyond; AWS's quota is 1,800).
+    pub crypto_requests_per_second: u32,
 }
+
+/// AWS's custom key store request quota: cryptographic operations per second per store.
+pub const DEFAULT_CRYPTO_REQUESTS_PER_SECOND: u32 = 1_800;
 
 impl Default for CustomKeyStoreSettings {
     fn default() -> Self {
@@ -55,6 +63,7 @@ impl Default for CustomKeyStoreSettings {
             max_custom_key_stores: DEFAULT_MAX_CUSTOM_KEY_STORES,
             node_id: uuid::Uuid::new_v4().to_string(),
             lease_ttl_ms: 30_000,
+            crypto_requests_per_second: DEFAULT_CRYPTO_REQUESTS_PER_SECOND,
         }
     }
 }
@@ -87,6 +96,8 @@ struct Inner {
     root_key: Arc<RootKey>,
     xks: Arc<dyn XksConnector>,
     settings: CustomKeyStoreSettings,
+    /// CloudHSM clusters, when configured ([`CustomKeyStores::set_hsm_clusters`]).
+    hsm: std::sync::OnceLock<Arc<dyn HsmClusters>>,
 }
 
 impl CustomKeyStores {
@@ -103,8 +114,21 @@ impl CustomKeyStores {
                 root_key,
                 xks,
                 settings,
+                hsm: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Makes AWS_CLOUDHSM stores real: Create checks the cluster and Connect logs in to it.
+    /// Without this, Create accepts any cluster id and Connect reports `CLUSTER_NOT_FOUND`.
+    /// Only the first call has an effect.
+    pub fn set_hsm_clusters(&self, clusters: Arc<dyn HsmClusters>) {
+        let _ = self.inner.hsm.set(clusters);
+    }
+
+    /// The CloudHSM clusters, if configured.
+    pub(crate) fn hsm_clusters(&self) -> Option<Arc<dyn HsmClusters>> {
+        self.inner.hsm.get().cloned()
     }
 
     /// The settings in force.
@@ -139,6 +163,46 @@ impl CustomKeyStores {
             Err(validation::probe_error(&f))
         } else {
             Ok(())
+        }
+    }
+
+    /// The connector that reaches XKS proxies (for the keys of external key stores).
+    pub(crate) fn connector(&self) -> Arc<dyn XksConnector> {
+        Arc::clone(&self.inner.xks)
+    }
+
+    /// The proxy target of an external key store, its secret unwrapped (for key operations).
+    pub(crate) fn xks_target(&self, s: &LoadedStore) -> KmsResult<XksTarget> {
+        let x = s.doc.xks.as_ref().ok_or_else(|| {
+            KmsError::internal(std::io::Error::other(format!(
+                "custom key store {} has no external key store properties",
+                s.row.id
+            )))
+        })?;
+        let secret = model::unwrap_secret(
+            &self.inner.root_key,
+            &s.row,
+            model::SecretKind::XksSecret,
+            &x.wrapped_secret,
+        )?;
+        Ok(x.target(&s.row.region, secret))
+    }
+
+    /// Reads a store row without turning its absence into an error.
+    pub(crate) async fn find(
+        &self,
+        account: &str,
+        region: &str,
+        id: &str,
+    ) -> KmsResult<Option<LoadedStore>> {
+        match self
+            .inner
+            .store
+            .get_custom_key_store(account, region, id)
+            .await?
+        {
+            Some(row) => Ok(Some(LoadedStore::from_row(row)?)),
+            None => Ok(None),
         }
     }
 

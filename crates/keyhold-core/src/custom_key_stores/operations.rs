@@ -76,6 +76,12 @@ impl CustomKeyStores {
         if existing.len() >= quota as usize {
             return Err(limit_exceeded(quota));
         }
+        if let (CustomKeyStoreType::AwsCloudhsm, Some(cluster), Some(anchor)) =
+            (ty, &req.cloud_hsm_cluster_id, &req.trust_anchor_certificate)
+        {
+            self.check_cloudhsm_cluster(&ctx.account_id, &ctx.region, cluster, anchor)
+                .await?;
+        }
 
         if ty == CustomKeyStoreType::ExternalKeyStore {
             let doc = self.plain_doc(&req, ty);

@@ -32,6 +32,7 @@ pub(super) fn env_with(max: u32) -> Env {
         max_custom_key_stores: max,
         node_id: "node-a".into(),
         lease_ttl_ms: 30_000,
+        ..Default::default()
     };
     let root = Arc::new(RootKey::new(&[7u8; 32]).expect("root key"));
     let cks = CustomKeyStores::new(mem.clone(), root, xks.clone(), settings);

@@ -57,6 +57,10 @@ impl CustomKeyStores {
             if !renames && !online && !offline {
                 return Ok(UpdateCustomKeyStoreResponse {});
             }
+            if let (Some(old), Some(new)) = (&s.doc.cloud_hsm, &req.cloud_hsm_cluster_id) {
+                self.check_related_cluster(&s.row.account_id, &s.row.region, &old.cluster_id, new)
+                    .await?;
+            }
 
             let name = req
                 .new_custom_key_store_name

@@ -309,6 +309,7 @@ pub fn probe_error(failure: &XksFailure) -> KmsError {
         | XksFailure::KeyNotFound
         | XksFailure::KeyInvalidState
         | XksFailure::KeyInvalidUsage
+        | XksFailure::UnsupportedOperation
         | XksFailure::InvalidCiphertext => "AWS KMS cannot interpret the response from the external key store proxy. If you see this error repeatedly, report it to your external key store proxy administrator.",
         XksFailure::Tls { .. } => "AWS KMS cannot establish a TLS connection to the external key store proxy. Verify the TLS configuration, including its certificate.",
         XksFailure::NotReachable { .. } | XksFailure::Network { .. } => "AWS KMS cannot communicate with the external key store proxy. This might be a transient network issue. If you see this error repeatedly, verify that your external key store proxy is active and is connected to the network, and that its endpoint URI is correct in your external key store.",

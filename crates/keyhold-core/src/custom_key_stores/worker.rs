@@ -118,11 +118,7 @@ impl CustomKeyStores {
         let failed = |c| (ConnectionStateType::Failed, Some(c));
         match s.store_type() {
             Ok(CustomKeyStoreType::ExternalKeyStore) => {}
-            // CloudHSM clusters are not available in Keyhold yet: no cluster with the store's
-            // id can be found, and that is what the store reports.
-            Ok(CustomKeyStoreType::AwsCloudhsm) => {
-                return failed(ConnectionErrorCodeType::ClusterNotFound)
-            }
+            Ok(CustomKeyStoreType::AwsCloudhsm) => return self.cloudhsm_connect_outcome(s).await,
             Err(_) => return failed(ConnectionErrorCodeType::InternalError),
         }
         let Some(x) = &s.doc.xks else {

@@ -267,4 +267,5 @@ pub trait MetadataStore: Send + Sync {
     async fn reset(&self) -> Result<(), StoreError>;
 }
 
+pub mod cloudhsm;
 pub mod xks;

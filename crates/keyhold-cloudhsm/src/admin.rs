@@ -1,0 +1,325 @@
+//! Keyhold's extensions on the `BaldrApiService` prefix: what AWS does through CloudHSM CLI
+//! (cluster activation, `kmsuser` management, login/logout) and the fault-injection API.
+
+use keyhold_core::ports::cloudhsm::CloudHsmFailure;
+use keyhold_pkcs11::admin::{init_token, init_user_pin, SlotChoice};
+use keyhold_pkcs11::{Ckr, Pin, Pkcs11Error};
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::{cluster_json, cluster_not_found, live_cluster};
+use crate::state::{cluster_state, hsm_state, UserRec, KMSUSER};
+use crate::{ApiError, ClusterService};
+
+/// `KeyholdActivateCluster` (CloudHSM CLI `cluster activate`).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ActivateRequest {
+    cluster_id: String,
+    admin_password: String,
+}
+
+/// `KeyholdUser*` requests (CloudHSM CLI `user create|delete|change-password`, `login`,
+/// `logout`). Passwords are never logged.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct UserRequest {
+    cluster_id: String,
+    #[serde(default)]
+    admin_password: Option<String>,
+    username: String,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// `KeyholdFaultSetSubnet`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct SubnetFault {
+    subnet_id: String,
+    #[serde(default)]
+    removed: Option<bool>,
+    #[serde(default)]
+    free_addresses: Option<u32>,
+}
+
+/// `KeyholdFaultSetHsmState`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct HsmFault {
+    cluster_id: String,
+    hsm_id: String,
+    state: String,
+}
+
+/// CloudHSM passwords are 7 to 32 characters.
+fn check_password(what: &str, p: Option<&String>) -> Result<Pin, ApiError> {
+    match p {
+        Some(p) if (7..=32).contains(&p.chars().count()) => Ok(Pin::new(p.as_str())),
+        Some(_) => Err(ApiError::invalid(format!(
+            "{what} must be 7 to 32 characters."
+        ))),
+        None => Err(ApiError::invalid(format!("{what} is required."))),
+    }
+}
+
+/// A PKCS#11 failure of an admin (SO) operation.
+fn admin_error(e: &Pkcs11Error) -> ApiError {
+    match e.ckr() {
+        Some(Ckr::PinIncorrect) | Some(Ckr::PinLocked) => {
+            ApiError::denied("Admin login failed: incorrect admin password.")
+        }
+        _ => {
+            tracing::error!(error = %e, "PKCS#11 admin operation failed");
+            ApiError::internal(format!("The HSM failed: {e}"))
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Pkcs11Error> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(|e| admin_error(&e)),
+        Err(e) => Err(ApiError::internal(e.to_string())),
+    }
+}
+
+impl ClusterService {
+    /// `KeyholdActivateCluster`: creates the cluster's token with the admin password as its SO
+    /// PIN and makes the cluster `ACTIVE`. Needs an `INITIALIZED` cluster with an active HSM.
+    pub(crate) async fn activate(
+        &self,
+        account: &str,
+        region: &str,
+        req: ActivateRequest,
+    ) -> Result<Value, ApiError> {
+        let so = check_password("AdminPassword", Some(&req.admin_password))?;
+        let module = {
+            let mut st = self.lock();
+            let c = live_cluster(&mut st, account, region, &req.cluster_id)?;
+            if c.state != cluster_state::INITIALIZED {
+                return Err(ApiError::invalid(format!(
+                    "Cluster {} is in state {}; only an INITIALIZED cluster can be activated.",
+                    c.cluster_id, c.state
+                )));
+            }
+            if !c.hsms.iter().any(|h| h.state == hsm_state::ACTIVE) {
+                return Err(ApiError::invalid(format!(
+                    "Cluster {} has no active HSM to activate.",
+                    c.cluster_id
+                )));
+            }
+            c.module_path.clone()
+        };
+        let label = req.cluster_id.clone();
+        blocking(move || init_token(&module, SlotChoice::FirstFree, &label, &so, None)).await?;
+        let mut st = self.lock();
+        let c = live_cluster(&mut st, account, region, &req.cluster_id)?;
+        c.state = cluster_state::ACTIVE.to_string();
+        c.token_label = Some(req.cluster_id.clone());
+        let out = cluster_json(c);
+        self.save(&st)?;
+        tracing::info!(cluster_id = %req.cluster_id, "CloudHSM cluster activated");
+        Ok(json!({ "Cluster": out }))
+    }
+
+    /// The token of an `ACTIVE` cluster and whether it has `kmsuser`.
+    fn active_token(
+        &self,
+        account: &str,
+        region: &str,
+        req: &UserRequest,
+    ) -> Result<(std::path::PathBuf, String, bool), ApiError> {
+        if req.username != KMSUSER {
+            return Err(ApiError::invalid(format!(
+                "Keyhold manages only the {KMSUSER} crypto user."
+            )));
+        }
+        let mut st = self.lock();
+        let c = live_cluster(&mut st, account, region, &req.cluster_id)?;
+        match (&c.token_label, c.state == cluster_state::ACTIVE) {
+            (Some(label), true) => Ok((c.module_path.clone(), label.clone(), c.kmsuser.is_some())),
+            _ => Err(ApiError::invalid(format!(
+                "Cluster {} is not active.",
+                c.cluster_id
+            ))),
+        }
+    }
+
+    fn set_user(
+        &self,
+        account: &str,
+        region: &str,
+        id: &str,
+        f: impl FnOnce(&mut Option<UserRec>),
+    ) -> Result<Value, ApiError> {
+        let mut st = self.lock();
+        let c = live_cluster(&mut st, account, region, id)?;
+        f(&mut c.kmsuser);
+        self.save(&st)?;
+        Ok(json!({}))
+    }
+
+    /// `KeyholdUserCreate`: `C_InitPIN` as SO on the cluster's token.
+    pub(crate) async fn user_create(
+        &self,
+        account: &str,
+        region: &str,
+        req: UserRequest,
+    ) -> Result<Value, ApiError> {
+        let so = check_password("AdminPassword", req.admin_password.as_ref())?;
+        let pw = check_password("Password", req.password.as_ref())?;
+        let (module, label, exists) = self.active_token(account, region, &req)?;
+        if exists {
+            return Err(ApiError::invalid(format!("User {KMSUSER} already exists.")));
+        }
+        blocking(move || init_user_pin(&module, &label, &so, &pw)).await?;
+        tracing::info!(cluster_id = %req.cluster_id, "kmsuser created");
+        let mut st = self.lock();
+        let c = live_cluster(&mut st, account, region, &req.cluster_id)?;
+        c.kmsuser = Some(UserRec::default());
+        c.user_pin_set = true;
+        self.save(&st)?;
+        Ok(json!({}))
+    }
+
+    /// `KeyholdUserDelete`: the token's user PIN becomes a random secret nobody knows and
+    /// Keyhold forgets the user (PKCS#11 cannot remove a user without wiping the token).
+    pub(crate) async fn user_delete(
+        &self,
+        account: &str,
+        region: &str,
+        req: UserRequest,
+    ) -> Result<Value, ApiError> {
+        let so = check_password("AdminPassword", req.admin_password.as_ref())?;
+        let (module, label, exists) = self.active_token(account, region, &req)?;
+        if !exists {
+            return Err(ApiError::not_found(format!("User {KMSUSER} not found.")));
+        }
+        let random: String = {
+            let mut rng = rand::thread_rng();
+            (0..32)
+                .map(|_| char::from(rng.gen_range(b'a'..=b'z')))
+                .collect()
+        };
+        blocking(move || init_user_pin(&module, &label, &so, &Pin::new(random))).await?;
+        tracing::info!(cluster_id = %req.cluster_id, "kmsuser deleted");
+        self.set_user(account, region, &req.cluster_id, |u| *u = None)
+    }
+
+    /// `KeyholdUserChangePassword` (as admin): sets the PIN and unlocks the user.
+    pub(crate) async fn user_change_password(
+        &self,
+        account: &str,
+        region: &str,
+        req: UserRequest,
+    ) -> Result<Value, ApiError> {
+        let so = check_password("AdminPassword", req.admin_password.as_ref())?;
+        let pw = check_password("Password", req.password.as_ref())?;
+        let (module, label, exists) = self.active_token(account, region, &req)?;
+        if !exists {
+            return Err(ApiError::not_found(format!("User {KMSUSER} not found.")));
+        }
+        blocking(move || init_user_pin(&module, &label, &so, &pw)).await?;
+        tracing::info!(cluster_id = %req.cluster_id, "kmsuser password changed");
+        self.set_user(account, region, &req.cluster_id, |u| {
+            if let Some(u) = u {
+                u.failed_logins = 0;
+            }
+        })
+    }
+
+    /// `KeyholdUserLogin`: a real login (failures count toward the lock-out); the user stays
+    /// recorded as logged in until `KeyholdUserLogout`.
+    pub(crate) async fn user_login(
+        &self,
+        account: &str,
+        region: &str,
+        req: UserRequest,
+    ) -> Result<Value, ApiError> {
+        let pw = check_password("Password", req.password.as_ref())?;
+        self.active_token(account, region, &req)?;
+        match self
+            .login_kmsuser(account, region, &req.cluster_id, pw, false)
+            .await
+        {
+            Ok(()) => Ok(json!({})),
+            Err(CloudHsmFailure::UserNotFound { .. }) => {
+                Err(ApiError::not_found(format!("User {KMSUSER} not found.")))
+            }
+            Err(CloudHsmFailure::ClusterNotFound) => Err(cluster_not_found(&req.cluster_id)),
+            Err(CloudHsmFailure::UserLockedOut { .. }) => Err(ApiError::denied(format!(
+                "User {KMSUSER} is locked out; an admin must change its password."
+            ))),
+            Err(CloudHsmFailure::InvalidCredentials { .. }) => {
+                Err(ApiError::denied("Login failed: incorrect password."))
+            }
+            Err(f) => Err(ApiError::internal(f.to_string())),
+        }
+    }
+
+    /// `KeyholdUserLogout`.
+    pub(crate) fn user_logout(
+        &self,
+        account: &str,
+        region: &str,
+        req: UserRequest,
+    ) -> Result<Value, ApiError> {
+        self.active_token(account, region, &req)?;
+        self.set_user(account, region, &req.cluster_id, |u| {
+            if let Some(u) = u {
+                u.logged_in = false;
+            }
+        })
+    }
+
+    /// `KeyholdFaultSetSubnet`: removes or restores a subnet, or sets its free addresses.
+    pub(crate) fn fault_set_subnet(
+        &self,
+        account: &str,
+        region: &str,
+        req: SubnetFault,
+    ) -> Result<Value, ApiError> {
+        let mut st = self.lock();
+        let s = st.subnet_mut(account, region, &req.subnet_id);
+        if let Some(r) = req.removed {
+            s.removed = r;
+        }
+        if let Some(n) = req.free_addresses {
+            s.free_addresses = n;
+        }
+        let out = json!({
+            "SubnetId": req.subnet_id,
+            "Removed": s.removed,
+            "FreeAddresses": s.free_addresses,
+        });
+        self.save(&st)?;
+        tracing::warn!(subnet_id = %req.subnet_id, "CloudHSM fault injected on a subnet");
+        Ok(out)
+    }
+
+    /// `KeyholdFaultSetHsmState`: `ACTIVE` or `DEGRADED`.
+    pub(crate) fn fault_set_hsm_state(
+        &self,
+        account: &str,
+        region: &str,
+        req: HsmFault,
+    ) -> Result<Value, ApiError> {
+        if req.state != hsm_state::ACTIVE && req.state != hsm_state::DEGRADED {
+            return Err(ApiError::invalid("State must be ACTIVE or DEGRADED."));
+        }
+        let mut st = self.lock();
+        let c = live_cluster(&mut st, account, region, &req.cluster_id)?;
+        let h = c
+            .hsms
+            .iter_mut()
+            .find(|h| h.hsm_id == req.hsm_id)
+            .ok_or_else(|| ApiError::not_found("HSM not found in the cluster."))?;
+        h.state = req.state;
+        self.save(&st)?;
+        tracing::warn!(hsm_id = %req.hsm_id, "CloudHSM fault injected on an HSM");
+        Ok(json!({}))
+    }
+}

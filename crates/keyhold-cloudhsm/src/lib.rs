@@ -1,0 +1,231 @@
+//! AWS CloudHSM v2 API subset backed by PKCS#11 tokens, and the CloudHSM port of Keyhold's
+//! custom key stores.
+//!
+//! * The API (`X-Amz-Target: BaldrApiService.<Op>`, awsJson1.1): `CreateCluster`,
+//!   `DescribeClusters`, `InitializeCluster`, `CreateHsm`, `DeleteHsm`, `DeleteCluster`,
+//!   `TagResource`, `UntagResource`, `ListTags`, with AWS's shapes (hand-written serde shapes
+//!   following botocore's `cloudhsmv2` 2017-04-28 model) and `CloudHsm*Exception` errors ([`ClusterService::handle`]).
+//! * What AWS does through CloudHSM CLI is a Keyhold extension on the same target prefix:
+//!   `KeyholdActivateCluster` (`cluster activate`), `KeyholdUserCreate`, `KeyholdUserDelete`,
+//!   `KeyholdUserChangePassword`, `KeyholdUserLogin`, `KeyholdUserLogout` (`user ...`,
+//!   `login`, `logout`), always available when CloudHSM is enabled.
+//! * Fault injection — what AWS controls and a laptop lacks — only with
+//!   `[cloudhsm] fault_injection = true`: `KeyholdFaultSetSubnet` (remove/restore a subnet,
+//!   set its free addresses) and `KeyholdFaultSetHsmState` (`ACTIVE`/`DEGRADED`).
+//! * `keyhold cloudhsm activate-cluster|user create|user delete|user change-password|login|logout`
+//!   ([`cli`]) calls those operations on a running Keyhold.
+//! * [`ClusterService`] implements [`keyhold_core::ports::cloudhsm::HsmClusters`]: Connect
+//!   logs in as `kmsuser` on the cluster's token for real.
+//!
+//! # Clusters and tokens
+//! A cluster is a PKCS#11 token labelled with the cluster id, created by
+//! `KeyholdActivateCluster` with the admin password as its SO PIN (SoftHSMv2 by default, in a
+//! token directory of Keyhold's data dir: `SOFTHSM2_CONF` is set to
+//! `<data_dir>/cloudhsm/softhsm2.conf` before the module is first loaded, unless already set).
+//! HSMs are availability records over that token. `kmsuser` is the token's user: its
+//! password is the user PIN. Keyhold counts failed logins and locks the user after five, as
+//! CloudHSM does (SoftHSM never locks a PIN); an admin password change unlocks it.
+//!
+//! Records persist in `<data_dir>/cloudhsm/clusters.json` (one node; not shared through the
+//! metadata store).
+#![warn(missing_docs)]
+
+mod admin;
+mod api;
+pub mod cli;
+mod port;
+pub mod state;
+mod tags;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Deserialize;
+
+use state::State;
+
+/// Where Debian's `softhsm2` package installs the module.
+pub const DEFAULT_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// The `[cloudhsm]` configuration table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudHsmConfig {
+    /// Serve the CloudHSM API and make AWS_CLOUDHSM key stores real (default false: Create
+    /// accepts any cluster id and Connect reports `CLUSTER_NOT_FOUND`).
+    #[serde(default)]
+    pub enabled: bool,
+    /// PKCS#11 module of new clusters' tokens (default SoftHSMv2's).
+    #[serde(default)]
+    pub module_path: Option<PathBuf>,
+    /// Answer the `KeyholdFault*` operations (never in production).
+    #[serde(default)]
+    pub fault_injection: bool,
+}
+
+/// A CloudHSM API error: AWS's exception name and a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}: {message}")]
+pub struct ApiError {
+    /// e.g. `CloudHsmResourceNotFoundException`.
+    pub name: &'static str,
+    /// Human-readable.
+    pub message: String,
+}
+
+impl ApiError {
+    /// `CloudHsmInvalidRequestException`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            name: "CloudHsmInvalidRequestException",
+            message: message.into(),
+        }
+    }
+    /// `CloudHsmResourceNotFoundException`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            name: "CloudHsmResourceNotFoundException",
+            message: message.into(),
+        }
+    }
+    /// `CloudHsmInternalFailureException`.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self {
+            name: "CloudHsmInternalFailureException",
+            message: message.into(),
+        }
+    }
+    /// `CloudHsmAccessDeniedException`.
+    pub fn denied(message: impl Into<String>) -> Self {
+        Self {
+            name: "CloudHsmAccessDeniedException",
+            message: message.into(),
+        }
+    }
+    /// Whether this is the server's fault (HTTP 500).
+    pub fn is_server_error(&self) -> bool {
+        self.name == "CloudHsmInternalFailureException"
+    }
+}
+
+/// The clusters of one Keyhold node. Cheap to clone.
+#[derive(Clone)]
+pub struct ClusterService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: CloudHsmConfig,
+    module_path: PathBuf,
+    state_path: PathBuf,
+    state: Mutex<State>,
+    /// Serialises logins: PKCS#11 login is per process, so two concurrent checks of one token
+    /// would let the second pass without its PIN being checked.
+    login_lock: Arc<Mutex<()>>,
+}
+
+impl ClusterService {
+    /// Opens (or creates) the cluster records under `<data_dir>/cloudhsm`, and points SoftHSM
+    /// at a token directory there unless `SOFTHSM2_CONF` is already set. Call before anything
+    /// in the process loads the PKCS#11 module.
+    pub fn open(config: CloudHsmConfig, data_dir: &Path) -> std::io::Result<ClusterService> {
+        let dir = data_dir.join("cloudhsm");
+        std::fs::create_dir_all(&dir)?;
+        let module_path = config
+            .module_path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_MODULE));
+        if std::env::var_os("SOFTHSM2_CONF").is_none() {
+            let tokens = dir.join("softhsm-tokens");
+            std::fs::create_dir_all(&tokens)?;
+            let conf = dir.join("softhsm2.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+                    tokens.display()
+                ),
+            )?;
+            std::env::set_var("SOFTHSM2_CONF", &conf);
+        }
+        let state_path = state::state_path(&dir);
+        let state = State::load(&state_path)?;
+        Ok(ClusterService {
+            inner: Arc::new(Inner {
+                config,
+                module_path,
+                state_path,
+                state: Mutex::new(state),
+                login_lock: Arc::new(Mutex::new(())),
+            }),
+        })
+    }
+
+    /// Answers one `BaldrApiService.<op>` request of `account` in `region`; the JSON body of
+    /// the response.
+    pub async fn handle(
+        &self,
+        op: &str,
+        account: &str,
+        region: &str,
+        body: &[u8],
+    ) -> Result<serde_json::Value, ApiError> {
+        let body: &[u8] = if body.is_empty() { b"{}" } else { body };
+        match op {
+            "CreateCluster" => self.create_cluster(account, region, parse(body)?),
+            "DescribeClusters" => self.describe_clusters(account, region, parse(body)?),
+            "InitializeCluster" => self.initialize_cluster(account, region, parse(body)?),
+            "CreateHsm" => self.create_hsm(account, region, parse(body)?),
+            "DeleteHsm" => self.delete_hsm(account, region, parse(body)?),
+            "DeleteCluster" => self.delete_cluster(account, region, parse(body)?),
+            "TagResource" => self.tag_resource(account, region, parse(body)?),
+            "UntagResource" => self.untag_resource(account, region, parse(body)?),
+            "ListTags" => self.list_tags(account, region, parse(body)?),
+            "KeyholdActivateCluster" => self.activate(account, region, parse(body)?).await,
+            "KeyholdUserCreate" => self.user_create(account, region, parse(body)?).await,
+            "KeyholdUserDelete" => self.user_delete(account, region, parse(body)?).await,
+            "KeyholdUserChangePassword" => {
+                self.user_change_password(account, region, parse(body)?)
+                    .await
+            }
+            "KeyholdUserLogin" => self.user_login(account, region, parse(body)?).await,
+            "KeyholdUserLogout" => self.user_logout(account, region, parse(body)?),
+            "KeyholdFaultSetSubnet" | "KeyholdFaultSetHsmState"
+                if !self.inner.config.fault_injection =>
+            {
+                Err(ApiError::denied(
+                    "The fault-injection API is disabled ([cloudhsm] fault_injection = false).",
+                ))
+            }
+            "KeyholdFaultSetSubnet" => self.fault_set_subnet(account, region, parse(body)?),
+            "KeyholdFaultSetHsmState" => self.fault_set_hsm_state(account, region, parse(body)?),
+            _ => Err(ApiError {
+                name: "UnknownOperationException",
+                message: String::new(),
+            }),
+        }
+    }
+
+    /// The state, locked (a poisoned lock is recovered: every change is saved whole).
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Saves the state; a failure is an internal error.
+    fn save(&self, state: &State) -> Result<(), ApiError> {
+        state.save(&self.inner.state_path).map_err(|e| {
+            tracing::error!(error = %e, "saving the CloudHSM cluster records failed");
+            ApiError::internal("Saving the cluster records failed.")
+        })
+    }
+}
+
+/// Parses a request body (`CloudHsmInvalidRequestException` when it does not fit the shape).
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid(format!(
+            "The request body is not valid for this operation: {}",
+            e.to_string().chars().take(200).collect::<String>()
+        ))
+    })
+}

@@ -1,0 +1,271 @@
+//! The AWS_CLOUDHSM half of Create and Connect: the cluster checks CreateCustomKeyStore makes,
+//! and the real connection attempt of the worker.
+
+use keyhold_kms_model::enums::{ConnectionErrorCodeType, ConnectionStateType};
+
+use crate::error::{KmsError, KmsResult};
+use keyhold_crypto::SecretBytes;
+
+use crate::ports::cloudhsm::{CloudHsmFailure, HsmClusters};
+
+use super::model::{unwrap_secret, wrap_secret, LoadedStore, SecretKind};
+use super::CustomKeyStores;
+
+/// The cluster state CreateCustomKeyStore requires.
+const ACTIVE: &str = "ACTIVE";
+/// A deleted cluster's state.
+const DELETED: &str = "DELETED";
+
+fn other(name: &'static str, message: String) -> KmsError {
+    KmsError::Other { name, message }
+}
+
+/// Compares certificates ignoring line endings and surrounding whitespace.
+fn same_certificate(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        s.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    norm(a) == norm(b)
+}
+
+impl CustomKeyStores {
+    /// CreateCustomKeyStore's checks of the cluster, in AWS's order: it exists, is `ACTIVE`,
+    /// has two active HSMs in different availability zones, and its trust anchor matches.
+    /// (That no other store uses it is the cluster claim, checked atomically at insert.)
+    /// Without configured clusters there is nothing to check.
+    pub(crate) async fn check_cloudhsm_cluster(
+        &self,
+        account: &str,
+        region: &str,
+        cluster_id: &str,
+        trust_anchor: &str,
+    ) -> KmsResult<()> {
+        let Some(hsm) = self.hsm_clusters() else {
+            return Ok(());
+        };
+        let facts = hsm
+            .cluster_facts(account, region, cluster_id)
+            .await
+            .map_err(|e| KmsError::internal(std::io::Error::other(e.to_string())))?
+            .ok_or_else(|| {
+                other(
+                    "CloudHsmClusterNotFoundException",
+                    format!("AWS CloudHSM cluster {cluster_id} not found."),
+                )
+            })?;
+        if facts.state == DELETED {
+            return Err(other(
+                "CloudHsmClusterNotFoundException",
+                format!("AWS CloudHSM cluster {cluster_id} not found."),
+            ));
+        }
+        if facts.state != ACTIVE {
+            return Err(other(
+                "CloudHsmClusterNotActiveException",
+                format!(
+                    "AWS CloudHSM cluster {cluster_id} is not active (state {}).",
+                    facts.state
+                ),
+            ));
+        }
+        let mut zones = facts.active_hsm_zones.clone();
+        zones.sort();
+        zones.dedup();
+        if facts.active_hsm_zones.len() < 2 || zones.len() < 2 {
+            return Err(other(
+                "CloudHsmClusterInvalidConfigurationException",
+                format!(
+                    "AWS CloudHSM cluster {cluster_id} must contain at least two active HSMs, \
+                     each in a different Availability Zone."
+                ),
+            ));
+        }
+        match &facts.trust_anchor {
+            Some(anchor) if same_certificate(anchor, trust_anchor) => Ok(()),
+            _ => Err(other(
+                "IncorrectTrustAnchorException",
+                format!(
+                    "The trust anchor certificate does not match the trust anchor of \
+                     AWS CloudHSM cluster {cluster_id}."
+                ),
+            )),
+        }
+    }
+
+    /// UpdateCustomKeyStore to another cluster: it must exist and share the backup lineage of
+    /// the store's cluster (`CloudHsmClusterNotRelatedException`), and be active with two HSMs
+    /// in different zones (the new cluster's trust anchor is not given, so not compared).
+    pub(crate) async fn check_related_cluster(
+        &self,
+        account: &str,
+        region: &str,
+        current: &str,
+        new: &str,
+    ) -> KmsResult<()> {
+        let Some(hsm) = self.hsm_clusters() else {
+            return Ok(());
+        };
+        let facts = |id: &str| {
+            let (hsm, id) = (hsm.clone(), id.to_string());
+            async move {
+                hsm.cluster_facts(account, region, &id)
+                    .await
+                    .map_err(|e| KmsError::internal(std::io::Error::other(e.to_string())))
+            }
+        };
+        let new_facts = facts(new).await?;
+        let Some(new_facts) = new_facts.filter(|f| f.state != DELETED) else {
+            return Err(other(
+                "CloudHsmClusterNotFoundException",
+                format!("AWS CloudHSM cluster {new} not found."),
+            ));
+        };
+        let related = facts(current)
+            .await?
+            .is_some_and(|old| old.lineage == new_facts.lineage);
+        if !related {
+            return Err(other(
+                "CloudHsmClusterNotRelatedException",
+                format!(
+                    "AWS CloudHSM cluster {new} does not share a backup history with cluster {current}."
+                ),
+            ));
+        }
+        let anchor = new_facts.trust_anchor.clone().unwrap_or_default();
+        self.check_cloudhsm_cluster(account, region, new, &anchor)
+            .await
+    }
+
+    /// Tries to connect a `CONNECTING` AWS_CLOUDHSM store: logs in as `kmsuser` with the stored
+    /// password and maps the typed cause of a failure to its code.
+    pub(crate) async fn cloudhsm_connect_outcome(
+        &self,
+        s: &LoadedStore,
+    ) -> (ConnectionStateType, Option<ConnectionErrorCodeType>) {
+        let failed = |c| (ConnectionStateType::Failed, Some(c));
+        let Some(hsm) = self.hsm_clusters() else {
+            // No clusters configured: none with the store's id can be found.
+            return failed(ConnectionErrorCodeType::ClusterNotFound);
+        };
+        let Some(doc) = &s.doc.cloud_hsm else {
+            return failed(ConnectionErrorCodeType::InternalError);
+        };
+        let password = match unwrap_secret(
+            &self.inner.root_key,
+            &s.row,
+            SecretKind::KmsUserPassword,
+            &doc.wrapped_password,
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(custom_key_store_id = %s.row.id, error = %e, "cannot unwrap the kmsuser password");
+                return failed(ConnectionErrorCodeType::InternalError);
+            }
+        };
+        match hsm
+            .connect(&s.row.account_id, &s.row.region, &doc.cluster_id, &password)
+            .await
+        {
+            Ok(()) => self.rotate_password(s, &*hsm, &password).await,
+            Err(f) => {
+                tracing::warn!(custom_key_store_id = %s.row.id, cluster_id = %doc.cluster_id, failure = %f, "connecting to the CloudHSM cluster failed");
+                failed(code_of(&f))
+            }
+        }
+    }
+}
+
+impl CustomKeyStores {
+    /// After a successful login, rotates the kmsuser password as AWS KMS does: the token's
+    /// PIN changes first, then the store row becomes `CONNECTED` with the new password wrapped
+    /// (one compare-and-set). If that write loses a race, the PIN is changed back so the
+    /// stored password stays the token's. The worker's own write of `CONNECTED` then finds the
+    /// row changed, re-reads it and stops.
+    async fn rotate_password(
+        &self,
+        s: &LoadedStore,
+        hsm: &dyn HsmClusters,
+        old: &SecretBytes,
+    ) -> (ConnectionStateType, Option<ConnectionErrorCodeType>) {
+        let connected = (ConnectionStateType::Connected, None);
+        let Some(doc) = &s.doc.cloud_hsm else {
+            return connected;
+        };
+        let (account, region, id) = (&s.row.account_id, &s.row.region, &s.row.id);
+        let new = new_password();
+        if let Err(f) = hsm
+            .change_password(account, region, &doc.cluster_id, old, &new)
+            .await
+        {
+            tracing::warn!(custom_key_store_id = %id, failure = %f, "rotating the kmsuser password failed");
+            return (ConnectionStateType::Failed, Some(code_of(&f)));
+        }
+        let mut next_doc = s.doc.clone();
+        next_doc.connection_error_code = None;
+        if let Some(c) = next_doc.cloud_hsm.as_mut() {
+            c.wrapped_password = wrap_secret(
+                &self.inner.root_key,
+                account,
+                region,
+                id,
+                SecretKind::KmsUserPassword,
+                new.expose(),
+            );
+        }
+        let written = match s.next_with(ConnectionStateType::Connected, &s.row.name, &next_doc) {
+            Ok(next) => self
+                .inner
+                .store
+                .update_custom_key_store(&next, None)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match written {
+            Ok(()) => {
+                tracing::info!(custom_key_store_id = %id, "custom key store connected; kmsuser password rotated");
+            }
+            Err(e) => {
+                tracing::warn!(custom_key_store_id = %id, error = %e, "storing the rotated kmsuser password failed; changing it back");
+                if let Err(f) = hsm
+                    .change_password(account, region, &doc.cluster_id, &new, old)
+                    .await
+                {
+                    tracing::error!(custom_key_store_id = %id, failure = %f, "changing the kmsuser password back failed; the store will report INVALID_CREDENTIALS");
+                }
+            }
+        }
+        connected
+    }
+}
+
+/// A fresh kmsuser password: 32 characters from a 62-letter alphabet (CloudHSM allows 7-32).
+fn new_password() -> SecretBytes {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rngs::OsRng;
+    SecretBytes::new(
+        (0..32)
+            .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())])
+            .collect(),
+    )
+}
+
+fn code_of(f: &CloudHsmFailure) -> ConnectionErrorCodeType {
+    f.connection_error_code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_certificate;
+
+    #[test]
+    fn certificates_compare_without_whitespace_noise() {
+        assert!(same_certificate("A\r\nB\r\n", "  A\nB"));
+        assert!(!same_certificate("A\nB", "A\nC"));
+    }
+}

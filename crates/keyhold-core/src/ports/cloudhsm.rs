@@ -1,0 +1,180 @@
+//! The port to AWS CloudHSM-style clusters (backed by PKCS#11 tokens in `keyhold-cloudhsm`).
+//!
+//! The control plane asks two things of a cluster: its facts (for CreateCustomKeyStore's
+//! checks) and a real connection attempt as `kmsuser` (for ConnectCustomKeyStore). Every
+//! failure is a typed [`CloudHsmFailure`]; [`CloudHsmFailure::connection_error_code`] is the
+//! one table from causes to `ConnectionErrorCode`s.
+
+use async_trait::async_trait;
+use keyhold_crypto::SecretBytes;
+use keyhold_kms_model::enums::ConnectionErrorCodeType;
+
+/// What CreateCustomKeyStore needs to know about a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterFacts {
+    /// The cluster id.
+    pub cluster_id: String,
+    /// The CloudHSM cluster state (`ACTIVE`, `INITIALIZED`, ...).
+    pub state: String,
+    /// The trust anchor given to `InitializeCluster`, if initialised.
+    pub trust_anchor: Option<String>,
+    /// The availability zone of every `ACTIVE` HSM (one entry per HSM).
+    pub active_hsm_zones: Vec<String>,
+    /// The backup lineage: clusters restored from one another's backups share it (AWS's
+    /// "related" clusters).
+    pub lineage: String,
+}
+
+/// Why a connection to a cluster failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloudHsmFailure {
+    /// No cluster with this id in the account and Region (or it was deleted).
+    #[error("cluster not found")]
+    ClusterNotFound,
+    /// The cluster has no `ACTIVE` HSM.
+    #[error("the cluster has no active HSM")]
+    NoActiveHsm,
+    /// A subnet of the cluster's subnet mapping no longer exists.
+    #[error("subnet {subnet} not found")]
+    SubnetNotFound {
+        /// The subnet id.
+        subnet: String,
+    },
+    /// A subnet of the cluster's subnet mapping has no free IP address.
+    #[error("subnet {subnet} has no free address")]
+    NoFreeAddress {
+        /// The subnet id.
+        subnet: String,
+    },
+    /// The password is wrong (`CKR_PIN_INCORRECT`).
+    #[error("incorrect kmsuser password ({ckr})")]
+    InvalidCredentials {
+        /// The PKCS#11 return value (or Keyhold's own check) behind it.
+        ckr: String,
+    },
+    /// Too many failed logins (`CKR_PIN_LOCKED`, or Keyhold's count).
+    #[error("kmsuser is locked out ({ckr})")]
+    UserLockedOut {
+        /// The PKCS#11 return value (or Keyhold's own check) behind it.
+        ckr: String,
+    },
+    /// No `kmsuser` (`CKR_USER_PIN_NOT_INITIALIZED`, or Keyhold's user record).
+    #[error("kmsuser not found ({ckr})")]
+    UserNotFound {
+        /// The PKCS#11 return value (or Keyhold's own check) behind it.
+        ckr: String,
+    },
+    /// `kmsuser` is logged in to the cluster elsewhere.
+    #[error("kmsuser is logged in elsewhere")]
+    UserLoggedIn,
+    /// The device failed (token removed, device error, ...).
+    #[error("HSM device failure: {detail}")]
+    Device {
+        /// What failed.
+        detail: String,
+    },
+    /// Anything else.
+    #[error("internal error: {detail}")]
+    Internal {
+        /// What failed.
+        detail: String,
+    },
+}
+
+impl CloudHsmFailure {
+    /// The `ConnectionErrorCode` a store that failed for this reason reports — the one table.
+    pub fn connection_error_code(&self) -> ConnectionErrorCodeType {
+        use ConnectionErrorCodeType as C;
+        match self {
+            CloudHsmFailure::ClusterNotFound => C::ClusterNotFound,
+            CloudHsmFailure::NoActiveHsm => C::InsufficientCloudhsmHsms,
+            CloudHsmFailure::SubnetNotFound { .. } => C::SubnetNotFound,
+            CloudHsmFailure::NoFreeAddress { .. } => C::InsufficientFreeAddressesInSubnet,
+            CloudHsmFailure::InvalidCredentials { .. } => C::InvalidCredentials,
+            CloudHsmFailure::UserLockedOut { .. } => C::UserLockedOut,
+            CloudHsmFailure::UserNotFound { .. } => C::UserNotFound,
+            CloudHsmFailure::UserLoggedIn => C::UserLoggedIn,
+            CloudHsmFailure::Device { .. } => C::NetworkErrors,
+            CloudHsmFailure::Internal { .. } => C::InternalError,
+        }
+    }
+}
+
+/// Clusters of HSMs, per account and Region.
+#[async_trait]
+pub trait HsmClusters: Send + Sync {
+    /// The facts of a cluster, or `None` when the account and Region never had such a
+    /// cluster (a deleted one is reported with state `DELETED`).
+    async fn cluster_facts(
+        &self,
+        account: &str,
+        region: &str,
+        cluster_id: &str,
+    ) -> Result<Option<ClusterFacts>, CloudHsmFailure>;
+
+    /// Connects as `kmsuser` with `password`: checks the cluster, its HSMs and subnets, and
+    /// logs in for real.
+    async fn connect(
+        &self,
+        account: &str,
+        region: &str,
+        cluster_id: &str,
+        password: &SecretBytes,
+    ) -> Result<(), CloudHsmFailure>;
+
+    /// Changes the `kmsuser` password from `old` to `new` as `kmsuser` itself (`C_SetPIN`),
+    /// as KMS does after every successful connection.
+    async fn change_password(
+        &self,
+        account: &str,
+        region: &str,
+        cluster_id: &str,
+        old: &SecretBytes,
+        new: &SecretBytes,
+    ) -> Result<(), CloudHsmFailure>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cause_has_its_code() {
+        let cases = [
+            (CloudHsmFailure::ClusterNotFound, "CLUSTER_NOT_FOUND"),
+            (CloudHsmFailure::NoActiveHsm, "INSUFFICIENT_CLOUDHSM_HSMS"),
+            (
+                CloudHsmFailure::SubnetNotFound { subnet: "s".into() },
+                "SUBNET_NOT_FOUND",
+            ),
+            (
+                CloudHsmFailure::NoFreeAddress { subnet: "s".into() },
+                "INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET",
+            ),
+            (
+                CloudHsmFailure::InvalidCredentials { ckr: "x".into() },
+                "INVALID_CREDENTIALS",
+            ),
+            (
+                CloudHsmFailure::UserLockedOut { ckr: "x".into() },
+                "USER_LOCKED_OUT",
+            ),
+            (
+                CloudHsmFailure::UserNotFound { ckr: "x".into() },
+                "USER_NOT_FOUND",
+            ),
+            (CloudHsmFailure::UserLoggedIn, "USER_LOGGED_IN"),
+            (
+                CloudHsmFailure::Device { detail: "x".into() },
+                "NETWORK_ERRORS",
+            ),
+            (
+                CloudHsmFailure::Internal { detail: "x".into() },
+                "INTERNAL_ERROR",
+            ),
+        ];
+        for (f, code) in cases {
+            assert_eq!(f.connection_error_code().as_str(), code, "{f}");
+        }
+    }
+}

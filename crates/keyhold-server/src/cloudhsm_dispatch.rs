@@ -1,0 +1,86 @@
+//! The AWS CloudHSM v2 front door: `X-Amz-Target: BaldrApiService.<Op>` on the KMS endpoint
+//! (awsJson1.1, SigV4 service `cloudhsm`), answered by [`keyhold_cloudhsm::ClusterService`]
+//! when `[cloudhsm] enabled = true`; `UnknownOperationException` otherwise.
+
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use keyhold_sigv4::RequestParts;
+
+use crate::router::AppState;
+use crate::wire::{json_response, WireError, CONTENT_TYPE};
+
+/// The target prefix of the CloudHSM v2 API.
+pub const PREFIX: &str = "BaldrApiService.";
+
+/// The SigV4 signing name of the CloudHSM v2 API.
+pub const SERVICE: &str = "cloudhsm";
+
+/// Handles one CloudHSM request whose body has been read.
+pub async fn handle(
+    state: &AppState,
+    parts: &http::request::Parts,
+    op: &str,
+    body: &Bytes,
+    request_id: &str,
+) -> Result<Response<Full<Bytes>>, WireError> {
+    let Some(clusters) = &state.cloudhsm else {
+        return Err(WireError::client("UnknownOperationException", ""));
+    };
+    let mut header_pairs: Vec<(&str, &str)> = parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+        .collect();
+    if !parts.headers.contains_key(http::header::HOST) {
+        if let Some(authority) = parts.uri.authority() {
+            header_pairs.push(("host", authority.as_str()));
+        }
+    }
+    let payload_hash = keyhold_sigv4::payload_hash(body);
+    let sig_parts = RequestParts {
+        method: parts.method.as_str(),
+        raw_path: parts.uri.path(),
+        raw_query: parts.uri.query().unwrap_or(""),
+        headers: &header_pairs,
+        payload_sha256_hex: &payload_hash,
+    };
+    let ctx = crate::auth::authenticate_for(&state.settings, &sig_parts, request_id, SERVICE)?;
+    let media_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if media_type != CONTENT_TYPE && media_type != "application/json" {
+        return Err(WireError::serialization(format!(
+            "Unsupported Content-Type; CloudHSM expects {CONTENT_TYPE}."
+        )));
+    }
+    match clusters
+        .handle(op, &ctx.account_id, &ctx.region, body)
+        .await
+    {
+        Ok(v) => Ok(json_response(
+            StatusCode::OK,
+            Bytes::from(v.to_string()),
+            request_id,
+        )),
+        Err(e) => {
+            let status = if e.is_server_error() {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            Err(WireError {
+                name: e.name,
+                message: e.message,
+                status,
+            })
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! End-to-end: Keyhold KMS → Keyhold's own XKS proxy (`keyhold xks-proxy serve`) → a real
+//! SoftHSMv2 token, driven through aws-sdk-kms. Both servers are the real `keyhold` binary.
+
+mod common;
+mod custom_key_stores_common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::{
+    ConnectionErrorCodeType, ConnectionStateType, CustomKeyStoreType, DataKeySpec, KeyState,
+    OriginType, XksProxyAuthenticationCredentialType, XksProxyConnectivityType,
+};
+use common::{client, TestServer};
+use custom_key_stores_common::wait_final;
+
+const HOST: &str = "xks.example.test";
+const AKID: &str = "KEYHOLDE2EPROXYAKID2345";
+const SECRET: &str = "kEyHoLdE2eSeCrEtKeY0123456789abcdefghijklmnop";
+const PIN: &str = "e2e-user-pin";
+const KEY: &str = "kms-key-1";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The proxy child process; killed on drop.
+struct Proxy {
+    child: Child,
+    config: PathBuf,
+    addr: String,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_proxy_config(dir: &Path, addr: &str, token_label: &str, disabled: &[&str]) -> PathBuf {
+    let path = dir.join("xks-proxy.toml");
+    let disabled = disabled
+        .iter()
+        .map(|k| format!("{k:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let text = format!(
+        r#"[server]
+listen = "{addr}"
+tls_cert = {cert:?}
+tls_key = {key:?}
+health_cache_seconds = 0
+
+[backends.hsm]
+type = "pkcs11"
+module = "/usr/lib/softhsm/libsofthsm2.so"
+token_label = "{token_label}"
+user_pin_env = "KEYHOLD_E2E_HSM_PIN"
+
+[[stores]]
+prefix = "/e2e"
+backend = "hsm"
+disabled_keys = [{disabled}]
+[[stores.credentials]]
+access_key_id = "{AKID}"
+secret = "{SECRET}"
+"#,
+        cert = dir.join("proxy.pem").display().to_string(),
+        key = dir.join("proxy.key").display().to_string(),
+    );
+    // Write then rename, so the proxy's file poll never reads half a file.
+    let tmp = dir.join("xks-proxy.toml.tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}
+
+fn keyhold(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_keyhold"));
+    c.args(args)
+        .env("KEYHOLD_E2E_HSM_PIN", PIN)
+        .env("KEYHOLD_LOG", "warn");
+    c
+}
+
+fn start_proxy(dir: &Path, token_label: &str) -> Proxy {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = write_proxy_config(dir, &addr, token_label, &[]);
+    let cfg = config.display().to_string();
+    let out = keyhold(&[
+        "xks-proxy",
+        "keys",
+        "create",
+        "--config",
+        &cfg,
+        "--store",
+        "/e2e",
+        "--key-id",
+        KEY,
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "keys create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let child = keyhold(&["xks-proxy", "serve", "--config", &cfg])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "proxy did not listen on {addr}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Proxy {
+        child,
+        config,
+        addr,
+    }
+}
+
+/// Rewrites the proxy's configuration and tells it to reload (SIGHUP).
+fn reconfigure(proxy: &Proxy, dir: &Path, token_label: &str, disabled: &[&str]) {
+    write_proxy_config(dir, &proxy.addr, token_label, disabled);
+    let status = Command::new("kill")
+        .args(["-HUP", &proxy.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(proxy.config, dir.join("xks-proxy.toml"));
+}
+
+/// Retries `f` until it returns `Some`, for effects that apply asynchronously (a reload).
+async fn eventually<T, F, Fut>(mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "condition not reached within {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn kms_through_keyholds_own_proxy_on_softhsm() {
+    let Some(env) = keyhold_pkcs11::softhsm::TestEnv::get() else {
+        return;
+    };
+    let token_label = format!(
+        "xks-e2e-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    env.token(&token_label, PIN).expect("SoftHSM token");
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec![HOST.to_string()]).unwrap();
+    std::fs::write(dir.path().join("proxy.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("proxy.key"), cert.key_pair.serialize_pem()).unwrap();
+
+    // The proxy inherits SOFTHSM2_CONF from this process (set by TestEnv).
+    let proxy = start_proxy(dir.path(), &token_label);
+
+    let kms_cfg = dir.path().join("keyhold.toml");
+    std::fs::write(
+        &kms_cfg,
+        format!(
+            "[xks]\ntimeout_ms = 2000\nuse_system_roots = false\nextra_ca_files = [{:?}]\n[xks.connect_to]\n{HOST:?} = {:?}\n",
+            dir.path().join("proxy.pem").display().to_string(),
+            proxy.addr
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start_with(&["--config", kms_cfg.to_str().unwrap()]);
+    let kms = client(&server);
+
+    let store = kms
+        .create_custom_key_store()
+        .custom_key_store_name("own-proxy")
+        .custom_key_store_type(CustomKeyStoreType::ExternalKeyStore)
+        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
+        .xks_proxy_uri_endpoint(format!("https://{HOST}"))
+        .xks_proxy_uri_path("/e2e/kms/xks/v1")
+        .xks_proxy_authentication_credential(
+            XksProxyAuthenticationCredentialType::builder()
+                .access_key_id(AKID)
+                .raw_secret_access_key(SECRET)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create store (probes the proxy)")
+        .custom_key_store_id()
+        .unwrap()
+        .to_string();
+    kms.connect_custom_key_store()
+        .custom_key_store_id(&store)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        wait_final(&kms, &store, WAIT).await,
+        (ConnectionStateType::Connected, None)
+    );
+
+    let key = kms
+        .create_key()
+        .origin(OriginType::ExternalKeyStore)
+        .custom_key_store_id(&store)
+        .xks_key_id(KEY)
+        .send()
+        .await
+        .expect("CreateKey in the external key store")
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+    let default_key = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+
+    // Encrypt / Decrypt with an encryption context.
+    let blob = kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new(b"through the HSM".to_vec()))
+        .encryption_context("app", "e2e")
+        .send()
+        .await
+        .expect("encrypt")
+        .ciphertext_blob()
+        .unwrap()
+        .clone();
+    let plain = kms
+        .decrypt()
+        .ciphertext_blob(blob.clone())
+        .encryption_context("app", "e2e")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.plaintext().unwrap().as_ref(), b"through the HSM");
+
+    // GenerateDataKey, GenerateDataKeyWithoutPlaintext.
+    let dk = kms
+        .generate_data_key()
+        .key_id(&key)
+        .key_spec(DataKeySpec::Aes256)
+        .send()
+        .await
+        .unwrap();
+    let again = kms
+        .decrypt()
+        .ciphertext_blob(dk.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.plaintext().unwrap().as_ref(),
+        dk.plaintext().unwrap().as_ref()
+    );
+    let wp = kms
+        .generate_data_key_without_plaintext()
+        .key_id(&key)
+        .number_of_bytes(16)
+        .send()
+        .await
+        .unwrap();
+    let wp_plain = kms
+        .decrypt()
+        .ciphertext_blob(wp.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wp_plain.plaintext().unwrap().as_ref().len(), 16);
+
+    // ReEncrypt to a default-store key and back.
+    let to_default = kms
+        .re_encrypt()
+        .ciphertext_blob(blob.clone())
+        .source_encryption_context("app", "e2e")
+        .destination_key_id(&default_key)
+        .send()
+        .await
+        .unwrap();
+    let back = kms
+        .re_encrypt()
+        .ciphertext_blob(to_default.ciphertext_blob().unwrap().clone())
+        .destination_key_id(&key)
+        .destination_encryption_context("app", "back")
+        .send()
+        .await
+        .unwrap();
+    let back_plain = kms
+        .decrypt()
+        .ciphertext_blob(back.ciphertext_blob().unwrap().clone())
+        .encryption_context("app", "back")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back_plain.plaintext().unwrap().as_ref(), b"through the HSM");
+
+    // Disable the key in the proxy: KMS answers as AWS does.
+    reconfigure(&proxy, dir.path(), &token_label, &[KEY]);
+    let message = eventually(|| async {
+        let r = kms
+            .encrypt()
+            .key_id(&key)
+            .plaintext(Blob::new(b"x".to_vec()))
+            .send()
+            .await;
+        match r {
+            Err(e) => {
+                let se = e.into_service_error();
+                assert!(se.is_kms_invalid_state_exception(), "{se:?}");
+                aws_sdk_kms::error::ProvideErrorMetadata::message(&se).map(str::to_string)
+            }
+            Ok(_) => None,
+        }
+    })
+    .await;
+    assert!(message.contains("not enabled"), "{message}");
+    // Default-store keys are not affected.
+    kms.encrypt()
+        .key_id(&default_key)
+        .plaintext(Blob::new(b"x".to_vec()))
+        .send()
+        .await
+        .unwrap();
+
+    // Stop the HSM (the proxy now points at a token that is not there): health is
+    // UNAVAILABLE and Connect fails with XKS_PROXY_NOT_REACHABLE.
+    reconfigure(&proxy, dir.path(), "no-such-token", &[]);
+    kms.disconnect_custom_key_store()
+        .custom_key_store_id(&store)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        wait_final(&kms, &store, WAIT).await,
+        (ConnectionStateType::Disconnected, None)
+    );
+    let described = kms.describe_key().key_id(&key).send().await.unwrap();
+    assert_eq!(
+        described.key_metadata().unwrap().key_state(),
+        Some(&KeyState::Unavailable)
+    );
+    let outcome = eventually(|| async {
+        kms.connect_custom_key_store()
+            .custom_key_store_id(&store)
+            .send()
+            .await
+            .unwrap();
+        let outcome = wait_final(&kms, &store, WAIT).await;
+        if outcome.0 == ConnectionStateType::Connected {
+            // The reload had not happened yet: try again.
+            kms.disconnect_custom_key_store()
+                .custom_key_store_id(&store)
+                .send()
+                .await
+                .unwrap();
+            wait_final(&kms, &store, WAIT).await;
+            return None;
+        }
+        Some(outcome)
+    })
+    .await;
+    assert_eq!(
+        outcome,
+        (
+            ConnectionStateType::Failed,
+            Some(ConnectionErrorCodeType::XksProxyNotReachable)
+        )
+    );
+
+    // Bring the HSM back: reconnect, and the old ciphertext decrypts again.
+    reconfigure(&proxy, dir.path(), &token_label, &[]);
+    kms.disconnect_custom_key_store()
+        .custom_key_store_id(&store)
+        .send()
+        .await
+        .unwrap();
+    wait_final(&kms, &store, WAIT).await;
+    let state = eventually(|| async {
+        kms.connect_custom_key_store()
+            .custom_key_store_id(&store)
+            .send()
+            .await
+            .unwrap();
+        match wait_final(&kms, &store, WAIT).await {
+            (ConnectionStateType::Connected, None) => Some(ConnectionStateType::Connected),
+            _ => {
+                kms.disconnect_custom_key_store()
+                    .custom_key_store_id(&store)
+                    .send()
+                    .await
+                    .unwrap();
+                wait_final(&kms, &store, WAIT).await;
+                None
+            }
+        }
+    })
+    .await;
+    assert_eq!(state, ConnectionStateType::Connected);
+    let plain = kms
+        .decrypt()
+        .ciphertext_blob(blob)
+        .encryption_context("app", "e2e")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.plaintext().unwrap().as_ref(), b"through the HSM");
+}
