@@ -64,9 +64,9 @@ def test_errors_match_aws(kms):
         "Member must have value less than or equal to 1000",
     )
     with pytest.raises(ClientError) as e:
-        kms.generate_random(NumberOfBytes=16)
+        kms.list_aliases()
     assert error(e.value)[0] == "UnsupportedOperationException"
-    assert "GenerateRandom" in error(e.value)[1]
+    assert "ListAliases" in error(e.value)[1]
 
 
 def test_paginator_sees_every_key_once(kms):

@@ -1,4 +1,5 @@
-//! Emits the Rust sources under `crates/keyhold-kms-model/src/generated/`.
+//! Emits the Rust sources under a model crate's `src/generated/` (`keyhold-kms-model`,
+//! `keyhold-cloudhsm-model`): one template for every service.
 //!
 //! Everything is sorted by name except what the model orders on purpose (structure members,
 //! enum values, an operation's error list), which keeps the model's order. Only facts are
@@ -11,7 +12,7 @@ use anyhow::{bail, Result};
 
 use crate::model::{Kind, Model, Shape};
 use crate::names::{is_keyword, java_pattern_to_rust, lower_camel, screaming, snake, variant};
-use crate::source::BOTOCORE_VERSION;
+use crate::source::{Service, BOTOCORE_VERSION};
 
 /// One generated file: its name inside `generated/` and its (unformatted) contents.
 pub struct File {
@@ -86,7 +87,7 @@ fn facts(shape: &Shape) -> Vec<String> {
     out
 }
 
-pub fn generate(model: &Model) -> Result<(Vec<File>, Notes)> {
+pub fn generate(model: &Model, svc: &Service) -> Result<(Vec<File>, Notes)> {
     let mut notes = Notes {
         operations: model.operations.len(),
         ..Notes::default()
@@ -94,23 +95,23 @@ pub fn generate(model: &Model) -> Result<(Vec<File>, Notes)> {
     let files = vec![
         File {
             name: "mod.rs",
-            contents: gen_mod(),
+            contents: gen_mod(svc),
         },
         File {
             name: "operations.rs",
-            contents: gen_operations(model)?,
+            contents: gen_operations(model, svc)?,
         },
         File {
             name: "enums.rs",
-            contents: gen_enums(model, &mut notes)?,
+            contents: gen_enums(model, svc, &mut notes)?,
         },
         File {
             name: "shapes.rs",
-            contents: gen_shapes(model, &mut notes)?,
+            contents: gen_shapes(model, svc, &mut notes)?,
         },
         File {
             name: "exceptions.rs",
-            contents: gen_exceptions(model, &mut notes)?,
+            contents: gen_exceptions(model, svc, &mut notes)?,
         },
         File {
             name: "constraints.rs",
@@ -120,11 +121,14 @@ pub fn generate(model: &Model) -> Result<(Vec<File>, Notes)> {
     Ok((files, notes))
 }
 
-fn gen_mod() -> String {
+fn gen_mod(svc: &Service) -> String {
     let mut s = header();
+    let label = svc.label;
+    s.push_str(&format!(
+        "//! Code generated from the pinned botocore {label} service model.\n\n"
+    ));
     s.push_str(
-        "//! Code generated from the pinned botocore KMS service model.\n\n\
-         pub(crate) mod constraints;\n\
+        "pub(crate) mod constraints;\n\
          pub mod enums;\n\
          pub(crate) mod exceptions;\n\
          pub mod operations;\n\
@@ -133,14 +137,15 @@ fn gen_mod() -> String {
     s
 }
 
-fn gen_operations(model: &Model) -> Result<String> {
+fn gen_operations(model: &Model, svc: &Service) -> Result<String> {
+    let (label, ex) = (svc.label, svc.example_operation);
     let mut s = header();
     let n = model.operations.len();
     let prefix = &model.target_prefix;
-    writeln!(s, "//! The {n} operations of the KMS service model.\n")?;
+    writeln!(s, "//! The {n} operations of the {label} service model.\n")?;
     writeln!(
         s,
-        "/// Every KMS operation in the model ({n}), sorted by name.\n\
+        "/// Every {label} operation in the model ({n}), sorted by name.\n\
          #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]\npub enum Operation {{"
     )?;
     for op in &model.operations {
@@ -162,7 +167,7 @@ fn gen_operations(model: &Model) -> Result<String> {
     )?;
     writeln!(
         s,
-        "/// `\"{prefix}.CreateKey\"` -> `Some(CreateKey)`. Exact and case-sensitive.\n\
+        "/// `\"{prefix}.{ex}\"` -> `Some({ex})`. Exact and case-sensitive.\n\
          pub fn from_target(target: &str) -> Option<Operation> {{\nmatch target {{"
     )?;
     for op in &model.operations {
@@ -175,21 +180,22 @@ fn gen_operations(model: &Model) -> Result<String> {
     }
     s.push_str("_ => None,\n}\n}\n\n");
     type Value = fn(&crate::model::Operation) -> String;
-    let fns: [(&str, &str, &str, Value); 3] = [
+    let fns: [(String, &str, &str, Value); 3] = [
         (
-            "The operation's name, e.g. `\"CreateKey\"`.",
+            format!("The operation's name, e.g. `\"{ex}\"`."),
             "name",
             "&'static str",
             |o| lit(&o.name),
         ),
         (
-            "Name of the operation's input shape, e.g. `\"CreateKeyRequest\"`.",
+            format!("Name of the operation's input shape, e.g. `\"{ex}Request\"`."),
             "input_shape",
             "&'static str",
             |o| lit(&o.input),
         ),
         (
-            "Name of the operation's output shape; `None` when the operation returns no body.",
+            "Name of the operation's output shape; `None` when the operation returns no body."
+                .to_owned(),
             "output_shape",
             "Option<&'static str>",
             |o| match &o.output {
@@ -225,9 +231,13 @@ fn variants(shape: &Shape, values: &[String]) -> Result<Vec<String>> {
     Ok(vs)
 }
 
-fn gen_enums(model: &Model, notes: &mut Notes) -> Result<String> {
+fn gen_enums(model: &Model, svc: &Service, notes: &mut Notes) -> Result<String> {
     let mut s = header();
-    s.push_str("//! Closed enums for every enum shape of the KMS service model.\n\n");
+    let label = svc.label;
+    writeln!(
+        s,
+        "//! Closed enums for every enum shape of the {label} service model.\n"
+    )?;
     for shape in model.shapes.values().filter(|sh| sh.is_enum()) {
         let Kind::String { enum_values, .. } = &shape.kind else {
             unreachable!()
@@ -235,7 +245,7 @@ fn gen_enums(model: &Model, notes: &mut Notes) -> Result<String> {
         notes.enums += 1;
         let name = &shape.name;
         let vs = variants(shape, enum_values)?;
-        writeln!(s, "/// KMS shape `{name}`.")?;
+        writeln!(s, "/// {label} shape `{name}`.")?;
         if shape.deprecated {
             s.push_str("///\n/// Deprecated in the model.\n");
         }
@@ -342,7 +352,8 @@ fn check_no_direct_cycles(model: &Model, structs: &[&Shape]) -> Result<()> {
     Ok(())
 }
 
-fn gen_shapes(model: &Model, notes: &mut Notes) -> Result<String> {
+fn gen_shapes(model: &Model, svc: &Service, notes: &mut Notes) -> Result<String> {
+    let label = svc.label;
     let structs: Vec<&Shape> = model
         .reachable(model.io_roots())
         .into_iter()
@@ -368,9 +379,12 @@ fn gen_shapes(model: &Model, notes: &mut Notes) -> Result<String> {
         "Timestamp",
     ];
     let mut s = header();
+    writeln!(
+        s,
+        "//! Structures of the {label} service model used by operation inputs and outputs.\n//!"
+    )?;
     s.push_str(
-        "//! Structures of the KMS service model used by operation inputs and outputs.\n//!\n\
-         //! Optional members are `Option`s skipped when `None`; unknown JSON members are ignored.\n\n",
+        "//! Optional members are `Option`s skipped when `None`; unknown JSON members are ignored.\n\n",
     );
     for shape in structs {
         let Kind::Structure { members, .. } = &shape.kind else {
@@ -384,7 +398,7 @@ fn gen_shapes(model: &Model, notes: &mut Notes) -> Result<String> {
         }
         writeln!(
             s,
-            "/// KMS shape `{}`.\n#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, \
+            "/// {label} shape `{}`.\n#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, \
              serde::Deserialize)]\npub struct {} {{",
             shape.name, shape.name
         )?;
@@ -428,12 +442,14 @@ fn gen_shapes(model: &Model, notes: &mut Notes) -> Result<String> {
     Ok(s)
 }
 
-fn gen_exceptions(model: &Model, notes: &mut Notes) -> Result<String> {
+fn gen_exceptions(model: &Model, svc: &Service, notes: &mut Notes) -> Result<String> {
     let mut s = header();
-    s.push_str(
-        "//! Exception shapes of the KMS service model and the errors each operation declares.\n\n\
-         use crate::exceptions::{ExceptionInfo, Fault};\nuse crate::Operation;\n\n",
-    );
+    let label = svc.label;
+    writeln!(
+        s,
+        "//! Exception shapes of the {label} service model and the errors each operation declares.\n"
+    )?;
+    s.push_str("use crate::exceptions::{ExceptionInfo, Fault};\nuse crate::Operation;\n\n");
     let exceptions: Vec<&Shape> = model
         .shapes
         .values()

@@ -1,7 +1,8 @@
 //! Project automation.
 //!
-//! `cargo xtask codegen [--check]` generates `crates/keyhold-kms-model/src/generated/` from the
-//! pinned botocore KMS service model (see `source.rs` for the pin and how the model is found).
+//! `cargo xtask codegen [--check]` generates `crates/keyhold-kms-model/src/generated/` and
+//! `crates/keyhold-cloudhsm-model/src/generated/` from the pinned botocore KMS and CloudHSM v2
+//! service models, with one generator (see `source.rs` for the pins and how models are found).
 
 mod emit;
 mod json;
@@ -16,10 +17,12 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{bail, Context, Result};
 
 const USAGE: &str = "usage: cargo xtask codegen [--check]\n\n\
-  codegen          regenerate crates/keyhold-kms-model/src/generated/ from botocore's KMS model\n\
+  codegen          regenerate crates/keyhold-{kms,cloudhsm}-model/src/generated/ from botocore's\n\
+                   KMS and CloudHSM v2 models\n\
   codegen --check  regenerate in memory and fail if the committed files differ\n\n\
-  The model is read from $KEYHOLD_KMS_MODEL (service-2.json[.gz]) if set, else from the\n\
-  installed botocore if it is the pinned version, else from a pip-downloaded wheel.";
+  Each model is read from $KEYHOLD_KMS_MODEL / $KEYHOLD_CLOUDHSM_MODEL (service-2.json[.gz]) if\n\
+  set, else from the installed botocore if it is the pinned version, else from a pip-downloaded\n\
+  wheel.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -60,9 +63,6 @@ fn target_dir(root: &Path) -> PathBuf {
     }
 }
 
-/// Where the generated files live, relative to the workspace root.
-const GENERATED_DIR: &str = "crates/keyhold-kms-model/src/generated";
-
 /// Formats `code` with `rustfmt --edition 2021` (using the workspace's rustfmt config).
 fn rustfmt(code: &str, root: &Path) -> Result<String> {
     let mut child = Command::new("rustfmt")
@@ -91,17 +91,17 @@ fn rustfmt(code: &str, root: &Path) -> Result<String> {
 
 /// The outcome of a generation run.
 struct Rendered {
-    /// Formatted generated files, `(name inside GENERATED_DIR, contents)`.
+    /// Formatted generated files, `(name inside the generated directory, contents)`.
     files: Vec<(String, String)>,
     notes: emit::Notes,
     /// Where the model came from.
     origin: String,
 }
 
-fn render(root: &Path) -> Result<Rendered> {
-    let src = source::load(&target_dir(root))?;
+fn render(root: &Path, svc: &source::Service) -> Result<Rendered> {
+    let src = source::load(svc, &target_dir(root))?;
     let model = model::Model::parse(&src.json)?;
-    let (files, notes) = emit::generate(&model)?;
+    let (files, notes) = emit::generate(&model, svc)?;
     let mut out = Vec::new();
     for f in files {
         let formatted =
@@ -154,24 +154,24 @@ fn diff_summary(committed: &str, generated: &str) -> String {
 }
 
 /// Compares the committed files with freshly generated ones; returns the problems found.
-fn stale(root: &Path, files: &[(String, String)]) -> Result<Vec<String>> {
-    let dir = root.join(GENERATED_DIR);
+fn stale(root: &Path, generated_dir: &str, files: &[(String, String)]) -> Result<Vec<String>> {
+    let dir = root.join(generated_dir);
     let mut problems = Vec::new();
     for (name, contents) in files {
         let path = dir.join(name);
         match std::fs::read_to_string(&path) {
             Ok(committed) if committed == *contents => {}
             Ok(committed) => problems.push(format!(
-                "{GENERATED_DIR}/{name}: {}",
+                "{generated_dir}/{name}: {}",
                 diff_summary(&committed, contents)
             )),
-            Err(_) => problems.push(format!("{GENERATED_DIR}/{name}: missing")),
+            Err(_) => problems.push(format!("{generated_dir}/{name}: missing")),
         }
     }
     for name in existing_files(&dir)? {
         if !files.iter().any(|(n, _)| *n == name) {
             problems.push(format!(
-                "{GENERATED_DIR}/{name}: not produced by codegen (stale)"
+                "{generated_dir}/{name}: not produced by codegen (stale)"
             ));
         }
     }
@@ -179,23 +179,32 @@ fn stale(root: &Path, files: &[(String, String)]) -> Result<Vec<String>> {
 }
 
 fn codegen(check: bool) -> Result<bool> {
+    let mut ok = true;
+    for svc in source::SERVICES {
+        ok &= codegen_one(svc, check)?;
+    }
+    Ok(ok)
+}
+
+fn codegen_one(svc: &source::Service, check: bool) -> Result<bool> {
     let root = workspace_root();
+    let generated_dir = svc.generated_dir;
     let Rendered {
         files,
         notes,
         origin,
-    } = render(&root)?;
+    } = render(&root, svc)?;
     eprintln!(
-        "xtask: model from {origin}: {} operations, {} structures, {} enums, {} exceptions",
-        notes.operations, notes.structures, notes.enums, notes.exceptions
+        "xtask: {} model from {origin}: {} operations, {} structures, {} enums, {} exceptions",
+        svc.label, notes.operations, notes.structures, notes.enums, notes.exceptions
     );
     for (shape, pattern, err) in &notes.skipped_patterns {
         eprintln!("xtask: note: pattern of `{shape}` ({pattern}) does not compile in the regex crate and is not checked: {err}");
     }
     if check {
-        let problems = stale(&root, &files)?;
+        let problems = stale(&root, generated_dir, &files)?;
         if problems.is_empty() {
-            eprintln!("xtask: {GENERATED_DIR} is up to date");
+            eprintln!("xtask: {generated_dir} is up to date");
             return Ok(true);
         }
         eprintln!(
@@ -207,12 +216,12 @@ fn codegen(check: bool) -> Result<bool> {
         }
         return Ok(false);
     }
-    let dir = root.join(GENERATED_DIR);
+    let dir = root.join(generated_dir);
     std::fs::create_dir_all(&dir)?;
     for name in existing_files(&dir)? {
         if !files.iter().any(|(n, _)| *n == name) {
             std::fs::remove_file(dir.join(&name))?;
-            eprintln!("xtask: removed stale {GENERATED_DIR}/{name}");
+            eprintln!("xtask: removed stale {generated_dir}/{name}");
         }
     }
     for (name, contents) in &files {
@@ -221,7 +230,7 @@ fn codegen(check: bool) -> Result<bool> {
         if std::fs::read_to_string(&path).ok().as_deref() != Some(contents.as_str()) {
             std::fs::write(&path, contents)
                 .with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("xtask: wrote {GENERATED_DIR}/{name}");
+            eprintln!("xtask: wrote {generated_dir}/{name}");
         }
     }
     Ok(true)
@@ -236,19 +245,21 @@ mod tests {
     #[test]
     fn committed_generated_code_is_current() {
         let root = workspace_root();
-        let Rendered { files, notes, .. } = render(&root).unwrap();
-        assert_eq!(notes.operations, 54);
-        let problems = stale(&root, &files).unwrap();
-        assert!(
-            problems.is_empty(),
-            "run `cargo xtask codegen`:\n{}",
-            problems.join("\n")
-        );
-        for (name, contents) in &files {
+        for (svc, operations) in [(&source::KMS, 54), (&source::CLOUDHSM, 18)] {
+            let Rendered { files, notes, .. } = render(&root, svc).unwrap();
+            assert_eq!(notes.operations, operations, "{}", svc.label);
+            let problems = stale(&root, svc.generated_dir, &files).unwrap();
             assert!(
-                contents.starts_with(&emit::header()),
-                "{name} lacks the header"
+                problems.is_empty(),
+                "run `cargo xtask codegen`:\n{}",
+                problems.join("\n")
             );
+            for (name, contents) in &files {
+                assert!(
+                    contents.starts_with(&emit::header()),
+                    "{name} lacks the header"
+                );
+            }
         }
     }
 

@@ -1,4 +1,4 @@
-//! Locating, extracting and verifying the pinned botocore KMS service model.
+//! Locating, extracting and verifying the pinned botocore service models (KMS and CloudHSM v2).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -9,13 +9,45 @@ use sha2::{Digest, Sha256};
 
 /// The botocore release the generated code is pinned to.
 pub const BOTOCORE_VERSION: &str = "1.43.11";
-/// sha256 of the decompressed `service-2.json` of that release.
-pub const SERVICE_MODEL_SHA256: &str =
-    "dbc17eb64f705bc8932dddb30593877b30969c26d57c656bad44d8c8c9bd67f3";
-/// Path of the model inside the `botocore` package.
-const MODEL_IN_PACKAGE: &str = "data/kms/2014-11-01/service-2.json.gz";
-/// Environment variable naming an explicit `service-2.json` or `service-2.json.gz`.
-pub const MODEL_ENV: &str = "KEYHOLD_KMS_MODEL";
+
+/// One pinned service model and where its generated code goes.
+pub struct Service {
+    /// Short name used in generated docs, e.g. `"KMS"`.
+    pub label: &'static str,
+    /// sha256 of the decompressed `service-2.json` of [`BOTOCORE_VERSION`].
+    pub sha256: &'static str,
+    /// Path of the model inside the `botocore` package.
+    pub model_in_package: &'static str,
+    /// Environment variable naming an explicit `service-2.json` or `service-2.json.gz`.
+    pub env: &'static str,
+    /// Where the generated files live, relative to the workspace root.
+    pub generated_dir: &'static str,
+    /// An operation named in generated doc examples, e.g. `"CreateKey"`.
+    pub example_operation: &'static str,
+}
+
+/// AWS KMS (`TrentService`), generated into `keyhold-kms-model`.
+pub const KMS: Service = Service {
+    label: "KMS",
+    sha256: "dbc17eb64f705bc8932dddb30593877b30969c26d57c656bad44d8c8c9bd67f3",
+    model_in_package: "data/kms/2014-11-01/service-2.json.gz",
+    env: "KEYHOLD_KMS_MODEL",
+    generated_dir: "crates/keyhold-kms-model/src/generated",
+    example_operation: "CreateKey",
+};
+
+/// AWS CloudHSM v2 (`BaldrApiService`), generated into `keyhold-cloudhsm-model`.
+pub const CLOUDHSM: Service = Service {
+    label: "CloudHSM v2",
+    sha256: "922de79639fb66aeafcb7e102368b4de93d11930806f20dac5efeb6995d4ea05",
+    model_in_package: "data/cloudhsmv2/2017-04-28/service-2.json.gz",
+    env: "KEYHOLD_CLOUDHSM_MODEL",
+    generated_dir: "crates/keyhold-cloudhsm-model/src/generated",
+    example_operation: "CreateCluster",
+};
+
+/// Every generated service model.
+pub const SERVICES: &[&Service] = &[&KMS, &CLOUDHSM];
 
 /// The verified model bytes and a description of where they came from.
 pub struct ModelSource {
@@ -23,16 +55,17 @@ pub struct ModelSource {
     pub origin: String,
 }
 
-/// Resolves the model: `$KEYHOLD_KMS_MODEL`, else the installed botocore if it is the pinned
+/// Resolves the model of `svc`: `$<svc.env>`, else the installed botocore if it is the pinned
 /// version, else a `pip download` of the pinned wheel into `<target>/codegen-cache`.
-pub fn load(target_dir: &Path) -> Result<ModelSource> {
-    let (raw, origin) = if let Some(path) = std::env::var_os(MODEL_ENV) {
+pub fn load(svc: &Service, target_dir: &Path) -> Result<ModelSource> {
+    let env = svc.env;
+    let (raw, origin) = if let Some(path) = std::env::var_os(env) {
         let path = PathBuf::from(path);
-        let raw = std::fs::read(&path)
-            .with_context(|| format!("reading ${MODEL_ENV}={}", path.display()))?;
-        (raw, format!("${MODEL_ENV} ({})", path.display()))
+        let raw =
+            std::fs::read(&path).with_context(|| format!("reading ${env}={}", path.display()))?;
+        (raw, format!("${env} ({})", path.display()))
     } else if let Some(dir) = installed_botocore()? {
-        let path = dir.join(MODEL_IN_PACKAGE);
+        let path = dir.join(svc.model_in_package);
         let raw = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         (
             raw,
@@ -40,23 +73,26 @@ pub fn load(target_dir: &Path) -> Result<ModelSource> {
         )
     } else {
         let wheel = download_wheel(&target_dir.join("codegen-cache"))?;
-        let raw = read_from_wheel(&wheel)?;
+        let raw = read_from_wheel(&wheel, svc.model_in_package)?;
         (raw, format!("{}", wheel.display()))
     };
     let json = maybe_gunzip(raw).with_context(|| format!("decompressing model from {origin}"))?;
-    verify(&json, &origin)?;
+    verify(svc, &json, &origin)?;
     Ok(ModelSource { json, origin })
 }
 
-/// Fails unless `json` hashes to the pinned sha256.
-pub fn verify(json: &[u8], origin: &str) -> Result<()> {
+/// Fails unless `json` hashes to the sha256 pinned for `svc`.
+pub fn verify(svc: &Service, json: &[u8], origin: &str) -> Result<()> {
     let actual = hex::encode(Sha256::digest(json));
-    if actual != SERVICE_MODEL_SHA256 {
+    if actual != svc.sha256 {
         bail!(
-            "KMS service model from {origin} has sha256 {actual}, but botocore {BOTOCORE_VERSION}'s \
-             service-2.json is pinned to {SERVICE_MODEL_SHA256}. Use botocore=={BOTOCORE_VERSION} \
-             (or unset ${MODEL_ENV}); to move to another release, update BOTOCORE_VERSION and \
-             SERVICE_MODEL_SHA256 in xtask/src/source.rs and regenerate."
+            "{} service model from {origin} has sha256 {actual}, but botocore {BOTOCORE_VERSION}'s \
+             service-2.json is pinned to {}. Use botocore=={BOTOCORE_VERSION} (or unset ${}); \
+             to move to another release, update BOTOCORE_VERSION and the sha256 pins in \
+             xtask/src/source.rs and regenerate.",
+            svc.label,
+            svc.sha256,
+            svc.env
         );
     }
     Ok(())
@@ -136,8 +172,8 @@ fn download_wheel(cache: &Path) -> Result<PathBuf> {
 }
 
 /// Reads the model out of the wheel (a zip) with python3's `zipfile`.
-fn read_from_wheel(wheel: &Path) -> Result<Vec<u8>> {
-    let member = format!("botocore/{MODEL_IN_PACKAGE}");
+fn read_from_wheel(wheel: &Path, model_in_package: &str) -> Result<Vec<u8>> {
+    let member = format!("botocore/{model_in_package}");
     let out = Command::new("python3")
         .args([
             "-c",
@@ -163,8 +199,8 @@ mod tests {
 
     #[test]
     fn verify_rejects_other_content() {
-        let err = verify(b"{}", "test").unwrap_err().to_string();
-        assert!(err.contains(SERVICE_MODEL_SHA256), "{err}");
+        let err = verify(&KMS, b"{}", "test").unwrap_err().to_string();
+        assert!(err.contains(KMS.sha256), "{err}");
         assert!(err.contains("test"), "{err}");
     }
 

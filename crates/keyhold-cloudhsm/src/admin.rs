@@ -1,5 +1,8 @@
 //! Keyhold's extensions on the `BaldrApiService` prefix: what AWS does through CloudHSM CLI
 //! (cluster activation, `kmsuser` management, login/logout) and the fault-injection API.
+//!
+//! These operations are not in AWS's `cloudhsmv2` model, so their request shapes are
+//! hand-written here (the AWS operations use the generated `keyhold-cloudhsm-model` shapes).
 
 use keyhold_core::ports::cloudhsm::CloudHsmFailure;
 use keyhold_pkcs11::admin::{init_token, init_user_pin, SlotChoice};
@@ -8,8 +11,8 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{cluster_json, cluster_not_found, live_cluster};
-use crate::state::{cluster_state, hsm_state, UserRec, KMSUSER};
+use crate::api::{cluster_json, cluster_not_found};
+use crate::state::{cluster_state, hsm_state, subnet_key, ClusterRec, UserRec, KMSUSER};
 use crate::{ApiError, ClusterService};
 
 /// `KeyholdActivateCluster` (CloudHSM CLI `cluster activate`).
@@ -97,8 +100,7 @@ impl ClusterService {
     ) -> Result<Value, ApiError> {
         let so = check_password("AdminPassword", Some(&req.admin_password))?;
         let module = {
-            let mut st = self.lock();
-            let c = live_cluster(&mut st, account, region, &req.cluster_id)?;
+            let c = self.live_cluster(account, region, &req.cluster_id).await?;
             if c.state != cluster_state::INITIALIZED {
                 return Err(ApiError::invalid(format!(
                     "Cluster {} is in state {}; only an INITIALIZED cluster can be activated.",
@@ -115,18 +117,19 @@ impl ClusterService {
         };
         let label = req.cluster_id.clone();
         blocking(move || init_token(&module, SlotChoice::FirstFree, &label, &so, None)).await?;
-        let mut st = self.lock();
-        let c = live_cluster(&mut st, account, region, &req.cluster_id)?;
-        c.state = cluster_state::ACTIVE.to_string();
-        c.token_label = Some(req.cluster_id.clone());
-        let out = cluster_json(c);
-        self.save(&st)?;
+        let (out, _) = self
+            .with_cluster(account, region, &req.cluster_id, |c| {
+                c.state = cluster_state::ACTIVE.to_string();
+                c.token_label = Some(req.cluster_id.clone());
+                Ok(cluster_json(c))
+            })
+            .await?;
         tracing::info!(cluster_id = %req.cluster_id, "CloudHSM cluster activated");
         Ok(json!({ "Cluster": out }))
     }
 
     /// The token of an `ACTIVE` cluster and whether it has `kmsuser`.
-    fn active_token(
+    async fn active_token(
         &self,
         account: &str,
         region: &str,
@@ -137,8 +140,9 @@ impl ClusterService {
                 "Keyhold manages only the {KMSUSER} crypto user."
             )));
         }
-        let mut st = self.lock();
-        let c = live_cluster(&mut st, account, region, &req.cluster_id)?;
+        // Another login to the token needs this process's kmsuser pool logged out first.
+        self.suspend_key_sessions(account, region, &req.cluster_id);
+        let c = self.live_cluster(account, region, &req.cluster_id).await?;
         match (&c.token_label, c.state == cluster_state::ACTIVE) {
             (Some(label), true) => Ok((c.module_path.clone(), label.clone(), c.kmsuser.is_some())),
             _ => Err(ApiError::invalid(format!(
@@ -148,17 +152,19 @@ impl ClusterService {
         }
     }
 
-    fn set_user(
+    /// Applies `f` to the cluster's `kmsuser` record (compare-and-set with retries).
+    async fn set_user(
         &self,
         account: &str,
         region: &str,
         id: &str,
-        f: impl FnOnce(&mut Option<UserRec>),
+        f: impl Fn(&mut ClusterRec),
     ) -> Result<Value, ApiError> {
-        let mut st = self.lock();
-        let c = live_cluster(&mut st, account, region, id)?;
-        f(&mut c.kmsuser);
-        self.save(&st)?;
+        self.with_cluster(account, region, id, |c| {
+            f(c);
+            Ok(())
+        })
+        .await?;
         Ok(json!({}))
     }
 
@@ -171,18 +177,17 @@ impl ClusterService {
     ) -> Result<Value, ApiError> {
         let so = check_password("AdminPassword", req.admin_password.as_ref())?;
         let pw = check_password("Password", req.password.as_ref())?;
-        let (module, label, exists) = self.active_token(account, region, &req)?;
+        let (module, label, exists) = self.active_token(account, region, &req).await?;
         if exists {
             return Err(ApiError::invalid(format!("User {KMSUSER} already exists.")));
         }
         blocking(move || init_user_pin(&module, &label, &so, &pw)).await?;
         tracing::info!(cluster_id = %req.cluster_id, "kmsuser created");
-        let mut st = self.lock();
-        let c = live_cluster(&mut st, account, region, &req.cluster_id)?;
-        c.kmsuser = Some(UserRec::default());
-        c.user_pin_set = true;
-        self.save(&st)?;
-        Ok(json!({}))
+        self.set_user(account, region, &req.cluster_id, |c| {
+            c.kmsuser = Some(UserRec::default());
+            c.user_pin_set = true;
+        })
+        .await
     }
 
     /// `KeyholdUserDelete`: the token's user PIN becomes a random secret nobody knows and
@@ -194,7 +199,7 @@ impl ClusterService {
         req: UserRequest,
     ) -> Result<Value, ApiError> {
         let so = check_password("AdminPassword", req.admin_password.as_ref())?;
-        let (module, label, exists) = self.active_token(account, region, &req)?;
+        let (module, label, exists) = self.active_token(account, region, &req).await?;
         if !exists {
             return Err(ApiError::not_found(format!("User {KMSUSER} not found.")));
         }
@@ -206,7 +211,8 @@ impl ClusterService {
         };
         blocking(move || init_user_pin(&module, &label, &so, &Pin::new(random))).await?;
         tracing::info!(cluster_id = %req.cluster_id, "kmsuser deleted");
-        self.set_user(account, region, &req.cluster_id, |u| *u = None)
+        self.set_user(account, region, &req.cluster_id, |c| c.kmsuser = None)
+            .await
     }
 
     /// `KeyholdUserChangePassword` (as admin): sets the PIN and unlocks the user.
@@ -218,17 +224,18 @@ impl ClusterService {
     ) -> Result<Value, ApiError> {
         let so = check_password("AdminPassword", req.admin_password.as_ref())?;
         let pw = check_password("Password", req.password.as_ref())?;
-        let (module, label, exists) = self.active_token(account, region, &req)?;
+        let (module, label, exists) = self.active_token(account, region, &req).await?;
         if !exists {
             return Err(ApiError::not_found(format!("User {KMSUSER} not found.")));
         }
         blocking(move || init_user_pin(&module, &label, &so, &pw)).await?;
         tracing::info!(cluster_id = %req.cluster_id, "kmsuser password changed");
-        self.set_user(account, region, &req.cluster_id, |u| {
-            if let Some(u) = u {
+        self.set_user(account, region, &req.cluster_id, |c| {
+            if let Some(u) = &mut c.kmsuser {
                 u.failed_logins = 0;
             }
         })
+        .await
     }
 
     /// `KeyholdUserLogin`: a real login (failures count toward the lock-out); the user stays
@@ -240,7 +247,7 @@ impl ClusterService {
         req: UserRequest,
     ) -> Result<Value, ApiError> {
         let pw = check_password("Password", req.password.as_ref())?;
-        self.active_token(account, region, &req)?;
+        self.active_token(account, region, &req).await?;
         match self
             .login_kmsuser(account, region, &req.cluster_id, pw, false)
             .await
@@ -261,47 +268,54 @@ impl ClusterService {
     }
 
     /// `KeyholdUserLogout`.
-    pub(crate) fn user_logout(
+    pub(crate) async fn user_logout(
         &self,
         account: &str,
         region: &str,
         req: UserRequest,
     ) -> Result<Value, ApiError> {
-        self.active_token(account, region, &req)?;
-        self.set_user(account, region, &req.cluster_id, |u| {
-            if let Some(u) = u {
+        self.active_token(account, region, &req).await?;
+        self.set_user(account, region, &req.cluster_id, |c| {
+            if let Some(u) = &mut c.kmsuser {
                 u.logged_in = false;
             }
         })
+        .await
     }
 
     /// `KeyholdFaultSetSubnet`: removes or restores a subnet, or sets its free addresses.
-    pub(crate) fn fault_set_subnet(
+    pub(crate) async fn fault_set_subnet(
         &self,
         account: &str,
         region: &str,
         req: SubnetFault,
     ) -> Result<Value, ApiError> {
-        let mut st = self.lock();
-        let s = st.subnet_mut(account, region, &req.subnet_id);
-        if let Some(r) = req.removed {
-            s.removed = r;
-        }
-        if let Some(n) = req.free_addresses {
-            s.free_addresses = n;
-        }
+        let ((), s) = self
+            .records()
+            .update_subnet(account, region, &req.subnet_id, |s| {
+                if let Some(r) = req.removed {
+                    s.removed = r;
+                }
+                if let Some(n) = req.free_addresses {
+                    s.free_addresses = n;
+                }
+                Ok(())
+            })
+            .await?;
+        self.lock()
+            .subnets
+            .insert(subnet_key(account, region, &req.subnet_id), s.clone());
         let out = json!({
             "SubnetId": req.subnet_id,
             "Removed": s.removed,
             "FreeAddresses": s.free_addresses,
         });
-        self.save(&st)?;
         tracing::warn!(subnet_id = %req.subnet_id, "CloudHSM fault injected on a subnet");
         Ok(out)
     }
 
     /// `KeyholdFaultSetHsmState`: `ACTIVE` or `DEGRADED`.
-    pub(crate) fn fault_set_hsm_state(
+    pub(crate) async fn fault_set_hsm_state(
         &self,
         account: &str,
         region: &str,
@@ -310,15 +324,16 @@ impl ClusterService {
         if req.state != hsm_state::ACTIVE && req.state != hsm_state::DEGRADED {
             return Err(ApiError::invalid("State must be ACTIVE or DEGRADED."));
         }
-        let mut st = self.lock();
-        let c = live_cluster(&mut st, account, region, &req.cluster_id)?;
-        let h = c
-            .hsms
-            .iter_mut()
-            .find(|h| h.hsm_id == req.hsm_id)
-            .ok_or_else(|| ApiError::not_found("HSM not found in the cluster."))?;
-        h.state = req.state;
-        self.save(&st)?;
+        self.with_cluster(account, region, &req.cluster_id, |c| {
+            let h = c
+                .hsms
+                .iter_mut()
+                .find(|h| h.hsm_id == req.hsm_id)
+                .ok_or_else(|| ApiError::not_found("HSM not found in the cluster."))?;
+            h.state.clone_from(&req.state);
+            Ok(())
+        })
+        .await?;
         tracing::warn!(hsm_id = %req.hsm_id, "CloudHSM fault injected on an HSM");
         Ok(json!({}))
     }

@@ -1,11 +1,14 @@
 //! The AWS CloudHSM v2 operations: CreateCluster, DescribeClusters, InitializeCluster,
-//! CreateHsm, DeleteHsm and DeleteCluster (request shapes and answers as in botocore's
-//! `cloudhsmv2` 2017-04-28 model).
+//! CreateHsm, DeleteHsm and DeleteCluster. Request shapes are generated from botocore's
+//! `cloudhsmv2` 2017-04-28 model (`keyhold-cloudhsm-model`), and every request body of an AWS
+//! operation is first checked against the model's constraints ([`validate_body`]).
 
-use std::collections::BTreeMap;
-
+use keyhold_cloudhsm_model::shapes::{
+    CreateClusterRequest, CreateHsmRequest, DeleteClusterRequest, DeleteHsmRequest,
+    DescribeClustersRequest, InitializeClusterRequest,
+};
+use keyhold_cloudhsm_model::{validate_input, Operation};
 use rand::Rng;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::state::{
@@ -14,110 +17,39 @@ use crate::state::{
 };
 use crate::{ApiError, ClusterService};
 
-/// `Tag`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct Tag {
-    key: String,
-    value: String,
+/// The AWS operations Keyhold serves (the rest of the model answers
+/// `UnknownOperationException`).
+const SERVED: &[Operation] = &[
+    Operation::CreateCluster,
+    Operation::DescribeClusters,
+    Operation::InitializeCluster,
+    Operation::CreateHsm,
+    Operation::DeleteHsm,
+    Operation::DeleteCluster,
+    Operation::TagResource,
+    Operation::UntagResource,
+    Operation::ListTags,
+];
+
+/// The model operation named `op` if Keyhold serves it (`None` for Keyhold's extensions).
+pub(crate) fn model_operation(op: &str) -> Option<Operation> {
+    SERVED.iter().copied().find(|o| o.name() == op)
 }
 
-/// `CreateClusterRequest`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct CreateClusterRequest {
-    hsm_type: String,
-    subnet_ids: Vec<String>,
-    #[serde(default)]
-    source_backup_id: Option<String>,
-    #[serde(default)]
-    tag_list: Vec<Tag>,
-    #[serde(default)]
-    backup_retention_policy: Option<Value>,
-    #[serde(default)]
-    network_type: Option<String>,
-    #[serde(default)]
-    mode: Option<String>,
-}
-
-/// `DescribeClustersRequest`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct DescribeClustersRequest {
-    #[serde(default)]
-    filters: BTreeMap<String, Vec<String>>,
-    #[serde(default)]
-    next_token: Option<String>,
-    #[serde(default)]
-    max_results: Option<i64>,
-}
-
-/// `InitializeClusterRequest`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct InitializeClusterRequest {
-    cluster_id: String,
-    signed_cert: String,
-    trust_anchor: String,
-}
-
-/// `CreateHsmRequest`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct CreateHsmRequest {
-    cluster_id: String,
-    availability_zone: String,
-    #[serde(default)]
-    ip_address: Option<String>,
-}
-
-/// `DeleteHsmRequest`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct DeleteHsmRequest {
-    cluster_id: String,
-    #[serde(default)]
-    hsm_id: Option<String>,
-    #[serde(default)]
-    eni_id: Option<String>,
-    #[serde(default)]
-    eni_ip: Option<String>,
-}
-
-/// `DeleteClusterRequest` (also the shape of requests naming only a cluster).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct ClusterIdRequest {
-    pub(crate) cluster_id: String,
+/// Checks a request body against the model's constraints, answering AWS's (Coral)
+/// `ValidationException` wording (`1 validation error detected: Value ... at 'subnetIds.1.member'
+/// failed to satisfy constraint: ...`) as `CloudHsmInvalidRequestException`, the client error
+/// the model declares for these operations. A body that is not JSON is left to parsing.
+pub(crate) fn validate_body(op: Operation, body: &[u8]) -> Result<(), ApiError> {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return Ok(());
+    };
+    validate_input(op, &value).map_err(|e| ApiError::invalid(e.message))
 }
 
 fn now() -> f64 {
     let ns = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
     (ns / 1_000_000) as f64 / 1000.0
-}
-
-fn valid_subnet_id(s: &str) -> bool {
-    s.strip_prefix("subnet-")
-        .is_some_and(|h| (8..=17).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// `((p|)hsm[0-9][a-z.]*\.[a-zA-Z]+)`, at most 32 characters.
-fn valid_hsm_type(s: &str) -> bool {
-    let rest = s.strip_prefix('p').unwrap_or(s);
-    let Some(rest) = rest.strip_prefix("hsm") else {
-        return false;
-    };
-    let mut chars = rest.chars();
-    let digit = chars.next().is_some_and(|c| c.is_ascii_digit());
-    let tail: String = chars.collect();
-    let Some((mid, last)) = tail.rsplit_once('.') else {
-        return false;
-    };
-    s.len() <= 32
-        && digit
-        && mid.chars().all(|c| c.is_ascii_lowercase() || c == '.')
-        && !last.is_empty()
-        && last.chars().all(|c| c.is_ascii_alphabetic())
 }
 
 /// `cluster-[2-7a-zA-Z]{11,16}`.
@@ -200,44 +132,29 @@ pub(crate) fn cluster_json(c: &ClusterRec) -> Value {
 
 impl ClusterService {
     /// `CreateCluster`: a new `UNINITIALIZED` cluster over the given subnets.
-    pub(crate) fn create_cluster(
+    pub(crate) async fn create_cluster(
         &self,
         account: &str,
         region: &str,
         req: CreateClusterRequest,
     ) -> Result<Value, ApiError> {
         let _ = (&req.backup_retention_policy, &req.network_type, &req.mode);
-        if !valid_hsm_type(&req.hsm_type) {
-            return Err(ApiError::invalid(format!(
-                "Invalid HsmType {:?}.",
-                req.hsm_type.chars().take(40).collect::<String>()
-            )));
-        }
-        if req.subnet_ids.is_empty() || req.subnet_ids.len() > 10 {
-            return Err(ApiError::invalid("SubnetIds must name 1 to 10 subnets."));
-        }
-        if let Some(bad) = req.subnet_ids.iter().find(|s| !valid_subnet_id(s)) {
-            return Err(ApiError::invalid(format!(
-                "Invalid subnet id {:?}.",
-                bad.chars().take(40).collect::<String>()
-            )));
-        }
+        // HsmType, the number of subnets and their ids were checked against the model.
         let mapping = zones_for(region, &req.subnet_ids).ok_or_else(|| {
             ApiError::invalid("A cluster can use at most one subnet per Availability Zone.")
         })?;
-        let mut st = self.lock();
-        if let Some(gone) = mapping
-            .values()
-            .find(|s| st.subnet(account, region, s).is_some_and(|r| r.removed))
-        {
-            return Err(ApiError::invalid(format!("Subnet {gone} does not exist.")));
-        }
-        let cluster_id = loop {
-            let id = new_id("cluster");
-            if !st.clusters.contains_key(&id) {
-                break id;
+        for subnet in mapping.values() {
+            if self
+                .records()
+                .subnet(account, region, subnet)
+                .await?
+                .removed
+            {
+                return Err(ApiError::invalid(format!(
+                    "Subnet {subnet} does not exist."
+                )));
             }
-        };
+        }
         // A backup is named after its cluster (`backup-<id chars>`; an ARN is accepted too).
         let source = match &req.source_backup_id {
             None => None,
@@ -248,10 +165,10 @@ impl ClusterService {
                     .and_then(|b| b.strip_prefix("backup-"))
                     .map(|t| format!("cluster-{t}"))
                     .ok_or_else(|| ApiError::invalid("Invalid SourceBackupId."))?;
-                let src = st
-                    .cluster(account, region, &id)
+                let src = self
+                    .refresh_cluster(account, region, &id)
+                    .await?
                     .filter(|c| c.token_label.is_some())
-                    .cloned()
                     .ok_or_else(|| {
                         ApiError::not_found(format!(
                             "Backup {} not found.",
@@ -262,7 +179,7 @@ impl ClusterService {
             }
         };
         let mut rec = ClusterRec {
-            cluster_id: cluster_id.clone(),
+            cluster_id: String::new(),
             account: account.to_string(),
             region: region.to_string(),
             state: cluster_state::UNINITIALIZED.to_string(),
@@ -280,8 +197,13 @@ impl ClusterService {
             token_label: None,
             kmsuser: None,
             user_pin_set: false,
-            tags: req.tag_list.into_iter().map(|t| (t.key, t.value)).collect(),
-            lineage: cluster_id.clone(),
+            tags: req
+                .tag_list
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.key, t.value))
+                .collect(),
+            lineage: String::new(),
         };
         if let Some(src) = source {
             // Restored: certificates, token (users and keys) and lineage come from the backup.
@@ -301,22 +223,33 @@ impl ClusterService {
                 src.lineage
             };
         }
-        let out = cluster_json(&rec);
-        st.clusters.insert(cluster_id.clone(), rec);
-        self.save(&st)?;
-        tracing::info!(cluster_id = %cluster_id, "CloudHSM cluster created");
-        Ok(json!({ "Cluster": out }))
+        // Ids are unique across accounts (a claim in the store); draw again on a clash.
+        let restored = !rec.lineage.is_empty();
+        loop {
+            rec.cluster_id = new_id("cluster");
+            if !restored {
+                rec.lineage.clone_from(&rec.cluster_id);
+            }
+            if self.records().insert_cluster(&rec).await? {
+                break;
+            }
+        }
+        self.lock()
+            .clusters
+            .insert(rec.cluster_id.clone(), rec.clone());
+        tracing::info!(cluster_id = %rec.cluster_id, "CloudHSM cluster created");
+        Ok(json!({ "Cluster": cluster_json(&rec) }))
     }
 
     /// `DescribeClusters`: filters `clusterIds`, `states`, `vpcIds`; pages in id order.
-    pub(crate) fn describe_clusters(
+    pub(crate) async fn describe_clusters(
         &self,
         account: &str,
         region: &str,
         req: DescribeClustersRequest,
     ) -> Result<Value, ApiError> {
-        if let Some(bad) = req
-            .filters
+        let filters = req.filters.unwrap_or_default();
+        if let Some(bad) = filters
             .keys()
             .find(|k| !matches!(k.as_str(), "clusterIds" | "states" | "vpcIds"))
         {
@@ -331,15 +264,13 @@ impl ClusterService {
             Some(_) => return Err(ApiError::invalid("MaxResults must be between 1 and 25.")),
         };
         let pass = |key: &str, value: &str| {
-            req.filters
+            filters
                 .get(key)
                 .is_none_or(|vs| vs.iter().any(|v| v == value))
         };
-        let st = self.lock();
-        let mut matching = st.clusters.values().filter(|c| {
-            c.account == account
-                && c.region == region
-                && pass("clusterIds", &c.cluster_id)
+        let clusters = self.records().clusters(account, region).await?;
+        let mut matching = clusters.iter().filter(|c| {
+            pass("clusterIds", &c.cluster_id)
                 && pass("states", &c.state)
                 && pass("vpcIds", &c.vpc_id)
                 && req
@@ -358,7 +289,7 @@ impl ClusterService {
     }
 
     /// `InitializeCluster`: records the signed cluster certificate and the trust anchor.
-    pub(crate) fn initialize_cluster(
+    pub(crate) async fn initialize_cluster(
         &self,
         account: &str,
         region: &str,
@@ -369,38 +300,40 @@ impl ClusterService {
                 "SignedCert and TrustAnchor must be PEM-encoded certificates.",
             ));
         }
-        let mut st = self.lock();
-        let c = live_cluster(&mut st, account, region, &req.cluster_id)?;
-        if c.state != cluster_state::UNINITIALIZED {
-            return Err(ApiError::invalid(format!(
-                "Cluster {} is in state {}; only an UNINITIALIZED cluster can be initialized.",
-                c.cluster_id, c.state
-            )));
-        }
-        if c.hsms.is_empty() {
-            return Err(ApiError::invalid(format!(
-                "Cluster {} has no HSM yet: create one to get the cluster CSR.",
-                c.cluster_id
-            )));
-        }
-        c.state = cluster_state::INITIALIZED.to_string();
-        c.cluster_certificate = Some(req.signed_cert);
-        c.trust_anchor = Some(req.trust_anchor);
-        self.save(&st)?;
+        self.with_cluster(account, region, &req.cluster_id, |c| {
+            if c.state != cluster_state::UNINITIALIZED {
+                return Err(ApiError::invalid(format!(
+                    "Cluster {} is in state {}; only an UNINITIALIZED cluster can be initialized.",
+                    c.cluster_id, c.state
+                )));
+            }
+            if c.hsms.is_empty() {
+                return Err(ApiError::invalid(format!(
+                    "Cluster {} has no HSM yet: create one to get the cluster CSR.",
+                    c.cluster_id
+                )));
+            }
+            c.state = cluster_state::INITIALIZED.to_string();
+            c.cluster_certificate = Some(req.signed_cert.clone());
+            c.trust_anchor = Some(req.trust_anchor.clone());
+            Ok(())
+        })
+        .await?;
         Ok(
             json!({ "State": cluster_state::INITIALIZED, "StateMessage": "Cluster is initialized." }),
         )
     }
 
-    /// `CreateHsm`: an `ACTIVE` HSM in the subnet of the given availability zone.
-    pub(crate) fn create_hsm(
+    /// `CreateHsm`: an `ACTIVE` HSM in the subnet of the given availability zone. The address
+    /// is taken from the subnet first, then the HSM added to the cluster (each a
+    /// compare-and-set); if the cluster vanished meanwhile the address is given back.
+    pub(crate) async fn create_hsm(
         &self,
         account: &str,
         region: &str,
         req: CreateHsmRequest,
     ) -> Result<Value, ApiError> {
-        let mut st = self.lock();
-        let c = live_cluster(&mut st, account, region, &req.cluster_id)?;
+        let c = self.live_cluster(account, region, &req.cluster_id).await?;
         let subnet = c
             .subnet_mapping
             .get(&req.availability_zone)
@@ -412,59 +345,84 @@ impl ClusterService {
                     req.availability_zone.chars().take(40).collect::<String>()
                 ))
             })?;
-        let (cluster_id, hsm_type) = (c.cluster_id.clone(), c.hsm_type.clone());
-        let first = c.hsms.is_empty() && c.csr.is_empty();
-        let s = st.subnet_mut(account, region, &subnet);
-        if s.removed {
-            return Err(ApiError::invalid(format!(
-                "Subnet {subnet} does not exist."
-            )));
-        }
-        if s.free_addresses == 0 {
-            return Err(ApiError::invalid(format!(
-                "Subnet {subnet} has no free IP address."
-            )));
-        }
         let prefix = subnet_prefix(&subnet);
-        let ip = match req.ip_address {
-            Some(ip) if ip.starts_with(&format!("{prefix}.")) => ip,
-            Some(ip) => {
-                return Err(ApiError::invalid(format!(
-                    "IpAddress {:?} is not in subnet {subnet} ({prefix}.0/24).",
-                    ip.chars().take(40).collect::<String>()
-                )))
-            }
-            None => {
-                let ip = format!("{prefix}.{}", s.next_host);
-                s.next_host = if s.next_host >= 254 {
-                    10
-                } else {
-                    s.next_host + 1
+        let (ip, _) = self
+            .records()
+            .update_subnet(account, region, &subnet, |s| {
+                if s.removed {
+                    return Err(ApiError::invalid(format!(
+                        "Subnet {subnet} does not exist."
+                    )));
+                }
+                if s.free_addresses == 0 {
+                    return Err(ApiError::invalid(format!(
+                        "Subnet {subnet} has no free IP address."
+                    )));
+                }
+                let ip = match &req.ip_address {
+                    Some(ip) if ip.starts_with(&format!("{prefix}.")) => ip.clone(),
+                    Some(ip) => {
+                        return Err(ApiError::invalid(format!(
+                            "IpAddress {:?} is not in subnet {subnet} ({prefix}.0/24).",
+                            ip.chars().take(40).collect::<String>()
+                        )))
+                    }
+                    None => {
+                        let ip = format!("{prefix}.{}", s.next_host);
+                        s.next_host = if s.next_host >= 254 {
+                            10
+                        } else {
+                            s.next_host + 1
+                        };
+                        ip
+                    }
                 };
-                ip
-            }
-        };
-        s.free_addresses -= 1;
+                s.free_addresses -= 1;
+                Ok(ip)
+            })
+            .await?;
         let hsm = HsmRec {
             hsm_id: new_id("hsm"),
-            availability_zone: req.availability_zone,
-            subnet_id: subnet,
+            availability_zone: req.availability_zone.clone(),
+            subnet_id: subnet.clone(),
             eni_id: new_hex_id("eni"),
             eni_ip: ip,
             state: hsm_state::ACTIVE.to_string(),
         };
-        let out = hsm_json(&cluster_id, &hsm_type, &hsm);
-        let c = live_cluster(&mut st, account, region, &cluster_id)?;
-        if first {
-            c.csr = fake_csr();
+        let added = self
+            .with_cluster(account, region, &req.cluster_id, |c| {
+                if c.hsms.is_empty() && c.csr.is_empty() {
+                    c.csr = fake_csr();
+                }
+                c.hsms.push(hsm.clone());
+                Ok(hsm_json(&c.cluster_id, &c.hsm_type, &hsm))
+            })
+            .await;
+        match added {
+            Ok((out, _)) => Ok(json!({ "Hsm": out })),
+            Err(e) => {
+                self.release_address(account, region, &subnet).await;
+                Err(e)
+            }
         }
-        c.hsms.push(hsm);
-        self.save(&st)?;
-        Ok(json!({ "Hsm": out }))
+    }
+
+    /// Gives an ENI address back to its subnet (best effort: a failure is logged).
+    async fn release_address(&self, account: &str, region: &str, subnet: &str) {
+        let freed = self
+            .records()
+            .update_subnet(account, region, subnet, |s| {
+                s.free_addresses = s.free_addresses.saturating_add(1);
+                Ok(())
+            })
+            .await;
+        if let Err(e) = freed {
+            tracing::warn!(subnet, error = %e, "giving an HSM address back to its subnet failed");
+        }
     }
 
     /// `DeleteHsm`: by `HsmId`, `EniId` or `EniIp`.
-    pub(crate) fn delete_hsm(
+    pub(crate) async fn delete_hsm(
         &self,
         account: &str,
         region: &str,
@@ -473,64 +431,47 @@ impl ClusterService {
         if req.hsm_id.is_none() && req.eni_id.is_none() && req.eni_ip.is_none() {
             return Err(ApiError::invalid("Specify one of HsmId, EniId or EniIp."));
         }
-        let mut st = self.lock();
-        let c = live_cluster(&mut st, account, region, &req.cluster_id)?;
-        let pos = c
-            .hsms
-            .iter()
-            .position(|h| {
-                req.hsm_id.as_ref().is_none_or(|x| *x == h.hsm_id)
-                    && req.eni_id.as_ref().is_none_or(|x| *x == h.eni_id)
-                    && req.eni_ip.as_ref().is_none_or(|x| *x == h.eni_ip)
+        let (hsm, _) = self
+            .with_cluster(account, region, &req.cluster_id, |c| {
+                let pos = c
+                    .hsms
+                    .iter()
+                    .position(|h| {
+                        req.hsm_id.as_ref().is_none_or(|x| *x == h.hsm_id)
+                            && req.eni_id.as_ref().is_none_or(|x| *x == h.eni_id)
+                            && req.eni_ip.as_ref().is_none_or(|x| *x == h.eni_ip)
+                    })
+                    .ok_or_else(|| ApiError::not_found("HSM not found in the cluster."))?;
+                Ok(c.hsms.remove(pos))
             })
-            .ok_or_else(|| ApiError::not_found("HSM not found in the cluster."))?;
-        let hsm = c.hsms.remove(pos);
-        let s = st.subnet_mut(account, region, &hsm.subnet_id);
-        s.free_addresses = s.free_addresses.saturating_add(1);
-        self.save(&st)?;
+            .await?;
+        self.release_address(account, region, &hsm.subnet_id).await;
         Ok(json!({ "HsmId": hsm.hsm_id }))
     }
 
     /// `DeleteCluster`: refused while the cluster has HSMs.
-    pub(crate) fn delete_cluster(
+    pub(crate) async fn delete_cluster(
         &self,
         account: &str,
         region: &str,
-        req: ClusterIdRequest,
+        req: DeleteClusterRequest,
     ) -> Result<Value, ApiError> {
-        let mut st = self.lock();
-        let c = live_cluster(&mut st, account, region, &req.cluster_id)?;
-        if !c.hsms.is_empty() {
-            return Err(ApiError::invalid(format!(
-                "Cluster {} still contains HSMs; delete them first.",
-                c.cluster_id
-            )));
-        }
-        // The cluster's backup (users, certificates) stays restorable.
-        c.state = cluster_state::DELETED.to_string();
-        let out = cluster_json(c);
-        self.save(&st)?;
+        let (out, _) = self
+            .with_cluster(account, region, &req.cluster_id, |c| {
+                if !c.hsms.is_empty() {
+                    return Err(ApiError::invalid(format!(
+                        "Cluster {} still contains HSMs; delete them first.",
+                        c.cluster_id
+                    )));
+                }
+                // The cluster's backup (users, certificates) stays restorable.
+                c.state = cluster_state::DELETED.to_string();
+                Ok(cluster_json(c))
+            })
+            .await?;
         tracing::info!(cluster_id = %req.cluster_id, "CloudHSM cluster deleted");
         Ok(json!({ "Cluster": out }))
     }
-}
-
-/// The cluster `id` unless absent or deleted (`CloudHsmResourceNotFoundException`).
-pub(crate) fn live_cluster<'a>(
-    st: &'a mut crate::state::State,
-    account: &str,
-    region: &str,
-    id: &str,
-) -> Result<&'a mut ClusterRec, ApiError> {
-    if !valid_cluster_id(id) {
-        return Err(ApiError::invalid(format!(
-            "Invalid cluster id {:?}.",
-            id.chars().take(40).collect::<String>()
-        )));
-    }
-    st.cluster_mut(account, region, id)
-        .filter(|c| c.state != cluster_state::DELETED)
-        .ok_or_else(|| cluster_not_found(id))
 }
 
 #[cfg(test)]
@@ -539,11 +480,24 @@ mod tests {
 
     #[test]
     fn shapes_validate_like_the_model() {
-        assert!(valid_hsm_type("hsm1.medium"));
-        assert!(valid_hsm_type("hsm2m.medium"));
-        assert!(!valid_hsm_type("m5.large"));
-        assert!(valid_subnet_id("subnet-0123abcd"));
-        assert!(!valid_subnet_id("subnet-xyz"));
+        let bad = br#"{"HsmType": "m5.large", "SubnetIds": ["subnet-xyz"]}"#;
+        let e = validate_body(Operation::CreateCluster, bad).unwrap_err();
+        assert_eq!(e.name, "CloudHsmInvalidRequestException");
+        assert!(
+            e.message
+                .starts_with("2 validation errors detected: Value 'm5.large' at 'hsmType'"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("'subnetIds.1.member'"), "{}", e.message);
+        let good = br#"{"HsmType": "hsm2m.medium", "SubnetIds": ["subnet-0123abcd"]}"#;
+        assert!(validate_body(Operation::CreateCluster, good).is_ok());
+        assert_eq!(
+            model_operation("CreateCluster"),
+            Some(Operation::CreateCluster)
+        );
+        assert_eq!(model_operation("KeyholdActivateCluster"), None);
+        assert_eq!(model_operation("CopyBackupToRegion"), None);
         assert!(valid_cluster_id("cluster-abcdefg2345"));
         assert!(!valid_cluster_id("cluster-abc"));
     }

@@ -3,9 +3,12 @@
 //!
 //! * The API (`X-Amz-Target: BaldrApiService.<Op>`, awsJson1.1): `CreateCluster`,
 //!   `DescribeClusters`, `InitializeCluster`, `CreateHsm`, `DeleteHsm`, `DeleteCluster`,
-//!   `TagResource`, `UntagResource`, `ListTags`, with AWS's shapes (hand-written serde shapes
-//!   following botocore's `cloudhsmv2` 2017-04-28 model) and `CloudHsm*Exception` errors ([`ClusterService::handle`]).
-//! * What AWS does through CloudHSM CLI is a Keyhold extension on the same target prefix:
+//!   `TagResource`, `UntagResource`, `ListTags`, with AWS's request shapes generated from
+//!   botocore's `cloudhsmv2` 2017-04-28 model (`keyhold-cloudhsm-model`, `cargo xtask codegen`),
+//!   inputs checked against the model's constraints, and `CloudHsm*Exception` errors
+//!   ([`ClusterService::handle`]).
+//! * What AWS does through CloudHSM CLI is a Keyhold extension on the same target prefix (not
+//!   in AWS's model, so its shapes are hand-written, in `admin.rs`):
 //!   `KeyholdActivateCluster` (`cluster activate`), `KeyholdUserCreate`, `KeyholdUserDelete`,
 //!   `KeyholdUserChangePassword`, `KeyholdUserLogin`, `KeyholdUserLogout` (`user ...`,
 //!   `login`, `logout`), always available when CloudHSM is enabled.
@@ -26,14 +29,21 @@
 //! password is the user PIN. Keyhold counts failed logins and locks the user after five, as
 //! CloudHSM does (SoftHSM never locks a PIN); an admin password change unlocks it.
 //!
-//! Records persist in `<data_dir>/cloudhsm/clusters.json` (one node; not shared through the
-//! metadata store).
+//! Records (clusters with their HSMs, users, lock-out counters, certificates, tags and backup
+//! lineage; subnets) persist as documents of Keyhold's metadata store ([`records`]), so several
+//! nodes sharing one PostgreSQL database see the same clusters and `/moto-api/reset` clears
+//! them. The SoftHSM token directory, however, is per node: a multi-node deployment must bind
+//! its clusters to an HSM all nodes reach (a shared PKCS#11 module and token), or a cluster
+//! activated on one node has no token on the others.
 #![warn(missing_docs)]
 
 mod admin;
 mod api;
+pub mod bound;
 pub mod cli;
+mod keys;
 mod port;
+pub mod records;
 pub mod state;
 mod tags;
 
@@ -61,6 +71,10 @@ pub struct CloudHsmConfig {
     /// Answer the `KeyholdFault*` operations (never in production).
     #[serde(default)]
     pub fault_injection: bool,
+    /// Clusters bound to an existing PKCS#11 module and token (a real HSM), as
+    /// `[[cloudhsm.bound_clusters]]` entries ([`bound`]).
+    #[serde(default)]
+    pub bound_clusters: Vec<bound::BoundCluster>,
 }
 
 /// A CloudHSM API error: AWS's exception name and a message.
@@ -117,18 +131,26 @@ pub struct ClusterService {
 struct Inner {
     config: CloudHsmConfig,
     module_path: PathBuf,
-    state_path: PathBuf,
+    /// The records in the metadata store (the truth).
+    records: records::Records,
+    /// This node's cache of the records, for synchronous readers.
     state: Mutex<State>,
     /// Serialises logins: PKCS#11 login is per process, so two concurrent checks of one token
     /// would let the second pass without its PIN being checked.
     login_lock: Arc<Mutex<()>>,
+    /// The open `kmsuser` session pools of connected key stores ([`keys`]).
+    key_sessions: keys::KeySessions,
 }
 
 impl ClusterService {
-    /// Opens (or creates) the cluster records under `<data_dir>/cloudhsm`, and points SoftHSM
-    /// at a token directory there unless `SOFTHSM2_CONF` is already set. Call before anything
-    /// in the process loads the PKCS#11 module.
-    pub fn open(config: CloudHsmConfig, data_dir: &Path) -> std::io::Result<ClusterService> {
+    /// The clusters kept in `store`; points SoftHSM at a token directory under
+    /// `<data_dir>/cloudhsm` unless `SOFTHSM2_CONF` is already set. Call before anything in the
+    /// process loads the PKCS#11 module.
+    pub fn open(
+        config: CloudHsmConfig,
+        data_dir: &Path,
+        store: Arc<dyn keyhold_core::ports::MetadataStore>,
+    ) -> std::io::Result<ClusterService> {
         let dir = data_dir.join("cloudhsm");
         std::fs::create_dir_all(&dir)?;
         let module_path = config
@@ -148,15 +170,14 @@ impl ClusterService {
             )?;
             std::env::set_var("SOFTHSM2_CONF", &conf);
         }
-        let state_path = state::state_path(&dir);
-        let state = State::load(&state_path)?;
         Ok(ClusterService {
             inner: Arc::new(Inner {
                 config,
                 module_path,
-                state_path,
-                state: Mutex::new(state),
+                records: records::Records::new(store),
+                state: Mutex::new(State::default()),
                 login_lock: Arc::new(Mutex::new(())),
+                key_sessions: keys::KeySessions::default(),
             }),
         })
     }
@@ -171,16 +192,19 @@ impl ClusterService {
         body: &[u8],
     ) -> Result<serde_json::Value, ApiError> {
         let body: &[u8] = if body.is_empty() { b"{}" } else { body };
+        if let Some(model_op) = api::model_operation(op) {
+            api::validate_body(model_op, body)?;
+        }
         match op {
-            "CreateCluster" => self.create_cluster(account, region, parse(body)?),
-            "DescribeClusters" => self.describe_clusters(account, region, parse(body)?),
-            "InitializeCluster" => self.initialize_cluster(account, region, parse(body)?),
-            "CreateHsm" => self.create_hsm(account, region, parse(body)?),
-            "DeleteHsm" => self.delete_hsm(account, region, parse(body)?),
-            "DeleteCluster" => self.delete_cluster(account, region, parse(body)?),
-            "TagResource" => self.tag_resource(account, region, parse(body)?),
-            "UntagResource" => self.untag_resource(account, region, parse(body)?),
-            "ListTags" => self.list_tags(account, region, parse(body)?),
+            "CreateCluster" => self.create_cluster(account, region, parse(body)?).await,
+            "DescribeClusters" => self.describe_clusters(account, region, parse(body)?).await,
+            "InitializeCluster" => self.initialize_cluster(account, region, parse(body)?).await,
+            "CreateHsm" => self.create_hsm(account, region, parse(body)?).await,
+            "DeleteHsm" => self.delete_hsm(account, region, parse(body)?).await,
+            "DeleteCluster" => self.delete_cluster(account, region, parse(body)?).await,
+            "TagResource" => self.tag_resource(account, region, parse(body)?).await,
+            "UntagResource" => self.untag_resource(account, region, parse(body)?).await,
+            "ListTags" => self.list_tags(account, region, parse(body)?).await,
             "KeyholdActivateCluster" => self.activate(account, region, parse(body)?).await,
             "KeyholdUserCreate" => self.user_create(account, region, parse(body)?).await,
             "KeyholdUserDelete" => self.user_delete(account, region, parse(body)?).await,
@@ -189,7 +213,7 @@ impl ClusterService {
                     .await
             }
             "KeyholdUserLogin" => self.user_login(account, region, parse(body)?).await,
-            "KeyholdUserLogout" => self.user_logout(account, region, parse(body)?),
+            "KeyholdUserLogout" => self.user_logout(account, region, parse(body)?).await,
             "KeyholdFaultSetSubnet" | "KeyholdFaultSetHsmState"
                 if !self.inner.config.fault_injection =>
             {
@@ -197,8 +221,11 @@ impl ClusterService {
                     "The fault-injection API is disabled ([cloudhsm] fault_injection = false).",
                 ))
             }
-            "KeyholdFaultSetSubnet" => self.fault_set_subnet(account, region, parse(body)?),
-            "KeyholdFaultSetHsmState" => self.fault_set_hsm_state(account, region, parse(body)?),
+            "KeyholdFaultSetSubnet" => self.fault_set_subnet(account, region, parse(body)?).await,
+            "KeyholdFaultSetHsmState" => {
+                self.fault_set_hsm_state(account, region, parse(body)?)
+                    .await
+            }
             _ => Err(ApiError {
                 name: "UnknownOperationException",
                 message: String::new(),
@@ -206,17 +233,10 @@ impl ClusterService {
         }
     }
 
-    /// The state, locked (a poisoned lock is recovered: every change is saved whole).
+    /// This node's cache of the records, locked (a poisoned lock is recovered: entries are
+    /// replaced whole).
     fn lock(&self) -> MutexGuard<'_, State> {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Saves the state; a failure is an internal error.
-    fn save(&self, state: &State) -> Result<(), ApiError> {
-        state.save(&self.inner.state_path).map_err(|e| {
-            tracing::error!(error = %e, "saving the CloudHSM cluster records failed");
-            ApiError::internal("Saving the cluster records failed.")
-        })
     }
 }
 

@@ -2,7 +2,9 @@
 //! `KeyholdUserLogin`.
 
 use async_trait::async_trait;
-use keyhold_core::ports::cloudhsm::{CloudHsmFailure, ClusterFacts, HsmClusters};
+use keyhold_core::ports::cloudhsm::{
+    CloudHsmFailure, ClusterFacts, HsmClusters, HsmGcmOutput, HsmKeyFailure, HsmTarget,
+};
 use keyhold_crypto::SecretBytes;
 use keyhold_pkcs11::{Ckr, Pin, Pkcs11Error};
 
@@ -53,7 +55,7 @@ fn check_reachable(svc: &ClusterService, c: &ClusterRec) -> Result<(), CloudHsmF
 
 impl ClusterService {
     /// A copy of the live cluster `id` of the account and Region.
-    fn live_copy(&self, account: &str, region: &str, id: &str) -> Option<ClusterRec> {
+    pub(crate) fn live_copy(&self, account: &str, region: &str, id: &str) -> Option<ClusterRec> {
         self.lock()
             .cluster(account, region, id)
             .filter(|c| c.state != cluster_state::DELETED)
@@ -72,6 +74,7 @@ impl ClusterService {
         password: Pin,
         as_store: bool,
     ) -> Result<(), CloudHsmFailure> {
+        self.refresh_quietly(account, region, cluster_id).await;
         let c = self
             .live_copy(account, region, cluster_id)
             .ok_or(CloudHsmFailure::ClusterNotFound)?;
@@ -102,7 +105,15 @@ impl ClusterService {
         }
         let module = c.module_path.clone();
         let lock = std::sync::Arc::clone(&self.inner.login_lock);
+        let this = self.clone();
+        let (acc, reg, cid) = (
+            account.to_string(),
+            region.to_string(),
+            cluster_id.to_string(),
+        );
         let result = tokio::task::spawn_blocking(move || {
+            // This process's own kmsuser pool would make the module skip the PIN check.
+            this.suspend_key_sessions(&acc, &reg, &cid);
             let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
             keyhold_pkcs11::admin::verify_user_pin(&module, &label, &password)
         })
@@ -111,25 +122,8 @@ impl ClusterService {
             detail: e.to_string(),
         })?;
         let failure = result.as_ref().err().map(failure_of);
-        let mut st = self.lock();
-        if let Some(user) = st
-            .cluster_mut(account, region, cluster_id)
-            .and_then(|c| c.kmsuser.as_mut())
-        {
-            match &failure {
-                None => {
-                    user.failed_logins = 0;
-                    if !as_store {
-                        user.logged_in = true;
-                    }
-                }
-                Some(CloudHsmFailure::InvalidCredentials { .. }) => user.failed_logins += 1,
-                Some(_) => {}
-            }
-        }
-        if let Err(e) = st.save(&self.inner.state_path) {
-            tracing::error!(error = %e, "saving the CloudHSM cluster records failed");
-        }
+        self.record_login(account, region, cluster_id, failure.as_ref(), as_store)
+            .await;
         match failure {
             None => Ok(()),
             Some(f) => Err(f),
@@ -145,6 +139,7 @@ impl HsmClusters for ClusterService {
         region: &str,
         cluster_id: &str,
     ) -> Result<Option<ClusterFacts>, CloudHsmFailure> {
+        self.refresh_quietly(account, region, cluster_id).await;
         let c = self.lock().cluster(account, region, cluster_id).cloned();
         Ok(c.map(|c| ClusterFacts {
             cluster_id: c.cluster_id.clone(),
@@ -196,6 +191,7 @@ impl HsmClusters for ClusterService {
             })
         };
         let (old, new) = (pin(old)?, pin(new)?);
+        self.refresh_quietly(account, region, cluster_id).await;
         let c = self
             .live_copy(account, region, cluster_id)
             .ok_or(CloudHsmFailure::ClusterNotFound)?;
@@ -213,6 +209,63 @@ impl HsmClusters for ClusterService {
             detail: e.to_string(),
         })?
         .map_err(|e| failure_of(&e))
+    }
+
+    async fn open_key_sessions(
+        &self,
+        target: &HsmTarget,
+        password: &SecretBytes,
+    ) -> Result<(), CloudHsmFailure> {
+        self.open_pool(target, password).await
+    }
+
+    async fn close_key_sessions(&self, target: &HsmTarget) {
+        let this = self.clone();
+        let t = target.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            this.suspend_key_sessions(&t.account, &t.region, &t.cluster_id)
+        })
+        .await;
+    }
+
+    async fn create_key(&self, target: &HsmTarget, label: &str) -> Result<(), HsmKeyFailure> {
+        let label = label.to_string();
+        self.with_pool(target, move |t| t.generate_aes_key(&label))
+            .await
+    }
+
+    async fn encrypt(
+        &self,
+        target: &HsmTarget,
+        label: &str,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<HsmGcmOutput, HsmKeyFailure> {
+        self.hsm_encrypt(target, label, aad, plaintext).await
+    }
+
+    async fn decrypt(
+        &self,
+        target: &HsmTarget,
+        label: &str,
+        iv: &[u8],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<SecretBytes, HsmKeyFailure> {
+        self.hsm_decrypt(target, label, iv, aad, sealed).await
+    }
+
+    async fn generate_random(
+        &self,
+        target: &HsmTarget,
+        n: usize,
+    ) -> Result<Vec<u8>, HsmKeyFailure> {
+        self.with_pool(target, move |t| t.generate_random(n)).await
+    }
+
+    async fn destroy_key(&self, target: &HsmTarget, label: &str) -> Result<(), HsmKeyFailure> {
+        let label = label.to_string();
+        self.with_pool(target, move |t| t.destroy_key(&label)).await
     }
 }
 

@@ -1,8 +1,8 @@
-//! Cluster, HSM and subnet records, and their persistence (one JSON file under the data dir,
-//! replaced atomically after every change).
+//! Cluster, HSM and subnet records (persisted by [`crate::records`]) and the id and address
+//! derivations of the CloudHSM API.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -139,8 +139,8 @@ impl Default for SubnetRec {
     }
 }
 
-/// Everything the cluster service keeps.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// This node's cache of the records it last read or wrote (the store is the truth).
+#[derive(Debug, Default)]
 pub struct State {
     /// Clusters by id.
     pub clusters: BTreeMap<String, ClusterRec>,
@@ -149,23 +149,6 @@ pub struct State {
 }
 
 impl State {
-    /// Loads the state file, or an empty state when there is none.
-    pub fn load(path: &Path) -> std::io::Result<State> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Replaces the state file atomically.
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, path)
-    }
-
     /// The cluster `id` of the account and Region (deleted ones included).
     pub fn cluster(&self, account: &str, region: &str, id: &str) -> Option<&ClusterRec> {
         self.clusters
@@ -198,7 +181,8 @@ impl State {
     }
 }
 
-fn subnet_key(account: &str, region: &str, subnet: &str) -> String {
+/// The cache key of a subnet.
+pub(crate) fn subnet_key(account: &str, region: &str, subnet: &str) -> String {
     format!("{account}/{region}/{subnet}")
 }
 
@@ -260,11 +244,6 @@ pub fn zones_for(region: &str, subnets: &[String]) -> Option<BTreeMap<String, St
 pub fn subnet_prefix(subnet: &str) -> String {
     let h = fnv1a(subnet);
     format!("10.{}.{}", (h >> 8) & 0xff, h & 0xff)
-}
-
-/// The state file under `dir`.
-pub fn state_path(dir: &Path) -> PathBuf {
-    dir.join("clusters.json")
 }
 
 #[cfg(test)]

@@ -1,48 +1,13 @@
 //! `TagResource`, `UntagResource` and `ListTags` on clusters (backups have no records).
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::live_cluster;
+use keyhold_cloudhsm_model::shapes::{ListTagsRequest, TagResourceRequest, UntagResourceRequest};
+
 use crate::{ApiError, ClusterService};
 
 /// A cluster has at most 50 tags (CloudHSM's quota).
 const MAX_TAGS: usize = 50;
-
-/// `Tag`.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct TagIn {
-    key: String,
-    value: String,
-}
-
-/// `TagResourceRequest`.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct TagResourceRequest {
-    resource_id: String,
-    tag_list: Vec<TagIn>,
-}
-
-/// `UntagResourceRequest`.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct UntagResourceRequest {
-    resource_id: String,
-    tag_key_list: Vec<String>,
-}
-
-/// `ListTagsRequest`.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct ListTagsRequest {
-    resource_id: String,
-    #[serde(default)]
-    next_token: Option<String>,
-    #[serde(default)]
-    max_results: Option<i64>,
-}
 
 fn check_tag(key: &str, value: &str) -> Result<(), ApiError> {
     let ok = |s: &str| {
@@ -65,7 +30,7 @@ fn check_tag(key: &str, value: &str) -> Result<(), ApiError> {
 
 impl ClusterService {
     /// `TagResource`: adds or overwrites tags.
-    pub(crate) fn tag_resource(
+    pub(crate) async fn tag_resource(
         &self,
         account: &str,
         region: &str,
@@ -77,28 +42,29 @@ impl ClusterService {
         for t in &req.tag_list {
             check_tag(&t.key, &t.value)?;
         }
-        let mut st = self.lock();
-        let c = live_cluster(&mut st, account, region, &req.resource_id)?;
-        let mut tags = c.tags.clone();
-        for t in req.tag_list {
-            match tags.iter_mut().find(|(k, _)| *k == t.key) {
-                Some(slot) => slot.1 = t.value,
-                None => tags.push((t.key, t.value)),
+        self.with_cluster(account, region, &req.resource_id, |c| {
+            let mut tags = c.tags.clone();
+            for t in &req.tag_list {
+                match tags.iter_mut().find(|(k, _)| *k == t.key) {
+                    Some(slot) => slot.1.clone_from(&t.value),
+                    None => tags.push((t.key.clone(), t.value.clone())),
+                }
             }
-        }
-        if tags.len() > MAX_TAGS {
-            return Err(ApiError {
-                name: "CloudHsmResourceLimitExceededException",
-                message: format!("A resource can have at most {MAX_TAGS} tags."),
-            });
-        }
-        c.tags = tags;
-        self.save(&st)?;
+            if tags.len() > MAX_TAGS {
+                return Err(ApiError {
+                    name: "CloudHsmResourceLimitExceededException",
+                    message: format!("A resource can have at most {MAX_TAGS} tags."),
+                });
+            }
+            c.tags = tags;
+            Ok(())
+        })
+        .await?;
         Ok(json!({}))
     }
 
     /// `UntagResource`: removes tags by key (absent keys are ignored).
-    pub(crate) fn untag_resource(
+    pub(crate) async fn untag_resource(
         &self,
         account: &str,
         region: &str,
@@ -107,15 +73,16 @@ impl ClusterService {
         if req.tag_key_list.is_empty() || req.tag_key_list.len() > MAX_TAGS {
             return Err(ApiError::invalid("TagKeyList must hold 1 to 50 keys."));
         }
-        let mut st = self.lock();
-        let c = live_cluster(&mut st, account, region, &req.resource_id)?;
-        c.tags.retain(|(k, _)| !req.tag_key_list.contains(k));
-        self.save(&st)?;
+        self.with_cluster(account, region, &req.resource_id, |c| {
+            c.tags.retain(|(k, _)| !req.tag_key_list.contains(k));
+            Ok(())
+        })
+        .await?;
         Ok(json!({}))
     }
 
     /// `ListTags`: in the order they were added, paged by position.
-    pub(crate) fn list_tags(
+    pub(crate) async fn list_tags(
         &self,
         account: &str,
         region: &str,
@@ -132,8 +99,7 @@ impl ClusterService {
                 .parse::<usize>()
                 .map_err(|_| ApiError::invalid("Invalid NextToken."))?,
         };
-        let mut st = self.lock();
-        let c = live_cluster(&mut st, account, region, &req.resource_id)?;
+        let c = self.live_cluster(account, region, &req.resource_id).await?;
         let page: Vec<Value> = c
             .tags
             .iter()

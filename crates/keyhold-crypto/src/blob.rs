@@ -18,6 +18,9 @@
 //! Keyhold AES-GCM (its IV in `iv`), and `ciphertext` is what the XKS proxy's Encrypt made of
 //! the inner ciphertext and tag; the proxy's IV, tag and `ciphertextMetadata` are embedded
 //! ([`XksLayer`]) so Decrypt can hand them back verbatim.
+//! Kind 3 ([`BlobKind::CloudHsmAesGcm`], keys in AWS CloudHSM key stores): laid out as kind 1,
+//! but the AES-GCM ran inside the HSM under the backing key labelled with the KMS key ARN
+//! (`material_id` is an opaque id of that backing key; its IV is the HSM's).
 
 use std::collections::BTreeMap;
 
@@ -34,6 +37,8 @@ pub enum BlobKind {
     /// Double encryption for a key in an external key store: Keyhold AES-256-GCM, then the
     /// XKS proxy's AES-GCM under the external key.
     XksDouble,
+    /// AES-256-GCM inside an AWS CloudHSM-style cluster under the key's backing key.
+    CloudHsmAesGcm,
 }
 
 impl BlobKind {
@@ -41,12 +46,14 @@ impl BlobKind {
         match self {
             BlobKind::KeyholdAesGcm => 1,
             BlobKind::XksDouble => 2,
+            BlobKind::CloudHsmAesGcm => 3,
         }
     }
     fn from_byte(b: u8) -> Option<Self> {
         match b {
             1 => Some(BlobKind::KeyholdAesGcm),
             2 => Some(BlobKind::XksDouble),
+            3 => Some(BlobKind::CloudHsmAesGcm),
             _ => None,
         }
     }
@@ -123,6 +130,15 @@ impl CiphertextBlob {
         }
     }
 
+    /// A blob for a key in an AWS CloudHSM key store: [`BlobKind::CloudHsmAesGcm`]; the
+    /// caller fills `iv` and `ciphertext` (ciphertext and tag) from the HSM.
+    pub fn new_cloudhsm(account_id: &str, region: &str, key_id: &str, material_id: &str) -> Self {
+        Self {
+            kind: BlobKind::CloudHsmAesGcm,
+            ..Self::new_keyhold(account_id, region, key_id, material_id)
+        }
+    }
+
     /// The header bytes (everything before the IV). Authenticated as associated data.
     pub fn header(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64);
@@ -167,7 +183,7 @@ impl CiphertextBlob {
         let material_id = take_str(&mut rest, "material id")?;
         let iv = take_short(&mut rest)?.to_vec();
         let xks = match kind {
-            BlobKind::KeyholdAesGcm => None,
+            BlobKind::KeyholdAesGcm | BlobKind::CloudHsmAesGcm => None,
             BlobKind::XksDouble => Some(XksLayer {
                 iv: take_short(&mut rest)?.to_vec(),
                 tag: take_short(&mut rest)?.to_vec(),
@@ -273,6 +289,16 @@ mod tests {
         for n in 0..bytes.len() - 30 {
             assert!(CiphertextBlob::parse(&bytes[..n]).is_err(), "prefix {n}");
         }
+    }
+
+    #[test]
+    fn cloudhsm_blob_round_trips_with_its_own_header() {
+        let mut b = CiphertextBlob::new_cloudhsm("123456789012", "us-east-1", "k-1", "m-1");
+        b.iv = vec![7; 12];
+        b.ciphertext = vec![8; 24];
+        let bytes = b.to_bytes();
+        assert_eq!(CiphertextBlob::parse(&bytes).unwrap(), b);
+        assert_ne!(b.header(), sample().header());
     }
 
     #[test]

@@ -13,44 +13,17 @@
 //! * [`Blob`] and [`Timestamp`]: the wire encodings of blobs (base64) and timestamps (epoch
 //!   seconds as a JSON number).
 
+//!
+//! The hand-written runtime pieces (validator, [`Blob`], [`Timestamp`], [`ParseEnumError`],
+//! exception types) live in `keyhold-model-runtime`, shared with `keyhold-cloudhsm-model`.
+
 #![warn(missing_docs)]
 
-mod blob;
 pub mod exceptions;
 mod generated;
-mod timestamp;
 mod validate;
 
-pub use blob::Blob;
 pub use generated::operations::Operation;
 pub use generated::{enums, shapes};
-pub use timestamp::Timestamp;
+pub use keyhold_model_runtime::{Blob, ParseEnumError, Timestamp};
 pub use validate::{validate_input, ValidationError, Violation, ViolationValue};
-
-/// Error returned when a string is not one of an enum shape's values
-/// (`FromStr`/`TryFrom<&str>` of the types in [`enums`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseEnumError {
-    /// The enum shape's name, e.g. `"KeySpec"`.
-    pub enum_name: &'static str,
-    /// The rejected string.
-    pub value: String,
-}
-
-impl ParseEnumError {
-    /// Creates the error for `value` not being a value of `enum_name`.
-    pub fn new(enum_name: &'static str, value: &str) -> Self {
-        ParseEnumError {
-            enum_name,
-            value: value.to_owned(),
-        }
-    }
-}
-
-impl std::fmt::Display for ParseEnumError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "'{}' is not a value of {}", self.value, self.enum_name)
-    }
-}
-
-impl std::error::Error for ParseEnumError {}

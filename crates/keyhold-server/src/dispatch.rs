@@ -34,6 +34,11 @@ pub async fn dispatch(
             .await
         }
         Operation::ReEncrypt => run(op, input, |r| keys.re_encrypt(ctx, r)).await,
+        Operation::GenerateRandom => run(op, input, |r| keys.generate_random(ctx, r)).await,
+        Operation::ScheduleKeyDeletion => {
+            run(op, input, |r| keys.schedule_key_deletion(ctx, r)).await
+        }
+        Operation::CancelKeyDeletion => run(op, input, |r| keys.cancel_key_deletion(ctx, r)).await,
         Operation::CreateCustomKeyStore => {
             run(op, input, |r| cks.create_custom_key_store(ctx, r)).await
         }

@@ -56,12 +56,24 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         lease_ttl_ms: 30_000i64
             .max(i64::try_from(settings.xks.timeout_ms.saturating_mul(4)).unwrap_or(i64::MAX)),
     };
-    let kms =
-        keyhold_core::Kms::with_custom_key_stores(store, root_key, Arc::new(xks), cks_settings);
+    let kms = keyhold_core::Kms::with_custom_key_stores(
+        store.clone(),
+        root_key,
+        Arc::new(xks),
+        cks_settings,
+    );
     let cloudhsm = if settings.cloudhsm.enabled {
-        let clusters =
-            keyhold_cloudhsm::ClusterService::open(settings.cloudhsm.clone(), &settings.data_dir)
-                .context("opening the CloudHSM clusters ([cloudhsm] table)")?;
+        // Cluster records live in the metadata store, shared by all nodes.
+        let clusters = keyhold_cloudhsm::ClusterService::open(
+            settings.cloudhsm.clone(),
+            &settings.data_dir,
+            store,
+        )
+        .context("opening the CloudHSM clusters ([cloudhsm] table)")?;
+        clusters
+            .bind_configured_clusters()
+            .await
+            .context("binding the [[cloudhsm.bound_clusters]]")?;
         kms.custom_key_stores
             .set_hsm_clusters(Arc::new(clusters.clone()));
         Some(clusters)
@@ -80,6 +92,15 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         kms,
         settings,
         cloudhsm,
+    });
+    // Complete scheduled key deletions when they fall due.
+    let sweeper = Arc::clone(&state);
+    tokio::spawn(async move {
+        sweeper
+            .kms
+            .keys
+            .run_deletion_sweep(std::time::Duration::from_secs(60))
+            .await;
     });
     let tls_paths = tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
     listener::start(listen, tls_paths, state).await

@@ -29,6 +29,9 @@ pub struct AppState {
 
 /// The path of moto's reset endpoint, answered in test mode.
 pub const MOTO_RESET_PATH: &str = "/moto-api/reset";
+/// Test mode only: completes every scheduled key deletion now (`POST`; answers
+/// `{"deleted": n}`).
+pub const COMPLETE_DELETIONS_PATH: &str = "/keyhold-test/complete-pending-deletions";
 
 /// Handles one request; never fails (errors become AWS error responses).
 pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -73,6 +76,22 @@ async fn handle_inner(
         return Ok(json_response(
             StatusCode::OK,
             Bytes::from_static(b"{\"status\": \"ok\"}"),
+            request_id,
+        ));
+    }
+    if settings.test_mode
+        && req.uri().path() == COMPLETE_DELETIONS_PATH
+        && req.method() == http::Method::POST
+    {
+        let n = state
+            .kms
+            .keys
+            .complete_pending_deletions(true)
+            .await
+            .map_err(WireError::from)?;
+        return Ok(json_response(
+            StatusCode::OK,
+            Bytes::from(format!("{{\"deleted\": {n}}}")),
             request_id,
         ));
     }

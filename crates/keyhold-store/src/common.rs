@@ -1,7 +1,7 @@
 //! Pieces shared by both engines: error mapping, claim owners, row decoding.
 
 use keyhold_core::ports::{
-    StoreError, StoredCustomKeyStore, StoredKey, StoredKeyMaterial, UniqueClaim,
+    StoreError, StoredCustomKeyStore, StoredDocument, StoredKey, StoredKeyMaterial, UniqueClaim,
 };
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
@@ -44,6 +44,11 @@ pub(crate) fn key_owner(account_id: &str, region: &str, key_id: &str) -> String 
 /// The owner recorded on a custom key store's claims.
 pub(crate) fn cks_owner(account_id: &str, region: &str, id: &str) -> String {
     format!("cks:{account_id}/{region}/{id}")
+}
+
+/// The owner recorded on a document's claims.
+pub(crate) fn doc_owner(kind: &str, account_id: &str, region: &str, id: &str) -> String {
+    format!("doc:{kind}/{account_id}/{region}/{id}")
 }
 
 /// Collapses repeated `(scope, value)` pairs into one claim (exclusive if any of them is),
@@ -167,6 +172,28 @@ where
 pub(crate) const CKS_COLUMNS: &str =
     "account_id, region, id, name, store_type, connection_state, created_at_ms, version, doc";
 
+/// Decodes a `documents` row selected with [`DOC_COLUMNS`].
+pub(crate) fn doc_from_row<R>(row: &R) -> Result<StoredDocument, sqlx::Error>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(StoredDocument {
+        kind: row.try_get("kind")?,
+        account_id: row.try_get("account_id")?,
+        region: row.try_get("region")?,
+        id: row.try_get("id")?,
+        created_at_ms: row.try_get("created_at_ms")?,
+        version: row.try_get("version")?,
+        doc: row.try_get("doc")?,
+    })
+}
+
+/// Columns decoded by [`doc_from_row`].
+pub(crate) const DOC_COLUMNS: &str = "kind, account_id, region, id, created_at_ms, version, doc";
+
 /// Decodes every row with `f`, mapping decode failures to backend errors.
 pub(crate) fn decode_all<R, T>(
     rows: &[R],
@@ -198,5 +225,6 @@ mod tests {
     #[test]
     fn owners_are_distinct_per_kind() {
         assert_ne!(key_owner("1", "r", "x"), cks_owner("1", "r", "x"));
+        assert!(doc_owner("k", "1", "r", "x").starts_with("doc:"));
     }
 }

@@ -16,7 +16,8 @@
 //! and both pass one conformance suite (`tests/conformance`).
 //!
 //! Besides the errors the trait documents, the stores answer [`StoreError::Conflict`] with
-//! the scopes [`KEY_ID_SCOPE`], [`KEY_MATERIAL_ID_SCOPE`] and [`CUSTOM_KEY_STORE_ID_SCOPE`]
+//! the scopes [`KEY_ID_SCOPE`], [`KEY_MATERIAL_ID_SCOPE`], [`CUSTOM_KEY_STORE_ID_SCOPE`] and
+//! [`DOCUMENT_ID_SCOPE`]
 //! when a row with the same primary key already exists, and [`StoreError::NotFound`] when a
 //! key material names a key that does not exist or a delete finds no row.
 //!
@@ -52,3 +53,9 @@ pub const KEY_MATERIAL_ID_SCOPE: &str = "key-material-id";
 ///
 /// [`StoreError::Conflict`]: keyhold_core::ports::StoreError::Conflict
 pub const CUSTOM_KEY_STORE_ID_SCOPE: &str = "custom-key-store-id";
+
+/// Scope of the [`StoreError::Conflict`] returned when a document with the same kind,
+/// account, Region and id already exists.
+///
+/// [`StoreError::Conflict`]: keyhold_core::ports::StoreError::Conflict
+pub const DOCUMENT_ID_SCOPE: &str = "document-id";

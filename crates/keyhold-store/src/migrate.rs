@@ -22,18 +22,32 @@ pub(crate) struct Migration {
 }
 
 /// SQLite migrations, in order.
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial",
-    sql: include_str!("../migrations/sqlite/0001_initial.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "initial",
+        sql: include_str!("../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "documents",
+        sql: include_str!("../migrations/sqlite/0002_documents.sql"),
+    },
+];
 
 /// PostgreSQL migrations, in order.
-pub(crate) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial",
-    sql: include_str!("../migrations/postgres/0001_initial.sql"),
-}];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "initial",
+        sql: include_str!("../migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "documents",
+        sql: include_str!("../migrations/postgres/0002_documents.sql"),
+    },
+];
 
 /// Migrations of `all` not yet in `applied`; warns when the database is newer than this build.
 fn pending<'a>(all: &'a [Migration], applied: &[i64]) -> Vec<&'a Migration> {
@@ -147,7 +161,8 @@ mod tests {
 
     #[test]
     fn pending_skips_applied() {
-        assert!(pending(SQLITE, &[1]).is_empty());
+        assert!(pending(SQLITE, &[1, 2]).is_empty());
+        assert_eq!(pending(SQLITE, &[1]).len(), 1);
         assert_eq!(pending(SQLITE, &[]).len(), SQLITE.len());
     }
 }

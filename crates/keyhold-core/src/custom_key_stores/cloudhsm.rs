@@ -6,7 +6,7 @@ use keyhold_kms_model::enums::{ConnectionErrorCodeType, ConnectionStateType};
 use crate::error::{KmsError, KmsResult};
 use keyhold_crypto::SecretBytes;
 
-use crate::ports::cloudhsm::{CloudHsmFailure, HsmClusters};
+use crate::ports::cloudhsm::{CloudHsmFailure, HsmClusters, HsmTarget};
 
 use super::model::{unwrap_secret, wrap_secret, LoadedStore, SecretKind};
 use super::CustomKeyStores;
@@ -180,6 +180,49 @@ impl CustomKeyStores {
 }
 
 impl CustomKeyStores {
+    /// The cluster of an AWS_CLOUDHSM store, as a key-operation target.
+    pub(crate) fn hsm_target(s: &LoadedStore) -> Option<HsmTarget> {
+        s.doc.cloud_hsm.as_ref().map(|c| HsmTarget {
+            account: s.row.account_id.clone(),
+            region: s.row.region.clone(),
+            cluster_id: c.cluster_id.clone(),
+        })
+    }
+
+    /// Opens the `kmsuser` session pool of a store's cluster with the stored password (when
+    /// the store becomes `CONNECTED`, and on demand when a key operation finds none, e.g.
+    /// after a restart).
+    pub(crate) async fn open_cloudhsm_sessions(
+        &self,
+        s: &LoadedStore,
+    ) -> Result<(), CloudHsmFailure> {
+        let internal = |detail: String| CloudHsmFailure::Internal { detail };
+        let hsm = self
+            .hsm_clusters()
+            .ok_or(CloudHsmFailure::ClusterNotFound)?;
+        let (Some(doc), Some(target)) = (&s.doc.cloud_hsm, Self::hsm_target(s)) else {
+            return Err(internal(format!(
+                "custom key store {} has no cluster",
+                s.row.id
+            )));
+        };
+        let password = unwrap_secret(
+            &self.inner.root_key,
+            &s.row,
+            SecretKind::KmsUserPassword,
+            &doc.wrapped_password,
+        )
+        .map_err(|e| internal(e.to_string()))?;
+        hsm.open_key_sessions(&target, &password).await
+    }
+
+    /// Closes the `kmsuser` session pool of a store's cluster (at Disconnect).
+    pub(crate) async fn close_cloudhsm_sessions(&self, s: &LoadedStore) {
+        if let (Some(hsm), Some(target)) = (self.hsm_clusters(), Self::hsm_target(s)) {
+            hsm.close_key_sessions(&target).await;
+        }
+    }
+
     /// After a successful login, rotates the kmsuser password as AWS KMS does: the token's
     /// PIN changes first, then the store row becomes `CONNECTED` with the new password wrapped
     /// (one compare-and-set). If that write loses a race, the PIN is changed back so the
@@ -228,6 +271,26 @@ impl CustomKeyStores {
         match written {
             Ok(()) => {
                 tracing::info!(custom_key_store_id = %id, "custom key store connected; kmsuser password rotated");
+                // The row now holds the new password: key operations log in with it.
+                if let Some(row) = self
+                    .inner
+                    .store
+                    .get_custom_key_store(account, region, id)
+                    .await
+                    .ok()
+                    .flatten()
+                {
+                    match LoadedStore::from_row(row) {
+                        Ok(now) => {
+                            if let Err(f) = self.open_cloudhsm_sessions(&now).await {
+                                tracing::warn!(custom_key_store_id = %id, failure = %f, "opening the kmsuser session pool failed; key operations will retry");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(custom_key_store_id = %id, error = %e, "cannot read the connected store back");
+                        }
+                    }
+                }
             }
             Err(e) => {
                 tracing::warn!(custom_key_store_id = %id, error = %e, "storing the rotated kmsuser password failed; changing it back");

@@ -87,7 +87,10 @@ impl CustomKeyStores {
             let s = LoadedStore::from_row(row)?;
             let (state, code) = match s.state()? {
                 ConnectionStateType::Connecting => self.connect_outcome(&s).await,
-                ConnectionStateType::Disconnecting => (ConnectionStateType::Disconnected, None),
+                ConnectionStateType::Disconnecting => {
+                    self.close_cloudhsm_sessions(&s).await;
+                    (ConnectionStateType::Disconnected, None)
+                }
                 _ => return Ok(()),
             };
             let next = s.next(state, code)?;

@@ -1,4 +1,5 @@
-//! `CreateKey`: symmetric keys in Keyhold's default key store and in external key stores.
+//! `CreateKey`: symmetric keys in Keyhold's default key store, in external key stores and in
+//! AWS CloudHSM key stores.
 
 use keyhold_kms_model::enums::{
     ConnectionStateType, CustomKeyStoreType, KeyManagerType, KeySpec, KeyState, KeyUsageType,
@@ -80,14 +81,37 @@ impl Keys {
         } else {
             None
         };
+        let cloudhsm = if origin == OriginType::AwsCloudhsm {
+            let Some(store_id) = req.custom_key_store_id.as_deref() else {
+                return Err(KmsError::Validation(
+                    "CustomKeyStoreId is required when Origin is AWS_CLOUDHSM".into(),
+                ));
+            };
+            if key_spec != KeySpec::SymmetricDefault {
+                return Err(KmsError::UnsupportedOperation(format!(
+                    "KeySpec {key_spec} is not supported for KMS keys in a custom key store. Only SYMMETRIC_DEFAULT keys can be created in a custom key store."
+                )));
+            }
+            if req.multi_region == Some(true) {
+                return Err(KmsError::UnsupportedOperation(
+                    "You cannot create a multi-Region key in a custom key store.".into(),
+                ));
+            }
+            Some(self.check_cloudhsm_store(ctx, store_id).await?)
+        } else {
+            None
+        };
         if key_spec != KeySpec::SymmetricDefault {
             return Err(KmsError::UnsupportedOperation(format!(
                 "Keyhold does not support KeySpec {key_spec} yet; only SYMMETRIC_DEFAULT keys can be created"
             )));
         }
-        if xks.is_none() && (origin != OriginType::AwsKms || req.custom_key_store_id.is_some()) {
+        if xks.is_none()
+            && cloudhsm.is_none()
+            && (origin != OriginType::AwsKms || req.custom_key_store_id.is_some())
+        {
             return Err(KmsError::UnsupportedOperation(format!(
-                "Keyhold does not support Origin {origin} or AWS CloudHSM key stores for CreateKey yet"
+                "Keyhold does not support Origin {origin} for CreateKey yet, nor CustomKeyStoreId without Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE"
             )));
         }
         if req.multi_region == Some(true) {
@@ -129,6 +153,13 @@ impl Keys {
             tags,
             xks_key_id: req.xks_key_id.clone().filter(|_| xks.is_some()),
         };
+        let arn = format!("arn:aws:kms:{}:{}:key/{key_id}", ctx.region, ctx.account_id);
+        // Keys in AWS CloudHSM key stores: the backing key, in the cluster, labelled with the
+        // ARN; Keyhold holds no material for them.
+        if let Some(store) = &cloudhsm {
+            self.create_backing_key(store, &arn).await?;
+        }
+        let store = xks.or(cloudhsm);
         // Keys in external key stores get Keyhold-held material too: the inner layer of
         // double encryption.
         let material = keyhold_crypto::random_bytes(32);
@@ -140,7 +171,7 @@ impl Keys {
             account_id: ctx.account_id.clone(),
             region: ctx.region.clone(),
             key_id: key_id.clone(),
-            custom_key_store_id: xks.as_ref().map(|s| s.row.id.clone()),
+            custom_key_store_id: store.as_ref().map(|s| s.row.id.clone()),
             created_at_ms: (created * 1000.0) as i64,
             version: 1,
             doc: serde_json::to_string(&doc).map_err(KmsError::internal)?,
@@ -153,7 +184,7 @@ impl Keys {
             created_at_ms: row.created_at_ms,
             wrapped,
         };
-        let claims: Vec<UniqueClaim> = match (&xks, &doc.xks_key_id) {
+        let claims: Vec<UniqueClaim> = match (&store, &doc.xks_key_id) {
             (Some(store), Some(xks_key_id)) => vec![UniqueClaim::exclusive(
                 XKS_KEY_ID_SCOPE,
                 format!(
@@ -163,7 +194,17 @@ impl Keys {
             )],
             _ => Vec::new(),
         };
-        match self.store.insert_key(&row, Some(&mat), &claims).await {
+        let is_cloudhsm = origin == OriginType::AwsCloudhsm;
+        let inserted = self
+            .store
+            .insert_key(&row, (!is_cloudhsm).then_some(&mat), &claims)
+            .await;
+        if inserted.is_err() && is_cloudhsm {
+            if let Some(s) = &store {
+                self.discard_backing_key(s, &arn).await;
+            }
+        }
+        match inserted {
             Ok(()) => {}
             Err(StoreError::Conflict { scope }) if scope == XKS_KEY_ID_SCOPE => {
                 return Err(KmsError::Other {
@@ -177,11 +218,7 @@ impl Keys {
             }
             Err(e) => return Err(e.into()),
         }
-        let loaded = LoadedKey {
-            row,
-            doc,
-            store: xks,
-        };
+        let loaded = LoadedKey { row, doc, store };
         Ok(CreateKeyResponse {
             key_metadata: Some(loaded.metadata()),
         })

@@ -29,13 +29,15 @@ pub(crate) fn dry_run() -> KmsError {
 
 /// The key-state checks every cryptographic operation makes, with AWS's messages. A key whose
 /// custom key store is not CONNECTED is `Unavailable`: "<arn> is unavailable." when the store
-/// is DISCONNECTED, the XKS specification's "not connected" message in the other states.
+/// is DISCONNECTED (and for AWS CloudHSM key stores in every state), the XKS specification's
+/// "not connected" message for external key stores in the other states.
 pub(crate) fn require_usable(key: &LoadedKey) -> KmsResult<()> {
     match key.key_state() {
         KeyState::Unavailable
-            if key
-                .store_state()
-                .is_some_and(|s| s != ConnectionStateType::Disconnected) =>
+            if key.is_xks()
+                && key
+                    .store_state()
+                    .is_some_and(|s| s != ConnectionStateType::Disconnected) =>
         {
             Err(KmsError::InvalidState(msg::NOT_CONNECTED.into()))
         }
@@ -142,7 +144,7 @@ impl Keys {
             key_id: Some(key.arn()),
             plaintext: Some(Blob::from(plaintext.expose().to_vec())),
             encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
-            key_material_id: (!key.is_xks()).then_some(parsed.material_id),
+            key_material_id: (!key.is_xks() && !key.is_cloudhsm()).then_some(parsed.material_id),
             ..Default::default()
         })
     }
@@ -192,6 +194,9 @@ impl Keys {
         if key.is_xks() {
             return self.seal_xks(ctx, key, context, plaintext, operation).await;
         }
+        if key.is_cloudhsm() {
+            return self.seal_cloudhsm(key, context, plaintext, operation).await;
+        }
         let r = &key.row;
         let mut blob = CiphertextBlob::new_keyhold(
             &r.account_id,
@@ -214,6 +219,9 @@ impl Keys {
     ) -> KmsResult<keyhold_crypto::SecretBytes> {
         if key.is_xks() {
             return self.open_xks(ctx, key, blob, context, operation).await;
+        }
+        if key.is_cloudhsm() {
+            return self.open_cloudhsm(key, blob, context, operation).await;
         }
         if blob.kind != BlobKind::KeyholdAesGcm {
             return Err(KmsError::InvalidCiphertext(String::new()));

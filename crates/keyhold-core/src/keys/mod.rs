@@ -5,15 +5,19 @@
 //! * `crypto_ops`: Encrypt and Decrypt; `data_keys`: GenerateDataKey(WithoutPlaintext) and
 //!   ReEncrypt.
 //! * `xks`: double encryption through an XKS proxy for keys in external key stores.
+//! * `cloudhsm`: keys in AWS CloudHSM key stores (AES-GCM inside the HSM), and GenerateRandom.
+//! * `deletion`: ScheduleKeyDeletion, CancelKeyDeletion and completing scheduled deletions.
 //! * `throttle`: the request quota per custom key store.
 //!
 //! A key is stored as a [`StoredKey`] row whose `doc` is a [`KeyDoc`] in JSON. Key material
 //! lives in separate rows, wrapped by the root key with associated data naming the key and the
 //! material, so the database alone never reveals a key.
 
+mod cloudhsm;
 mod create;
 mod crypto_ops;
 mod data_keys;
+mod deletion;
 mod resolve;
 mod throttle;
 mod xks;
@@ -174,6 +178,11 @@ impl LoadedKey {
         self.doc.origin == OriginType::ExternalKeyStore
     }
 
+    /// True for a key in an AWS CloudHSM key store.
+    pub fn is_cloudhsm(&self) -> bool {
+        self.doc.origin == OriginType::AwsCloudhsm
+    }
+
     /// The wire `KeyMetadata` of this key.
     pub fn metadata(&self) -> KeyMetadata {
         let d = &self.doc;
@@ -203,6 +212,14 @@ impl LoadedKey {
             current_key_material_id: (symmetric && own_material)
                 .then(|| d.current_material_id.clone()),
             custom_key_store_id: self.row.custom_key_store_id.clone(),
+            cloud_hsm_cluster_id: if self.is_cloudhsm() {
+                self.store
+                    .as_ref()
+                    .and_then(|s| s.doc.cloud_hsm.as_ref())
+                    .map(|c| c.cluster_id.clone())
+            } else {
+                None
+            },
             xks_key_configuration: d.xks_key_id.as_ref().map(|id| XksKeyConfigurationType {
                 id: Some(id.clone()),
             }),

@@ -4,6 +4,11 @@
 //! checks) and a real connection attempt as `kmsuser` (for ConnectCustomKeyStore). Every
 //! failure is a typed [`CloudHsmFailure`]; [`CloudHsmFailure::connection_error_code`] is the
 //! one table from causes to `ConnectionErrorCode`s.
+//!
+//! The key side: while a store is `CONNECTED` the cluster keeps a `kmsuser` session pool
+//! ([`HsmClusters::open_key_sessions`] / [`HsmClusters::close_key_sessions`]), through which
+//! backing keys are created and AES-GCM runs inside the HSM. Key-operation failures are typed
+//! [`HsmKeyFailure`]s.
 
 use async_trait::async_trait;
 use keyhold_crypto::SecretBytes;
@@ -100,6 +105,59 @@ impl CloudHsmFailure {
     }
 }
 
+/// Why a key operation in a cluster failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HsmKeyFailure {
+    /// No `kmsuser` session pool is open for the cluster (store not connected on this node,
+    /// or the cluster is gone).
+    #[error("no kmsuser session to the cluster: {detail}")]
+    NotConnected {
+        /// Why.
+        detail: String,
+    },
+    /// The backing key (labelled with the KMS key ARN) is not in the cluster.
+    #[error("the backing key is not in the cluster")]
+    KeyNotFound,
+    /// The ciphertext, IV, AAD or tag does not authenticate.
+    #[error("the ciphertext does not authenticate")]
+    InvalidCiphertext,
+    /// The HSM failed or is unreachable (token removed, device error).
+    #[error("HSM unavailable: {detail}")]
+    Unavailable {
+        /// The PKCS#11 cause.
+        detail: String,
+    },
+    /// Every session of the pool stayed busy (session exhaustion).
+    #[error("all kmsuser sessions are busy")]
+    Busy,
+    /// Anything else.
+    #[error("internal error: {detail}")]
+    Internal {
+        /// What failed.
+        detail: String,
+    },
+}
+
+/// The cluster a key operation runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HsmTarget {
+    /// Account of the custom key store.
+    pub account: String,
+    /// Region of the custom key store.
+    pub region: String,
+    /// The cluster id.
+    pub cluster_id: String,
+}
+
+/// AES-256-GCM output of the HSM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HsmGcmOutput {
+    /// The 96-bit IV the HSM drew.
+    pub iv: Vec<u8>,
+    /// Ciphertext followed by the 128-bit tag.
+    pub sealed: Vec<u8>,
+}
+
 /// Clusters of HSMs, per account and Region.
 #[async_trait]
 pub trait HsmClusters: Send + Sync {
@@ -132,6 +190,46 @@ pub trait HsmClusters: Send + Sync {
         old: &SecretBytes,
         new: &SecretBytes,
     ) -> Result<(), CloudHsmFailure>;
+
+    /// Opens the `kmsuser` session pool of the cluster, logged in with `password` (an open
+    /// one is kept). Called when a store becomes `CONNECTED`, and again on demand.
+    async fn open_key_sessions(
+        &self,
+        target: &HsmTarget,
+        password: &SecretBytes,
+    ) -> Result<(), CloudHsmFailure>;
+
+    /// Logs out and closes the cluster's `kmsuser` session pool (at Disconnect).
+    async fn close_key_sessions(&self, target: &HsmTarget);
+
+    /// Creates a persistent, non-extractable AES-256 key labelled `label` in the cluster.
+    async fn create_key(&self, target: &HsmTarget, label: &str) -> Result<(), HsmKeyFailure>;
+
+    /// AES-256-GCM encryption inside the HSM under the key labelled `label`.
+    async fn encrypt(
+        &self,
+        target: &HsmTarget,
+        label: &str,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<HsmGcmOutput, HsmKeyFailure>;
+
+    /// AES-256-GCM decryption inside the HSM; `sealed` is ciphertext followed by the tag.
+    async fn decrypt(
+        &self,
+        target: &HsmTarget,
+        label: &str,
+        iv: &[u8],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<SecretBytes, HsmKeyFailure>;
+
+    /// `n` random bytes from the HSM's RNG.
+    async fn generate_random(&self, target: &HsmTarget, n: usize)
+        -> Result<Vec<u8>, HsmKeyFailure>;
+
+    /// Destroys the key labelled `label` in the cluster (irreversible).
+    async fn destroy_key(&self, target: &HsmTarget, label: &str) -> Result<(), HsmKeyFailure>;
 }
 
 #[cfg(test)]

@@ -105,6 +105,27 @@ pub struct StoredCustomKeyStore {
     pub doc: String,
 }
 
+/// A generic document row: an opaque JSON `doc` of some `kind` (e.g. `"cloudhsm-cluster"`),
+/// identified by `(kind, account_id, region, id)`. For domain records that need no indexed
+/// columns of their own; they get the same atomicity, claims and compare-and-set as keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDocument {
+    /// What the document is; documents of different kinds never collide.
+    pub kind: String,
+    /// Owning account.
+    pub account_id: String,
+    /// Region.
+    pub region: String,
+    /// Identifier, unique within `(kind, account_id, region)`.
+    pub id: String,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+    /// Optimistic-concurrency version, starting at 1 and bumped by every update.
+    pub version: i64,
+    /// The domain's JSON document.
+    pub doc: String,
+}
+
 /// Errors of a [`MetadataStore`]. Backend failures keep their cause.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -134,7 +155,8 @@ pub enum StoreError {
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Persistent metadata of Keyhold: keys, key material (wrapped), custom key stores, leases.
+/// Persistent metadata of Keyhold: keys, key material (wrapped), custom key stores, leases,
+/// and generic [`StoredDocument`]s (e.g. CloudHSM clusters).
 ///
 /// Implemented by SQLite (embedded default) and PostgreSQL in `keyhold-store`; both pass one
 /// conformance suite. All methods are atomic; none does read-then-write across calls.
@@ -263,8 +285,83 @@ pub trait MetadataStore: Send + Sync {
     /// Releases a lease held by `holder` (no-op if someone else holds it).
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 
-    /// Deletes every row (test harnesses' `/moto-api/reset`).
+    /// Deletes every row, documents included (test harnesses' `/moto-api/reset`).
     async fn reset(&self) -> Result<(), StoreError>;
+
+    /// Inserts a document and its claims in one transaction. `doc.version` must be 1
+    /// ([`StoreError::VersionMismatch`] otherwise); a document with the same kind, account,
+    /// Region and id answers a conflict in the store's document-id scope.
+    ///
+    /// The default implementation (for stores without documents) fails with a backend error.
+    async fn insert_document(
+        &self,
+        doc: &StoredDocument,
+        claims: &[UniqueClaim],
+    ) -> Result<(), StoreError> {
+        let _ = (doc, claims);
+        Err(documents_unsupported())
+    }
+
+    /// Reads one document.
+    async fn get_document(
+        &self,
+        kind: &str,
+        account_id: &str,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<StoredDocument>, StoreError> {
+        let _ = (kind, account_id, region, id);
+        Err(documents_unsupported())
+    }
+
+    /// Lists documents of one kind, account and Region ordered by id (byte order), starting
+    /// after `after_id`, at most `limit` of them.
+    async fn list_documents(
+        &self,
+        kind: &str,
+        account_id: &str,
+        region: &str,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredDocument>, StoreError> {
+        let _ = (kind, account_id, region, after_id, limit);
+        Err(documents_unsupported())
+    }
+
+    /// Replaces a document's `doc` if its stored version equals `doc.version - 1`
+    /// ([`StoreError::VersionMismatch`] or `NotFound` otherwise) and, when `claims` is `Some`,
+    /// replaces its claims atomically (conflicts answer [`StoreError::Conflict`] and change
+    /// nothing).
+    async fn update_document(
+        &self,
+        doc: &StoredDocument,
+        claims: Option<&[UniqueClaim]>,
+    ) -> Result<(), StoreError> {
+        let _ = (doc, claims);
+        Err(documents_unsupported())
+    }
+
+    /// Deletes a document and its claims if its version equals `expected_version`
+    /// ([`StoreError::VersionMismatch`] or `NotFound` otherwise).
+    async fn delete_document(
+        &self,
+        kind: &str,
+        account_id: &str,
+        region: &str,
+        id: &str,
+        expected_version: i64,
+    ) -> Result<(), StoreError> {
+        let _ = (kind, account_id, region, id, expected_version);
+        Err(documents_unsupported())
+    }
+}
+
+/// The error of the default document methods.
+fn documents_unsupported() -> StoreError {
+    #[derive(Debug, thiserror::Error)]
+    #[error("this metadata store does not support documents")]
+    struct Unsupported;
+    StoreError::Backend(Box::new(Unsupported))
 }
 
 pub mod cloudhsm;

@@ -1,20 +1,17 @@
 //! [`MetadataStore`] on PostgreSQL, shared by several Keyhold nodes.
 
-use std::str::FromStr;
-
 use async_trait::async_trait;
 use keyhold_core::ports::{
-    MetadataStore, StoreError, StoredCustomKeyStore, StoredKey, StoredKeyMaterial, UniqueClaim,
+    MetadataStore, StoreError, StoredCustomKeyStore, StoredDocument, StoredKey, StoredKeyMaterial,
+    UniqueClaim,
 };
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use crate::common::{
     backend, cks_from_row, cks_owner, count_u64, decode_all, insert_error, key_from_row, key_owner,
     material_from_row, normalize_claims, sql_limit, validate_new_key, CKS_COLUMNS, KEY_COLUMNS,
     MATERIAL_COLUMNS,
 };
-use crate::migrate::migrate_postgres;
 use crate::{CUSTOM_KEY_STORE_ID_SCOPE, KEY_ID_SCOPE};
 
 /// Milliseconds since the Unix epoch by the database clock, fixed for the statement.
@@ -46,64 +43,6 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects to `url` (`postgres://...`) and migrates the first schema on its `search_path`
-    /// (normally `public`).
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url).map_err(backend)?;
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .connect_with(options)
-            .await
-            .map_err(backend)?;
-        Self::from_pool(pool).await
-    }
-
-    /// Connects to `url` and keeps all tables in `schema`, creating the schema if needed.
-    ///
-    /// Every pooled connection gets `search_path` set to `schema` at startup. The name must be
-    /// a plain identifier (ASCII letters, digits and `_`, not starting with a digit, at most
-    /// 63 bytes); it is used case-sensitively.
-    pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self, StoreError> {
-        let quoted = quote_schema(schema)?;
-        let options = PgConnectOptions::from_str(url).map_err(backend)?;
-        let mut conn = PgConnection::connect_with(&options)
-            .await
-            .map_err(backend)?;
-        let created = conn
-            .execute(format!("CREATE SCHEMA IF NOT EXISTS {quoted}").as_str())
-            .await;
-        if let Err(e) = created {
-            // Another node may have created it at the same moment.
-            let raced = matches!(&e, sqlx::Error::Database(d)
-                if d.code().is_some_and(|c| c == "23505" || c == "42P06"));
-            if !raced {
-                return Err(backend(e));
-            }
-        }
-        conn.close().await.map_err(backend)?;
-        let options = options.options([("search_path", quoted)]);
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .connect_with(options)
-            .await
-            .map_err(backend)?;
-        Self::from_pool(pool).await
-    }
-
-    /// Uses an existing pool (whose connections must all have the same `search_path`) and
-    /// migrates the first schema on it.
-    pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
-        migrate_postgres(&pool).await?;
-        let lock_namespace: Option<String> = sqlx::query_scalar("SELECT current_schema()")
-            .fetch_one(&pool)
-            .await
-            .map_err(backend)?;
-        Ok(Self {
-            pool,
-            lock_namespace: lock_namespace.unwrap_or_default(),
-        })
-    }
-
     /// The connection pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -137,6 +76,8 @@ impl PostgresStore {
     }
 }
 
+mod connect;
+mod documents;
 mod helpers;
 #[cfg(test)]
 mod tests;
@@ -567,6 +508,7 @@ impl MetadataStore for PostgresStore {
             "key_materials",
             "keys",
             "custom_key_stores",
+            "documents",
             "unique_claims",
             "leases",
         ] {
@@ -576,5 +518,55 @@ impl MetadataStore for PostgresStore {
                 .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)
+    }
+
+    async fn insert_document(
+        &self,
+        doc: &StoredDocument,
+        claims: &[UniqueClaim],
+    ) -> Result<(), StoreError> {
+        self.doc_insert(doc, claims).await
+    }
+
+    async fn get_document(
+        &self,
+        kind: &str,
+        account_id: &str,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<StoredDocument>, StoreError> {
+        self.doc_get(kind, account_id, region, id).await
+    }
+
+    async fn list_documents(
+        &self,
+        kind: &str,
+        account_id: &str,
+        region: &str,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredDocument>, StoreError> {
+        self.doc_list(kind, account_id, region, after_id, limit)
+            .await
+    }
+
+    async fn update_document(
+        &self,
+        doc: &StoredDocument,
+        claims: Option<&[UniqueClaim]>,
+    ) -> Result<(), StoreError> {
+        self.doc_update(doc, claims).await
+    }
+
+    async fn delete_document(
+        &self,
+        kind: &str,
+        account_id: &str,
+        region: &str,
+        id: &str,
+        expected_version: i64,
+    ) -> Result<(), StoreError> {
+        self.doc_delete(kind, account_id, region, id, expected_version)
+            .await
     }
 }

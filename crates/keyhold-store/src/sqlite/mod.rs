@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use keyhold_core::ports::{
-    MetadataStore, StoreError, StoredCustomKeyStore, StoredKey, StoredKeyMaterial, UniqueClaim,
+    MetadataStore, StoreError, StoredCustomKeyStore, StoredDocument, StoredKey, StoredKeyMaterial,
+    UniqueClaim,
 };
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use crate::common::{
@@ -15,7 +15,6 @@ use crate::common::{
     material_from_row, message, normalize_claims, now_ms, sql_limit, validate_new_key, CKS_COLUMNS,
     KEY_COLUMNS, MATERIAL_COLUMNS,
 };
-use crate::migrate::migrate_sqlite;
 use crate::{CUSTOM_KEY_STORE_ID_SCOPE, KEY_ID_SCOPE};
 
 /// How long a statement waits for another process's write lock before failing.
@@ -39,70 +38,6 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating the file and its parent directories if needed) and migrates the
-    /// database at `path`.
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(parent).await.map_err(|e| {
-                message(format!("cannot create directory {}: {e}", parent.display()))
-            })?;
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        let writer = SqlitePoolOptions::new()
-            // A local file's connection cannot go away under us: skip sqlx's ping before every
-            // acquire, which costs a thread round trip per query.
-            .test_before_acquire(false)
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .map_err(backend)?;
-        migrate_sqlite(&writer).await?;
-        let reader = SqlitePoolOptions::new()
-            // A local file's connection cannot go away under us: skip sqlx's ping before every
-            // acquire, which costs a thread round trip per query.
-            .test_before_acquire(false)
-            .max_connections(READERS)
-            .connect_with(options)
-            .await
-            .map_err(backend)?;
-        Ok(Self {
-            writer,
-            reader,
-            path: Some(path.to_owned()),
-        })
-    }
-
-    /// Opens a private in-memory database (for tests). It lives as long as this store.
-    pub async fn open_in_memory() -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::new()
-            .in_memory(true)
-            .foreign_keys(true);
-        // One connection that is never recycled: closing it would drop the database.
-        let pool = SqlitePoolOptions::new()
-            // A local file's connection cannot go away under us: skip sqlx's ping before every
-            // acquire, which costs a thread round trip per query.
-            .test_before_acquire(false)
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await
-            .map_err(backend)?;
-        migrate_sqlite(&pool).await?;
-        Ok(Self {
-            writer: pool.clone(),
-            reader: pool,
-            path: None,
-        })
-    }
-
     /// The database file, or `None` for an in-memory store.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
@@ -122,6 +57,8 @@ impl SqliteStore {
     }
 }
 
+mod connect;
+mod documents;
 mod helpers;
 #[cfg(test)]
 mod tests;
@@ -541,6 +478,7 @@ impl MetadataStore for SqliteStore {
             "key_materials",
             "keys",
             "custom_key_stores",
+            "documents",
             "unique_claims",
             "leases",
         ] {
@@ -550,5 +488,55 @@ impl MetadataStore for SqliteStore {
                 .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)
+    }
+
+    async fn insert_document(
+        &self,
+        doc: &StoredDocument,
+        claims: &[UniqueClaim],
+    ) -> Result<(), StoreError> {
+        self.doc_insert(doc, claims).await
+    }
+
+    async fn get_document(
+        &self,
+        kind: &str,
+        account_id: &str,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<StoredDocument>, StoreError> {
+        self.doc_get(kind, account_id, region, id).await
+    }
+
+    async fn list_documents(
+        &self,
+        kind: &str,
+        account_id: &str,
+        region: &str,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredDocument>, StoreError> {
+        self.doc_list(kind, account_id, region, after_id, limit)
+            .await
+    }
+
+    async fn update_document(
+        &self,
+        doc: &StoredDocument,
+        claims: Option<&[UniqueClaim]>,
+    ) -> Result<(), StoreError> {
+        self.doc_update(doc, claims).await
+    }
+
+    async fn delete_document(
+        &self,
+        kind: &str,
+        account_id: &str,
+        region: &str,
+        id: &str,
+        expected_version: i64,
+    ) -> Result<(), StoreError> {
+        self.doc_delete(kind, account_id, region, id, expected_version)
+            .await
     }
 }

@@ -33,9 +33,10 @@ async fn file_connections_are_durable_wal_with_foreign_keys() {
 async fn migrations_are_recorded_once() {
     let store = SqliteStore::open_in_memory().await.unwrap();
     migrate_sqlite(&store.writer).await.unwrap();
-    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
-        .fetch_all(&store.reader)
-        .await
-        .unwrap();
-    assert_eq!(versions, vec![1]);
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all(&store.reader)
+            .await
+            .unwrap();
+    assert_eq!(versions, vec![1, 2]);
 }

@@ -4,6 +4,7 @@
 
 mod cks;
 mod claims;
+mod documents;
 mod fixtures;
 mod harness;
 mod keys;
@@ -51,6 +52,10 @@ macro_rules! suite {
                     shared_then_exclusive_conflicts, exclusive_then_shared_conflicts,
                     key_and_store_claims_share_the_namespace, update_keeping_own_claims,
                     update_taking_a_taken_claim_changes_nothing, duplicate_claims_in_one_call,
+                }
+                documents {
+                    insert_get_roundtrip, update_compare_and_set, claims, list_pages,
+                    reset_clears_documents, race_increments,
                 }
                 misc {
                     leases, leases_across_nodes, reset_wipes_everything, race_same_name,

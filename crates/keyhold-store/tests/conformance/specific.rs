@@ -100,11 +100,12 @@ async fn sqlite_file_holds_what_was_written() {
             ),
         ]
     );
-    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(versions, vec![1]);
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(versions, vec![1, 2]);
     conn.close().await.unwrap();
 
     // Reopen (migrations are not re-applied) and read everything back.
@@ -161,11 +162,12 @@ async fn postgres_schemas_are_isolated_and_open_store_connects() {
         .await
         .unwrap();
     check_sample(store.as_ref()).await;
-    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
-        .fetch_all(a.pool())
-        .await
-        .unwrap();
-    assert_eq!(versions, vec![1]);
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all(a.pool())
+            .await
+            .unwrap();
+    assert_eq!(versions, vec![1, 2]);
     drop(store);
     a.close().await;
     one.drop_now().await;

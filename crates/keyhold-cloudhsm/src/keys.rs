@@ -1,0 +1,250 @@
+//! The key-operation side of CloudHSM key stores: one `kmsuser` session pool per cluster,
+//! opened when its store becomes `CONNECTED` and closed at Disconnect, through which backing
+//! keys are created and AES-256-GCM runs inside the HSM.
+//!
+//! PKCS#11 login is per process and token: while a pool is open this process is logged in as
+//! `kmsuser`, so any other login to the token (an admin operation, a `KeyholdUserLogin`, a
+//! Connect's credential check) first suspends the pool ([`ClusterService::suspend_key_sessions`]);
+//! the next key operation of a still-`CONNECTED` store opens it again with the stored password.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use keyhold_core::ports::cloudhsm::{CloudHsmFailure, HsmGcmOutput, HsmKeyFailure, HsmTarget};
+use keyhold_crypto::SecretBytes;
+use keyhold_pkcs11::{Pin, Pkcs11Error, Token, TokenConfig};
+
+use crate::port::failure_of;
+use crate::ClusterService;
+
+/// Sessions per cluster pool.
+const POOL_SIZE: usize = 8;
+/// How long an operation waits for a free session before [`HsmKeyFailure::Busy`].
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(2);
+
+type ClusterKey = (String, String, String);
+
+fn key_of(t: &HsmTarget) -> ClusterKey {
+    (t.account.clone(), t.region.clone(), t.cluster_id.clone())
+}
+
+/// The open `kmsuser` pools, by (account, Region, cluster id).
+#[derive(Default)]
+pub(crate) struct KeySessions {
+    pools: Mutex<HashMap<ClusterKey, Token>>,
+}
+
+impl KeySessions {
+    fn get(&self, k: &ClusterKey) -> Option<Token> {
+        self.pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(k)
+            .cloned()
+    }
+    fn insert(&self, k: ClusterKey, t: Token) {
+        self.pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(k, t);
+    }
+    fn remove(&self, k: &ClusterKey) -> Option<Token> {
+        self.pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(k)
+    }
+}
+
+/// The typed PKCS#11 cause of a failed key operation.
+pub(crate) fn key_failure(e: &Pkcs11Error) -> HsmKeyFailure {
+    match e {
+        Pkcs11Error::KeyNotFound { .. } => HsmKeyFailure::KeyNotFound,
+        Pkcs11Error::PoolExhausted => HsmKeyFailure::Busy,
+        _ if e.is_authentication_failure() => HsmKeyFailure::InvalidCiphertext,
+        Pkcs11Error::TokenNotFound { .. } | Pkcs11Error::LibraryLoad { .. } => {
+            HsmKeyFailure::Unavailable {
+                detail: e.to_string(),
+            }
+        }
+        _ if e.is_device_failure()
+            || e.ckr()
+                .is_some_and(|c| c == keyhold_pkcs11::Ckr::UserNotLoggedIn) =>
+        {
+            HsmKeyFailure::Unavailable {
+                detail: e.to_string(),
+            }
+        }
+        _ => HsmKeyFailure::Internal {
+            detail: e.to_string(),
+        },
+    }
+}
+
+impl ClusterService {
+    /// Logs out and forgets the cluster's `kmsuser` pool, if one is open (before another
+    /// login to its token). Blocks briefly on the module.
+    pub(crate) fn suspend_key_sessions(&self, account: &str, region: &str, cluster_id: &str) {
+        let k = (
+            account.to_string(),
+            region.to_string(),
+            cluster_id.to_string(),
+        );
+        if let Some(token) = self.inner.key_sessions.remove(&k) {
+            if let Err(e) = token.logout() {
+                tracing::warn!(cluster_id, error = %e, "logging the kmsuser session pool out failed");
+            }
+            tracing::info!(cluster_id, "kmsuser session pool closed");
+        }
+    }
+
+    /// Opens the cluster's `kmsuser` pool with `password`, unless one is open already.
+    pub(crate) async fn open_pool(
+        &self,
+        target: &HsmTarget,
+        password: &SecretBytes,
+    ) -> Result<(), CloudHsmFailure> {
+        let Ok(text) = std::str::from_utf8(password.expose()) else {
+            return Err(CloudHsmFailure::InvalidCredentials {
+                ckr: "Keyhold: the password is not UTF-8".into(),
+            });
+        };
+        self.refresh_quietly(&target.account, &target.region, &target.cluster_id)
+            .await;
+        let c = self
+            .live_copy(&target.account, &target.region, &target.cluster_id)
+            .ok_or(CloudHsmFailure::ClusterNotFound)?;
+        let label = c
+            .token_label
+            .clone()
+            .ok_or_else(|| CloudHsmFailure::Internal {
+                detail: format!("cluster {} is not activated", target.cluster_id),
+            })?;
+        let this = self.clone();
+        let (t, pin) = (target.clone(), Pin::new(text));
+        let module = c.module_path.clone();
+        tokio::task::spawn_blocking(move || {
+            let _g = this
+                .inner
+                .login_lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            // Opened meanwhile by a concurrent request (a Connect suspends the pool before
+            // its credential check, so it always opens a fresh one).
+            if this.inner.key_sessions.get(&key_of(&t)).is_some() {
+                return Ok(());
+            }
+            let mut config = TokenConfig::new(module, label, pin);
+            config.pool_size = POOL_SIZE;
+            config.checkout_timeout = CHECKOUT_TIMEOUT;
+            let token = Token::open(config).map_err(|e| failure_of(&e))?;
+            this.inner.key_sessions.insert(key_of(&t), token);
+            tracing::info!(cluster_id = %t.cluster_id, "kmsuser session pool opened");
+            Ok(())
+        })
+        .await
+        .map_err(|e| CloudHsmFailure::Internal {
+            detail: e.to_string(),
+        })?
+    }
+
+    /// Runs `f` on the cluster's pool in a blocking task.
+    pub(crate) async fn with_pool<T: Send + 'static>(
+        &self,
+        target: &HsmTarget,
+        f: impl FnOnce(&Token) -> Result<T, Pkcs11Error> + Send + 'static,
+    ) -> Result<T, HsmKeyFailure> {
+        let token = self
+            .inner
+            .key_sessions
+            .get(&key_of(target))
+            .ok_or_else(|| HsmKeyFailure::NotConnected {
+                detail: format!("no kmsuser session pool for {}", target.cluster_id),
+            })?;
+        tokio::task::spawn_blocking(move || f(&token))
+            .await
+            .map_err(|e| HsmKeyFailure::Internal {
+                detail: e.to_string(),
+            })?
+            .map_err(|e| key_failure(&e))
+    }
+
+    /// AES-256-GCM inside the HSM.
+    pub(crate) async fn hsm_encrypt(
+        &self,
+        target: &HsmTarget,
+        label: &str,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<HsmGcmOutput, HsmKeyFailure> {
+        let (label, aad) = (label.to_string(), aad.to_vec());
+        let plaintext = SecretBytes::new(plaintext.to_vec());
+        self.with_pool(target, move |t| {
+            let out = t.aes_gcm_encrypt(&label, &aad, plaintext.expose())?;
+            let mut sealed = out.ciphertext;
+            sealed.extend_from_slice(&out.tag);
+            Ok(HsmGcmOutput {
+                iv: out.iv.to_vec(),
+                sealed,
+            })
+        })
+        .await
+    }
+
+    /// AES-256-GCM decryption inside the HSM.
+    pub(crate) async fn hsm_decrypt(
+        &self,
+        target: &HsmTarget,
+        label: &str,
+        iv: &[u8],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<SecretBytes, HsmKeyFailure> {
+        let tag_len = keyhold_pkcs11::GCM_TAG_LEN;
+        let iv: [u8; keyhold_pkcs11::GCM_IV_LEN] = iv
+            .try_into()
+            .map_err(|_| HsmKeyFailure::InvalidCiphertext)?;
+        if sealed.len() < tag_len {
+            return Err(HsmKeyFailure::InvalidCiphertext);
+        }
+        let (ct, tag) = sealed.split_at(sealed.len() - tag_len);
+        let tag: [u8; keyhold_pkcs11::GCM_TAG_LEN] = tag
+            .try_into()
+            .map_err(|_| HsmKeyFailure::InvalidCiphertext)?;
+        let (label, aad, ct) = (label.to_string(), aad.to_vec(), ct.to_vec());
+        self.with_pool(target, move |t| {
+            let pt = t.aes_gcm_decrypt(&label, &iv, &aad, &ct, &tag)?;
+            Ok(SecretBytes::new(pt.to_vec()))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkcs11_causes_map_to_key_failures() {
+        let missing = Pkcs11Error::KeyNotFound {
+            label: "arn:aws:kms:us-east-1:111122223333:key/k".into(),
+        };
+        assert_eq!(key_failure(&missing), HsmKeyFailure::KeyNotFound);
+        assert_eq!(
+            key_failure(&Pkcs11Error::PoolExhausted),
+            HsmKeyFailure::Busy
+        );
+        let gone = Pkcs11Error::TokenNotFound {
+            label: "cluster-abcdefghijk".into(),
+        };
+        assert!(matches!(
+            key_failure(&gone),
+            HsmKeyFailure::Unavailable { .. }
+        ));
+        assert!(matches!(
+            key_failure(&Pkcs11Error::Malformed("x")),
+            HsmKeyFailure::Internal { .. }
+        ));
+    }
+}

@@ -1,0 +1,237 @@
+//! `ScheduleKeyDeletion`, `CancelKeyDeletion`, and the completion of scheduled deletions.
+//!
+//! A scheduled key is `PendingDeletion` with a `DeletionDate` 7–30 days ahead (it stays so
+//! while its custom key store is disconnected). Every scheduled deletion is also indexed as a
+//! document of the metadata store (kind [`INDEX_KIND`], id `<deletion ms>/<account>/<Region>/<key id>`)
+//! so a sweep finds the due ones across all accounts in date order. Completing a deletion
+//! removes the key row and its material rows; for a key in an AWS CloudHSM key store, Keyhold
+//! then makes a best effort to destroy the backing key in the cluster, as AWS does; an
+//! external key is never touched.
+
+use keyhold_kms_model::enums::{KeyState, OriginType};
+use keyhold_kms_model::shapes::{
+    CancelKeyDeletionRequest, CancelKeyDeletionResponse, ScheduleKeyDeletionRequest,
+    ScheduleKeyDeletionResponse,
+};
+use keyhold_kms_model::Timestamp;
+
+use super::{now_seconds, KeyDoc, Keys, LoadedKey};
+use crate::context::RequestContext;
+use crate::custom_key_stores::CustomKeyStores;
+use crate::error::{KmsError, KmsResult};
+use crate::ports::{StoreError, StoredDocument, StoredKey};
+
+/// Document kind of the pending-deletion index.
+const INDEX_KIND: &str = "keyhold-pending-key-deletion";
+/// The index lives outside any account and Region.
+const INDEX_SCOPE: &str = "*";
+/// AWS's default waiting period.
+const DEFAULT_WINDOW_DAYS: i32 = 30;
+/// Index entries read per page by the sweep.
+const PAGE: u32 = 200;
+
+fn index_id(deletion_ms: i64, key: &StoredKey) -> String {
+    format!(
+        "{deletion_ms:015}/{}/{}/{}",
+        key.account_id, key.region, key.key_id
+    )
+}
+
+impl Keys {
+    /// Writes `doc` to `key`'s row (compare-and-set on its version).
+    async fn write_doc(&self, key: &LoadedKey, doc: &KeyDoc) -> KmsResult<StoredKey> {
+        let mut row = key.row.clone();
+        row.version += 1;
+        row.doc = serde_json::to_string(doc).map_err(KmsError::internal)?;
+        match self.store.update_key(&row).await {
+            Ok(()) => Ok(row),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `ScheduleKeyDeletion`.
+    pub async fn schedule_key_deletion(
+        &self,
+        ctx: &RequestContext,
+        req: ScheduleKeyDeletionRequest,
+    ) -> KmsResult<ScheduleKeyDeletionResponse> {
+        let days = req.pending_window_in_days.unwrap_or(DEFAULT_WINDOW_DAYS);
+        if !(7..=30).contains(&days) {
+            return Err(KmsError::Validation(format!(
+                "1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value between 7 and 30"
+            )));
+        }
+        let key = self.load(ctx, &req.key_id).await?;
+        if key.doc.key_state == KeyState::PendingDeletion {
+            return Err(KmsError::InvalidState(format!(
+                "{} is pending deletion.",
+                key.arn()
+            )));
+        }
+        let deletion = now_seconds() + f64::from(days) * 86_400.0;
+        let mut doc = key.doc.clone();
+        doc.key_state = KeyState::PendingDeletion;
+        doc.deletion_date = Some(deletion);
+        doc.pending_deletion_window_in_days = Some(days);
+        let row = self.write_doc(&key, &doc).await?;
+        let entry = StoredDocument {
+            kind: INDEX_KIND.into(),
+            account_id: INDEX_SCOPE.into(),
+            region: INDEX_SCOPE.into(),
+            id: index_id((deletion * 1000.0) as i64, &row),
+            created_at_ms: (now_seconds() * 1000.0) as i64,
+            version: 1,
+            doc: "{}".into(),
+        };
+        self.store.insert_document(&entry, &[]).await?;
+        Ok(ScheduleKeyDeletionResponse {
+            key_id: Some(key.arn()),
+            deletion_date: Some(Timestamp(deletion)),
+            key_state: Some(KeyState::PendingDeletion),
+            pending_window_in_days: Some(days),
+        })
+    }
+
+    /// `CancelKeyDeletion`: the key becomes `Disabled`, as in AWS.
+    pub async fn cancel_key_deletion(
+        &self,
+        ctx: &RequestContext,
+        req: CancelKeyDeletionRequest,
+    ) -> KmsResult<CancelKeyDeletionResponse> {
+        let key = self.load(ctx, &req.key_id).await?;
+        if key.doc.key_state != KeyState::PendingDeletion {
+            return Err(KmsError::InvalidState(format!(
+                "{} is not pending deletion.",
+                key.arn()
+            )));
+        }
+        let due_ms = key.doc.deletion_date.map(|d| (d * 1000.0) as i64);
+        let mut doc = key.doc.clone();
+        doc.key_state = KeyState::Disabled;
+        doc.deletion_date = None;
+        doc.pending_deletion_window_in_days = None;
+        self.write_doc(&key, &doc).await?;
+        if let Some(ms) = due_ms {
+            self.drop_index_entry(&index_id(ms, &key.row)).await;
+        }
+        Ok(CancelKeyDeletionResponse {
+            key_id: Some(key.arn()),
+        })
+    }
+
+    async fn drop_index_entry(&self, id: &str) {
+        let found = self
+            .store
+            .get_document(INDEX_KIND, INDEX_SCOPE, INDEX_SCOPE, id)
+            .await;
+        if let Ok(Some(d)) = found {
+            if let Err(e) = self
+                .store
+                .delete_document(INDEX_KIND, INDEX_SCOPE, INDEX_SCOPE, id, d.version)
+                .await
+            {
+                tracing::warn!(index_id = id, error = %e, "removing a pending-deletion index entry failed");
+            }
+        }
+    }
+
+    /// Completes the scheduled deletions that are due (all of them with `all`, the test
+    /// hook); returns how many keys were deleted.
+    pub async fn complete_pending_deletions(&self, all: bool) -> KmsResult<usize> {
+        let now_ms = (now_seconds() * 1000.0) as i64;
+        let mut after: Option<String> = None;
+        let mut deleted = 0;
+        loop {
+            let page = self
+                .store
+                .list_documents(INDEX_KIND, INDEX_SCOPE, INDEX_SCOPE, after.as_deref(), PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for entry in &page {
+                let mut parts = entry.id.splitn(4, '/');
+                let (Some(due), Some(account), Some(region), Some(key_id)) =
+                    (parts.next(), parts.next(), parts.next(), parts.next())
+                else {
+                    continue;
+                };
+                let due: i64 = due.parse().unwrap_or(i64::MAX);
+                if !all && due > now_ms {
+                    // Ids sort by due date: nothing later is due either.
+                    return Ok(deleted);
+                }
+                if self.complete_one(account, region, key_id).await? {
+                    deleted += 1;
+                }
+                self.drop_index_entry(&entry.id).await;
+            }
+            if page.len() < PAGE as usize {
+                break;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes one key that is still pending deletion; true when it was deleted.
+    async fn complete_one(&self, account: &str, region: &str, key_id: &str) -> KmsResult<bool> {
+        let Some(row) = self.store.get_key(account, region, key_id).await? else {
+            return Ok(false);
+        };
+        let doc: KeyDoc = serde_json::from_str(&row.doc).map_err(KmsError::internal)?;
+        if doc.key_state != KeyState::PendingDeletion {
+            return Ok(false);
+        }
+        let store = match &row.custom_key_store_id {
+            Some(id) => self.custom_key_stores.find(account, region, id).await?,
+            None => None,
+        };
+        let key = LoadedKey { row, doc, store };
+        match self.store.delete_key(account, region, key_id).await {
+            Ok(()) | Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(key_arn = %key.arn(), origin = %key.doc.origin, "scheduled key deletion completed");
+        if key.doc.origin == OriginType::AwsCloudhsm {
+            self.destroy_backing_key(&key).await;
+        }
+        Ok(true)
+    }
+
+    /// Best effort, as AWS: destroys the backing key of a deleted CloudHSM key when its
+    /// store is connected (opening its `kmsuser` sessions if needed); a failure is logged.
+    async fn destroy_backing_key(&self, key: &LoadedKey) {
+        let arn = key.arn();
+        let Some(store) = key.store.as_ref() else {
+            tracing::warn!(key_arn = %arn, "backing key not deleted: the custom key store is gone");
+            return;
+        };
+        if key.store_state() != Some(keyhold_kms_model::enums::ConnectionStateType::Connected) {
+            tracing::warn!(key_arn = %arn, custom_key_store_id = %store.row.id, "backing key not deleted: the custom key store is not connected");
+            return;
+        }
+        let (Some(hsm), Some(target)) = (
+            self.custom_key_stores.hsm_clusters(),
+            CustomKeyStores::hsm_target(store),
+        ) else {
+            return;
+        };
+        match self.hsm_op(store, || hsm.destroy_key(&target, &arn)).await {
+            Ok(()) => {
+                tracing::info!(key_arn = %arn, cluster_id = %target.cluster_id, "backing key destroyed in the cluster");
+            }
+            Err(f) => {
+                tracing::warn!(key_arn = %arn, cluster_id = %target.cluster_id, failure = %f, "destroying the backing key failed");
+            }
+        }
+    }
+
+    /// Completes due deletions every `interval`, forever (spawn it).
+    pub async fn run_deletion_sweep(&self, interval: std::time::Duration) {
+        loop {
+            tokio::time::sleep(interval).await;
+            if let Err(e) = self.complete_pending_deletions(false).await {
+                tracing::warn!(error = %e, "the scheduled key deletion sweep failed");
+            }
+        }
+    }
+}
