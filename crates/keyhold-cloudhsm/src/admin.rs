@@ -47,6 +47,14 @@ pub(crate) struct SubnetFault {
     free_addresses: Option<u32>,
 }
 
+/// `KeyholdFaultSetClusterNetwork`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct NetworkFault {
+    cluster_id: String,
+    reachable: bool,
+}
+
 /// `KeyholdFaultSetHsmState`.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -312,6 +320,24 @@ impl ClusterService {
         });
         tracing::warn!(subnet_id = %req.subnet_id, "CloudHSM fault injected on a subnet");
         Ok(out)
+    }
+
+    /// `KeyholdFaultSetClusterNetwork`: cuts (`Reachable: false`) or restores the network path
+    /// from KMS to the cluster's HSMs. While cut, Connect fails with `NETWORK_ERRORS` and
+    /// operations on the store's keys fail; restoring it needs no restart.
+    pub(crate) async fn fault_set_cluster_network(
+        &self,
+        account: &str,
+        region: &str,
+        req: NetworkFault,
+    ) -> Result<Value, ApiError> {
+        self.with_cluster(account, region, &req.cluster_id, |c| {
+            c.network_partitioned = !req.reachable;
+            Ok(())
+        })
+        .await?;
+        tracing::warn!(cluster_id = %req.cluster_id, reachable = req.reachable, "CloudHSM fault injected on the network path");
+        Ok(json!({ "ClusterId": req.cluster_id, "Reachable": req.reachable }))
     }
 
     /// `KeyholdFaultSetHsmState`: `ACTIVE` or `DEGRADED`.

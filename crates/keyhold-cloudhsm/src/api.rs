@@ -204,6 +204,7 @@ impl ClusterService {
                 .map(|t| (t.key, t.value))
                 .collect(),
             lineage: String::new(),
+            network_partitioned: false,
         };
         if let Some(src) = source {
             // Restored: certificates, token (users and keys) and lineage come from the backup.

@@ -94,6 +94,7 @@ impl BoundCluster {
             user_pin_set: true,
             tags: Vec::new(),
             lineage: self.cluster_id.clone(),
+            network_partitioned: false,
         }
     }
 }

@@ -155,6 +155,17 @@ impl ClusterService {
         target: &HsmTarget,
         f: impl FnOnce(&Token) -> Result<T, Pkcs11Error> + Send + 'static,
     ) -> Result<T, HsmKeyFailure> {
+        if self
+            .live_copy(&target.account, &target.region, &target.cluster_id)
+            .is_some_and(|c| c.network_partitioned)
+        {
+            return Err(HsmKeyFailure::Unavailable {
+                detail: format!(
+                    "no network path to cluster {} (fault injected)",
+                    target.cluster_id
+                ),
+            });
+        }
         let token = self
             .inner
             .key_sessions

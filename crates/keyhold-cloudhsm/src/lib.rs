@@ -14,7 +14,8 @@
 //!   `login`, `logout`), always available when CloudHSM is enabled.
 //! * Fault injection — what AWS controls and a laptop lacks — only with
 //!   `[cloudhsm] fault_injection = true`: `KeyholdFaultSetSubnet` (remove/restore a subnet,
-//!   set its free addresses) and `KeyholdFaultSetHsmState` (`ACTIVE`/`DEGRADED`).
+//!   set its free addresses), `KeyholdFaultSetHsmState` (`ACTIVE`/`DEGRADED`) and
+//!   `KeyholdFaultSetClusterNetwork` (cut or restore the network path KMS → HSMs).
 //! * `keyhold cloudhsm activate-cluster|user create|user delete|user change-password|login|logout`
 //!   ([`cli`]) calls those operations on a running Keyhold.
 //! * [`ClusterService`] implements [`keyhold_core::ports::cloudhsm::HsmClusters`]: Connect
@@ -214,7 +215,9 @@ impl ClusterService {
             }
             "KeyholdUserLogin" => self.user_login(account, region, parse(body)?).await,
             "KeyholdUserLogout" => self.user_logout(account, region, parse(body)?).await,
-            "KeyholdFaultSetSubnet" | "KeyholdFaultSetHsmState"
+            "KeyholdFaultSetSubnet"
+            | "KeyholdFaultSetHsmState"
+            | "KeyholdFaultSetClusterNetwork"
                 if !self.inner.config.fault_injection =>
             {
                 Err(ApiError::denied(
@@ -224,6 +227,10 @@ impl ClusterService {
             "KeyholdFaultSetSubnet" => self.fault_set_subnet(account, region, parse(body)?).await,
             "KeyholdFaultSetHsmState" => {
                 self.fault_set_hsm_state(account, region, parse(body)?)
+                    .await
+            }
+            "KeyholdFaultSetClusterNetwork" => {
+                self.fault_set_cluster_network(account, region, parse(body)?)
                     .await
             }
             _ => Err(ApiError {

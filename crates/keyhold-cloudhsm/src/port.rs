@@ -32,6 +32,11 @@ pub(crate) fn failure_of(e: &Pkcs11Error) -> CloudHsmFailure {
 
 /// What Connect checks before logging in: subnets, then active HSMs.
 fn check_reachable(svc: &ClusterService, c: &ClusterRec) -> Result<(), CloudHsmFailure> {
+    if c.network_partitioned {
+        return Err(CloudHsmFailure::Device {
+            detail: "no network path to the cluster's HSMs (fault injected)".to_string(),
+        });
+    }
     let st = svc.lock();
     for subnet in c.subnet_mapping.values() {
         if let Some(s) = st.subnet(&c.account, &c.region, subnet) {

@@ -105,6 +105,10 @@ pub struct ClusterRec {
     pub user_pin_set: bool,
     /// Tags (`TagList`).
     pub tags: Vec<(String, String)>,
+    /// Fault injection: the network path from KMS to the cluster's HSMs is down (what AWS
+    /// reports as `NETWORK_ERRORS`). Set by `KeyholdFaultSetClusterNetwork`.
+    #[serde(default)]
+    pub network_partitioned: bool,
     /// The id of the first cluster of this backup lineage (itself unless restored from a
     /// backup).
     #[serde(default)]

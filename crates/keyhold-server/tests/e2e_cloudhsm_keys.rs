@@ -437,3 +437,60 @@ async fn hsm_failure_mid_operation_and_recovery() {
         .expect("decrypt after restart");
     assert_eq!(dec.plaintext().map(|p| p.as_ref()), Some(&b"survives"[..]));
 }
+
+/// The network path from KMS to the cluster's HSMs goes down (fault injection: AWS controls
+/// it, a laptop lacks it): cryptographic calls fail with KMSInvalidStateException, a new
+/// Connect fails with NETWORK_ERRORS; when the path returns, everything recovers without a
+/// restart and old ciphertexts decrypt again.
+#[tokio::test]
+async fn network_partition_gives_network_errors_and_heals_without_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(s) = server(dir.path()) else { return };
+    let kms = client(&s);
+    let (store, cluster) = connected_store(&s, &kms, ["subnet-7a7a7a7a", "subnet-7b7b7b7b"]).await;
+    let (key, arn) = hsm_key(&kms, &store).await;
+    let blob = kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new(b"across the partition".to_vec()))
+        .send()
+        .await
+        .expect("encrypt before the partition")
+        .ciphertext_blob()
+        .cloned()
+        .expect("blob");
+
+    let cut = |reachable: bool| serde_json::json!({"ClusterId": cluster, "Reachable": reachable});
+    ok(&s, "KeyholdFaultSetClusterNetwork", cut(false)).await;
+    let (code, message) = err(kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new(b"x".to_vec()))
+        .send()
+        .await);
+    assert_eq!(code, "KMSInvalidStateException", "{message}");
+    assert!(message.starts_with(&arn), "{message}");
+    let (code, _) = err(kms.decrypt().ciphertext_blob(blob.clone()).send().await);
+    assert_eq!(code, "KMSInvalidStateException");
+    assert_eq!(
+        reconnect(&kms, &store).await,
+        (
+            S::Failed,
+            Some(aws_sdk_kms::types::ConnectionErrorCodeType::NetworkErrors)
+        )
+    );
+
+    // The path comes back: reconnect, no restart.
+    ok(&s, "KeyholdFaultSetClusterNetwork", cut(true)).await;
+    assert_eq!(reconnect(&kms, &store).await, (S::Connected, None));
+    let plain = kms
+        .decrypt()
+        .ciphertext_blob(blob)
+        .send()
+        .await
+        .expect("decrypt after healing");
+    assert_eq!(
+        plain.plaintext().map(|p| p.as_ref().to_vec()),
+        Some(b"across the partition".to_vec())
+    );
+}
