@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
 use keyhold_core::Kms;
@@ -160,8 +160,13 @@ async fn handle_inner(
     Ok(json_response(StatusCode::OK, out, request_id))
 }
 
+/// Oversized bodies up to this size are read and discarded before the 413 answer, so the client
+/// finishes sending and reads the answer instead of meeting a reset connection; larger ones
+/// are cut off at once.
+const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
+
 async fn read_body(
-    body: Incoming,
+    mut body: Incoming,
     limit: usize,
     headers: &http::HeaderMap,
 ) -> Result<Bytes, WireError> {
@@ -176,19 +181,32 @@ async fn read_body(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
         return Err(too_large());
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(too_large())
+    let mut over = declared.is_some_and(|n| n > limit as u64);
+    let mut received: u64 = 0;
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|_| WireError::serialization("The request body could not be read."))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        received += data.len() as u64;
+        if received > limit as u64 {
+            over = true;
         }
-        Err(_) => Err(WireError::serialization(
-            "The request body could not be read.",
-        )),
+        if over {
+            if received > DRAIN_LIMIT {
+                break;
+            }
+            continue;
+        }
+        buf.extend_from_slice(&data);
     }
+    if over {
+        return Err(too_large());
+    }
+    Ok(buf.freeze())
 }
