@@ -322,6 +322,8 @@ fn rust_type(model: &Model, shape_name: &str) -> Result<String> {
             )
         }
         Kind::String { .. } if shape.is_enum() => format!("crate::enums::{shape_name}"),
+        // Sensitive strings (passwords, proxy credentials) get a type whose Debug is redacted.
+        Kind::String { .. } if shape.sensitive => "crate::SensitiveString".to_owned(),
         Kind::String { .. } => "String".to_owned(),
         Kind::Blob { .. } => "crate::Blob".to_owned(),
         Kind::Integer { .. } => "i32".to_owned(),

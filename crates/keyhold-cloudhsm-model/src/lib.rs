@@ -24,5 +24,5 @@ mod validate;
 
 pub use generated::operations::Operation;
 pub use generated::{enums, shapes};
-pub use keyhold_model_runtime::{Blob, ParseEnumError, Timestamp};
+pub use keyhold_model_runtime::{Blob, ParseEnumError, SensitiveString, Timestamp};
 pub use validate::{validate_input, ValidationError, Violation, ViolationValue};

@@ -13,10 +13,12 @@
 #![warn(missing_docs)]
 
 mod blob;
+mod sensitive;
 mod timestamp;
 pub mod validate;
 
 pub use blob::Blob;
+pub use sensitive::SensitiveString;
 pub use timestamp::Timestamp;
 
 /// Who is at fault for an exception, as declared by the model.

@@ -202,7 +202,7 @@ impl LoadedStore {
                 let vpc = x.connectivity == XksProxyConnectivityType::VpcEndpointService;
                 XksProxyConfigurationType {
                     connectivity: Some(x.connectivity),
-                    access_key_id: Some(x.access_key_id.clone()),
+                    access_key_id: Some(x.access_key_id.as_str().into()),
                     uri_endpoint: Some(x.uri_endpoint.clone()),
                     uri_path: Some(x.uri_path.clone()),
                     vpc_endpoint_service_name: vpc

@@ -202,7 +202,7 @@ impl CustomKeyStores {
                     access_key_id: req
                         .xks_proxy_authentication_credential
                         .as_ref()
-                        .map(|c| c.access_key_id.clone())
+                        .map(|c| c.access_key_id.to_string())
                         .unwrap_or_default(),
                     wrapped_secret: String::new(),
                 });

@@ -107,7 +107,7 @@ impl CustomKeyStores {
                     }
                 }
                 if let Some(cred) = &req.xks_proxy_authentication_credential {
-                    x.access_key_id = cred.access_key_id.clone();
+                    x.access_key_id = cred.access_key_id.to_string();
                     x.wrapped_secret = wrap_secret(
                         root,
                         acct,

@@ -85,7 +85,7 @@ pub struct CreateCustomKeyStoreRequest {
     /// `KeyStorePassword`: shape `KeyStorePasswordType`; length 7..=32, sensitive.
     #[serde(rename = "KeyStorePassword")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_store_password: Option<String>,
+    pub key_store_password: Option<crate::SensitiveString>,
     /// `CustomKeyStoreType`: shape `CustomKeyStoreType`.
     #[serde(rename = "CustomKeyStoreType")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1907,7 +1907,7 @@ pub struct UpdateCustomKeyStoreRequest {
     /// `KeyStorePassword`: shape `KeyStorePasswordType`; length 7..=32, sensitive.
     #[serde(rename = "KeyStorePassword")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_store_password: Option<String>,
+    pub key_store_password: Option<crate::SensitiveString>,
     /// `CloudHsmClusterId`: shape `CloudHsmClusterIdType`; length 19..=24, pattern.
     #[serde(rename = "CloudHsmClusterId")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -2066,10 +2066,10 @@ pub struct XksKeyConfigurationType {
 pub struct XksProxyAuthenticationCredentialType {
     /// `AccessKeyId`: shape `XksProxyAuthenticationAccessKeyIdType`; required, length 20..=30, pattern, sensitive.
     #[serde(rename = "AccessKeyId")]
-    pub access_key_id: String,
+    pub access_key_id: crate::SensitiveString,
     /// `RawSecretAccessKey`: shape `XksProxyAuthenticationRawSecretAccessKeyType`; required, length 43..=64, pattern, sensitive.
     #[serde(rename = "RawSecretAccessKey")]
-    pub raw_secret_access_key: String,
+    pub raw_secret_access_key: crate::SensitiveString,
 }
 
 /// KMS shape `XksProxyConfigurationType`.
@@ -2082,7 +2082,7 @@ pub struct XksProxyConfigurationType {
     /// `AccessKeyId`: shape `XksProxyAuthenticationAccessKeyIdType`; length 20..=30, pattern, sensitive.
     #[serde(rename = "AccessKeyId")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_key_id: Option<String>,
+    pub access_key_id: Option<crate::SensitiveString>,
     /// `UriEndpoint`: shape `XksProxyUriEndpointType`; length 10..=128, pattern.
     #[serde(rename = "UriEndpoint")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
