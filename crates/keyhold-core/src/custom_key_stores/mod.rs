@@ -98,6 +98,10 @@ struct Inner {
     settings: CustomKeyStoreSettings,
     /// CloudHSM clusters, when configured ([`CustomKeyStores::set_hsm_clusters`]).
     hsm: std::sync::OnceLock<Arc<dyn HsmClusters>>,
+    /// Stores a worker of this process is driving right now. The lease only separates nodes
+    /// (all workers of one node share its holder id), so without this a Connect's worker and
+    /// the recovery sweep could drive one store at once (and rotate a kmsuser password twice).
+    driving: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl CustomKeyStores {
@@ -115,6 +119,7 @@ impl CustomKeyStores {
                 xks,
                 settings,
                 hsm: std::sync::OnceLock::new(),
+                driving: Default::default(),
             }),
         }
     }

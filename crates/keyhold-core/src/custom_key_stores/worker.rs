@@ -24,6 +24,38 @@ use super::CustomKeyStores;
 /// Transitions a worker makes per lease before letting go (guards against livelock).
 const MAX_STEPS: usize = 16;
 
+/// Marks a store as driven by this process until dropped.
+struct DrivingGuard<'a> {
+    stores: &'a CustomKeyStores,
+    id: String,
+}
+
+impl<'a> DrivingGuard<'a> {
+    fn take(stores: &'a CustomKeyStores, id: &str) -> Option<Self> {
+        let mut driving = stores
+            .inner
+            .driving
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        driving.insert(id.to_string()).then(|| DrivingGuard {
+            stores,
+            id: id.to_string(),
+        })
+    }
+}
+
+impl Drop for DrivingGuard<'_> {
+    fn drop(&mut self) {
+        let mut driving = self
+            .stores
+            .inner
+            .driving
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        driving.remove(&self.id);
+    }
+}
+
 fn lease_name(id: &str) -> String {
     format!("cks:{id}")
 }
@@ -52,6 +84,11 @@ impl CustomKeyStores {
     /// Drives one store from `CONNECTING`/`DISCONNECTING` to a final state if this node can
     /// take its lease; returns at once when another worker owns it.
     pub async fn drive(&self, account: &str, region: &str, id: &str) -> KmsResult<()> {
+        // One driver per store in this process; the one running re-reads the state when it
+        // finishes, so a transition requested meanwhile is not lost.
+        let Some(_driving) = DrivingGuard::take(self, id) else {
+            return Ok(());
+        };
         let store = &self.inner.store;
         let node = &self.inner.settings.node_id;
         let lease = lease_name(id);
