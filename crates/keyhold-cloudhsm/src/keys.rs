@@ -61,7 +61,7 @@ impl KeySessions {
 pub(crate) fn key_failure(e: &Pkcs11Error) -> HsmKeyFailure {
     match e {
         Pkcs11Error::KeyNotFound { .. } => HsmKeyFailure::KeyNotFound,
-        Pkcs11Error::PoolExhausted => HsmKeyFailure::Busy,
+        _ if e.is_session_exhaustion() => HsmKeyFailure::Busy,
         _ if e.is_authentication_failure() => HsmKeyFailure::InvalidCiphertext,
         Pkcs11Error::TokenNotFound { .. } | Pkcs11Error::LibraryLoad { .. } => {
             HsmKeyFailure::Unavailable {

@@ -23,6 +23,7 @@ pub(crate) fn failure_of(e: &Pkcs11Error) -> CloudHsmFailure {
         Some(Ckr::UserAlreadyLoggedIn) | Some(Ckr::UserAnotherAlreadyLoggedIn) => {
             CloudHsmFailure::UserLoggedIn
         }
+        _ if e.is_session_exhaustion() => CloudHsmFailure::SessionsExhausted { detail: ckr },
         _ if e.is_device_failure() || matches!(e, Pkcs11Error::TokenNotFound { .. }) => {
             CloudHsmFailure::Device { detail: ckr }
         }

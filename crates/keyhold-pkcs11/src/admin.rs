@@ -39,6 +39,7 @@ pub fn init_token(
     let m = module(module_path)?;
     // Two callers must not both pick "the" free slot.
     let _guard = m.admin_lock.lock().unwrap_or_else(|p| p.into_inner());
+    let _calls = m.enter();
     let (ctx, _) = m.ctx();
     let target = match slot {
         SlotChoice::Id(id) => Slot::try_from(id).map_err(ck("C_InitToken"))?,
@@ -85,7 +86,7 @@ pub fn change_user_pin(
     new: &Pin,
 ) -> Result<(), Pkcs11Error> {
     let m = module(module_path)?;
-    let slot = m.find_slot(token_label)?;
+    let (_calls, slot) = m.locate(token_label)?;
     let (ctx, _) = m.ctx();
     let session = ctx.open_rw_session(slot).map_err(ck("C_OpenSession"))?;
     session
@@ -102,7 +103,7 @@ pub fn init_user_pin(
     user_pin: &Pin,
 ) -> Result<(), Pkcs11Error> {
     let m = module(module_path)?;
-    let slot = m.find_slot(token_label)?;
+    let (_calls, slot) = m.locate(token_label)?;
     let (ctx, _) = m.ctx();
     let session = ctx.open_rw_session(slot).map_err(ck("C_OpenSession"))?;
     session
@@ -124,7 +125,7 @@ pub fn verify_user_pin(
     user_pin: &Pin,
 ) -> Result<(), Pkcs11Error> {
     let m = module(module_path)?;
-    let slot = m.find_slot(token_label)?;
+    let (_calls, slot) = m.locate(token_label)?;
     let (ctx, _) = m.ctx();
     let session = ctx.open_ro_session(slot).map_err(ck("C_OpenSession"))?;
     session

@@ -341,6 +341,14 @@ impl Pkcs11Error {
             _ => false,
         }
     }
+
+    /// True when no session could be had: Keyhold's own pool stayed busy
+    /// ([`Pkcs11Error::PoolExhausted`]) or the token refused another one
+    /// (`CKR_SESSION_COUNT`: the HSM's session limit). Callers report it as
+    /// a retryable overload, not as the HSM being gone.
+    pub fn is_session_exhaustion(&self) -> bool {
+        matches!(self, Pkcs11Error::PoolExhausted) || self.ckr() == Some(Ckr::SessionCount)
+    }
 }
 
 /// Builds the `map_err` adapter that names the failing `C_*` function.

@@ -35,6 +35,15 @@
 //! once (except key generation and PIN changes, which are not idempotent).
 //! A caller waits at most [`TokenConfig::checkout_timeout`] for a session.
 //!
+//! A missing key, a missing token or `CKR_GENERAL_ERROR` may also mean the
+//! module lost its token (SoftHSMv2 whose token directory vanished keeps
+//! failing until it is finalized): the token is looked up again, and when the
+//! module cannot list it, the module is reset (`C_Finalize` + `C_Initialize`,
+//! waiting for calls in flight, at most once per 250 ms) and the operation
+//! retried — so an HSM that comes back is used again without a restart.
+//! `CKR_SESSION_COUNT` (the HSM's session limit) and an exhausted pool are
+//! [`Pkcs11Error::is_session_exhaustion`]: retryable overload.
+//!
 //! # Login state
 //! PKCS#11 login is per application (process) and token, not per session:
 //! one `C_Login` logs in every session, and `C_Logout` or closing the last

@@ -24,7 +24,9 @@ pub struct Token {
 
 pub(crate) struct Inner {
     pub(crate) module: Arc<Module>,
-    slot: Mutex<Slot>,
+    /// The token's slot and the module generation it was found under: a
+    /// reset module may number its slots differently.
+    slot: Mutex<(Slot, u64)>,
     pub(crate) config: TokenConfig,
     pin: Mutex<Pin>,
     pool: Pool,
@@ -54,11 +56,15 @@ impl Token {
     /// `CKR_*` on a bad PIN, a locked or uninitialised user, etc.
     pub fn open(config: TokenConfig) -> Result<Token, Pkcs11Error> {
         let module = module(&config.module_path)?;
-        let slot = module.find_slot(&config.token_label)?;
+        let generation = module.generation();
+        let slot = {
+            let (_guard, slot) = module.locate(&config.token_label)?;
+            slot
+        };
         let token = Token {
             inner: Arc::new(Inner {
                 module,
-                slot: Mutex::new(slot),
+                slot: Mutex::new((slot, generation)),
                 pin: Mutex::new(config.user_pin.clone()),
                 pool: Pool::new(config.pool_size, config.checkout_timeout),
                 login_epoch: AtomicU64::new(0),
@@ -68,18 +74,42 @@ impl Token {
             }),
         };
         // Open the whole pool now so a bad PIN or a missing device shows at
-        // start-up, not on the first request.
-        let mut leases = Vec::new();
-        for _ in 0..token.inner.config.pool_size.max(1) {
-            leases.push(token.checkout()?);
+        // start-up, not on the first request (at least one session must open).
+        let opened = {
+            let _guard = token.inner.module.enter();
+            let mut leases = Vec::new();
+            let mut failure = None;
+            for _ in 0..token.inner.config.pool_size.max(1) {
+                match token.checkout() {
+                    Ok(lease) => leases.push(lease),
+                    // The HSM's session limit: make do with what opened; the
+                    // pool grows when sessions free up.
+                    Err(e) if e.is_session_exhaustion() && !leases.is_empty() => break,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            drop(leases);
+            failure
+        };
+        // `token` is dropped (closing its sessions) only after the guard is
+        // released: its `Drop` takes the guard itself.
+        match opened {
+            None => Ok(token),
+            Some(e) => Err(e),
         }
-        drop(leases);
-        Ok(token)
     }
 
     /// The slot the token currently sits in.
     pub fn slot_id(&self) -> u64 {
-        self.slot().id()
+        self.inner
+            .slot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .id()
     }
 
     /// The token's label.
@@ -87,8 +117,20 @@ impl Token {
         &self.inner.config.token_label
     }
 
-    pub(crate) fn slot(&self) -> Slot {
-        *self.inner.slot.lock().unwrap_or_else(|p| p.into_inner())
+    /// The token's slot under the current module generation, found again
+    /// if the module was reset since. The caller holds the call guard.
+    pub(crate) fn slot(&self) -> Result<Slot, Pkcs11Error> {
+        let current = self.inner.module.generation();
+        let mut slot = self.inner.slot.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.1 != current {
+            *slot = (
+                self.inner
+                    .module
+                    .find_slot(&self.inner.config.token_label)?,
+                current,
+            );
+        }
+        Ok(slot.0)
     }
 
     /// How many times this token recovered from a device or session
@@ -121,7 +163,7 @@ impl Token {
         let (ctx, generation) = self.inner.module.ctx();
         let epoch = self.inner.login_epoch.load(Ordering::SeqCst);
         let session = ctx
-            .open_rw_session(self.slot())
+            .open_rw_session(self.slot()?)
             .map_err(ck("C_OpenSession"))?;
         self.login(&session)?;
         Ok(PooledSession {
@@ -154,7 +196,10 @@ impl Token {
 
     /// Runs `f` on a pooled session. On a device/session failure (or a lost
     /// login) the session is dropped, the token recovered, and — if `retry`
-    /// — `f` runs once more on a fresh session.
+    /// — `f` runs once more on a fresh session. A missing key or a general
+    /// error may also mean the module lost its token (see [`Module::locate`]):
+    /// then the token is looked up again, and `f` retried only if that took
+    /// a reset of the module.
     pub(crate) fn run<T>(
         &self,
         retry: bool,
@@ -165,19 +210,33 @@ impl Token {
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
-        let rv = match err.ckr() {
-            Some(rv) if rv.is_device_failure() || rv == Ckr::UserNotLoggedIn => rv,
+        let recovered = match err.ckr() {
+            Some(rv) if rv.is_device_failure() || rv == Ckr::UserNotLoggedIn => {
+                tracing::warn!(token = %self.inner.config.token_label, error = %err, "PKCS#11 failure, recovering");
+                self.recover(rv, generation).map(|()| true)
+            }
+            Some(Ckr::GeneralError) => self.revalidate(generation),
+            None if matches!(
+                err,
+                Pkcs11Error::KeyNotFound { .. } | Pkcs11Error::TokenNotFound { .. }
+            ) =>
+            {
+                self.revalidate(generation)
+            }
             _ => return Err(err),
         };
-        tracing::warn!(token = %self.inner.config.token_label, error = %err, "PKCS#11 failure, recovering");
-        if let Err(e) = self.recover(rv, generation) {
-            tracing::warn!(token = %self.inner.config.token_label, error = %e, "recovery failed");
-            return Err(err);
-        }
-        if retry {
-            self.attempt(&f)
-        } else {
-            Err(err)
+        match recovered {
+            Ok(true) if retry => self.attempt(&f),
+            Ok(_) => Err(err),
+            Err(e) => {
+                tracing::warn!(token = %self.inner.config.token_label, error = %e, "recovery failed");
+                // The token itself is gone: that says more than the symptom.
+                if matches!(e, Pkcs11Error::TokenNotFound { .. }) || e.is_device_failure() {
+                    Err(e)
+                } else {
+                    Err(err)
+                }
+            }
         }
     }
 
@@ -185,6 +244,7 @@ impl Token {
         &self,
         f: &impl Fn(&Session) -> Result<T, Pkcs11Error>,
     ) -> Result<T, Pkcs11Error> {
+        let _guard = self.inner.module.enter();
         let lease = self.checkout()?;
         let Some(ps) = lease.get() else {
             return Err(Pkcs11Error::Malformed("pool lent no session"));
@@ -201,24 +261,44 @@ impl Token {
         }
     }
 
+    /// After a missing key or a general error: is the token still listed?
+    /// [`Module::locate`] resets the module if listing fails as a whole.
+    /// True when the module was reset since the failed attempt, so a retry
+    /// may now succeed.
+    fn revalidate(&self, generation: u64) -> Result<bool, Pkcs11Error> {
+        let slot = {
+            let (_guard, slot) = self.inner.module.locate(&self.inner.config.token_label)?;
+            slot
+        };
+        let current = self.inner.module.generation();
+        if current == generation {
+            return Ok(false);
+        }
+        self.inner.recoveries.fetch_add(1, Ordering::Relaxed);
+        *self.inner.slot.lock().unwrap_or_else(|p| p.into_inner()) = (slot, current);
+        self.inner.login_epoch.fetch_add(1, Ordering::SeqCst);
+        Ok(true)
+    }
+
     /// After a failure: re-initialise the module if it was finalized, find
     /// the token's slot again if it moved, drop idle sessions that no longer
     /// answer, and make every session log in again.
     fn recover(&self, rv: Ckr, generation: u64) -> Result<(), Pkcs11Error> {
         self.inner.recoveries.fetch_add(1, Ordering::Relaxed);
         if rv == Ckr::CryptokiNotInitialized {
-            self.inner.module.reinitialize(generation)?;
+            self.inner.module.reset(generation, true)?;
         }
-        if matches!(
+        let _guard = if matches!(
             rv,
             Ckr::CryptokiNotInitialized | Ckr::TokenNotPresent | Ckr::DeviceRemoved
         ) {
-            let slot = self
-                .inner
-                .module
-                .find_slot(&self.inner.config.token_label)?;
-            *self.inner.slot.lock().unwrap_or_else(|p| p.into_inner()) = slot;
-        }
+            let (guard, slot) = self.inner.module.locate(&self.inner.config.token_label)?;
+            let current = self.inner.module.generation();
+            *self.inner.slot.lock().unwrap_or_else(|p| p.into_inner()) = (slot, current);
+            guard
+        } else {
+            self.inner.module.enter()
+        };
         let current = self.inner.module.generation();
         let idle = self.inner.pool.take_idle();
         let taken = idle.len();
@@ -311,6 +391,23 @@ pub(crate) fn bool_attr(attrs: &[Attribute], t: AttributeType) -> Option<bool> {
         | (Attribute::Sensitive(v), AttributeType::Sensitive) => Some(*v),
         _ => None,
     })
+}
+
+impl Drop for Inner {
+    /// Closes the idle sessions of the current module generation; older ones
+    /// belong to a finalized module and are forgotten (their handle numbers
+    /// may now name someone else's session). If a reset is under way (the
+    /// call guard is not free), every session is forgotten: a small leak
+    /// instead of a call racing `C_Finalize`.
+    fn drop(&mut self) {
+        let idle = self.pool.take_idle();
+        let guard = self.module.try_enter();
+        let current = self.module.generation();
+        for ps in idle {
+            let stale = guard.is_none() || ps.generation != current;
+            ps.dispose(stale);
+        }
+    }
 }
 
 // `Token` is shared between request handlers and threads.

@@ -91,14 +91,14 @@ impl From<KmsError> for WireError {
             "DependencyTimeoutException" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
+        let message = match e {
             // Keep the cause in the server log; the caller sees AWS's generic text only.
-            tracing::error!(error = ?e, "internal error");
-        }
-        let message = match status {
-            StatusCode::INTERNAL_SERVER_ERROR => {
+            KmsError::Internal(_) => {
+                tracing::error!(error = ?e, "internal error");
                 "An internal error occurred. Retry the request.".to_string()
             }
+            // Everything else, server errors included, carries a message written for the
+            // caller (e.g. session exhaustion: back off and retry).
             _ => e.to_string(),
         };
         WireError {

@@ -424,9 +424,24 @@ async fn hsm_failure_mid_operation_and_recovery() {
     // SoftHSM no longer finds the backing key: KMSInvalidStateException, as AWS answers when
     // the key material is not available in the cluster.
     assert_eq!(name, "KMSInvalidStateException");
-    // SoftHSM itself stays broken in a process whose token directory vanished; after a
-    // restart the store is still CONNECTED and the first operation opens the kmsuser
-    // sessions again with the stored password.
+    // The token is back: Keyhold resets the module (SoftHSM needs C_Finalize + C_Initialize
+    // to see a token directory that vanished) and the same CONNECTED store works again
+    // without a restart. Resets are rate-limited, so the first try may still fail.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let dec = loop {
+        match kms.decrypt().ciphertext_blob(blob.clone()).send().await {
+            Ok(d) => break d,
+            Err(e) if std::time::Instant::now() < deadline => {
+                let (name, _) = err(Err::<(), _>(e));
+                assert_eq!(name, "KMSInvalidStateException");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("decrypt after the token returned: {e:?}"),
+        }
+    };
+    assert_eq!(dec.plaintext().map(|p| p.as_ref()), Some(&b"survives"[..]));
+    // After a restart the store is still CONNECTED and the first operation opens the
+    // kmsuser sessions again with the stored password.
     s.restart();
     let kms = client(&s);
     let dec = kms

@@ -21,7 +21,7 @@ use super::{Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::custom_key_stores::{invalid_state, CustomKeyStores, LoadedStore};
 use crate::error::{KmsError, KmsResult};
-use crate::ports::cloudhsm::{HsmKeyFailure, HsmTarget};
+use crate::ports::cloudhsm::{CloudHsmFailure, HsmKeyFailure, HsmTarget};
 
 /// CloudHSM's minimum: two active HSMs in different availability zones.
 const MIN_ZONES: usize = 2;
@@ -38,15 +38,25 @@ fn hsm_failure(arn: &str, store_id: &str, operation: &str, f: &HsmKeyFailure) ->
     tracing::warn!(key_arn = %arn, custom_key_store_id = %store_id, operation, failure = %f, "CloudHSM key operation failed");
     match f {
         HsmKeyFailure::InvalidCiphertext => KmsError::InvalidCiphertext(String::new()),
+        // AWS's guide quotes "KMS cannot communicate with your CloudHSM cluster" and advises
+        // retrying: the cause may be transient.
         HsmKeyFailure::NotConnected { .. } | HsmKeyFailure::Unavailable { .. } => {
             KmsError::InvalidState(format!(
-                "{arn} is unavailable: the AWS CloudHSM cluster associated with custom key store {store_id} cannot be reached."
+                "{arn} is unavailable: KMS cannot communicate with your CloudHSM cluster (custom key store {store_id}). This might be a transient network issue; retry the request."
             ))
         }
         HsmKeyFailure::KeyNotFound => KmsError::InvalidState(format!(
             "The key material for {arn} is not available in the AWS CloudHSM cluster associated with custom key store {store_id}."
         )),
-        HsmKeyFailure::Busy | HsmKeyFailure::Internal { .. } => {
+        // Session exhaustion: AWS answers KMSInternalException about PKCS #11 sessions; the
+        // caller should back off and retry.
+        HsmKeyFailure::Busy => KmsError::Other {
+            name: "KMSInternalException",
+            message: format!(
+                "KMS cannot complete the request: all PKCS #11 sessions to the AWS CloudHSM cluster of custom key store {store_id} are in use. Back off and retry the request."
+            ),
+        },
+        HsmKeyFailure::Internal { .. } => {
             KmsError::internal(std::io::Error::other(f.to_string()))
         }
     }
@@ -113,10 +123,16 @@ impl Keys {
     {
         match op().await {
             Err(HsmKeyFailure::NotConnected { .. }) => {
-                if let Err(f) = self.custom_key_stores.open_cloudhsm_sessions(store).await {
-                    return Err(HsmKeyFailure::NotConnected {
-                        detail: f.to_string(),
-                    });
+                match self.custom_key_stores.open_cloudhsm_sessions(store).await {
+                    Ok(()) => {}
+                    Err(CloudHsmFailure::SessionsExhausted { .. }) => {
+                        return Err(HsmKeyFailure::Busy)
+                    }
+                    Err(f) => {
+                        return Err(HsmKeyFailure::NotConnected {
+                            detail: f.to_string(),
+                        })
+                    }
                 }
                 op().await
             }

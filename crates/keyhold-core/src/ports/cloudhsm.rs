@@ -78,6 +78,13 @@ pub enum CloudHsmFailure {
         /// What failed.
         detail: String,
     },
+    /// The HSM refused another session (`CKR_SESSION_COUNT`: its session limit is reached,
+    /// by this node or other applications). Retryable: back off and try again.
+    #[error("no PKCS #11 session available: {detail}")]
+    SessionsExhausted {
+        /// What failed.
+        detail: String,
+    },
     /// Anything else.
     #[error("internal error: {detail}")]
     Internal {
@@ -100,7 +107,11 @@ impl CloudHsmFailure {
             CloudHsmFailure::UserNotFound { .. } => C::UserNotFound,
             CloudHsmFailure::UserLoggedIn => C::UserLoggedIn,
             CloudHsmFailure::Device { .. } => C::NetworkErrors,
-            CloudHsmFailure::Internal { .. } => C::InternalError,
+            // AWS has no code of its own for an HSM out of sessions; INTERNAL_ERROR says
+            // "retry", which is the fix.
+            CloudHsmFailure::SessionsExhausted { .. } | CloudHsmFailure::Internal { .. } => {
+                C::InternalError
+            }
         }
     }
 }
