@@ -13,6 +13,7 @@ pub struct TestServer {
     /// The data directory (kept across restarts).
     pub data_dir: PathBuf,
     extra_args: Vec<String>,
+    envs: Vec<(String, String)>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -24,6 +25,12 @@ impl TestServer {
 
     /// Starts a server with extra flags.
     pub fn start_with(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// Starts a server with extra flags and extra environment variables (kept across
+    /// restarts).
+    pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = tmp.path().join("data");
         let mut s = TestServer {
@@ -31,6 +38,10 @@ impl TestServer {
             endpoint: String::new(),
             data_dir,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             _tmp: Some(tmp),
         };
         s.spawn();
@@ -50,6 +61,7 @@ impl TestServer {
             .arg("--ready-file")
             .arg(&ready)
             .args(&self.extra_args)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .env_remove("KEYHOLD_ROOT_KEY")
             .env_remove("KEYHOLD_DATABASE_URL")
             .stdout(Stdio::null())
