@@ -1,39 +1,68 @@
 //! Keyhold's extensions on the `BaldrApiService` prefix: what AWS does through CloudHSM CLI
 //! (cluster activation, `kmsuser` management, login/logout) and the fault-injection API.
 //!
-//! These operations are not in AWS's `cloudhsmv2` model, so their request shapes are
-//! hand-written here (the AWS operations use the generated `keyhold-cloudhsm-model` shapes).
+//! These operations are not in AWS's `cloudhsmv2` model, so their request and response shapes
+//! are hand-written here (the AWS operations use the generated `keyhold-cloudhsm-model`
+//! shapes). The request shapes also serialise, for `keyhold cloudhsm ...` ([`crate::cli`]).
 
+use keyhold_cloudhsm_model::shapes::Cluster;
 use keyhold_core::ports::cloudhsm::CloudHsmFailure;
 use keyhold_pkcs11::admin::{init_token, init_user_pin, SlotChoice};
 use keyhold_pkcs11::{Ckr, Pin, Pkcs11Error};
 use rand::Rng;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
-use crate::api::{cluster_json, cluster_not_found};
+use crate::api::cluster_not_found;
 use crate::state::{cluster_state, hsm_state, subnet_key, ClusterRec, UserRec, KMSUSER};
 use crate::{ApiError, ClusterService};
 
 /// `KeyholdActivateCluster` (CloudHSM CLI `cluster activate`).
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct ActivateRequest {
-    cluster_id: String,
-    admin_password: String,
+    pub(crate) cluster_id: String,
+    pub(crate) admin_password: String,
 }
 
 /// `KeyholdUser*` requests (CloudHSM CLI `user create|delete|change-password`, `login`,
 /// `logout`). Passwords are never logged.
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct UserRequest {
+    pub(crate) cluster_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) admin_password: Option<String>,
+    pub(crate) username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) password: Option<String>,
+}
+
+/// `KeyholdActivateCluster`'s answer: the cluster, now `ACTIVE`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ActivateResponse {
+    cluster: Cluster,
+}
+
+/// The empty answer (`{}`) of the `KeyholdUser*` operations and `KeyholdFaultSetHsmState`.
+#[derive(Serialize)]
+pub(crate) struct Done {}
+
+/// `KeyholdFaultSetSubnet`'s answer: the subnet as it now is.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct SubnetFaultResponse {
+    subnet_id: String,
+    removed: bool,
+    free_addresses: u32,
+}
+
+/// `KeyholdFaultSetClusterNetwork`'s answer.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct NetworkFaultResponse {
     cluster_id: String,
-    #[serde(default)]
-    admin_password: Option<String>,
-    username: String,
-    #[serde(default)]
-    password: Option<String>,
+    reachable: bool,
 }
 
 /// `KeyholdFaultSetSubnet`.
@@ -105,7 +134,7 @@ impl ClusterService {
         account: &str,
         region: &str,
         req: ActivateRequest,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<ActivateResponse, ApiError> {
         let so = check_password("AdminPassword", Some(&req.admin_password))?;
         let module = {
             let c = self.live_cluster(account, region, &req.cluster_id).await?;
@@ -129,11 +158,11 @@ impl ClusterService {
             .with_cluster(account, region, &req.cluster_id, |c| {
                 c.state = cluster_state::ACTIVE.to_string();
                 c.token_label = Some(req.cluster_id.clone());
-                Ok(cluster_json(c))
+                Ok(Cluster::from(&*c))
             })
             .await?;
         tracing::info!(cluster_id = %req.cluster_id, "CloudHSM cluster activated");
-        Ok(json!({ "Cluster": out }))
+        Ok(ActivateResponse { cluster: out })
     }
 
     /// The token of an `ACTIVE` cluster and whether it has `kmsuser`.
@@ -167,13 +196,13 @@ impl ClusterService {
         region: &str,
         id: &str,
         f: impl Fn(&mut ClusterRec),
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Done, ApiError> {
         self.with_cluster(account, region, id, |c| {
             f(c);
             Ok(())
         })
         .await?;
-        Ok(json!({}))
+        Ok(Done {})
     }
 
     /// `KeyholdUserCreate`: `C_InitPIN` as SO on the cluster's token.
@@ -182,7 +211,7 @@ impl ClusterService {
         account: &str,
         region: &str,
         req: UserRequest,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Done, ApiError> {
         let so = check_password("AdminPassword", req.admin_password.as_ref())?;
         let pw = check_password("Password", req.password.as_ref())?;
         let (module, label, exists) = self.active_token(account, region, &req).await?;
@@ -205,7 +234,7 @@ impl ClusterService {
         account: &str,
         region: &str,
         req: UserRequest,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Done, ApiError> {
         let so = check_password("AdminPassword", req.admin_password.as_ref())?;
         let (module, label, exists) = self.active_token(account, region, &req).await?;
         if !exists {
@@ -229,7 +258,7 @@ impl ClusterService {
         account: &str,
         region: &str,
         req: UserRequest,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Done, ApiError> {
         let so = check_password("AdminPassword", req.admin_password.as_ref())?;
         let pw = check_password("Password", req.password.as_ref())?;
         let (module, label, exists) = self.active_token(account, region, &req).await?;
@@ -253,14 +282,14 @@ impl ClusterService {
         account: &str,
         region: &str,
         req: UserRequest,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Done, ApiError> {
         let pw = check_password("Password", req.password.as_ref())?;
         self.active_token(account, region, &req).await?;
         match self
             .login_kmsuser(account, region, &req.cluster_id, pw, false)
             .await
         {
-            Ok(()) => Ok(json!({})),
+            Ok(()) => Ok(Done {}),
             Err(CloudHsmFailure::UserNotFound { .. }) => {
                 Err(ApiError::not_found(format!("User {KMSUSER} not found.")))
             }
@@ -281,7 +310,7 @@ impl ClusterService {
         account: &str,
         region: &str,
         req: UserRequest,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Done, ApiError> {
         self.active_token(account, region, &req).await?;
         self.set_user(account, region, &req.cluster_id, |c| {
             if let Some(u) = &mut c.kmsuser {
@@ -297,7 +326,7 @@ impl ClusterService {
         account: &str,
         region: &str,
         req: SubnetFault,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<SubnetFaultResponse, ApiError> {
         let ((), s) = self
             .records()
             .update_subnet(account, region, &req.subnet_id, |s| {
@@ -313,13 +342,12 @@ impl ClusterService {
         self.lock()
             .subnets
             .insert(subnet_key(account, region, &req.subnet_id), s.clone());
-        let out = json!({
-            "SubnetId": req.subnet_id,
-            "Removed": s.removed,
-            "FreeAddresses": s.free_addresses,
-        });
         tracing::warn!(subnet_id = %req.subnet_id, "CloudHSM fault injected on a subnet");
-        Ok(out)
+        Ok(SubnetFaultResponse {
+            subnet_id: req.subnet_id,
+            removed: s.removed,
+            free_addresses: s.free_addresses,
+        })
     }
 
     /// `KeyholdFaultSetClusterNetwork`: cuts (`Reachable: false`) or restores the network path
@@ -330,14 +358,17 @@ impl ClusterService {
         account: &str,
         region: &str,
         req: NetworkFault,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<NetworkFaultResponse, ApiError> {
         self.with_cluster(account, region, &req.cluster_id, |c| {
             c.network_partitioned = !req.reachable;
             Ok(())
         })
         .await?;
         tracing::warn!(cluster_id = %req.cluster_id, reachable = req.reachable, "CloudHSM fault injected on the network path");
-        Ok(json!({ "ClusterId": req.cluster_id, "Reachable": req.reachable }))
+        Ok(NetworkFaultResponse {
+            cluster_id: req.cluster_id,
+            reachable: req.reachable,
+        })
     }
 
     /// `KeyholdFaultSetHsmState`: `ACTIVE` or `DEGRADED`.
@@ -346,7 +377,7 @@ impl ClusterService {
         account: &str,
         region: &str,
         req: HsmFault,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Done, ApiError> {
         if req.state != hsm_state::ACTIVE && req.state != hsm_state::DEGRADED {
             return Err(ApiError::invalid("State must be ACTIVE or DEGRADED."));
         }
@@ -361,6 +392,6 @@ impl ClusterService {
         })
         .await?;
         tracing::warn!(hsm_id = %req.hsm_id, "CloudHSM fault injected on an HSM");
-        Ok(json!({}))
+        Ok(Done {})
     }
 }

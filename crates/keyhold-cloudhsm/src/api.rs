@@ -1,20 +1,24 @@
 //! The AWS CloudHSM v2 operations: CreateCluster, DescribeClusters, InitializeCluster,
-//! CreateHsm, DeleteHsm and DeleteCluster. Request shapes are generated from botocore's
-//! `cloudhsmv2` 2017-04-28 model (`keyhold-cloudhsm-model`), and every request body of an AWS
-//! operation is first checked against the model's constraints ([`validate_body`]).
+//! CreateHsm, DeleteHsm and DeleteCluster. Request and response shapes are generated from
+//! botocore's `cloudhsmv2` 2017-04-28 model (`keyhold-cloudhsm-model`; responses are built from
+//! the records in [`crate::wire`]), and every request body of an AWS operation is first checked
+//! against the model's constraints ([`validate_body`]).
 
 use keyhold_cloudhsm_model::shapes::{
-    CreateClusterRequest, CreateHsmRequest, DeleteClusterRequest, DeleteHsmRequest,
-    DescribeClustersRequest, InitializeClusterRequest,
+    Cluster, CreateClusterRequest, CreateClusterResponse, CreateHsmRequest, CreateHsmResponse,
+    DeleteClusterRequest, DeleteClusterResponse, DeleteHsmRequest, DeleteHsmResponse,
+    DescribeClustersRequest, DescribeClustersResponse, InitializeClusterRequest,
+    InitializeClusterResponse,
 };
 use keyhold_cloudhsm_model::{validate_input, Operation};
 use rand::Rng;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::state::{
     cluster_state, hsm_state, new_hex_id, new_id, subnet_prefix, zones_for, ClusterRec, HsmRec,
     UserRec,
 };
+use crate::wire;
 use crate::{ApiError, ClusterService};
 
 /// The AWS operations Keyhold serves (the rest of the model answers
@@ -85,51 +89,6 @@ fn fake_csr() -> String {
     format!("-----BEGIN CERTIFICATE REQUEST-----\n{body}\n-----END CERTIFICATE REQUEST-----\n")
 }
 
-/// The wire form of an HSM.
-pub(crate) fn hsm_json(cluster_id: &str, hsm_type: &str, h: &HsmRec) -> Value {
-    json!({
-        "AvailabilityZone": h.availability_zone,
-        "ClusterId": cluster_id,
-        "SubnetId": h.subnet_id,
-        "EniId": h.eni_id,
-        "EniIp": h.eni_ip,
-        "HsmId": h.hsm_id,
-        "HsmType": hsm_type,
-        "State": h.state,
-        "StateMessage": if h.state == hsm_state::ACTIVE { "HSM is active." } else { "HSM is degraded." },
-    })
-}
-
-/// The wire form of a cluster.
-pub(crate) fn cluster_json(c: &ClusterRec) -> Value {
-    let mut certs = serde_json::Map::new();
-    if !c.csr.is_empty() && c.state == cluster_state::UNINITIALIZED {
-        certs.insert("ClusterCsr".into(), json!(c.csr));
-    }
-    if let Some(cert) = &c.cluster_certificate {
-        certs.insert("ClusterCertificate".into(), json!(cert));
-    }
-    let mut v = json!({
-        "BackupPolicy": "DEFAULT",
-        "BackupRetentionPolicy": {"Type": "DAYS", "Value": "90"},
-        "ClusterId": c.cluster_id,
-        "CreateTimestamp": c.create_timestamp,
-        "Hsms": c.hsms.iter().map(|h| hsm_json(&c.cluster_id, &c.hsm_type, h)).collect::<Vec<_>>(),
-        "HsmType": c.hsm_type,
-        "SecurityGroup": c.security_group,
-        "State": c.state,
-        "SubnetMapping": c.subnet_mapping,
-        "VpcId": c.vpc_id,
-        "NetworkType": "IPV4",
-        "Certificates": certs,
-        "TagList": c.tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>(),
-    });
-    if let (Some(b), Some(obj)) = (&c.source_backup_id, v.as_object_mut()) {
-        obj.insert("SourceBackupId".into(), json!(b));
-    }
-    v
-}
-
 impl ClusterService {
     /// `CreateCluster`: a new `UNINITIALIZED` cluster over the given subnets.
     pub(crate) async fn create_cluster(
@@ -137,7 +96,7 @@ impl ClusterService {
         account: &str,
         region: &str,
         req: CreateClusterRequest,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<CreateClusterResponse, ApiError> {
         let _ = (&req.backup_retention_policy, &req.network_type, &req.mode);
         // HsmType, the number of subnets and their ids were checked against the model.
         let mapping = zones_for(region, &req.subnet_ids).ok_or_else(|| {
@@ -239,7 +198,9 @@ impl ClusterService {
             .clusters
             .insert(rec.cluster_id.clone(), rec.clone());
         tracing::info!(cluster_id = %rec.cluster_id, "CloudHSM cluster created");
-        Ok(json!({ "Cluster": cluster_json(&rec) }))
+        Ok(CreateClusterResponse {
+            cluster: Some(Cluster::from(&rec)),
+        })
     }
 
     /// `DescribeClusters`: filters `clusterIds`, `states`, `vpcIds`; pages in id order.
@@ -248,7 +209,7 @@ impl ClusterService {
         account: &str,
         region: &str,
         req: DescribeClustersRequest,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<DescribeClustersResponse, ApiError> {
         let filters = req.filters.unwrap_or_default();
         if let Some(bad) = filters
             .keys()
@@ -281,12 +242,13 @@ impl ClusterService {
         });
         let page: Vec<&ClusterRec> = matching.by_ref().take(limit).collect();
         let more = matching.next().is_some();
-        let mut out =
-            json!({ "Clusters": page.iter().map(|c| cluster_json(c)).collect::<Vec<_>>() });
-        if let (true, Some(last), Some(obj)) = (more, page.last(), out.as_object_mut()) {
-            obj.insert("NextToken".into(), json!(last.cluster_id));
-        }
-        Ok(out)
+        Ok(DescribeClustersResponse {
+            next_token: page
+                .last()
+                .filter(|_| more)
+                .map(|last| last.cluster_id.clone()),
+            clusters: Some(page.into_iter().map(Cluster::from).collect()),
+        })
     }
 
     /// `InitializeCluster`: records the signed cluster certificate and the trust anchor.
@@ -295,7 +257,7 @@ impl ClusterService {
         account: &str,
         region: &str,
         req: InitializeClusterRequest,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<InitializeClusterResponse, ApiError> {
         if !looks_like_certificate(&req.signed_cert) || !looks_like_certificate(&req.trust_anchor) {
             return Err(ApiError::invalid(
                 "SignedCert and TrustAnchor must be PEM-encoded certificates.",
@@ -320,9 +282,7 @@ impl ClusterService {
             Ok(())
         })
         .await?;
-        Ok(
-            json!({ "State": cluster_state::INITIALIZED, "StateMessage": "Cluster is initialized." }),
-        )
+        Ok(wire::initialized())
     }
 
     /// `CreateHsm`: an `ACTIVE` HSM in the subnet of the given availability zone. The address
@@ -333,7 +293,7 @@ impl ClusterService {
         account: &str,
         region: &str,
         req: CreateHsmRequest,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<CreateHsmResponse, ApiError> {
         let c = self.live_cluster(account, region, &req.cluster_id).await?;
         let subnet = c
             .subnet_mapping
@@ -382,7 +342,7 @@ impl ClusterService {
                 Ok(ip)
             })
             .await?;
-        let hsm = HsmRec {
+        let rec = HsmRec {
             hsm_id: new_id("hsm"),
             availability_zone: req.availability_zone.clone(),
             subnet_id: subnet.clone(),
@@ -395,12 +355,12 @@ impl ClusterService {
                 if c.hsms.is_empty() && c.csr.is_empty() {
                     c.csr = fake_csr();
                 }
-                c.hsms.push(hsm.clone());
-                Ok(hsm_json(&c.cluster_id, &c.hsm_type, &hsm))
+                c.hsms.push(rec.clone());
+                Ok(wire::hsm(c, &rec))
             })
             .await;
         match added {
-            Ok((out, _)) => Ok(json!({ "Hsm": out })),
+            Ok((out, _)) => Ok(CreateHsmResponse { hsm: Some(out) }),
             Err(e) => {
                 self.release_address(account, region, &subnet).await;
                 Err(e)
@@ -428,7 +388,7 @@ impl ClusterService {
         account: &str,
         region: &str,
         req: DeleteHsmRequest,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<DeleteHsmResponse, ApiError> {
         if req.hsm_id.is_none() && req.eni_id.is_none() && req.eni_ip.is_none() {
             return Err(ApiError::invalid("Specify one of HsmId, EniId or EniIp."));
         }
@@ -447,7 +407,9 @@ impl ClusterService {
             })
             .await?;
         self.release_address(account, region, &hsm.subnet_id).await;
-        Ok(json!({ "HsmId": hsm.hsm_id }))
+        Ok(DeleteHsmResponse {
+            hsm_id: Some(hsm.hsm_id),
+        })
     }
 
     /// `DeleteCluster`: refused while the cluster has HSMs.
@@ -456,7 +418,7 @@ impl ClusterService {
         account: &str,
         region: &str,
         req: DeleteClusterRequest,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<DeleteClusterResponse, ApiError> {
         let (out, _) = self
             .with_cluster(account, region, &req.cluster_id, |c| {
                 if !c.hsms.is_empty() {
@@ -467,11 +429,11 @@ impl ClusterService {
                 }
                 // The cluster's backup (users, certificates) stays restorable.
                 c.state = cluster_state::DELETED.to_string();
-                Ok(cluster_json(c))
+                Ok(Cluster::from(&*c))
             })
             .await?;
         tracing::info!(cluster_id = %req.cluster_id, "CloudHSM cluster deleted");
-        Ok(json!({ "Cluster": out }))
+        Ok(DeleteClusterResponse { cluster: Some(out) })
     }
 }
 

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use serde_json::json;
+use crate::admin::{ActivateRequest, UserRequest};
 
 /// The admin password's environment variable.
 pub const ADMIN_PASSWORD_ENV: &str = "KEYHOLD_CLOUDHSM_ADMIN_PASSWORD";
@@ -84,11 +84,13 @@ fn env(name: &str) -> anyhow::Result<String> {
 
 /// Runs one command; prints the response.
 pub fn run(command: CloudHsmCommand) -> anyhow::Result<()> {
-    let (target, op, body) = match command {
+    let (target, op, text) = match command {
         CloudHsmCommand::ActivateCluster(t) => {
-            let body =
-                json!({"ClusterId": t.cluster_id, "AdminPassword": env(ADMIN_PASSWORD_ENV)?});
-            (t, "KeyholdActivateCluster", body)
+            let body = ActivateRequest {
+                cluster_id: t.cluster_id.clone(),
+                admin_password: env(ADMIN_PASSWORD_ENV)?,
+            };
+            (t, "KeyholdActivateCluster", serde_json::to_string(&body)?)
         }
         CloudHsmCommand::User { command } => {
             let (a, op, with_password) = match command {
@@ -96,27 +98,37 @@ pub fn run(command: CloudHsmCommand) -> anyhow::Result<()> {
                 UserCommand::Delete(a) => (a, "KeyholdUserDelete", false),
                 UserCommand::ChangePassword(a) => (a, "KeyholdUserChangePassword", true),
             };
-            let mut body = json!({
-                "ClusterId": a.target.cluster_id,
-                "Username": a.username,
-                "AdminPassword": env(ADMIN_PASSWORD_ENV)?,
-            });
-            if with_password {
-                body["Password"] = json!(env(PASSWORD_ENV)?);
-            }
-            (a.target, op, body)
+            let body = UserRequest {
+                cluster_id: a.target.cluster_id.clone(),
+                username: a.username.clone(),
+                admin_password: Some(env(ADMIN_PASSWORD_ENV)?),
+                password: if with_password {
+                    Some(env(PASSWORD_ENV)?)
+                } else {
+                    None
+                },
+            };
+            (a.target, op, serde_json::to_string(&body)?)
         }
         CloudHsmCommand::Login(a) => {
-            let body = json!({"ClusterId": a.target.cluster_id, "Username": a.username, "Password": env(PASSWORD_ENV)?});
-            (a.target, "KeyholdUserLogin", body)
+            let body = UserRequest {
+                cluster_id: a.target.cluster_id.clone(),
+                username: a.username.clone(),
+                admin_password: None,
+                password: Some(env(PASSWORD_ENV)?),
+            };
+            (a.target, "KeyholdUserLogin", serde_json::to_string(&body)?)
         }
         CloudHsmCommand::Logout(a) => {
-            let body = json!({"ClusterId": a.target.cluster_id, "Username": a.username});
-            (a.target, "KeyholdUserLogout", body)
+            let body = UserRequest {
+                cluster_id: a.target.cluster_id.clone(),
+                username: a.username.clone(),
+                admin_password: None,
+                password: None,
+            };
+            (a.target, "KeyholdUserLogout", serde_json::to_string(&body)?)
         }
     };
-    let text = body.to_string();
-    drop(body);
     let (status, reply) = post(&target, op, text.as_bytes())?;
     if (200..300).contains(&status) {
         println!("{op}: ok {reply}");

@@ -3,8 +3,9 @@
 //!
 //! * The API (`X-Amz-Target: BaldrApiService.<Op>`, awsJson1.1): `CreateCluster`,
 //!   `DescribeClusters`, `InitializeCluster`, `CreateHsm`, `DeleteHsm`, `DeleteCluster`,
-//!   `TagResource`, `UntagResource`, `ListTags`, with AWS's request shapes generated from
-//!   botocore's `cloudhsmv2` 2017-04-28 model (`keyhold-cloudhsm-model`, `cargo xtask codegen`),
+//!   `TagResource`, `UntagResource`, `ListTags`, with AWS's request and response shapes
+//!   generated from botocore's `cloudhsmv2` 2017-04-28 model (`keyhold-cloudhsm-model`,
+//!   `cargo xtask codegen`; responses are mapped from the records in one place, `wire.rs`),
 //!   inputs checked against the model's constraints, and `CloudHsm*Exception` errors
 //!   ([`ClusterService::handle`]).
 //! * What AWS does through CloudHSM CLI is a Keyhold extension on the same target prefix (not
@@ -33,7 +34,8 @@
 //! Records (clusters with their HSMs, users, lock-out counters, certificates, tags and backup
 //! lineage; subnets) persist as documents of Keyhold's metadata store ([`records`]), so several
 //! nodes sharing one PostgreSQL database see the same clusters and `/moto-api/reset` clears
-//! them. The SoftHSM token directory, however, is per node: a multi-node deployment must bind
+//! them. The `<data_dir>/cloudhsm/clusters.json` of earlier releases is imported once
+//! ([`ClusterService::import_legacy_clusters`], [`legacy`]). The SoftHSM token directory, however, is per node: a multi-node deployment must bind
 //! its clusters to an HSM all nodes reach (a shared PKCS#11 module and token), or a cluster
 //! activated on one node has no token on the others.
 #![warn(missing_docs)]
@@ -43,10 +45,12 @@ mod api;
 pub mod bound;
 pub mod cli;
 mod keys;
+pub mod legacy;
 mod port;
 pub mod records;
 pub mod state;
 mod tags;
+mod wire;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -197,24 +201,28 @@ impl ClusterService {
             api::validate_body(model_op, body)?;
         }
         match op {
-            "CreateCluster" => self.create_cluster(account, region, parse(body)?).await,
-            "DescribeClusters" => self.describe_clusters(account, region, parse(body)?).await,
-            "InitializeCluster" => self.initialize_cluster(account, region, parse(body)?).await,
-            "CreateHsm" => self.create_hsm(account, region, parse(body)?).await,
-            "DeleteHsm" => self.delete_hsm(account, region, parse(body)?).await,
-            "DeleteCluster" => self.delete_cluster(account, region, parse(body)?).await,
-            "TagResource" => self.tag_resource(account, region, parse(body)?).await,
-            "UntagResource" => self.untag_resource(account, region, parse(body)?).await,
-            "ListTags" => self.list_tags(account, region, parse(body)?).await,
-            "KeyholdActivateCluster" => self.activate(account, region, parse(body)?).await,
-            "KeyholdUserCreate" => self.user_create(account, region, parse(body)?).await,
-            "KeyholdUserDelete" => self.user_delete(account, region, parse(body)?).await,
-            "KeyholdUserChangePassword" => {
-                self.user_change_password(account, region, parse(body)?)
-                    .await
+            "CreateCluster" => reply(self.create_cluster(account, region, parse(body)?).await),
+            "DescribeClusters" => {
+                reply(self.describe_clusters(account, region, parse(body)?).await)
             }
-            "KeyholdUserLogin" => self.user_login(account, region, parse(body)?).await,
-            "KeyholdUserLogout" => self.user_logout(account, region, parse(body)?).await,
+            "InitializeCluster" => {
+                reply(self.initialize_cluster(account, region, parse(body)?).await)
+            }
+            "CreateHsm" => reply(self.create_hsm(account, region, parse(body)?).await),
+            "DeleteHsm" => reply(self.delete_hsm(account, region, parse(body)?).await),
+            "DeleteCluster" => reply(self.delete_cluster(account, region, parse(body)?).await),
+            "TagResource" => reply(self.tag_resource(account, region, parse(body)?).await),
+            "UntagResource" => reply(self.untag_resource(account, region, parse(body)?).await),
+            "ListTags" => reply(self.list_tags(account, region, parse(body)?).await),
+            "KeyholdActivateCluster" => reply(self.activate(account, region, parse(body)?).await),
+            "KeyholdUserCreate" => reply(self.user_create(account, region, parse(body)?).await),
+            "KeyholdUserDelete" => reply(self.user_delete(account, region, parse(body)?).await),
+            "KeyholdUserChangePassword" => reply(
+                self.user_change_password(account, region, parse(body)?)
+                    .await,
+            ),
+            "KeyholdUserLogin" => reply(self.user_login(account, region, parse(body)?).await),
+            "KeyholdUserLogout" => reply(self.user_logout(account, region, parse(body)?).await),
             "KeyholdFaultSetSubnet"
             | "KeyholdFaultSetHsmState"
             | "KeyholdFaultSetClusterNetwork"
@@ -224,15 +232,17 @@ impl ClusterService {
                     "The fault-injection API is disabled ([cloudhsm] fault_injection = false).",
                 ))
             }
-            "KeyholdFaultSetSubnet" => self.fault_set_subnet(account, region, parse(body)?).await,
-            "KeyholdFaultSetHsmState" => {
+            "KeyholdFaultSetSubnet" => {
+                reply(self.fault_set_subnet(account, region, parse(body)?).await)
+            }
+            "KeyholdFaultSetHsmState" => reply(
                 self.fault_set_hsm_state(account, region, parse(body)?)
-                    .await
-            }
-            "KeyholdFaultSetClusterNetwork" => {
+                    .await,
+            ),
+            "KeyholdFaultSetClusterNetwork" => reply(
                 self.fault_set_cluster_network(account, region, parse(body)?)
-                    .await
-            }
+                    .await,
+            ),
             _ => Err(ApiError {
                 name: "UnknownOperationException",
                 message: String::new(),
@@ -245,6 +255,11 @@ impl ClusterService {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// An operation's typed answer as the JSON body of the response.
+fn reply<T: serde::Serialize>(out: Result<T, ApiError>) -> Result<serde_json::Value, ApiError> {
+    wire::to_body(&out?)
 }
 
 /// Parses a request body (`CloudHsmInvalidRequestException` when it does not fit the shape).

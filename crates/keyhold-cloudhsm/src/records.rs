@@ -123,6 +123,30 @@ impl Records {
         }
     }
 
+    /// Creates a subnet's record; `Ok(false)` when it already exists (it is left as it is).
+    pub async fn insert_subnet(
+        &self,
+        account: &str,
+        region: &str,
+        id: &str,
+        rec: &SubnetRec,
+    ) -> Result<bool, ApiError> {
+        let row = StoredDocument {
+            kind: SUBNET_KIND.into(),
+            account_id: account.into(),
+            region: region.into(),
+            id: id.into(),
+            created_at_ms: now_ms(),
+            version: 1,
+            doc: encode(rec)?,
+        };
+        match self.store.insert_document(&row, &[]).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict { .. }) => Ok(false),
+            Err(e) => Err(store_failure(e)),
+        }
+    }
+
     /// Applies `f` to the document `(kind, account, region, id)` and writes the result by
     /// compare-and-set, re-reading and re-applying `f` when another writer (on this or
     /// another node) got there first. A missing document is `missing()` when that is `Some`

@@ -1,8 +1,9 @@
 //! `TagResource`, `UntagResource` and `ListTags` on clusters (backups have no records).
 
-use serde_json::{json, Value};
-
-use keyhold_cloudhsm_model::shapes::{ListTagsRequest, TagResourceRequest, UntagResourceRequest};
+use keyhold_cloudhsm_model::shapes::{
+    ListTagsRequest, ListTagsResponse, TagResourceRequest, TagResourceResponse,
+    UntagResourceRequest, UntagResourceResponse,
+};
 
 use crate::{ApiError, ClusterService};
 
@@ -35,7 +36,7 @@ impl ClusterService {
         account: &str,
         region: &str,
         req: TagResourceRequest,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<TagResourceResponse, ApiError> {
         if req.tag_list.is_empty() || req.tag_list.len() > MAX_TAGS {
             return Err(ApiError::invalid("TagList must hold 1 to 50 tags."));
         }
@@ -60,7 +61,7 @@ impl ClusterService {
             Ok(())
         })
         .await?;
-        Ok(json!({}))
+        Ok(TagResourceResponse {})
     }
 
     /// `UntagResource`: removes tags by key (absent keys are ignored).
@@ -69,7 +70,7 @@ impl ClusterService {
         account: &str,
         region: &str,
         req: UntagResourceRequest,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<UntagResourceResponse, ApiError> {
         if req.tag_key_list.is_empty() || req.tag_key_list.len() > MAX_TAGS {
             return Err(ApiError::invalid("TagKeyList must hold 1 to 50 keys."));
         }
@@ -78,7 +79,7 @@ impl ClusterService {
             Ok(())
         })
         .await?;
-        Ok(json!({}))
+        Ok(UntagResourceResponse {})
     }
 
     /// `ListTags`: in the order they were added, paged by position.
@@ -87,7 +88,7 @@ impl ClusterService {
         account: &str,
         region: &str,
         req: ListTagsRequest,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<ListTagsResponse, ApiError> {
         let limit = match req.max_results {
             None => 100,
             Some(n @ 1..=100) => n as usize,
@@ -100,17 +101,10 @@ impl ClusterService {
                 .map_err(|_| ApiError::invalid("Invalid NextToken."))?,
         };
         let c = self.live_cluster(account, region, &req.resource_id).await?;
-        let page: Vec<Value> = c
-            .tags
-            .iter()
-            .skip(start)
-            .take(limit)
-            .map(|(k, v)| json!({"Key": k, "Value": v}))
-            .collect();
-        let mut out = json!({ "TagList": page });
-        if start + limit < c.tags.len() {
-            out["NextToken"] = json!((start + limit).to_string());
-        }
-        Ok(out)
+        let more = start.saturating_add(limit) < c.tags.len();
+        Ok(ListTagsResponse {
+            tag_list: crate::wire::tags(c.tags.iter().skip(start).take(limit)),
+            next_token: more.then(|| (start + limit).to_string()),
+        })
     }
 }

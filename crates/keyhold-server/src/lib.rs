@@ -70,6 +70,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
             store,
         )
         .context("opening the CloudHSM clusters ([cloudhsm] table)")?;
+        // An earlier release kept clusters in <data_dir>/cloudhsm/clusters.json: import them
+        // once (before binding, so configured bindings win). A file that cannot be read stays
+        // where it is and is tried again at the next start; it does not stop this one.
+        if let Err(e) = clusters.import_legacy_clusters(&settings.data_dir).await {
+            tracing::error!(error = %e, "cannot import <data_dir>/cloudhsm/clusters.json of an earlier release; it is left in place");
+        }
         clusters
             .bind_configured_clusters()
             .await

@@ -339,3 +339,69 @@ async fn cloudhsm_and_fault_injection_are_off_unless_configured() {
     )
     .await;
 }
+
+/// Clusters an earlier release kept in `<data_dir>/cloudhsm/clusters.json` are imported into
+/// the metadata store at start-up, once; the file is renamed so it is never read again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_json_of_an_earlier_release_is_imported_at_start() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let Some(mut s) = server(tmp.path()) else {
+        return;
+    };
+    s.stop();
+    let legacy = json!({
+        "clusters": {
+            "cluster-upgradeaaaa2": {
+                "cluster_id": "cluster-upgradeaaaa2",
+                "account": "123456789012",
+                "region": "us-east-1",
+                "state": "UNINITIALIZED",
+                "hsm_type": "hsm2m.medium",
+                "source_backup_id": null,
+                "subnet_mapping": {"us-east-1c": "subnet-0c0c0c0c"},
+                "vpc_id": "vpc-0123456789abcdef2",
+                "security_group": "sg-0123456789abcdef2",
+                "create_timestamp": 1764300100.5,
+                "hsms": [],
+                "csr": "",
+                "cluster_certificate": null,
+                "trust_anchor": null,
+                "module_path": "/usr/lib/softhsm/libsofthsm2.so",
+                "token_label": null,
+                "kmsuser": null,
+                "user_pin_set": false,
+                "tags": [["team", "payments"]],
+                "lineage": "cluster-upgradeaaaa2"
+            }
+        },
+        "subnets": {}
+    });
+    let dir = s.data_dir.join("cloudhsm");
+    std::fs::create_dir_all(&dir).expect("cloudhsm dir");
+    std::fs::write(dir.join("clusters.json"), legacy.to_string()).expect("legacy file");
+    s.restart();
+
+    let v = ok(
+        &s,
+        "DescribeClusters",
+        json!({"Filters": {"clusterIds": ["cluster-upgradeaaaa2"]}}),
+    )
+    .await;
+    assert_eq!(v["Clusters"][0]["State"], "UNINITIALIZED", "{v}");
+    assert_eq!(v["Clusters"][0]["HsmType"], "hsm2m.medium", "{v}");
+    let tags = ok(
+        &s,
+        "ListTags",
+        json!({"ResourceId": "cluster-upgradeaaaa2"}),
+    )
+    .await;
+    assert_eq!(
+        tags["TagList"],
+        json!([{"Key": "team", "Value": "payments"}])
+    );
+    assert!(
+        !dir.join("clusters.json").exists(),
+        "renamed after the import"
+    );
+    assert!(dir.join("clusters.json.imported").exists());
+}
