@@ -9,7 +9,7 @@ use aws_sdk_kms::types::{ConnectionErrorCodeType as E, ConnectionStateType as S}
 use serde_json::json;
 
 use cloudhsm_common::*;
-use common::{client, TestServer};
+use common::{client, encrypt_blob, TestServer};
 use custom_key_stores_common::code;
 
 /// A connected store over a ready cluster: (server, kms, store id, cluster id, zones, hsms).
@@ -19,18 +19,7 @@ async fn connected(
     subnets: [&str; 2],
 ) -> (String, String, Vec<String>, Vec<String>) {
     let (cluster, zones, hsms) = ready_cluster(s, subnets).await;
-    let store = kms
-        .create_custom_key_store()
-        .custom_key_store_name(format!("store-{cluster}"))
-        .cloud_hsm_cluster_id(&cluster)
-        .trust_anchor_certificate(ANCHOR)
-        .key_store_password(KMSUSER_PW)
-        .send()
-        .await
-        .expect("create store")
-        .custom_key_store_id()
-        .expect("id")
-        .to_string();
+    let store = create_store(kms, &cluster).await;
     assert_eq!(reconnect(kms, &store).await, (S::Connected, None));
     (store, cluster, zones, hsms)
 }
@@ -254,28 +243,9 @@ async fn token_gone_then_back_recovers_without_restart() {
     };
     let kms = client(&s);
     let (store, _, _, _) = connected(&s, &kms, ["subnet-9a9a9a9a", "subnet-9b9b9b9b"]).await;
-    let key = kms
-        .create_key()
-        .origin(aws_sdk_kms::types::OriginType::AwsCloudhsm)
-        .custom_key_store_id(&store)
-        .send()
-        .await
-        .expect("create key")
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_string();
+    let (key, _) = hsm_key(&kms, &store).await;
     let plaintext = aws_sdk_kms::primitives::Blob::new(b"kept in the HSM".to_vec());
-    let blob = kms
-        .encrypt()
-        .key_id(&key)
-        .plaintext(plaintext.clone())
-        .send()
-        .await
-        .expect("encrypt")
-        .ciphertext_blob()
-        .cloned()
-        .expect("blob");
+    let blob = encrypt_blob(&kms, &key, plaintext.as_ref()).await;
 
     let tokens = s.data_dir.join("cloudhsm").join("softhsm-tokens");
     let dir = std::fs::read_dir(&tokens)

@@ -14,13 +14,11 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{
-    ConnectionErrorCodeType as E, ConnectionStateType as S, DataKeySpec, OriginType,
-};
+use aws_sdk_kms::types::{ConnectionErrorCodeType as E, ConnectionStateType as S, DataKeySpec};
 use keyhold_pkcs11_faults::FaultFile;
 
 use cloudhsm_common::*;
-use common::{client, TestServer};
+use common::{client, encrypt_blob, TestServer};
 
 /// A server whose CloudHSM clusters sit behind the fault-injecting module, and its fault
 /// file; `None` (after a SKIP line) without SoftHSM or the built module, outside CI.
@@ -70,41 +68,9 @@ async fn store_with_key(
     kms: &aws_sdk_kms::Client,
     subnets: [&str; 2],
 ) -> (String, String, String, Blob) {
-    let (cluster, _, _) = ready_cluster(s, subnets).await;
-    let store = kms
-        .create_custom_key_store()
-        .custom_key_store_name(format!("store-{cluster}"))
-        .cloud_hsm_cluster_id(&cluster)
-        .trust_anchor_certificate(ANCHOR)
-        .key_store_password(KMSUSER_PW)
-        .send()
-        .await
-        .expect("create store")
-        .custom_key_store_id()
-        .expect("id")
-        .to_string();
-    assert_eq!(reconnect(kms, &store).await, (S::Connected, None));
-    let key = kms
-        .create_key()
-        .origin(OriginType::AwsCloudhsm)
-        .custom_key_store_id(&store)
-        .send()
-        .await
-        .expect("create key")
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_string();
-    let blob = kms
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new(PLAIN))
-        .send()
-        .await
-        .expect("encrypt")
-        .ciphertext_blob()
-        .cloned()
-        .expect("blob");
+    let (store, cluster) = connected_store(s, kms, subnets).await;
+    let (key, _) = hsm_key(kms, &store).await;
+    let blob = encrypt_blob(kms, &key, PLAIN).await;
     (store, cluster, key, blob)
 }
 

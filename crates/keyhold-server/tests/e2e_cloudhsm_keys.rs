@@ -26,47 +26,6 @@ fn err<T, E: aws_sdk_kms::error::ProvideErrorMetadata>(r: Result<T, E>) -> (Stri
     }
 }
 
-/// A store over a ready cluster, CONNECTED: (store id, cluster id).
-async fn connected_store(
-    s: &TestServer,
-    kms: &aws_sdk_kms::Client,
-    subnets: [&str; 2],
-) -> (String, String) {
-    let (cluster, _, _) = ready_cluster(s, subnets).await;
-    let store = kms
-        .create_custom_key_store()
-        .custom_key_store_name(format!("store-{cluster}"))
-        .cloud_hsm_cluster_id(&cluster)
-        .trust_anchor_certificate(ANCHOR)
-        .key_store_password(KMSUSER_PW)
-        .send()
-        .await
-        .expect("create store")
-        .custom_key_store_id()
-        .expect("id")
-        .to_string();
-    assert_eq!(reconnect(kms, &store).await, (S::Connected, None));
-    (store, cluster)
-}
-
-/// A key in the store: (key id, ARN).
-async fn hsm_key(kms: &aws_sdk_kms::Client, store: &str) -> (String, String) {
-    let md = kms
-        .create_key()
-        .origin(OriginType::AwsCloudhsm)
-        .custom_key_store_id(store)
-        .send()
-        .await
-        .expect("create key")
-        .key_metadata()
-        .cloned()
-        .expect("metadata");
-    (
-        md.key_id().to_string(),
-        md.arn().unwrap_or_default().to_string(),
-    )
-}
-
 async fn state_of(kms: &aws_sdk_kms::Client, key: &str) -> KeyState {
     kms.describe_key()
         .key_id(key)

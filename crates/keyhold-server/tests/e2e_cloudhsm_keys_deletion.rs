@@ -72,20 +72,7 @@ async fn scheduled_deletion_destroys_the_backing_key_in_the_hsm() {
     let tmp = tempfile::tempdir().expect("tmp");
     let Some(s) = server(tmp.path()) else { return };
     let kms = client(&s);
-    let (cluster, _, _) = ready_cluster(&s, ["subnet-8a8a8a8a", "subnet-8b8b8b8b"]).await;
-    let store = kms
-        .create_custom_key_store()
-        .custom_key_store_name("deletions")
-        .cloud_hsm_cluster_id(&cluster)
-        .trust_anchor_certificate(ANCHOR)
-        .key_store_password(KMSUSER_PW)
-        .send()
-        .await
-        .expect("create store")
-        .custom_key_store_id()
-        .expect("id")
-        .to_string();
-    assert_eq!(reconnect(&kms, &store).await, (S::Connected, None));
+    let (store, _) = connected_store(&s, &kms, ["subnet-8a8a8a8a", "subnet-8b8b8b8b"]).await;
     let before = token_objects(&s);
     let md = kms
         .create_key()

@@ -223,3 +223,52 @@ pub fn cli(s: &TestServer, args: &[&str], admin: Option<&str>, password: Option<
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// CreateCustomKeyStore (AWS_CLOUDHSM) named `store-<cluster>` over `cluster` with the
+/// kmsuser password; its id.
+pub async fn create_store(kms: &aws_sdk_kms::Client, cluster: &str) -> String {
+    kms.create_custom_key_store()
+        .custom_key_store_name(format!("store-{cluster}"))
+        .cloud_hsm_cluster_id(cluster)
+        .trust_anchor_certificate(ANCHOR)
+        .key_store_password(KMSUSER_PW)
+        .send()
+        .await
+        .expect("create store")
+        .custom_key_store_id()
+        .expect("id")
+        .to_string()
+}
+
+/// A store over a ready cluster, CONNECTED: (store id, cluster id).
+pub async fn connected_store(
+    s: &TestServer,
+    kms: &aws_sdk_kms::Client,
+    subnets: [&str; 2],
+) -> (String, String) {
+    let (cluster, _, _) = ready_cluster(s, subnets).await;
+    let store = create_store(kms, &cluster).await;
+    assert_eq!(
+        reconnect(kms, &store).await,
+        (ConnectionStateType::Connected, None)
+    );
+    (store, cluster)
+}
+
+/// A key in the CloudHSM key store `store`: (key id, ARN).
+pub async fn hsm_key(kms: &aws_sdk_kms::Client, store: &str) -> (String, String) {
+    let md = kms
+        .create_key()
+        .origin(aws_sdk_kms::types::OriginType::AwsCloudhsm)
+        .custom_key_store_id(store)
+        .send()
+        .await
+        .expect("create key")
+        .key_metadata()
+        .cloned()
+        .expect("metadata");
+    (
+        md.key_id().to_string(),
+        md.arn().unwrap_or_default().to_string(),
+    )
+}

@@ -169,3 +169,20 @@ pub async fn raw(
     let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
     (status, json, headers)
 }
+
+/// Encrypts `plaintext` under `key_id` and returns the ciphertext blob; panics on failure.
+pub async fn encrypt_blob(
+    kms: &aws_sdk_kms::Client,
+    key_id: &str,
+    plaintext: &[u8],
+) -> aws_sdk_kms::primitives::Blob {
+    kms.encrypt()
+        .key_id(key_id)
+        .plaintext(aws_sdk_kms::primitives::Blob::new(plaintext.to_vec()))
+        .send()
+        .await
+        .expect("encrypt")
+        .ciphertext_blob()
+        .cloned()
+        .expect("blob")
+}
