@@ -101,7 +101,7 @@ pub(crate) fn count_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// Decodes a `keys` row selected with [`KEY_COLUMNS`].
+/// Decodes a `keys` row, read by column name (the statement selects them all).
 pub(crate) fn key_from_row<R>(row: &R) -> Result<StoredKey, sqlx::Error>
 where
     R: Row,
@@ -120,11 +120,7 @@ where
     })
 }
 
-/// Columns decoded by [`key_from_row`].
-pub(crate) const KEY_COLUMNS: &str =
-    "account_id, region, key_id, custom_key_store_id, created_at_ms, version, doc";
-
-/// Decodes a `key_materials` row selected with [`MATERIAL_COLUMNS`].
+/// Decodes a `key_materials` row, read by column name (the statement selects them all).
 pub(crate) fn material_from_row<R>(row: &R) -> Result<StoredKeyMaterial, sqlx::Error>
 where
     R: Row,
@@ -143,11 +139,7 @@ where
     })
 }
 
-/// Columns decoded by [`material_from_row`].
-pub(crate) const MATERIAL_COLUMNS: &str =
-    "account_id, region, key_id, material_id, created_at_ms, wrapped";
-
-/// Decodes a `custom_key_stores` row selected with [`CKS_COLUMNS`].
+/// Decodes a `custom_key_stores` row, read by column name (the statement selects them all).
 pub(crate) fn cks_from_row<R>(row: &R) -> Result<StoredCustomKeyStore, sqlx::Error>
 where
     R: Row,
@@ -168,11 +160,7 @@ where
     })
 }
 
-/// Columns decoded by [`cks_from_row`].
-pub(crate) const CKS_COLUMNS: &str =
-    "account_id, region, id, name, store_type, connection_state, created_at_ms, version, doc";
-
-/// Decodes a `documents` row selected with [`DOC_COLUMNS`].
+/// Decodes a `documents` row, read by column name (the statement selects them all).
 pub(crate) fn doc_from_row<R>(row: &R) -> Result<StoredDocument, sqlx::Error>
 where
     R: Row,
@@ -190,9 +178,6 @@ where
         doc: row.try_get("doc")?,
     })
 }
-
-/// Columns decoded by [`doc_from_row`].
-pub(crate) const DOC_COLUMNS: &str = "kind, account_id, region, id, created_at_ms, version, doc";
 
 /// Decodes every row with `f`, mapping decode failures to backend errors.
 pub(crate) fn decode_all<R, T>(

@@ -11,6 +11,10 @@
 //!   placed in. See [`PostgresStore`] for why this beats `SERIALIZABLE` with retries here.
 //! * [`open_store`] picks the backend from a database URL.
 //!
+//! The two engines share one implementation of the trait's logic (claims, quotas,
+//! compare-and-set, paging, row decoding); each supplies only its SQL text, how a write
+//! transaction starts and locks, and leases.
+//!
 //! Both engines run versioned migrations (the SQL files under `migrations/sqlite` and
 //! `migrations/postgres`, embedded in the binary) recorded in a `schema_migrations` table,
 //! and both pass one conformance suite (`tests/conformance`).
@@ -30,6 +34,7 @@ mod common;
 mod migrate;
 mod open;
 mod postgres;
+mod shared;
 mod sqlite;
 
 pub use open::{open_store, DEFAULT_SQLITE_FILE};

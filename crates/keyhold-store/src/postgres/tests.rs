@@ -1,6 +1,7 @@
 //! Unit tests of PostgreSQL helpers that need no database.
 
-use super::*;
+use super::helpers::{lock_id, quote_schema};
+use crate::shared::{cks_lock, quota_lock};
 
 #[test]
 fn schema_names_are_validated() {
