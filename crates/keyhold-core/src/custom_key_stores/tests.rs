@@ -26,14 +26,17 @@ pub(super) struct Env {
 }
 
 pub(super) fn env_with(max: u32) -> Env {
-    let mem = Arc::new(MemStore::default());
-    let xks = Arc::new(StubXks::default());
-    let settings = CustomKeyStoreSettings {
+    env_with_settings(CustomKeyStoreSettings {
         max_custom_key_stores: max,
         node_id: "node-a".into(),
         lease_ttl_ms: 30_000,
         ..Default::default()
-    };
+    })
+}
+
+pub(super) fn env_with_settings(settings: CustomKeyStoreSettings) -> Env {
+    let mem = Arc::new(MemStore::default());
+    let xks = Arc::new(StubXks::default());
     let root = Arc::new(RootKey::new(&[7u8; 32]).expect("root key"));
     let cks = CustomKeyStores::new(mem.clone(), root, xks.clone(), settings);
     Env {

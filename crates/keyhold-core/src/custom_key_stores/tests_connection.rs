@@ -7,7 +7,8 @@ use keyhold_kms_model::enums::{
 };
 use keyhold_kms_model::shapes::*;
 
-use super::tests::{env, hsm_req, name_of, xks_req, SECRET};
+use super::tests::{env, env_with_settings, hsm_req, name_of, xks_req, SECRET};
+use super::CustomKeyStoreSettings;
 use crate::ports::xks::{HealthCheckReason, XksFailure};
 use crate::ports::{MetadataStore, StoredKey};
 #[tokio::test]
@@ -268,6 +269,38 @@ async fn recovery_drives_stores_left_transient_and_respects_live_leases() {
         env.entry(&id).await.connection_state,
         Some(State::Connected)
     );
+}
+
+/// A Connect whose proxy call outlasts the lease TTL keeps the lease (renewed every third of
+/// the TTL), so another node cannot take the store over halfway through the call.
+#[tokio::test]
+async fn a_call_longer_than_the_lease_ttl_keeps_the_lease() {
+    let env = env_with_settings(CustomKeyStoreSettings {
+        node_id: "node-a".into(),
+        lease_ttl_ms: 300,
+        ..Default::default()
+    });
+    *env.xks.delay.lock().expect("delay") = Duration::from_millis(1_500);
+    let id = env
+        .create(xks_req("a", "https://xks.example.test", "/kms/xks/v1"))
+        .await
+        .expect("create");
+    env.connect(&id).await.expect("connect");
+    // Three TTLs into the call: without renewal the lease would have expired twice.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(
+        env.entry(&id).await.connection_state,
+        Some(State::Connecting)
+    );
+    assert!(
+        !env.mem
+            .try_acquire_lease(&format!("cks:{id}"), "node-b", 60_000)
+            .await
+            .expect("lease"),
+        "node-b took the lease of a store node-a is still connecting"
+    );
+    let e = env.wait_final(&id).await;
+    assert_eq!(e.connection_state, Some(State::Connected));
 }
 
 #[tokio::test]

@@ -99,7 +99,9 @@ impl CustomKeyStores {
             {
                 return Ok(());
             }
-            let result = self.drive_owned(account, region, id).await;
+            let result = self
+                .while_holding(&lease, self.drive_owned(account, region, id))
+                .await;
             if let Err(e) = store.release_lease(&lease, node).await {
                 tracing::warn!(custom_key_store_id = %id, error = %e, "releasing a connection lease failed");
             }
@@ -112,6 +114,39 @@ impl CustomKeyStores {
             }
         }
         Ok(())
+    }
+
+    /// Runs `work` while renewing `lease` every third of its TTL, so a call slower than the
+    /// TTL (a hung HSM, a slow proxy) does not let another node take the store over halfway.
+    /// If the lease is lost anyway (the metadata store unreachable for a whole TTL), `work`
+    /// still runs to its end — stopping halfway could leave a kmsuser password changed but not
+    /// stored — and its writes stay safe through compare-and-set.
+    async fn while_holding<T>(&self, lease: &str, work: impl std::future::Future<Output = T>) -> T {
+        tokio::pin!(work);
+        tokio::select! {
+            out = &mut work => out,
+            () = self.keep_lease(lease) => work.await,
+        }
+    }
+
+    /// Renews `lease` every third of its TTL; never returns (dropped when the work ends).
+    async fn keep_lease(&self, lease: &str) {
+        let (store, node) = (&self.inner.store, &self.inner.settings.node_id);
+        let ttl = self.inner.settings.lease_ttl_ms;
+        let every = Duration::from_millis(u64::try_from(ttl / 3).unwrap_or(1).max(1));
+        loop {
+            tokio::time::sleep(every).await;
+            match store.try_acquire_lease(lease, node, ttl).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(lease, "a connection lease was lost during a call; finishing the call, its writes are compare-and-set");
+                    std::future::pending::<()>().await;
+                }
+                Err(e) => {
+                    tracing::warn!(lease, error = %e, "renewing a connection lease failed");
+                }
+            }
+        }
     }
 
     /// The lease is held: run transitions until the store is final (or gone).
