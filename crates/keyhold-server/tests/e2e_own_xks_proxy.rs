@@ -45,7 +45,16 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn write_proxy_config(dir: &Path, addr: &str, token_label: &str, disabled: &[&str]) -> PathBuf {
+/// The PKCS#11 module the proxy's HSM backend loads.
+const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+fn write_proxy_config(
+    dir: &Path,
+    addr: &str,
+    module: &str,
+    token_label: &str,
+    disabled: &[&str],
+) -> PathBuf {
     let path = dir.join("xks-proxy.toml");
     let disabled = disabled
         .iter()
@@ -61,7 +70,7 @@ health_cache_seconds = 0
 
 [backends.hsm]
 type = "pkcs11"
-module = "/usr/lib/softhsm/libsofthsm2.so"
+module = "{module}"
 token_label = "{token_label}"
 user_pin_env = "KEYHOLD_E2E_HSM_PIN"
 
@@ -83,29 +92,35 @@ secret = "{SECRET}"
     path
 }
 
-fn keyhold(args: &[&str]) -> Command {
+fn keyhold(args: &[&str], envs: &[(&str, &str)]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_keyhold"));
     c.args(args)
         .env("KEYHOLD_E2E_HSM_PIN", PIN)
-        .env("KEYHOLD_LOG", "warn");
+        .env("KEYHOLD_LOG", "warn")
+        .envs(envs.iter().copied());
     c
 }
 
-fn start_proxy(dir: &Path, token_label: &str) -> Proxy {
+/// Starts `keyhold xks-proxy serve` on `module`'s token `token_label`, with extra environment
+/// variables for the proxy process.
+fn start_proxy(dir: &Path, module: &str, token_label: &str, envs: &[(&str, &str)]) -> Proxy {
     let addr = format!("127.0.0.1:{}", free_port());
-    let config = write_proxy_config(dir, &addr, token_label, &[]);
+    let config = write_proxy_config(dir, &addr, module, token_label, &[]);
     let cfg = config.display().to_string();
-    let out = keyhold(&[
-        "xks-proxy",
-        "keys",
-        "create",
-        "--config",
-        &cfg,
-        "--store",
-        "/e2e",
-        "--key-id",
-        KEY,
-    ])
+    let out = keyhold(
+        &[
+            "xks-proxy",
+            "keys",
+            "create",
+            "--config",
+            &cfg,
+            "--store",
+            "/e2e",
+            "--key-id",
+            KEY,
+        ],
+        envs,
+    )
     .output()
     .unwrap();
     assert!(
@@ -113,7 +128,7 @@ fn start_proxy(dir: &Path, token_label: &str) -> Proxy {
         "keys create: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let child = keyhold(&["xks-proxy", "serve", "--config", &cfg])
+    let child = keyhold(&["xks-proxy", "serve", "--config", &cfg], envs)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -131,7 +146,7 @@ fn start_proxy(dir: &Path, token_label: &str) -> Proxy {
 
 /// Rewrites the proxy's configuration and tells it to reload (SIGHUP).
 fn reconfigure(proxy: &Proxy, dir: &Path, token_label: &str, disabled: &[&str]) {
-    write_proxy_config(dir, &proxy.addr, token_label, disabled);
+    write_proxy_config(dir, &proxy.addr, SOFTHSM, token_label, disabled);
     let status = Command::new("kill")
         .args(["-HUP", &proxy.child.id().to_string()])
         .status()
@@ -159,30 +174,31 @@ where
     }
 }
 
-#[tokio::test]
-async fn kms_through_keyholds_own_proxy_on_softhsm() {
-    let Some(env) = keyhold_pkcs11::softhsm::TestEnv::get() else {
-        return;
-    };
-    let token_label = format!(
-        "xks-e2e-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    env.token(&token_label, PIN).expect("SoftHSM token");
-    let dir = tempfile::tempdir().unwrap();
+/// A running proxy on `module`'s token, a KMS server dialling it, and an external key store
+/// over it (CONNECTED) with one key.
+struct Setup {
+    proxy: Proxy,
+    // Kept alive for the test's duration.
+    _server: TestServer,
+    kms: aws_sdk_kms::Client,
+    store: String,
+    key: String,
+}
+
+async fn setup(dir: &Path, module: &str, token_label: &str, envs: &[(&str, &str)]) -> Setup {
     let cert = rcgen::generate_simple_self_signed(vec![HOST.to_string()]).unwrap();
-    std::fs::write(dir.path().join("proxy.pem"), cert.cert.pem()).unwrap();
-    std::fs::write(dir.path().join("proxy.key"), cert.key_pair.serialize_pem()).unwrap();
+    std::fs::write(dir.join("proxy.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.join("proxy.key"), cert.key_pair.serialize_pem()).unwrap();
 
     // The proxy inherits SOFTHSM2_CONF from this process (set by TestEnv).
-    let proxy = start_proxy(dir.path(), &token_label);
+    let proxy = start_proxy(dir, module, token_label, envs);
 
-    let kms_cfg = dir.path().join("keyhold.toml");
+    let kms_cfg = dir.join("keyhold.toml");
     std::fs::write(
         &kms_cfg,
         format!(
             "[xks]\ntimeout_ms = 2000\nuse_system_roots = false\nextra_ca_files = [{:?}]\n[xks.connect_to]\n{HOST:?} = {:?}\n",
-            dir.path().join("proxy.pem").display().to_string(),
+            dir.join("proxy.pem").display().to_string(),
             proxy.addr
         ),
     )
@@ -232,6 +248,39 @@ async fn kms_through_keyholds_own_proxy_on_softhsm() {
         .unwrap()
         .key_id()
         .to_string();
+    Setup {
+        proxy,
+        _server: server,
+        kms,
+        store,
+        key,
+    }
+}
+
+/// A fresh SoftHSM token for one test; its label.
+fn test_token(env: &keyhold_pkcs11::softhsm::TestEnv) -> String {
+    let token_label = format!(
+        "xks-e2e-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    env.token(&token_label, PIN).expect("SoftHSM token");
+    token_label
+}
+
+#[tokio::test]
+async fn kms_through_keyholds_own_proxy_on_softhsm() {
+    let Some(env) = keyhold_pkcs11::softhsm::TestEnv::get() else {
+        return;
+    };
+    let token_label = test_token(env);
+    let dir = tempfile::tempdir().unwrap();
+    let Setup {
+        proxy,
+        _server,
+        kms,
+        store,
+        key,
+    } = setup(dir.path(), SOFTHSM, &token_label, &[]).await;
     let default_key = kms
         .create_key()
         .send()
@@ -432,4 +481,131 @@ async fn kms_through_keyholds_own_proxy_on_softhsm() {
         .await
         .unwrap();
     assert_eq!(plain.plaintext().unwrap().as_ref(), b"through the HSM");
+}
+
+/// (code, message) of a failed call; panics on success.
+fn failure<T: std::fmt::Debug, E: aws_sdk_kms::error::ProvideErrorMetadata + std::fmt::Debug>(
+    r: Result<T, E>,
+) -> (String, String) {
+    let e = r.expect_err("the call must fail");
+    (
+        e.code().unwrap_or_default().to_string(),
+        e.message().unwrap_or_default().to_string(),
+    )
+}
+
+/// Disconnects, connects, and returns the final state.
+async fn reconnect(
+    kms: &aws_sdk_kms::Client,
+    store: &str,
+) -> (ConnectionStateType, Option<ConnectionErrorCodeType>) {
+    kms.disconnect_custom_key_store()
+        .custom_key_store_id(store)
+        .send()
+        .await
+        .unwrap();
+    wait_final(kms, store, WAIT).await;
+    kms.connect_custom_key_store()
+        .custom_key_store_id(store)
+        .send()
+        .await
+        .unwrap();
+    wait_final(kms, store, WAIT).await
+}
+
+/// The HSM behind Keyhold's own proxy fails and comes back while the proxy keeps running:
+/// the proxy loads `keyhold-pkcs11-faults` (a PKCS#11 module forwarding to SoftHSMv2 that
+/// fails chosen calls on demand). Device errors and a token pulled from its slot give AWS's
+/// answers through KMS; once the HSM is healthy again everything recovers without restarting
+/// or reconfiguring the proxy.
+#[tokio::test]
+async fn own_proxy_recovers_from_hsm_faults_without_restart() {
+    let Some(env) = keyhold_pkcs11::softhsm::TestEnv::get() else {
+        return;
+    };
+    let Some(shim) = keyhold_pkcs11_faults::library_path() else {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "libkeyhold_pkcs11_faults.so not built but CI=true"
+        );
+        println!("SKIP: libkeyhold_pkcs11_faults.so not built");
+        return;
+    };
+    let token_label = test_token(env);
+    let dir = tempfile::tempdir().unwrap();
+    let faults = keyhold_pkcs11_faults::FaultFile::new(dir.path().join("pkcs11-faults"));
+    let faults_path = faults.path().display().to_string();
+    let shim = shim.display().to_string();
+    let envs = [
+        (keyhold_pkcs11_faults::FILE_ENV, faults_path.as_str()),
+        (keyhold_pkcs11_faults::MODULE_ENV, SOFTHSM),
+    ];
+    let Setup {
+        proxy: _proxy,
+        _server,
+        kms,
+        store,
+        key,
+    } = setup(dir.path(), &shim, &token_label, &envs).await;
+    let blob = common::encrypt_blob(&kms, &key, b"behind the proxy").await;
+
+    // The HSM answers CKR_DEVICE_ERROR to every encryption and decryption.
+    faults
+        .set(&[
+            "fail C_EncryptInit CKR_DEVICE_ERROR",
+            "fail C_DecryptInit CKR_DEVICE_ERROR",
+        ])
+        .unwrap();
+    let (code, message) = failure(
+        kms.encrypt()
+            .key_id(&key)
+            .plaintext(Blob::new(b"x".to_vec()))
+            .send()
+            .await,
+    );
+    assert_eq!(code, "KMSInvalidStateException", "{message}");
+    let (code, _) = failure(kms.decrypt().ciphertext_blob(blob.clone()).send().await);
+    assert_eq!(code, "KMSInvalidStateException");
+    faults.clear().unwrap();
+    let plain = kms.decrypt().ciphertext_blob(blob.clone()).send().await;
+    assert_eq!(
+        plain.expect("decrypt after the device errors").plaintext(),
+        Some(&Blob::new(b"behind the proxy".to_vec()))
+    );
+
+    // The token leaves its slot: the proxy's health is UNAVAILABLE, so a Connect fails with
+    // XKS_PROXY_NOT_REACHABLE, and cryptographic calls fail.
+    let removed = format!("remove_token {token_label}");
+    faults.set(&[removed.as_str()]).unwrap();
+    let (code, message) = failure(
+        kms.encrypt()
+            .key_id(&key)
+            .plaintext(Blob::new(b"x".to_vec()))
+            .send()
+            .await,
+    );
+    assert_eq!(code, "KMSInvalidStateException", "{message}");
+    assert_eq!(
+        reconnect(&kms, &store).await,
+        (
+            ConnectionStateType::Failed,
+            Some(ConnectionErrorCodeType::XksProxyNotReachable)
+        )
+    );
+
+    // The token is back: reconnect (module resets are rate-limited, so retry briefly).
+    faults.clear().unwrap();
+    let state = eventually(|| async {
+        match reconnect(&kms, &store).await {
+            (ConnectionStateType::Connected, None) => Some(ConnectionStateType::Connected),
+            _ => None,
+        }
+    })
+    .await;
+    assert_eq!(state, ConnectionStateType::Connected);
+    let plain = kms.decrypt().ciphertext_blob(blob).send().await;
+    assert_eq!(
+        plain.expect("decrypt after the token returned").plaintext(),
+        Some(&Blob::new(b"behind the proxy".to_vec()))
+    );
 }
