@@ -12,13 +12,12 @@ mod custom_key_stores_common;
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{ConnectionErrorCodeType as E, ConnectionStateType as S, DataKeySpec};
 use keyhold_pkcs11_faults::FaultFile;
 
 use cloudhsm_common::*;
-use common::{client, encrypt_blob, TestServer};
+use common::{client, encrypt_blob, encrypt_failure, failure, TestServer};
 
 /// A server whose CloudHSM clusters sit behind the fault-injecting module, and its fault
 /// file; `None` (after a SKIP line) without SoftHSM or the built module, outside CI.
@@ -76,17 +75,6 @@ async fn store_with_key(
 
 const PLAIN: &[u8] = b"inside the HSM";
 
-/// (code, message) of a failed call; panics on success.
-fn failure<T: std::fmt::Debug, Err: ProvideErrorMetadata + std::fmt::Debug>(
-    r: Result<T, Err>,
-) -> (String, String) {
-    let e = r.expect_err("the call must fail");
-    (
-        e.code().unwrap_or_default().to_string(),
-        e.message().unwrap_or_default().to_string(),
-    )
-}
-
 /// Decrypts `blob` and checks it gives [`PLAIN`].
 async fn decrypts(kms: &aws_sdk_kms::Client, blob: &Blob) {
     let out = kms
@@ -120,13 +108,7 @@ async fn module_errors_mid_operation_then_recovery_without_restart() {
             "fail C_DecryptInit CKR_DEVICE_ERROR",
         ])
         .expect("faults");
-    let (code, message) = failure(
-        kms.encrypt()
-            .key_id(&key)
-            .plaintext(Blob::new(b"x".to_vec()))
-            .send()
-            .await,
-    );
+    let (code, message) = encrypt_failure(&kms, &key).await;
     assert_eq!(code, "KMSInvalidStateException", "{message}");
     assert!(
         message.contains("KMS cannot communicate with your CloudHSM cluster"),
@@ -169,13 +151,7 @@ async fn token_removed_then_returned_without_restart() {
     // The cluster's token leaves its slot (Keyhold labels a cluster's token with its id).
     let removed = format!("remove_token {cluster}");
     faults.set(&[removed.as_str()]).expect("faults");
-    let (code, message) = failure(
-        kms.encrypt()
-            .key_id(&key)
-            .plaintext(Blob::new(b"x".to_vec()))
-            .send()
-            .await,
-    );
+    let (code, message) = encrypt_failure(&kms, &key).await;
     assert_eq!(code, "KMSInvalidStateException", "{message}");
     let (code, _) = failure(kms.decrypt().ciphertext_blob(blob.clone()).send().await);
     assert_eq!(code, "KMSInvalidStateException");
@@ -212,13 +188,7 @@ async fn session_exhaustion_is_kms_internal_exception_then_recovers() {
     s.restart();
     let kms = client(&s);
     assert_eq!(connection(&kms, &store).await, (S::Connected, None));
-    let (code, message) = failure(
-        kms.encrypt()
-            .key_id(&key)
-            .plaintext(Blob::new(b"x".to_vec()))
-            .send()
-            .await,
-    );
+    let (code, message) = encrypt_failure(&kms, &key).await;
     assert_eq!(code, "KMSInternalException", "{message}");
     assert!(message.contains("PKCS #11 sessions"), "{message}");
     let (code, _) = failure(kms.decrypt().ciphertext_blob(blob.clone()).send().await);

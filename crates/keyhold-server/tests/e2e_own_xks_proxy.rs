@@ -13,7 +13,7 @@ use aws_sdk_kms::types::{
     ConnectionErrorCodeType, ConnectionStateType, CustomKeyStoreType, DataKeySpec, KeyState,
     OriginType, XksProxyAuthenticationCredentialType, XksProxyConnectivityType,
 };
-use common::{client, TestServer};
+use common::{client, encrypt_failure, failure, TestServer};
 use custom_key_stores_common::wait_final;
 
 const HOST: &str = "xks.example.test";
@@ -483,17 +483,6 @@ async fn kms_through_keyholds_own_proxy_on_softhsm() {
     assert_eq!(plain.plaintext().unwrap().as_ref(), b"through the HSM");
 }
 
-/// (code, message) of a failed call; panics on success.
-fn failure<T: std::fmt::Debug, E: aws_sdk_kms::error::ProvideErrorMetadata + std::fmt::Debug>(
-    r: Result<T, E>,
-) -> (String, String) {
-    let e = r.expect_err("the call must fail");
-    (
-        e.code().unwrap_or_default().to_string(),
-        e.message().unwrap_or_default().to_string(),
-    )
-}
-
 /// Disconnects, connects, and returns the final state.
 async fn reconnect(
     kms: &aws_sdk_kms::Client,
@@ -556,13 +545,7 @@ async fn own_proxy_recovers_from_hsm_faults_without_restart() {
             "fail C_DecryptInit CKR_DEVICE_ERROR",
         ])
         .unwrap();
-    let (code, message) = failure(
-        kms.encrypt()
-            .key_id(&key)
-            .plaintext(Blob::new(b"x".to_vec()))
-            .send()
-            .await,
-    );
+    let (code, message) = encrypt_failure(&kms, &key).await;
     assert_eq!(code, "KMSInvalidStateException", "{message}");
     let (code, _) = failure(kms.decrypt().ciphertext_blob(blob.clone()).send().await);
     assert_eq!(code, "KMSInvalidStateException");
@@ -577,13 +560,7 @@ async fn own_proxy_recovers_from_hsm_faults_without_restart() {
     // XKS_PROXY_NOT_REACHABLE, and cryptographic calls fail.
     let removed = format!("remove_token {token_label}");
     faults.set(&[removed.as_str()]).unwrap();
-    let (code, message) = failure(
-        kms.encrypt()
-            .key_id(&key)
-            .plaintext(Blob::new(b"x".to_vec()))
-            .send()
-            .await,
-    );
+    let (code, message) = encrypt_failure(&kms, &key).await;
     assert_eq!(code, "KMSInvalidStateException", "{message}");
     assert_eq!(
         reconnect(&kms, &store).await,

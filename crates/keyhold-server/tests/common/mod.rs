@@ -186,3 +186,28 @@ pub async fn encrypt_blob(
         .cloned()
         .expect("blob")
 }
+
+/// (code, message) of a call that must fail; panics on success.
+pub fn failure<
+    T: std::fmt::Debug,
+    E: aws_sdk_kms::error::ProvideErrorMetadata + std::fmt::Debug,
+>(
+    r: Result<T, E>,
+) -> (String, String) {
+    let e = r.expect_err("the call must fail");
+    (
+        e.code().unwrap_or_default().to_string(),
+        e.message().unwrap_or_default().to_string(),
+    )
+}
+
+/// Encrypts a byte under `key_id`, which must fail; (code, message).
+pub async fn encrypt_failure(kms: &aws_sdk_kms::Client, key_id: &str) -> (String, String) {
+    failure(
+        kms.encrypt()
+            .key_id(key_id)
+            .plaintext(aws_sdk_kms::primitives::Blob::new(b"x".to_vec()))
+            .send()
+            .await,
+    )
+}
