@@ -71,8 +71,10 @@ impl AsRef<[u8]> for Blob {
 }
 
 impl Serialize for Blob {
+    /// The base64 text is as secret as the bytes: it is built in a buffer wiped afterwards.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&STANDARD.encode(&self.0))
+        let encoded = zeroize::Zeroizing::new(STANDARD.encode(&self.0));
+        s.serialize_str(&encoded)
     }
 }
 
@@ -89,6 +91,12 @@ impl<'de> Deserialize<'de> for Blob {
                     .decode(v)
                     .map(Blob)
                     .map_err(|_| E::custom("invalid base64"))
+            }
+            /// An owned string (from a parsed `serde_json::Value`, say) holds the secret in
+            /// base64: wiped once decoded.
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Blob, E> {
+                let v = zeroize::Zeroizing::new(v);
+                self.visit_str(&v)
             }
         }
         d.deserialize_str(V)
@@ -108,5 +116,17 @@ mod tests {
         assert_eq!(format!("{b:?}"), "Blob(<6 bytes>)");
         assert!(serde_json::from_str::<Blob>("\"not base64!\"").is_err());
         assert!(serde_json::from_str::<Blob>("12").is_err());
+    }
+
+    #[test]
+    fn owned_strings_decode_too() {
+        // serde_json::Value hands its strings over owned (visit_string).
+        let v = serde_json::Value::String("c2VjcmV0".into());
+        assert_eq!(
+            serde_json::from_value::<Blob>(v).unwrap().as_bytes(),
+            b"secret"
+        );
+        let bad = serde_json::Value::String("not base64!".into());
+        assert!(serde_json::from_value::<Blob>(bad).is_err());
     }
 }

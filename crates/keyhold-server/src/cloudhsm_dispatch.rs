@@ -21,7 +21,7 @@ pub async fn handle(
     state: &AppState,
     parts: &http::request::Parts,
     op: &str,
-    body: &Bytes,
+    body: &[u8],
     request_id: &str,
 ) -> Result<Response<Full<Bytes>>, WireError> {
     let Some(clusters) = &state.cloudhsm else {

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use keyhold_core::{Kms, KmsResult, RequestContext};
 use keyhold_kms_model::Operation;
@@ -111,7 +112,64 @@ where
         ))
     })?;
     let resp = f(req).await.map_err(WireError::from)?;
-    serde_json::to_vec(&resp)
-        .map(Bytes::from)
-        .map_err(|e| WireError::from(keyhold_core::KmsError::internal(e)))
+    response_body(&resp).map_err(|e| WireError::from(keyhold_core::KmsError::internal(e)))
+}
+
+/// The JSON of a response in a buffer wiped when the HTTP layer is done with it: responses
+/// carry plaintext (Decrypt, GenerateDataKey, GenerateRandom). The HTTP and TLS layers'
+/// own buffers are beyond reach.
+fn response_body<T: Serialize>(value: &T) -> serde_json::Result<Bytes> {
+    Ok(Bytes::from_owner(WipedOnDrop(exact_json(value)?)))
+}
+
+/// Serialises `value` into a buffer of exactly its length: counted first, so the buffer
+/// never grows (growing would leave copies of its contents behind in freed memory).
+fn exact_json<T: Serialize>(value: &T) -> serde_json::Result<Zeroizing<Vec<u8>>> {
+    let mut counter = ByteCounter(0);
+    serde_json::to_writer(&mut counter, value)?;
+    let mut buf = Zeroizing::new(Vec::with_capacity(counter.0));
+    serde_json::to_writer(&mut *buf, value)?;
+    Ok(buf)
+}
+
+/// Counts the bytes written to it.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Owner of a response body's bytes (see [`Bytes::from_owner`]); wipes them on drop.
+struct WipedOnDrop(Zeroizing<Vec<u8>>);
+
+impl AsRef<[u8]> for WipedOnDrop {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyhold_kms_model::shapes::DecryptResponse;
+
+    #[test]
+    fn response_bodies_are_exact_sized_and_match_serde_json() {
+        let resp = DecryptResponse {
+            plaintext: Some(keyhold_kms_model::Blob::new(vec![7u8; 4096])),
+            key_id: Some("arn:aws:kms:us-east-1:111122223333:key/k".into()),
+            ..Default::default()
+        };
+        let buf = exact_json(&resp).expect("json");
+        assert_eq!(buf.capacity(), buf.len(), "the buffer never grew");
+        assert_eq!(buf.as_slice(), serde_json::to_vec(&resp).expect("json"));
+        let body = response_body(&resp).expect("body");
+        assert_eq!(&body[..], buf.as_slice());
+    }
 }

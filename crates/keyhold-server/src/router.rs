@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use zeroize::Zeroizing;
 
 use keyhold_core::Kms;
 use keyhold_kms_model::Operation;
@@ -165,11 +166,13 @@ async fn handle_inner(
 /// are cut off at once.
 const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
 
+/// Reads the request body (it may carry plaintext, in base64) into one buffer sized from
+/// `Content-Length` up front, so growing it leaves no stray copies, and wiped when dropped.
 async fn read_body(
     mut body: Incoming,
     limit: usize,
     headers: &http::HeaderMap,
-) -> Result<Bytes, WireError> {
+) -> Result<Zeroizing<Vec<u8>>, WireError> {
     let too_large = || WireError {
         status: StatusCode::PAYLOAD_TOO_LARGE,
         ..WireError::client(
@@ -186,7 +189,8 @@ async fn read_body(
     }
     let mut over = declared.is_some_and(|n| n > limit as u64);
     let mut received: u64 = 0;
-    let mut buf = bytes::BytesMut::new();
+    let expected = declared.map_or(0, |n| usize::try_from(n).unwrap_or(limit).min(limit));
+    let mut buf = Zeroizing::new(Vec::with_capacity(expected));
     while let Some(frame) = body.frame().await {
         let frame =
             frame.map_err(|_| WireError::serialization("The request body could not be read."))?;
@@ -203,10 +207,18 @@ async fn read_body(
             }
             continue;
         }
+        if buf.len() + data.len() > buf.capacity() {
+            // No (or a wrong) Content-Length: grow by hand, wiping the old buffer.
+            let mut bigger = Zeroizing::new(Vec::with_capacity(
+                (buf.len() + data.len()).max(2 * buf.capacity()).min(limit),
+            ));
+            bigger.extend_from_slice(&buf);
+            buf = bigger;
+        }
         buf.extend_from_slice(&data);
     }
     if over {
         return Err(too_large());
     }
-    Ok(buf.freeze())
+    Ok(buf)
 }

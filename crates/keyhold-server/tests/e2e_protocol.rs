@@ -206,3 +206,66 @@ async fn moto_reset_wipes_state_in_test_mode_only() {
         "nothing was wiped"
     );
 }
+
+/// A body sent without `Content-Length` (HTTP/1.1 chunked, in several chunks) is read whole:
+/// the server's body buffer grows by hand in that case (it is wiped when dropped).
+#[tokio::test]
+async fn chunked_request_bodies_are_read_whole() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start();
+    let kms = common::client(&server);
+    let key = kms
+        .create_key()
+        .send()
+        .await
+        .expect("create key")
+        .key_metadata()
+        .expect("metadata")
+        .key_id()
+        .to_string();
+    let plaintext: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+    use base64::Engine as _;
+    let body = json!({
+        "KeyId": key,
+        "Plaintext": base64::engine::general_purpose::STANDARD.encode(&plaintext),
+    })
+    .to_string();
+    let addr = server.endpoint.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: TrentService.Encrypt\r\n\
+         Content-Type: application/x-amz-json-1.1\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.expect("head");
+    for chunk in body.as_bytes().chunks(1000) {
+        tcp.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await
+            .expect("chunk size");
+        tcp.write_all(chunk).await.expect("chunk");
+        tcp.write_all(b"\r\n").await.expect("chunk end");
+        tcp.flush().await.expect("flush");
+    }
+    tcp.write_all(b"0\r\n\r\n").await.expect("last chunk");
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).await.expect("answer");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let json_start = answer.find('{').expect("a JSON body");
+    let json_end = answer.rfind('}').expect("a JSON body");
+    let out: serde_json::Value =
+        serde_json::from_str(&answer[json_start..=json_end]).expect("JSON");
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(out["CiphertextBlob"].as_str().expect("CiphertextBlob"))
+        .expect("base64");
+    let back = kms
+        .decrypt()
+        .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(blob))
+        .send()
+        .await
+        .expect("decrypt");
+    assert_eq!(back.plaintext().map(|p| p.as_ref()), Some(&plaintext[..]));
+}
