@@ -16,6 +16,7 @@ use keyhold_crypto::SecretBytes;
 use keyhold_pkcs11::{Pin, Pkcs11Error, Token, TokenConfig};
 
 use crate::port::failure_of;
+use crate::state::hsm_state;
 use crate::ClusterService;
 
 /// Sessions per cluster pool.
@@ -149,23 +150,31 @@ impl ClusterService {
         })?
     }
 
+    /// Why KMS cannot use the cluster's HSMs right now, as this node's records show it: the
+    /// cluster was deleted, has no `ACTIVE` HSM, or its network path is cut (fault injection).
+    /// AWS answers a cryptographic operation with KMSInvalidStateException in each case.
+    fn unreachable_reason(&self, t: &HsmTarget) -> Option<String> {
+        let id = &t.cluster_id;
+        match self.live_copy(&t.account, &t.region, id) {
+            None => Some(format!("cluster {id} was deleted")),
+            Some(c) if c.network_partitioned => {
+                Some(format!("no network path to cluster {id} (fault injected)"))
+            }
+            Some(c) if !c.hsms.iter().any(|h| h.state == hsm_state::ACTIVE) => {
+                Some(format!("cluster {id} has no active HSM"))
+            }
+            Some(_) => None,
+        }
+    }
+
     /// Runs `f` on the cluster's pool in a blocking task.
     pub(crate) async fn with_pool<T: Send + 'static>(
         &self,
         target: &HsmTarget,
         f: impl FnOnce(&Token) -> Result<T, Pkcs11Error> + Send + 'static,
     ) -> Result<T, HsmKeyFailure> {
-        if self
-            .live_copy(&target.account, &target.region, &target.cluster_id)
-            .is_some_and(|c| c.network_partitioned)
-        {
-            return Err(HsmKeyFailure::Unavailable {
-                detail: format!(
-                    "no network path to cluster {} (fault injected)",
-                    target.cluster_id
-                ),
-            });
-        }
+        // No pool yet (say, after a restart) comes first: the caller opens one, which also
+        // loads the cluster's records on this node.
         let token = self
             .inner
             .key_sessions
@@ -173,6 +182,9 @@ impl ClusterService {
             .ok_or_else(|| HsmKeyFailure::NotConnected {
                 detail: format!("no kmsuser session pool for {}", target.cluster_id),
             })?;
+        if let Some(detail) = self.unreachable_reason(target) {
+            return Err(HsmKeyFailure::Unavailable { detail });
+        }
         tokio::task::spawn_blocking(move || f(&token))
             .await
             .map_err(|e| HsmKeyFailure::Internal {

@@ -468,3 +468,44 @@ async fn network_partition_gives_network_errors_and_heals_without_restart() {
         Some(b"across the partition".to_vec())
     );
 }
+
+/// AWS: a cryptographic operation needs an active HSM in the cluster; without one it fails
+/// with KMSInvalidStateException. Deleting both HSMs of a CONNECTED store's cluster makes its
+/// keys fail; a new HSM makes them work again, without reconnecting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_active_hsm_fails_operations_until_an_hsm_is_back() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let Some(s) = server(tmp.path()) else { return };
+    let kms = client(&s);
+    let (cluster, zones, hsms) = ready_cluster(&s, ["subnet-2a2a2a2a", "subnet-2b2b2b2b"]).await;
+    let store = create_store(&kms, &cluster).await;
+    assert_eq!(reconnect(&kms, &store).await, (S::Connected, None));
+    let (key, arn) = hsm_key(&kms, &store).await;
+    let blob = common::encrypt_blob(&kms, &key, b"needs an HSM").await;
+
+    for hsm_id in &hsms {
+        ok(
+            &s,
+            "DeleteHsm",
+            serde_json::json!({"ClusterId": cluster, "HsmId": hsm_id}),
+        )
+        .await;
+    }
+    let (code, message) = common::encrypt_failure(&kms, &key).await;
+    assert_eq!(code, "KMSInvalidStateException", "{message}");
+    assert!(message.starts_with(&arn), "{message}");
+    let (code, _) = err(kms.decrypt().ciphertext_blob(blob.clone()).send().await);
+    assert_eq!(code, "KMSInvalidStateException");
+
+    create_hsm(&s, &cluster, &zones[0]).await;
+    let plain = kms
+        .decrypt()
+        .ciphertext_blob(blob)
+        .send()
+        .await
+        .expect("decrypt with an active HSM again");
+    assert_eq!(
+        plain.plaintext().map(|p| p.as_ref()),
+        Some(&b"needs an HSM"[..])
+    );
+}
