@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use keyhold_core::ports::cloudhsm::{CloudHsmFailure, HsmGcmOutput, HsmKeyFailure, HsmTarget};
 use keyhold_crypto::SecretBytes;
@@ -23,6 +23,10 @@ use crate::ClusterService;
 const POOL_SIZE: usize = 8;
 /// How long an operation waits for a free session before [`HsmKeyFailure::Busy`].
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How old this node's copy of a cluster's records may be when a key operation checks it
+/// (HSMs deleted or the cluster deleted through another node show within this time). One
+/// metadata read per cluster per interval, not per request.
+const RECORDS_MAX_AGE: Duration = Duration::from_secs(2);
 
 type ClusterKey = (String, String, String);
 
@@ -34,9 +38,24 @@ fn key_of(t: &HsmTarget) -> ClusterKey {
 #[derive(Default)]
 pub(crate) struct KeySessions {
     pools: Mutex<HashMap<ClusterKey, Token>>,
+    /// When key operations last refreshed each cluster's records.
+    refreshed: Mutex<HashMap<ClusterKey, Instant>>,
 }
 
 impl KeySessions {
+    /// True (and the time noted) when the cluster's records are older than `max_age`: the
+    /// caller refreshes them. Noted before refreshing, so concurrent requests refresh once.
+    fn refresh_due(&self, k: &ClusterKey, max_age: Duration) -> bool {
+        let mut refreshed = self.refreshed.lock().unwrap_or_else(|p| p.into_inner());
+        match refreshed.get(k) {
+            Some(at) if at.elapsed() < max_age => false,
+            _ => {
+                refreshed.insert(k.clone(), Instant::now());
+                true
+            }
+        }
+    }
+
     fn get(&self, k: &ClusterKey) -> Option<Token> {
         self.pools
             .lock()
@@ -150,6 +169,15 @@ impl ClusterService {
         })?
     }
 
+    /// Reloads the cluster's records from the metadata store if this node's copy is older
+    /// than `max_age`.
+    async fn refresh_if_stale(&self, t: &HsmTarget, max_age: Duration) {
+        if self.inner.key_sessions.refresh_due(&key_of(t), max_age) {
+            self.refresh_quietly(&t.account, &t.region, &t.cluster_id)
+                .await;
+        }
+    }
+
     /// Why KMS cannot use the cluster's HSMs right now, as this node's records show it: the
     /// cluster was deleted, has no `ACTIVE` HSM, or its network path is cut (fault injection).
     /// AWS answers a cryptographic operation with KMSInvalidStateException in each case.
@@ -182,6 +210,7 @@ impl ClusterService {
             .ok_or_else(|| HsmKeyFailure::NotConnected {
                 detail: format!("no kmsuser session pool for {}", target.cluster_id),
             })?;
+        self.refresh_if_stale(target, RECORDS_MAX_AGE).await;
         if let Some(detail) = self.unreachable_reason(target) {
             return Err(HsmKeyFailure::Unavailable { detail });
         }
@@ -247,6 +276,91 @@ impl ClusterService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Node B deletes the HSMs of a cluster node A has cached: A's key-operation check sees it
+    /// once its copy is refreshed (immediately with a zero age, not within a long one).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn another_nodes_hsm_deletion_shows_after_a_refresh() {
+        use std::sync::Arc;
+
+        use keyhold_core::ports::MetadataStore;
+        use serde_json::json;
+
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("keyhold.sqlite");
+        let open = |store: Arc<dyn MetadataStore>, sub: &str| {
+            let config = crate::CloudHsmConfig {
+                enabled: true,
+                ..crate::CloudHsmConfig::default()
+            };
+            ClusterService::open(config, &dir.path().join(sub), store).expect("node")
+        };
+        let a = open(
+            Arc::new(keyhold_store::SqliteStore::open(&path).await.expect("a")),
+            "a",
+        );
+        let b = open(
+            Arc::new(keyhold_store::SqliteStore::open(&path).await.expect("b")),
+            "b",
+        );
+        let (acct, region) = ("111122223333", "us-east-1");
+        let call = |node: &ClusterService, op: &'static str, body: serde_json::Value| {
+            let node = node.clone();
+            async move {
+                node.handle(op, acct, region, body.to_string().as_bytes())
+                    .await
+                    .unwrap_or_else(|e| panic!("{op}: {e}"))
+            }
+        };
+        let created = call(
+            &a,
+            "CreateCluster",
+            json!({"HsmType": "hsm2m.medium", "SubnetIds": ["subnet-1a1a1a1a"]}),
+        )
+        .await;
+        let id = created["Cluster"]["ClusterId"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let zone = created["Cluster"]["SubnetMapping"]
+            .as_object()
+            .and_then(|m| m.keys().next().cloned())
+            .expect("zone");
+        let hsm = call(
+            &a,
+            "CreateHsm",
+            json!({"ClusterId": id, "AvailabilityZone": zone}),
+        )
+        .await["Hsm"]["HsmId"]
+            .as_str()
+            .expect("hsm")
+            .to_string();
+        let target = HsmTarget {
+            account: acct.into(),
+            region: region.into(),
+            cluster_id: id.clone(),
+        };
+        assert_eq!(a.unreachable_reason(&target), None);
+
+        call(&b, "DeleteHsm", json!({"ClusterId": id, "HsmId": hsm})).await;
+        a.refresh_if_stale(&target, Duration::ZERO).await;
+        assert!(
+            a.unreachable_reason(&target)
+                .is_some_and(|r| r.contains("no active HSM")),
+            "node A sees the deletion after a refresh"
+        );
+        // Within the age limit nothing is read again (B re-creates an HSM; A keeps its copy).
+        call(
+            &b,
+            "CreateHsm",
+            json!({"ClusterId": id, "AvailabilityZone": zone}),
+        )
+        .await;
+        a.refresh_if_stale(&target, Duration::from_secs(3600)).await;
+        assert!(a.unreachable_reason(&target).is_some());
+        a.refresh_if_stale(&target, Duration::ZERO).await;
+        assert_eq!(a.unreachable_reason(&target), None);
+    }
 
     #[test]
     fn pkcs11_causes_map_to_key_failures() {
