@@ -12,8 +12,8 @@
 //! ```
 //!
 //! At startup ([`ClusterService::bind_configured_clusters`]) each entry becomes an `ACTIVE`
-//! cluster record with one `ACTIVE` HSM, whose token is the configured one and whose `kmsuser`
-//! is assumed to exist already (created on the HSM with its own tools); when the record exists
+//! cluster record with two `ACTIVE` HSMs in two zones (what a key store requires), whose token
+//! is the configured one and whose `kmsuser` is assumed to exist already (created on the HSM with its own tools); when the record exists
 //! (another node, an earlier start), only its module and token label are updated. Every node
 //! must see the same module and token: this is how a multi-node deployment shares an HSM.
 
@@ -61,18 +61,28 @@ impl BoundCluster {
         Ok(())
     }
 
-    /// The record of a newly bound cluster.
+    /// The record of a newly bound cluster: two `ACTIVE` HSMs in two availability zones, the
+    /// minimum a CloudHSM key store needs (a real HSM fleet replicates keys itself; these are
+    /// availability records over the one configured token, changeable with CreateHsm/DeleteHsm).
     fn record(&self, trust_anchor: Option<String>) -> ClusterRec {
-        let zone = format!("{}a", self.region);
-        let subnet = format!("subnet-{:08x}", fnv1a(&self.cluster_id) as u32);
-        let hsm = HsmRec {
-            hsm_id: new_id("hsm"),
-            availability_zone: zone.clone(),
-            subnet_id: subnet.clone(),
-            eni_id: new_hex_id("eni"),
-            eni_ip: format!("{}.10", crate::state::subnet_prefix(&subnet)),
-            state: hsm_state::ACTIVE.to_string(),
-        };
+        let hash = fnv1a(&self.cluster_id) as u32;
+        let (hsms, subnet_mapping): (Vec<HsmRec>, BTreeMap<String, String>) = ["a", "b"]
+            .iter()
+            .enumerate()
+            .map(|(i, letter)| {
+                let zone = format!("{}{letter}", self.region);
+                let subnet = format!("subnet-{:08x}", hash.wrapping_add(i as u32));
+                let hsm = HsmRec {
+                    hsm_id: new_id("hsm"),
+                    availability_zone: zone.clone(),
+                    subnet_id: subnet.clone(),
+                    eni_id: new_hex_id("eni"),
+                    eni_ip: format!("{}.10", crate::state::subnet_prefix(&subnet)),
+                    state: hsm_state::ACTIVE.to_string(),
+                };
+                (hsm, (zone, subnet))
+            })
+            .unzip();
         ClusterRec {
             cluster_id: self.cluster_id.clone(),
             account: self.account_id.clone(),
@@ -80,11 +90,11 @@ impl BoundCluster {
             state: cluster_state::ACTIVE.to_string(),
             hsm_type: "hsm2m.medium".into(),
             source_backup_id: None,
-            subnet_mapping: BTreeMap::from([(zone, subnet)]),
+            subnet_mapping,
             vpc_id: new_hex_id("vpc"),
             security_group: new_hex_id("sg"),
             create_timestamp: time::OffsetDateTime::now_utc().unix_timestamp() as f64,
-            hsms: vec![hsm],
+            hsms,
             csr: String::new(),
             cluster_certificate: None,
             trust_anchor,

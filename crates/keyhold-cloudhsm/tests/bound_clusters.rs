@@ -59,7 +59,11 @@ async fn bound_cluster_is_active_and_rebinding_updates_it() {
         .await
         .unwrap()
         .expect("facts");
-    assert_eq!(facts.active_hsm_zones, vec![format!("{REGION}a")]);
+    // Two active HSMs in two zones: enough for CreateCustomKeyStore.
+    assert_eq!(
+        facts.active_hsm_zones,
+        vec![format!("{REGION}a"), format!("{REGION}b")]
+    );
     assert!(facts
         .trust_anchor
         .is_some_and(|t| t.contains("BEGIN CERTIFICATE")));
