@@ -13,25 +13,10 @@ mod custom_key_stores_common;
 use aws_sdk_kms::types::ConnectionStateType as S;
 
 use cloudhsm_common::{hsm_key, reconnect, ANCHOR};
-use common::{client, encrypt_blob, TestServer};
+use common::{assert_decrypts_to, client, database_url, encrypt_blob, fresh_schema, TestServer};
 
-const PG_URL_VAR: &str = "KEYHOLD_TEST_DATABASE_URL";
 const CLUSTER: &str = "cluster-boundshared2";
 const KMSUSER_PIN: &str = "sharedKms1";
-
-fn database_url() -> Option<String> {
-    match std::env::var(PG_URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{PG_URL_VAR} must be set in CI"
-            );
-            println!("SKIP: {PG_URL_VAR} is not set; the two-node CloudHSM test did not run");
-            None
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_a_bound_cluster() {
@@ -44,11 +29,7 @@ async fn two_nodes_share_a_bound_cluster() {
     let label = format!("bound-{}", std::process::id());
     env.token(&label, KMSUSER_PIN).expect("shared token");
 
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let schema = format!("kh_e2e_bound_{}_{nanos}", std::process::id());
+    let schema = fresh_schema("kh_e2e_bound");
     let tmp = tempfile::tempdir().expect("tmp");
     let anchor = tmp.path().join("anchor.pem");
     std::fs::write(&anchor, ANCHOR).expect("anchor");
@@ -99,27 +80,9 @@ async fn two_nodes_share_a_bound_cluster() {
     let (key_a, _) = hsm_key(&ka, &store).await;
     let from_a = encrypt_blob(&ka, &key_a, b"sealed on node A").await;
     // Node B opens its own kmsuser sessions with the rotated password from the database.
-    let on_b = kb
-        .decrypt()
-        .ciphertext_blob(from_a)
-        .send()
-        .await
-        .expect("decrypt on node B");
-    assert_eq!(
-        on_b.plaintext().map(|p| p.as_ref()),
-        Some(&b"sealed on node A"[..])
-    );
+    assert_decrypts_to(&kb, from_a, b"sealed on node A").await;
 
     let (key_b, _) = hsm_key(&kb, &store).await;
     let from_b = encrypt_blob(&kb, &key_b, b"sealed on node B").await;
-    let on_a = ka
-        .decrypt()
-        .ciphertext_blob(from_b)
-        .send()
-        .await
-        .expect("decrypt on node A");
-    assert_eq!(
-        on_a.plaintext().map(|p| p.as_ref()),
-        Some(&b"sealed on node B"[..])
-    );
+    assert_decrypts_to(&ka, from_b, b"sealed on node B").await;
 }

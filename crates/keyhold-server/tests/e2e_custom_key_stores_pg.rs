@@ -9,35 +9,15 @@ mod custom_key_stores_common;
 use std::time::Duration;
 
 use aws_sdk_kms::types::{ConnectionErrorCodeType, ConnectionStateType};
-use common::{client, TestServer};
+use common::{client, database_url, fresh_schema, TestServer};
 use custom_key_stores_common::{code, wait_final};
-
-const PG_URL_VAR: &str = "KEYHOLD_TEST_DATABASE_URL";
-
-fn database_url() -> Option<String> {
-    match std::env::var(PG_URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{PG_URL_VAR} must be set in CI"
-            );
-            eprintln!("SKIP: {PG_URL_VAR} is not set; the two-node PostgreSQL test did not run");
-            None
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_racing_creates_yield_one_store() {
     let Some(url) = database_url() else {
         return;
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let schema = format!("kh_e2e_cks_{}_{nanos}", std::process::id());
+    let schema = fresh_schema("kh_e2e_cks");
     let tmp = tempfile::tempdir().expect("tmp");
     // Both nodes share the root key (secrets written by one are read by the other) and keep
     // their tables in a schema of their own.

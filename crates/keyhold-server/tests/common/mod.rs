@@ -211,3 +211,44 @@ pub async fn encrypt_failure(kms: &aws_sdk_kms::Client, key_id: &str) -> (String
             .await,
     )
 }
+
+/// The PostgreSQL URL of `KEYHOLD_TEST_DATABASE_URL`, or `None` after a visible SKIP line
+/// (a failure under `CI=true`, where no test may skip).
+pub fn database_url() -> Option<String> {
+    const VAR: &str = "KEYHOLD_TEST_DATABASE_URL";
+    match std::env::var(VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{VAR} must be set in CI"
+            );
+            println!("SKIP: {VAR} is not set; this PostgreSQL test did not run");
+            None
+        }
+    }
+}
+
+/// A schema name no other run uses, so tests sharing one database never see each other.
+pub fn fresh_schema(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}
+
+/// Decrypts `blob` and checks the plaintext is `expected`.
+pub async fn assert_decrypts_to(
+    kms: &aws_sdk_kms::Client,
+    blob: aws_sdk_kms::primitives::Blob,
+    expected: &[u8],
+) {
+    let out = kms
+        .decrypt()
+        .ciphertext_blob(blob)
+        .send()
+        .await
+        .expect("decrypt");
+    assert_eq!(out.plaintext().map(|p| p.as_ref()), Some(expected));
+}
