@@ -14,7 +14,7 @@ use aws_sdk_kms::types::{
     OriginType, XksProxyAuthenticationCredentialType, XksProxyConnectivityType,
 };
 use common::{client, encrypt_failure, failure, TestServer};
-use custom_key_stores_common::wait_final;
+use custom_key_stores_common::{reconnect, wait_final};
 
 const HOST: &str = "xks.example.test";
 const AKID: &str = "KEYHOLDE2EPROXYAKID2345";
@@ -481,25 +481,6 @@ async fn kms_through_keyholds_own_proxy_on_softhsm() {
         .await
         .unwrap();
     assert_eq!(plain.plaintext().unwrap().as_ref(), b"through the HSM");
-}
-
-/// Disconnects, connects, and returns the final state.
-async fn reconnect(
-    kms: &aws_sdk_kms::Client,
-    store: &str,
-) -> (ConnectionStateType, Option<ConnectionErrorCodeType>) {
-    kms.disconnect_custom_key_store()
-        .custom_key_store_id(store)
-        .send()
-        .await
-        .unwrap();
-    wait_final(kms, store, WAIT).await;
-    kms.connect_custom_key_store()
-        .custom_key_store_id(store)
-        .send()
-        .await
-        .unwrap();
-    wait_final(kms, store, WAIT).await
 }
 
 /// The HSM behind Keyhold's own proxy fails and comes back while the proxy keeps running:

@@ -2,13 +2,11 @@
 //! `BaldrApiService` calls, and a cluster set up the way AWS's guide does it.
 #![allow(dead_code)]
 
-use std::time::Duration;
-
-use aws_sdk_kms::types::{ConnectionErrorCodeType, ConnectionStateType};
+use aws_sdk_kms::types::ConnectionStateType;
 use serde_json::{json, Value};
 
 use crate::common::{raw, TestServer};
-use crate::custom_key_stores_common::wait_final;
+pub use crate::custom_key_stores_common::{disconnect, reconnect};
 
 /// The admin password set at activation (the token's SO PIN).
 pub const ADMIN: &str = "adminPass1";
@@ -150,41 +148,6 @@ pub async fn user(s: &TestServer, op: &str, cluster: &str, password: Option<&str
         body["Password"] = json!(p);
     }
     ok(s, op, body).await;
-}
-
-/// Disconnects (if needed), connects, and waits for the final state.
-pub async fn reconnect(
-    kms: &aws_sdk_kms::Client,
-    id: &str,
-) -> (ConnectionStateType, Option<ConnectionErrorCodeType>) {
-    let (state, _) = wait_final(kms, id, Duration::from_secs(20)).await;
-    if state != ConnectionStateType::Disconnected {
-        kms.disconnect_custom_key_store()
-            .custom_key_store_id(id)
-            .send()
-            .await
-            .expect("disconnect");
-        wait_final(kms, id, Duration::from_secs(20)).await;
-    }
-    kms.connect_custom_key_store()
-        .custom_key_store_id(id)
-        .send()
-        .await
-        .expect("connect");
-    wait_final(kms, id, Duration::from_secs(20)).await
-}
-
-/// Disconnects and waits (for an offline update).
-pub async fn disconnect(kms: &aws_sdk_kms::Client, id: &str) {
-    let (state, _) = wait_final(kms, id, Duration::from_secs(20)).await;
-    if state != ConnectionStateType::Disconnected {
-        kms.disconnect_custom_key_store()
-            .custom_key_store_id(id)
-            .send()
-            .await
-            .expect("disconnect");
-        wait_final(kms, id, Duration::from_secs(20)).await;
-    }
 }
 
 /// UpdateCustomKeyStore with a new KeyStorePassword (store disconnected first).

@@ -141,3 +141,38 @@ pub async fn wait_final(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Disconnects (if needed), connects, and waits for the final state.
+pub async fn reconnect(
+    kms: &aws_sdk_kms::Client,
+    id: &str,
+) -> (ConnectionStateType, Option<ConnectionErrorCodeType>) {
+    let (state, _) = wait_final(kms, id, Duration::from_secs(20)).await;
+    if state != ConnectionStateType::Disconnected {
+        kms.disconnect_custom_key_store()
+            .custom_key_store_id(id)
+            .send()
+            .await
+            .expect("disconnect");
+        wait_final(kms, id, Duration::from_secs(20)).await;
+    }
+    kms.connect_custom_key_store()
+        .custom_key_store_id(id)
+        .send()
+        .await
+        .expect("connect");
+    wait_final(kms, id, Duration::from_secs(20)).await
+}
+
+/// Disconnects and waits (for an offline update).
+pub async fn disconnect(kms: &aws_sdk_kms::Client, id: &str) {
+    let (state, _) = wait_final(kms, id, Duration::from_secs(20)).await;
+    if state != ConnectionStateType::Disconnected {
+        kms.disconnect_custom_key_store()
+            .custom_key_store_id(id)
+            .send()
+            .await
+            .expect("disconnect");
+        wait_final(kms, id, Duration::from_secs(20)).await;
+    }
+}
