@@ -102,3 +102,39 @@ def server():
 @pytest.fixture
 def kms(server):
     return server.client()
+
+
+def hsm_client(server):
+    """A boto3 cloudhsmv2 client for `server` (no retries: tests see every answer)."""
+    return boto3.client(
+        "cloudhsmv2",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDEXAMPLEKEYHOLD",
+        aws_secret_access_key="secret",
+        config=botocore.config.Config(retries={"max_attempts": 1}),
+    )
+
+
+def keyhold_cloudhsm(server, *args, admin=None, password=None):
+    """Runs `keyhold cloudhsm <args>` against `server`, passwords in the environment only."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEYHOLD_", "AWS_"))}
+    if admin:
+        env["KEYHOLD_CLOUDHSM_ADMIN_PASSWORD"] = admin
+    if password:
+        env["KEYHOLD_CLOUDHSM_PASSWORD"] = password
+    subprocess.run(
+        [keyhold_bin(), "cloudhsm", *args, "--endpoint", server.endpoint],
+        env=env, check=True, capture_output=True,
+    )
+
+
+def wait_final(kms, store_id, timeout=20):
+    """Polls until the store leaves CONNECTING/DISCONNECTING: (state, error code or None)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        e = kms.describe_custom_key_stores(CustomKeyStoreId=store_id)["CustomKeyStores"][0]
+        if e["ConnectionState"] not in ("CONNECTING", "DISCONNECTING"):
+            return e["ConnectionState"], e.get("ConnectionErrorCode")
+        assert time.monotonic() < deadline, f"{store_id} stuck in {e['ConnectionState']}"
+        time.sleep(0.05)

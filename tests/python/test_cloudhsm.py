@@ -4,14 +4,11 @@ AWS_CLOUDHSM custom key store on a real SoftHSMv2 token (skipped without SoftHSM
 import json
 import os
 import subprocess
-import time
 
-import boto3
-import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Server, keyhold_bin
+from conftest import Server, hsm_client, keyhold_cloudhsm, wait_final
 
 ADMIN = "adminPass1"
 KMSUSER_PW = "kmsPswd1"
@@ -33,37 +30,7 @@ def server(tmp_path):
     s.close()
 
 
-def hsm_client(server):
-    return boto3.client(
-        "cloudhsmv2",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDEXAMPLEKEYHOLD",
-        aws_secret_access_key="secret",
-        config=botocore.config.Config(retries={"max_attempts": 1}),
-    )
 
-
-def keyhold_cloudhsm(server, *args, admin=None, password=None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEYHOLD_", "AWS_"))}
-    if admin:
-        env["KEYHOLD_CLOUDHSM_ADMIN_PASSWORD"] = admin
-    if password:
-        env["KEYHOLD_CLOUDHSM_PASSWORD"] = password
-    subprocess.run(
-        [keyhold_bin(), "cloudhsm", *args, "--endpoint", server.endpoint],
-        env=env, check=True, capture_output=True,
-    )
-
-
-def wait_final(kms, store_id):
-    deadline = time.monotonic() + 20
-    while True:
-        e = kms.describe_custom_key_stores(CustomKeyStoreId=store_id)["CustomKeyStores"][0]
-        if e["ConnectionState"] not in ("CONNECTING", "DISCONNECTING"):
-            return e["ConnectionState"], e.get("ConnectionErrorCode")
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
 
 
 def test_cluster_to_connected_key_store(server):
