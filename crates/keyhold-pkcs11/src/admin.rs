@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use cryptoki::session::UserType;
+use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 
 use crate::config::Pin;
@@ -85,13 +85,11 @@ pub fn change_user_pin(
     old: &Pin,
     new: &Pin,
 ) -> Result<(), Pkcs11Error> {
-    let m = module(module_path)?;
-    let (_calls, slot) = m.locate(token_label)?;
-    let (ctx, _) = m.ctx();
-    let session = ctx.open_rw_session(slot).map_err(ck("C_OpenSession"))?;
-    session
-        .set_pin(&old.auth(), &new.auth())
-        .map_err(ck("C_SetPIN"))
+    with_fresh_session(module_path, token_label, true, |session| {
+        session
+            .set_pin(&old.auth(), &new.auth())
+            .map_err(ck("C_SetPIN"))
+    })
 }
 
 /// Sets the user PIN as the security officer (`C_InitPIN`): creates the user on a token that
@@ -102,16 +100,14 @@ pub fn init_user_pin(
     so_pin: &Pin,
     user_pin: &Pin,
 ) -> Result<(), Pkcs11Error> {
-    let m = module(module_path)?;
-    let (_calls, slot) = m.locate(token_label)?;
-    let (ctx, _) = m.ctx();
-    let session = ctx.open_rw_session(slot).map_err(ck("C_OpenSession"))?;
-    session
-        .login(UserType::So, Some(&so_pin.auth()))
-        .map_err(ck("C_Login"))?;
-    let result = session.init_pin(&user_pin.auth()).map_err(ck("C_InitPIN"));
-    let _ = session.logout();
-    result
+    with_fresh_session(module_path, token_label, true, |session| {
+        session
+            .login(UserType::So, Some(&so_pin.auth()))
+            .map_err(ck("C_Login"))?;
+        let result = session.init_pin(&user_pin.auth()).map_err(ck("C_InitPIN"));
+        let _ = session.logout();
+        result
+    })
 }
 
 /// Checks the user PIN with a real `C_Login` from a fresh session, then logs out.
@@ -124,12 +120,31 @@ pub fn verify_user_pin(
     token_label: &str,
     user_pin: &Pin,
 ) -> Result<(), Pkcs11Error> {
+    with_fresh_session(module_path, token_label, false, |session| {
+        session
+            .login(UserType::User, Some(&user_pin.auth()))
+            .map_err(ck("C_Login"))?;
+        session.logout().map_err(ck("C_Logout"))
+    })
+}
+
+/// Runs `f` on a new session (read-write if `rw`) on the token labelled `token_label`,
+/// outside any pool, holding the module's call guard throughout; the session is closed
+/// before the guard is released.
+fn with_fresh_session<T>(
+    module_path: &Path,
+    token_label: &str,
+    rw: bool,
+    f: impl FnOnce(&Session) -> Result<T, Pkcs11Error>,
+) -> Result<T, Pkcs11Error> {
     let m = module(module_path)?;
     let (_calls, slot) = m.locate(token_label)?;
     let (ctx, _) = m.ctx();
-    let session = ctx.open_ro_session(slot).map_err(ck("C_OpenSession"))?;
-    session
-        .login(UserType::User, Some(&user_pin.auth()))
-        .map_err(ck("C_Login"))?;
-    session.logout().map_err(ck("C_Logout"))
+    let session = if rw {
+        ctx.open_rw_session(slot)
+    } else {
+        ctx.open_ro_session(slot)
+    }
+    .map_err(ck("C_OpenSession"))?;
+    f(&session)
 }

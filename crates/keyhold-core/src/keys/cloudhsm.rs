@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use keyhold_crypto::blob::{associated_data, BlobKind};
 use keyhold_crypto::{CiphertextBlob, SecretBytes};
@@ -21,7 +22,7 @@ use super::{Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::custom_key_stores::{invalid_state, CustomKeyStores, LoadedStore};
 use crate::error::{KmsError, KmsResult};
-use crate::ports::cloudhsm::{CloudHsmFailure, HsmKeyFailure, HsmTarget};
+use crate::ports::cloudhsm::{CloudHsmFailure, HsmClusters, HsmKeyFailure, HsmTarget};
 
 /// CloudHSM's minimum: two active HSMs in different availability zones.
 const MIN_ZONES: usize = 2;
@@ -63,22 +64,21 @@ fn hsm_failure(arn: &str, store_id: &str, operation: &str, f: &HsmKeyFailure) ->
 }
 
 impl Keys {
-    /// The checks CreateKey makes for a key in an AWS CloudHSM key store: the store exists,
-    /// is an AWS_CLOUDHSM store, is CONNECTED, and its cluster still has two active HSMs in
-    /// different availability zones. Returns the store.
-    pub(super) async fn check_cloudhsm_store(
+    /// The custom key store `store_id`, which must be an AWS CloudHSM key store
+    /// (UnsupportedOperationException with `not_cloudhsm`'s message otherwise) and CONNECTED,
+    /// with the port to its cluster and the cluster's address.
+    async fn connected_cloudhsm_store(
         &self,
         ctx: &RequestContext,
         store_id: &str,
-    ) -> KmsResult<LoadedStore> {
+        not_cloudhsm: impl FnOnce() -> String,
+    ) -> KmsResult<(LoadedStore, Arc<dyn HsmClusters>, HsmTarget)> {
         let store = self
             .custom_key_stores
             .load(&ctx.account_id, &ctx.region, store_id)
             .await?;
         if store.store_type()? != CustomKeyStoreType::AwsCloudhsm {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "Custom key store {store_id} is not an AWS CloudHSM key store; use Origin EXTERNAL_KEY_STORE for keys in an external key store."
-            )));
+            return Err(KmsError::UnsupportedOperation(not_cloudhsm()));
         }
         let state = store.state()?;
         if state != ConnectionStateType::Connected {
@@ -90,6 +90,22 @@ impl Keys {
         ) else {
             return Err(store_not_connected(store_id, ConnectionStateType::Failed));
         };
+        Ok((store, hsm, target))
+    }
+
+    /// The checks CreateKey makes for a key in an AWS CloudHSM key store: the store exists,
+    /// is an AWS_CLOUDHSM store, is CONNECTED, and its cluster still has two active HSMs in
+    /// different availability zones. Returns the store.
+    pub(super) async fn check_cloudhsm_store(
+        &self,
+        ctx: &RequestContext,
+        store_id: &str,
+    ) -> KmsResult<LoadedStore> {
+        let (store, hsm, target) = self
+            .connected_cloudhsm_store(ctx, store_id, || {
+                format!("Custom key store {store_id} is not an AWS CloudHSM key store; use Origin EXTERNAL_KEY_STORE for keys in an external key store.")
+            })
+            .await?;
         let facts = hsm
             .cluster_facts(&target.account, &target.region, &target.cluster_id)
             .await
@@ -293,25 +309,11 @@ impl Keys {
                 ..Default::default()
             });
         };
-        let store = self
-            .custom_key_stores
-            .load(&ctx.account_id, &ctx.region, store_id)
+        let (store, hsm, target) = self
+            .connected_cloudhsm_store(ctx, store_id, || {
+                format!("GenerateRandom is not supported with custom key store {store_id}: only AWS CloudHSM key stores generate random bytes.")
+            })
             .await?;
-        if store.store_type()? != CustomKeyStoreType::AwsCloudhsm {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "GenerateRandom is not supported with custom key store {store_id}: only AWS CloudHSM key stores generate random bytes."
-            )));
-        }
-        let state = store.state()?;
-        if state != ConnectionStateType::Connected {
-            return Err(store_not_connected(store_id, state));
-        }
-        let (Some(hsm), Some(target)) = (
-            self.custom_key_stores.hsm_clusters(),
-            CustomKeyStores::hsm_target(&store),
-        ) else {
-            return Err(store_not_connected(store_id, ConnectionStateType::Failed));
-        };
         let bytes = self
             .hsm_op(&store, || hsm.generate_random(&target, n))
             .await
