@@ -36,7 +36,7 @@ pub fn header() -> String {
 }
 
 /// A Rust string literal for `s` (raw when that reads better).
-fn lit(s: &str) -> String {
+pub fn lit(s: &str) -> String {
     let plain = !s.chars().any(|c| c.is_control());
     if plain && s.contains('\\') && !s.contains('"') {
         format!("r\"{s}\"")
@@ -114,6 +114,10 @@ pub fn generate(model: &Model, svc: &Service) -> Result<(Vec<File>, Notes)> {
             contents: gen_exceptions(model, svc, &mut notes)?,
         },
         File {
+            name: "service.rs",
+            contents: crate::emit_contract::gen_service(model, svc)?,
+        },
+        File {
             name: "constraints.rs",
             contents: gen_constraints(model, &mut notes)?,
         },
@@ -132,6 +136,7 @@ fn gen_mod(svc: &Service) -> String {
          pub mod enums;\n\
          pub(crate) mod exceptions;\n\
          pub mod operations;\n\
+         pub mod service;\n\
          pub mod shapes;\n",
     );
     s
@@ -179,6 +184,12 @@ fn gen_operations(model: &Model, svc: &Service) -> Result<String> {
         )?;
     }
     s.push_str("_ => None,\n}\n}\n\n");
+    writeln!(
+        s,
+        "/// `\"{ex}\"` -> `Some({ex})`: the operation named `name` exactly.\n\
+         pub fn from_name(name: &str) -> Option<Operation> {{\n\
+         Operation::ALL.iter().copied().find(|o| o.name() == name)\n}}\n"
+    )?;
     type Value = fn(&crate::model::Operation) -> String;
     let fns: [(String, &str, &str, Value); 3] = [
         (
@@ -485,19 +496,9 @@ fn gen_exceptions(model: &Model, svc: &Service, notes: &mut Notes) -> Result<Str
             http_status.unwrap_or(default_status)
         )?;
     }
-    s.push_str("];\n\nimpl Operation {\n");
-    s.push_str(
-        "/// Names of the exceptions the model declares for this operation, in model order.\n\
-         pub fn errors(self) -> &'static [&'static str] {\nmatch self {\n",
-    );
-    for op in &model.operations {
-        write!(s, "Operation::{} => &[", op.name)?;
-        for e in &op.errors {
-            write!(s, "{},", lit(e))?;
-        }
-        s.push_str("],\n");
-    }
-    s.push_str("}\n}\n}\n");
+    s.push_str("];\n\n");
+    s.push_str(&crate::emit_contract::gen_exception_enum(model, svc)?);
+    s.push_str(&crate::emit_contract::gen_operation_errors(model)?);
     Ok(s)
 }
 

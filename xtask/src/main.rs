@@ -5,6 +5,7 @@
 //! service models, with one generator (see `source.rs` for the pins and how models are found).
 
 mod emit;
+mod emit_contract;
 mod json;
 mod model;
 mod names;

@@ -24,7 +24,33 @@ pub struct Service {
     pub generated_dir: &'static str,
     /// An operation named in generated doc examples, e.g. `"CreateKey"`.
     pub example_operation: &'static str,
+    /// Name of the generated service trait, e.g. `"KmsService"`.
+    pub service_trait: &'static str,
+    /// The exception an operation the service does not implement answers with, and whether its
+    /// message names the operation (KMS: `UnsupportedOperationException`, naming it; CloudHSM
+    /// has no such shape, so an unserved operation is as unknown as a misspelt one).
+    pub unsupported: (&'static str, bool),
 }
+
+/// Errors that every awsJson service answers although no model declares them: the protocol's
+/// own (`SerializationException`, `UnknownOperationException`), authentication's (AWS's
+/// "Common Errors" page), and the HTTP layer's. `(name, server fault, HTTP status)`; the statuses
+/// are what AWS's JSON endpoints send (400 for every client fault, 413, 405). A model shape with
+/// the same name wins.
+pub const COMMON_ERRORS: &[(&str, bool, u16)] = &[
+    ("AccessDeniedException", false, 400),
+    ("IncompleteSignatureException", false, 400),
+    ("InternalFailure", true, 500),
+    ("InvalidSignatureException", false, 400),
+    ("MethodNotAllowed", false, 405),
+    ("MissingAuthenticationTokenException", false, 400),
+    ("RequestEntityTooLargeException", false, 413),
+    ("SerializationException", false, 400),
+    ("ThrottlingException", false, 400),
+    ("UnknownOperationException", false, 400),
+    ("UnrecognizedClientException", false, 400),
+    ("ValidationException", false, 400),
+];
 
 /// AWS KMS (`TrentService`), generated into `keyhold-kms-model`.
 pub const KMS: Service = Service {
@@ -34,6 +60,8 @@ pub const KMS: Service = Service {
     env: "KEYHOLD_KMS_MODEL",
     generated_dir: "crates/keyhold-kms-model/src/generated",
     example_operation: "CreateKey",
+    service_trait: "KmsService",
+    unsupported: ("UnsupportedOperationException", true),
 };
 
 /// AWS CloudHSM v2 (`BaldrApiService`), generated into `keyhold-cloudhsm-model`.
@@ -44,6 +72,8 @@ pub const CLOUDHSM: Service = Service {
     env: "KEYHOLD_CLOUDHSM_MODEL",
     generated_dir: "crates/keyhold-cloudhsm-model/src/generated",
     example_operation: "CreateCluster",
+    service_trait: "CloudHsmService",
+    unsupported: ("UnknownOperationException", false),
 };
 
 /// Every generated service model.

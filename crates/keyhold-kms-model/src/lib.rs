@@ -9,7 +9,10 @@
 //!   AWS's (Coral) `ValidationException` message.
 //! * [`shapes`]: serde structures for every request, response and nested structure.
 //! * [`enums`]: closed enums for every enum shape.
-//! * [`exceptions`]: every exception shape with its fault and HTTP status.
+//! * [`exceptions`]: every exception shape with its fault and HTTP status; [`Exception`]: every
+//!   error the service answers (modeled and common), typed.
+//! * [`service`]: the service contract, [`service::KmsService`] (one method per operation) and
+//!   [`service::dispatch`].
 //! * [`Blob`] and [`Timestamp`]: the wire encodings of blobs (base64) and timestamps (epoch
 //!   seconds as a JSON number).
 
@@ -23,7 +26,11 @@ pub mod exceptions;
 mod generated;
 mod validate;
 
+pub use generated::exceptions::Exception;
 pub use generated::operations::Operation;
-pub use generated::{enums, shapes};
+pub use generated::{enums, service, shapes};
+pub use keyhold_model_runtime::dispatch::{
+    BodyError, DecodeError, DispatchError, NoOutput, OutputWriter,
+};
 pub use keyhold_model_runtime::{Blob, ParseEnumError, SensitiveString, Timestamp};
 pub use validate::{validate_input, ValidationError, Violation, ViolationValue};

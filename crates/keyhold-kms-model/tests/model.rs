@@ -48,13 +48,38 @@ fn exceptions_and_operation_errors() {
     assert!(exceptions::find("ValidationException").is_none());
     assert!(Operation::CreateKey
         .errors()
-        .contains(&"MalformedPolicyDocumentException"));
+        .iter()
+        .any(|e| e.name() == "MalformedPolicyDocumentException"));
     for op in Operation::ALL {
         assert!(!op.errors().is_empty(), "{op:?}");
         for e in op.errors() {
-            assert!(exceptions::find(e).is_some(), "{op:?} raises unknown {e}");
+            assert!(
+                exceptions::find(e.name()).is_some(),
+                "{op:?} raises unknown {e}"
+            );
         }
     }
+}
+
+/// The typed exceptions agree with the model's table: every modeled shape is a variant with
+/// the same fault and status, names round-trip, and the common protocol errors are there too.
+#[test]
+fn typed_exceptions_match_the_model_table() {
+    use keyhold_kms_model::Exception;
+    for info in EXCEPTIONS {
+        let e = Exception::from_name(info.name).unwrap();
+        assert_eq!(
+            (e.name(), e.fault(), e.model_status()),
+            (info.name, info.fault, info.model_status)
+        );
+        assert!(e.is_modeled());
+    }
+    let common: Vec<_> = Exception::ALL.iter().filter(|e| !e.is_modeled()).collect();
+    assert_eq!(common.len() + EXCEPTIONS.len(), Exception::ALL.len());
+    assert_eq!(Exception::Validation.name(), "ValidationException");
+    assert_eq!(Exception::KMSInternal.name(), "KMSInternalException");
+    assert_eq!(Exception::RequestEntityTooLarge.model_status(), 413);
+    assert!(Exception::from_name("NoSuchException").is_none());
 }
 
 #[test]

@@ -9,10 +9,12 @@
 //!   seconds as a JSON number).
 //! * [`Fault`] and [`ExceptionInfo`]: what the generated exception tables are made of.
 //! * [`ParseEnumError`]: the error of the generated enums' `FromStr`.
+//! * [`dispatch`]: the protocol steps of the generated service dispatch.
 
 #![warn(missing_docs)]
 
 mod blob;
+pub mod dispatch;
 mod sensitive;
 mod timestamp;
 pub mod validate;

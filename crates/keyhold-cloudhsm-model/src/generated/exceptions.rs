@@ -43,143 +43,327 @@ pub const EXCEPTIONS: &[ExceptionInfo] = &[
     },
 ];
 
+/// Every error the CloudHSM v2 service answers (19): the model's exception shapes and the
+/// errors common to awsJson services that no model declares (`SerializationException`,
+/// authentication failures, ...). The variant is the shape name without `Exception`;
+/// [`Exception::name`] is what goes into `__type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(clippy::enum_variant_names)]
+pub enum Exception {
+    /// `AccessDeniedException` (client fault, HTTP 400, common).
+    AccessDenied,
+    /// `CloudHsmAccessDeniedException` (client fault, HTTP 400, modeled).
+    CloudHsmAccessDenied,
+    /// `CloudHsmInternalFailureException` (server fault, HTTP 500, modeled).
+    CloudHsmInternalFailure,
+    /// `CloudHsmInvalidRequestException` (client fault, HTTP 400, modeled).
+    CloudHsmInvalidRequest,
+    /// `CloudHsmResourceLimitExceededException` (client fault, HTTP 400, modeled).
+    CloudHsmResourceLimitExceeded,
+    /// `CloudHsmResourceNotFoundException` (client fault, HTTP 400, modeled).
+    CloudHsmResourceNotFound,
+    /// `CloudHsmServiceException` (client fault, HTTP 400, modeled).
+    CloudHsmService,
+    /// `CloudHsmTagException` (client fault, HTTP 400, modeled).
+    CloudHsmTag,
+    /// `IncompleteSignatureException` (client fault, HTTP 400, common).
+    IncompleteSignature,
+    /// `InternalFailure` (server fault, HTTP 500, common).
+    InternalFailure,
+    /// `InvalidSignatureException` (client fault, HTTP 400, common).
+    InvalidSignature,
+    /// `MethodNotAllowed` (client fault, HTTP 405, common).
+    MethodNotAllowed,
+    /// `MissingAuthenticationTokenException` (client fault, HTTP 400, common).
+    MissingAuthenticationToken,
+    /// `RequestEntityTooLargeException` (client fault, HTTP 413, common).
+    RequestEntityTooLarge,
+    /// `SerializationException` (client fault, HTTP 400, common).
+    Serialization,
+    /// `ThrottlingException` (client fault, HTTP 400, common).
+    Throttling,
+    /// `UnknownOperationException` (client fault, HTTP 400, common).
+    UnknownOperation,
+    /// `UnrecognizedClientException` (client fault, HTTP 400, common).
+    UnrecognizedClient,
+    /// `ValidationException` (client fault, HTTP 400, common).
+    Validation,
+}
+
+impl Exception {
+    /// Every error, sorted by name.
+    pub const ALL: &'static [Exception] = &[
+        Exception::AccessDenied,
+        Exception::CloudHsmAccessDenied,
+        Exception::CloudHsmInternalFailure,
+        Exception::CloudHsmInvalidRequest,
+        Exception::CloudHsmResourceLimitExceeded,
+        Exception::CloudHsmResourceNotFound,
+        Exception::CloudHsmService,
+        Exception::CloudHsmTag,
+        Exception::IncompleteSignature,
+        Exception::InternalFailure,
+        Exception::InvalidSignature,
+        Exception::MethodNotAllowed,
+        Exception::MissingAuthenticationToken,
+        Exception::RequestEntityTooLarge,
+        Exception::Serialization,
+        Exception::Throttling,
+        Exception::UnknownOperation,
+        Exception::UnrecognizedClient,
+        Exception::Validation,
+    ];
+
+    /// The shape name, sent as `__type` and `x-amzn-ErrorType`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Exception::AccessDenied => "AccessDeniedException",
+            Exception::CloudHsmAccessDenied => "CloudHsmAccessDeniedException",
+            Exception::CloudHsmInternalFailure => "CloudHsmInternalFailureException",
+            Exception::CloudHsmInvalidRequest => "CloudHsmInvalidRequestException",
+            Exception::CloudHsmResourceLimitExceeded => "CloudHsmResourceLimitExceededException",
+            Exception::CloudHsmResourceNotFound => "CloudHsmResourceNotFoundException",
+            Exception::CloudHsmService => "CloudHsmServiceException",
+            Exception::CloudHsmTag => "CloudHsmTagException",
+            Exception::IncompleteSignature => "IncompleteSignatureException",
+            Exception::InternalFailure => "InternalFailure",
+            Exception::InvalidSignature => "InvalidSignatureException",
+            Exception::MethodNotAllowed => "MethodNotAllowed",
+            Exception::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            Exception::RequestEntityTooLarge => "RequestEntityTooLargeException",
+            Exception::Serialization => "SerializationException",
+            Exception::Throttling => "ThrottlingException",
+            Exception::UnknownOperation => "UnknownOperationException",
+            Exception::UnrecognizedClient => "UnrecognizedClientException",
+            Exception::Validation => "ValidationException",
+        }
+    }
+
+    /// Client or server fault, as the model declares it.
+    pub const fn fault(self) -> Fault {
+        match self {
+            Exception::AccessDenied => Fault::Client,
+            Exception::CloudHsmAccessDenied => Fault::Client,
+            Exception::CloudHsmInternalFailure => Fault::Server,
+            Exception::CloudHsmInvalidRequest => Fault::Client,
+            Exception::CloudHsmResourceLimitExceeded => Fault::Client,
+            Exception::CloudHsmResourceNotFound => Fault::Client,
+            Exception::CloudHsmService => Fault::Client,
+            Exception::CloudHsmTag => Fault::Client,
+            Exception::IncompleteSignature => Fault::Client,
+            Exception::InternalFailure => Fault::Server,
+            Exception::InvalidSignature => Fault::Client,
+            Exception::MethodNotAllowed => Fault::Client,
+            Exception::MissingAuthenticationToken => Fault::Client,
+            Exception::RequestEntityTooLarge => Fault::Client,
+            Exception::Serialization => Fault::Client,
+            Exception::Throttling => Fault::Client,
+            Exception::UnknownOperation => Fault::Client,
+            Exception::UnrecognizedClient => Fault::Client,
+            Exception::Validation => Fault::Client,
+        }
+    }
+
+    /// The HTTP status the model implies (its `httpStatusCode`, else 400 for client and 500
+    /// for server faults; for common errors, what AWS's JSON endpoints send).
+    pub const fn model_status(self) -> u16 {
+        match self {
+            Exception::AccessDenied => 400,
+            Exception::CloudHsmAccessDenied => 400,
+            Exception::CloudHsmInternalFailure => 500,
+            Exception::CloudHsmInvalidRequest => 400,
+            Exception::CloudHsmResourceLimitExceeded => 400,
+            Exception::CloudHsmResourceNotFound => 400,
+            Exception::CloudHsmService => 400,
+            Exception::CloudHsmTag => 400,
+            Exception::IncompleteSignature => 400,
+            Exception::InternalFailure => 500,
+            Exception::InvalidSignature => 400,
+            Exception::MethodNotAllowed => 405,
+            Exception::MissingAuthenticationToken => 400,
+            Exception::RequestEntityTooLarge => 413,
+            Exception::Serialization => 400,
+            Exception::Throttling => 400,
+            Exception::UnknownOperation => 400,
+            Exception::UnrecognizedClient => 400,
+            Exception::Validation => 400,
+        }
+    }
+
+    /// Whether the service model declares this error (false for the common ones).
+    pub const fn is_modeled(self) -> bool {
+        match self {
+            Exception::AccessDenied => false,
+            Exception::CloudHsmAccessDenied => true,
+            Exception::CloudHsmInternalFailure => true,
+            Exception::CloudHsmInvalidRequest => true,
+            Exception::CloudHsmResourceLimitExceeded => true,
+            Exception::CloudHsmResourceNotFound => true,
+            Exception::CloudHsmService => true,
+            Exception::CloudHsmTag => true,
+            Exception::IncompleteSignature => false,
+            Exception::InternalFailure => false,
+            Exception::InvalidSignature => false,
+            Exception::MethodNotAllowed => false,
+            Exception::MissingAuthenticationToken => false,
+            Exception::RequestEntityTooLarge => false,
+            Exception::Serialization => false,
+            Exception::Throttling => false,
+            Exception::UnknownOperation => false,
+            Exception::UnrecognizedClient => false,
+            Exception::Validation => false,
+        }
+    }
+
+    /// The error named `name` exactly.
+    pub fn from_name(name: &str) -> Option<Exception> {
+        Exception::ALL.iter().copied().find(|e| e.name() == name)
+    }
+}
+
+impl std::fmt::Display for Exception {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl Operation {
-    /// Names of the exceptions the model declares for this operation, in model order.
-    pub fn errors(self) -> &'static [&'static str] {
+    /// The exceptions the model declares for this operation, in model order.
+    pub fn errors(self) -> &'static [Exception] {
         match self {
             Operation::CopyBackupToRegion => &[
-                "CloudHsmAccessDeniedException",
-                "CloudHsmInternalFailureException",
-                "CloudHsmInvalidRequestException",
-                "CloudHsmResourceNotFoundException",
-                "CloudHsmServiceException",
-                "CloudHsmTagException",
+                Exception::CloudHsmAccessDenied,
+                Exception::CloudHsmInternalFailure,
+                Exception::CloudHsmInvalidRequest,
+                Exception::CloudHsmResourceNotFound,
+                Exception::CloudHsmService,
+                Exception::CloudHsmTag,
             ],
             Operation::CreateCluster => &[
-                "CloudHsmAccessDeniedException",
-                "CloudHsmInternalFailureException",
-                "CloudHsmInvalidRequestException",
-                "CloudHsmResourceNotFoundException",
-                "CloudHsmServiceException",
-                "CloudHsmTagException",
+                Exception::CloudHsmAccessDenied,
+                Exception::CloudHsmInternalFailure,
+                Exception::CloudHsmInvalidRequest,
+                Exception::CloudHsmResourceNotFound,
+                Exception::CloudHsmService,
+                Exception::CloudHsmTag,
             ],
             Operation::CreateHsm => &[
-                "CloudHsmInternalFailureException",
-                "CloudHsmServiceException",
-                "CloudHsmInvalidRequestException",
-                "CloudHsmResourceNotFoundException",
-                "CloudHsmAccessDeniedException",
+                Exception::CloudHsmInternalFailure,
+                Exception::CloudHsmService,
+                Exception::CloudHsmInvalidRequest,
+                Exception::CloudHsmResourceNotFound,
+                Exception::CloudHsmAccessDenied,
             ],
             Operation::DeleteBackup => &[
-                "CloudHsmAccessDeniedException",
-                "CloudHsmInternalFailureException",
-                "CloudHsmInvalidRequestException",
-                "CloudHsmResourceNotFoundException",
-                "CloudHsmServiceException",
+                Exception::CloudHsmAccessDenied,
+                Exception::CloudHsmInternalFailure,
+                Exception::CloudHsmInvalidRequest,
+                Exception::CloudHsmResourceNotFound,
+                Exception::CloudHsmService,
             ],
             Operation::DeleteCluster => &[
-                "CloudHsmAccessDeniedException",
-                "CloudHsmInternalFailureException",
-                "CloudHsmInvalidRequestException",
-                "CloudHsmResourceNotFoundException",
-                "CloudHsmServiceException",
-                "CloudHsmTagException",
+                Exception::CloudHsmAccessDenied,
+                Exception::CloudHsmInternalFailure,
+                Exception::CloudHsmInvalidRequest,
+                Exception::CloudHsmResourceNotFound,
+                Exception::CloudHsmService,
+                Exception::CloudHsmTag,
             ],
             Operation::DeleteHsm => &[
-                "CloudHsmInternalFailureException",
-                "CloudHsmServiceException",
-                "CloudHsmResourceNotFoundException",
-                "CloudHsmInvalidRequestException",
-                "CloudHsmAccessDeniedException",
+                Exception::CloudHsmInternalFailure,
+                Exception::CloudHsmService,
+                Exception::CloudHsmResourceNotFound,
+                Exception::CloudHsmInvalidRequest,
+                Exception::CloudHsmAccessDenied,
             ],
             Operation::DeleteResourcePolicy => &[
-                "CloudHsmInternalFailureException",
-                "CloudHsmServiceException",
-                "CloudHsmInvalidRequestException",
-                "CloudHsmResourceNotFoundException",
-                "CloudHsmAccessDeniedException",
+                Exception::CloudHsmInternalFailure,
+                Exception::CloudHsmService,
+                Exception::CloudHsmInvalidRequest,
+                Exception::CloudHsmResourceNotFound,
+                Exception::CloudHsmAccessDenied,
             ],
             Operation::DescribeBackups => &[
-                "CloudHsmAccessDeniedException",
-                "CloudHsmInternalFailureException",
-                "CloudHsmInvalidRequestException",
-                "CloudHsmResourceNotFoundException",
-                "CloudHsmServiceException",
-                "CloudHsmTagException",
+                Exception::CloudHsmAccessDenied,
+                Exception::CloudHsmInternalFailure,
+                Exception::CloudHsmInvalidRequest,
+                Exception::CloudHsmResourceNotFound,
+                Exception::CloudHsmService,
+                Exception::CloudHsmTag,
             ],
             Operation::DescribeClusters => &[
-                "CloudHsmAccessDeniedException",
-                "CloudHsmInternalFailureException",
-                "CloudHsmInvalidRequestException",
-                "CloudHsmServiceException",
-                "CloudHsmTagException",
+                Exception::CloudHsmAccessDenied,
+                Exception::CloudHsmInternalFailure,
+                Exception::CloudHsmInvalidRequest,
+                Exception::CloudHsmService,
+                Exception::CloudHsmTag,
             ],
             Operation::GetResourcePolicy => &[
-                "CloudHsmInternalFailureException",
-                "CloudHsmServiceException",
-                "CloudHsmInvalidRequestException",
-                "CloudHsmResourceNotFoundException",
-                "CloudHsmAccessDeniedException",
+                Exception::CloudHsmInternalFailure,
+                Exception::CloudHsmService,
+                Exception::CloudHsmInvalidRequest,
+                Exception::CloudHsmResourceNotFound,
+                Exception::CloudHsmAccessDenied,
             ],
             Operation::InitializeCluster => &[
-                "CloudHsmAccessDeniedException",
-                "CloudHsmInternalFailureException",
-                "CloudHsmInvalidRequestException",
-                "CloudHsmResourceNotFoundException",
-                "CloudHsmServiceException",
+                Exception::CloudHsmAccessDenied,
+                Exception::CloudHsmInternalFailure,
+                Exception::CloudHsmInvalidRequest,
+                Exception::CloudHsmResourceNotFound,
+                Exception::CloudHsmService,
             ],
             Operation::ListTags => &[
-                "CloudHsmAccessDeniedException",
-                "CloudHsmInternalFailureException",
-                "CloudHsmInvalidRequestException",
-                "CloudHsmResourceNotFoundException",
-                "CloudHsmServiceException",
-                "CloudHsmTagException",
+                Exception::CloudHsmAccessDenied,
+                Exception::CloudHsmInternalFailure,
+                Exception::CloudHsmInvalidRequest,
+                Exception::CloudHsmResourceNotFound,
+                Exception::CloudHsmService,
+                Exception::CloudHsmTag,
             ],
             Operation::ModifyBackupAttributes => &[
-                "CloudHsmAccessDeniedException",
-                "CloudHsmInternalFailureException",
-                "CloudHsmInvalidRequestException",
-                "CloudHsmResourceNotFoundException",
-                "CloudHsmServiceException",
+                Exception::CloudHsmAccessDenied,
+                Exception::CloudHsmInternalFailure,
+                Exception::CloudHsmInvalidRequest,
+                Exception::CloudHsmResourceNotFound,
+                Exception::CloudHsmService,
             ],
             Operation::ModifyCluster => &[
-                "CloudHsmAccessDeniedException",
-                "CloudHsmInternalFailureException",
-                "CloudHsmInvalidRequestException",
-                "CloudHsmResourceNotFoundException",
-                "CloudHsmServiceException",
+                Exception::CloudHsmAccessDenied,
+                Exception::CloudHsmInternalFailure,
+                Exception::CloudHsmInvalidRequest,
+                Exception::CloudHsmResourceNotFound,
+                Exception::CloudHsmService,
             ],
             Operation::PutResourcePolicy => &[
-                "CloudHsmInternalFailureException",
-                "CloudHsmServiceException",
-                "CloudHsmInvalidRequestException",
-                "CloudHsmResourceNotFoundException",
-                "CloudHsmAccessDeniedException",
+                Exception::CloudHsmInternalFailure,
+                Exception::CloudHsmService,
+                Exception::CloudHsmInvalidRequest,
+                Exception::CloudHsmResourceNotFound,
+                Exception::CloudHsmAccessDenied,
             ],
             Operation::RestoreBackup => &[
-                "CloudHsmAccessDeniedException",
-                "CloudHsmInternalFailureException",
-                "CloudHsmInvalidRequestException",
-                "CloudHsmResourceNotFoundException",
-                "CloudHsmServiceException",
+                Exception::CloudHsmAccessDenied,
+                Exception::CloudHsmInternalFailure,
+                Exception::CloudHsmInvalidRequest,
+                Exception::CloudHsmResourceNotFound,
+                Exception::CloudHsmService,
             ],
             Operation::TagResource => &[
-                "CloudHsmAccessDeniedException",
-                "CloudHsmInternalFailureException",
-                "CloudHsmInvalidRequestException",
-                "CloudHsmResourceLimitExceededException",
-                "CloudHsmResourceNotFoundException",
-                "CloudHsmServiceException",
-                "CloudHsmTagException",
+                Exception::CloudHsmAccessDenied,
+                Exception::CloudHsmInternalFailure,
+                Exception::CloudHsmInvalidRequest,
+                Exception::CloudHsmResourceLimitExceeded,
+                Exception::CloudHsmResourceNotFound,
+                Exception::CloudHsmService,
+                Exception::CloudHsmTag,
             ],
             Operation::UntagResource => &[
-                "CloudHsmAccessDeniedException",
-                "CloudHsmInternalFailureException",
-                "CloudHsmInvalidRequestException",
-                "CloudHsmResourceNotFoundException",
-                "CloudHsmServiceException",
-                "CloudHsmTagException",
+                Exception::CloudHsmAccessDenied,
+                Exception::CloudHsmInternalFailure,
+                Exception::CloudHsmInvalidRequest,
+                Exception::CloudHsmResourceNotFound,
+                Exception::CloudHsmService,
+                Exception::CloudHsmTag,
             ],
         }
     }

@@ -5,4 +5,5 @@ pub(crate) mod constraints;
 pub mod enums;
 pub(crate) mod exceptions;
 pub mod operations;
+pub mod service;
 pub mod shapes;

@@ -93,6 +93,11 @@ impl Operation {
         }
     }
 
+    /// `"CreateCluster"` -> `Some(CreateCluster)`: the operation named `name` exactly.
+    pub fn from_name(name: &str) -> Option<Operation> {
+        Operation::ALL.iter().copied().find(|o| o.name() == name)
+    }
+
     /// The operation's name, e.g. `"CreateCluster"`.
     pub fn name(self) -> &'static str {
         match self {

@@ -241,6 +241,11 @@ impl Operation {
         }
     }
 
+    /// `"CreateKey"` -> `Some(CreateKey)`: the operation named `name` exactly.
+    pub fn from_name(name: &str) -> Option<Operation> {
+        Operation::ALL.iter().copied().find(|o| o.name() == name)
+    }
+
     /// The operation's name, e.g. `"CreateKey"`.
     pub fn name(self) -> &'static str {
         match self {
