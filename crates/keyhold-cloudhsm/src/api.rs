@@ -10,9 +10,7 @@ use keyhold_cloudhsm_model::shapes::{
     DescribeClustersRequest, DescribeClustersResponse, InitializeClusterRequest,
     InitializeClusterResponse,
 };
-use keyhold_cloudhsm_model::{validate_input, Operation};
 use rand::Rng;
-use serde_json::Value;
 
 use crate::state::{
     cluster_state, hsm_state, new_hex_id, new_id, subnet_prefix, zones_for, ClusterRec, HsmRec,
@@ -20,36 +18,6 @@ use crate::state::{
 };
 use crate::wire;
 use crate::{ApiError, ClusterService};
-
-/// The AWS operations Keyhold serves (the rest of the model answers
-/// `UnknownOperationException`).
-const SERVED: &[Operation] = &[
-    Operation::CreateCluster,
-    Operation::DescribeClusters,
-    Operation::InitializeCluster,
-    Operation::CreateHsm,
-    Operation::DeleteHsm,
-    Operation::DeleteCluster,
-    Operation::TagResource,
-    Operation::UntagResource,
-    Operation::ListTags,
-];
-
-/// The model operation named `op` if Keyhold serves it (`None` for Keyhold's extensions).
-pub(crate) fn model_operation(op: &str) -> Option<Operation> {
-    SERVED.iter().copied().find(|o| o.name() == op)
-}
-
-/// Checks a request body against the model's constraints, answering AWS's (Coral)
-/// `ValidationException` wording (`1 validation error detected: Value ... at 'subnetIds.1.member'
-/// failed to satisfy constraint: ...`) as `CloudHsmInvalidRequestException`, the client error
-/// the model declares for these operations. A body that is not JSON is left to parsing.
-pub(crate) fn validate_body(op: Operation, body: &[u8]) -> Result<(), ApiError> {
-    let Ok(value) = serde_json::from_slice::<Value>(body) else {
-        return Ok(());
-    };
-    validate_input(op, &value).map_err(|e| ApiError::invalid(e.message))
-}
 
 fn now() -> f64 {
     let ns = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
@@ -91,7 +59,7 @@ fn fake_csr() -> String {
 
 impl ClusterService {
     /// `CreateCluster`: a new `UNINITIALIZED` cluster over the given subnets.
-    pub(crate) async fn create_cluster(
+    pub(crate) async fn serve_create_cluster(
         &self,
         account: &str,
         region: &str,
@@ -204,7 +172,7 @@ impl ClusterService {
     }
 
     /// `DescribeClusters`: filters `clusterIds`, `states`, `vpcIds`; pages in id order.
-    pub(crate) async fn describe_clusters(
+    pub(crate) async fn serve_describe_clusters(
         &self,
         account: &str,
         region: &str,
@@ -252,7 +220,7 @@ impl ClusterService {
     }
 
     /// `InitializeCluster`: records the signed cluster certificate and the trust anchor.
-    pub(crate) async fn initialize_cluster(
+    pub(crate) async fn serve_initialize_cluster(
         &self,
         account: &str,
         region: &str,
@@ -288,7 +256,7 @@ impl ClusterService {
     /// `CreateHsm`: an `ACTIVE` HSM in the subnet of the given availability zone. The address
     /// is taken from the subnet first, then the HSM added to the cluster (each a
     /// compare-and-set); if the cluster vanished meanwhile the address is given back.
-    pub(crate) async fn create_hsm(
+    pub(crate) async fn serve_create_hsm(
         &self,
         account: &str,
         region: &str,
@@ -383,7 +351,7 @@ impl ClusterService {
     }
 
     /// `DeleteHsm`: by `HsmId`, `EniId` or `EniIp`.
-    pub(crate) async fn delete_hsm(
+    pub(crate) async fn serve_delete_hsm(
         &self,
         account: &str,
         region: &str,
@@ -413,7 +381,7 @@ impl ClusterService {
     }
 
     /// `DeleteCluster`: refused while the cluster has HSMs.
-    pub(crate) async fn delete_cluster(
+    pub(crate) async fn serve_delete_cluster(
         &self,
         account: &str,
         region: &str,
@@ -442,25 +410,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shapes_validate_like_the_model() {
-        let bad = br#"{"HsmType": "m5.large", "SubnetIds": ["subnet-xyz"]}"#;
-        let e = validate_body(Operation::CreateCluster, bad).unwrap_err();
-        assert_eq!(e.name, "CloudHsmInvalidRequestException");
-        assert!(
-            e.message
-                .starts_with("2 validation errors detected: Value 'm5.large' at 'hsmType'"),
-            "{}",
-            e.message
-        );
-        assert!(e.message.contains("'subnetIds.1.member'"), "{}", e.message);
-        let good = br#"{"HsmType": "hsm2m.medium", "SubnetIds": ["subnet-0123abcd"]}"#;
-        assert!(validate_body(Operation::CreateCluster, good).is_ok());
-        assert_eq!(
-            model_operation("CreateCluster"),
-            Some(Operation::CreateCluster)
-        );
-        assert_eq!(model_operation("KeyholdActivateCluster"), None);
-        assert_eq!(model_operation("CopyBackupToRegion"), None);
+    fn cluster_ids() {
         assert!(valid_cluster_id("cluster-abcdefg2345"));
         assert!(!valid_cluster_id("cluster-abc"));
     }

@@ -48,6 +48,7 @@ mod keys;
 pub mod legacy;
 mod port;
 pub mod records;
+pub mod service;
 pub mod state;
 mod tags;
 mod wire;
@@ -55,6 +56,7 @@ mod wire;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use keyhold_cloudhsm_model::{Exception, Operation};
 use serde::Deserialize;
 
 use state::State;
@@ -82,48 +84,48 @@ pub struct CloudHsmConfig {
     pub bound_clusters: Vec<bound::BoundCluster>,
 }
 
-/// A CloudHSM API error: AWS's exception name and a message.
+/// A CloudHSM API error: one of the API's exceptions (generated from the model, plus the
+/// protocol's common errors) and a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{name}: {message}")]
+#[error("{exception}: {message}")]
 pub struct ApiError {
-    /// e.g. `CloudHsmResourceNotFoundException`.
-    pub name: &'static str,
+    /// e.g. `CloudHsmResourceNotFound`.
+    pub exception: Exception,
     /// Human-readable.
     pub message: String,
 }
 
 impl ApiError {
-    /// `CloudHsmInvalidRequestException`.
-    pub fn invalid(message: impl Into<String>) -> Self {
+    /// `exception` with `message`.
+    pub fn new(exception: Exception, message: impl Into<String>) -> Self {
         Self {
-            name: "CloudHsmInvalidRequestException",
+            exception,
             message: message.into(),
         }
+    }
+    /// `CloudHsmInvalidRequestException`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(Exception::CloudHsmInvalidRequest, message)
     }
     /// `CloudHsmResourceNotFoundException`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self {
-            name: "CloudHsmResourceNotFoundException",
-            message: message.into(),
-        }
+        Self::new(Exception::CloudHsmResourceNotFound, message)
     }
     /// `CloudHsmInternalFailureException`.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self {
-            name: "CloudHsmInternalFailureException",
-            message: message.into(),
-        }
+        Self::new(Exception::CloudHsmInternalFailure, message)
     }
     /// `CloudHsmAccessDeniedException`.
     pub fn denied(message: impl Into<String>) -> Self {
-        Self {
-            name: "CloudHsmAccessDeniedException",
-            message: message.into(),
-        }
+        Self::new(Exception::CloudHsmAccessDenied, message)
+    }
+    /// The exception's shape name, as sent in `__type`.
+    pub fn name(&self) -> &'static str {
+        self.exception.name()
     }
     /// Whether this is the server's fault (HTTP 500).
     pub fn is_server_error(&self) -> bool {
-        self.name == "CloudHsmInternalFailureException"
+        self.exception.fault() == keyhold_cloudhsm_model::exceptions::Fault::Server
     }
 }
 
@@ -188,7 +190,9 @@ impl ClusterService {
     }
 
     /// Answers one `BaldrApiService.<op>` request of `account` in `region`; the JSON body of
-    /// the response.
+    /// the response. Operations of AWS's model go through the generated dispatch
+    /// (`CloudHsmService`, implemented in `service.rs`); Keyhold's extensions through
+    /// [`service::KeyholdOperation`]; any other name is `UnknownOperationException`.
     pub async fn handle(
         &self,
         op: &str,
@@ -196,57 +200,24 @@ impl ClusterService {
         region: &str,
         body: &[u8],
     ) -> Result<serde_json::Value, ApiError> {
-        let body: &[u8] = if body.is_empty() { b"{}" } else { body };
-        if let Some(model_op) = api::model_operation(op) {
-            api::validate_body(model_op, body)?;
+        let caller = service::Caller {
+            account: account.to_owned(),
+            region: region.to_owned(),
+        };
+        if let Some(model_op) = Operation::from_name(op) {
+            return keyhold_cloudhsm_model::service::dispatch(
+                self,
+                &caller,
+                model_op,
+                body,
+                &service::JsonValue,
+            )
+            .await
+            .map_err(service::dispatch_error);
         }
-        match op {
-            "CreateCluster" => reply(self.create_cluster(account, region, parse(body)?).await),
-            "DescribeClusters" => {
-                reply(self.describe_clusters(account, region, parse(body)?).await)
-            }
-            "InitializeCluster" => {
-                reply(self.initialize_cluster(account, region, parse(body)?).await)
-            }
-            "CreateHsm" => reply(self.create_hsm(account, region, parse(body)?).await),
-            "DeleteHsm" => reply(self.delete_hsm(account, region, parse(body)?).await),
-            "DeleteCluster" => reply(self.delete_cluster(account, region, parse(body)?).await),
-            "TagResource" => reply(self.tag_resource(account, region, parse(body)?).await),
-            "UntagResource" => reply(self.untag_resource(account, region, parse(body)?).await),
-            "ListTags" => reply(self.list_tags(account, region, parse(body)?).await),
-            "KeyholdActivateCluster" => reply(self.activate(account, region, parse(body)?).await),
-            "KeyholdUserCreate" => reply(self.user_create(account, region, parse(body)?).await),
-            "KeyholdUserDelete" => reply(self.user_delete(account, region, parse(body)?).await),
-            "KeyholdUserChangePassword" => reply(
-                self.user_change_password(account, region, parse(body)?)
-                    .await,
-            ),
-            "KeyholdUserLogin" => reply(self.user_login(account, region, parse(body)?).await),
-            "KeyholdUserLogout" => reply(self.user_logout(account, region, parse(body)?).await),
-            "KeyholdFaultSetSubnet"
-            | "KeyholdFaultSetHsmState"
-            | "KeyholdFaultSetClusterNetwork"
-                if !self.inner.config.fault_injection =>
-            {
-                Err(ApiError::denied(
-                    "The fault-injection API is disabled ([cloudhsm] fault_injection = false).",
-                ))
-            }
-            "KeyholdFaultSetSubnet" => {
-                reply(self.fault_set_subnet(account, region, parse(body)?).await)
-            }
-            "KeyholdFaultSetHsmState" => reply(
-                self.fault_set_hsm_state(account, region, parse(body)?)
-                    .await,
-            ),
-            "KeyholdFaultSetClusterNetwork" => reply(
-                self.fault_set_cluster_network(account, region, parse(body)?)
-                    .await,
-            ),
-            _ => Err(ApiError {
-                name: "UnknownOperationException",
-                message: String::new(),
-            }),
+        match service::KeyholdOperation::from_name(op) {
+            Some(k) => self.handle_keyhold(k, &caller, body).await,
+            None => Err(ApiError::new(Exception::UnknownOperation, "")),
         }
     }
 
@@ -255,19 +226,4 @@ impl ClusterService {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// An operation's typed answer as the JSON body of the response.
-fn reply<T: serde::Serialize>(out: Result<T, ApiError>) -> Result<serde_json::Value, ApiError> {
-    wire::to_body(&out?)
-}
-
-/// Parses a request body (`CloudHsmInvalidRequestException` when it does not fit the shape).
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid(format!(
-            "The request body is not valid for this operation: {}",
-            e.to_string().chars().take(200).collect::<String>()
-        ))
-    })
 }

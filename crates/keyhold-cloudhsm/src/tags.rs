@@ -4,6 +4,7 @@ use keyhold_cloudhsm_model::shapes::{
     ListTagsRequest, ListTagsResponse, TagResourceRequest, TagResourceResponse,
     UntagResourceRequest, UntagResourceResponse,
 };
+use keyhold_cloudhsm_model::Exception;
 
 use crate::{ApiError, ClusterService};
 
@@ -22,7 +23,7 @@ fn check_tag(key: &str, value: &str) -> Result<(), ApiError> {
     }
     if !ok(key) || !ok(value) {
         return Err(ApiError {
-            name: "CloudHsmTagException",
+            exception: Exception::CloudHsmTag,
             message: "Tags may contain letters, digits, spaces and _.:/=+-@ only.".into(),
         });
     }
@@ -31,7 +32,7 @@ fn check_tag(key: &str, value: &str) -> Result<(), ApiError> {
 
 impl ClusterService {
     /// `TagResource`: adds or overwrites tags.
-    pub(crate) async fn tag_resource(
+    pub(crate) async fn serve_tag_resource(
         &self,
         account: &str,
         region: &str,
@@ -53,7 +54,7 @@ impl ClusterService {
             }
             if tags.len() > MAX_TAGS {
                 return Err(ApiError {
-                    name: "CloudHsmResourceLimitExceededException",
+                    exception: Exception::CloudHsmResourceLimitExceeded,
                     message: format!("A resource can have at most {MAX_TAGS} tags."),
                 });
             }
@@ -65,7 +66,7 @@ impl ClusterService {
     }
 
     /// `UntagResource`: removes tags by key (absent keys are ignored).
-    pub(crate) async fn untag_resource(
+    pub(crate) async fn serve_untag_resource(
         &self,
         account: &str,
         region: &str,
@@ -83,7 +84,7 @@ impl ClusterService {
     }
 
     /// `ListTags`: in the order they were added, paged by position.
-    pub(crate) async fn list_tags(
+    pub(crate) async fn serve_list_tags(
         &self,
         account: &str,
         region: &str,

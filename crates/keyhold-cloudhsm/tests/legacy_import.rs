@@ -227,7 +227,7 @@ async fn an_unreadable_legacy_file_is_an_error_and_stays() {
     let path = write_legacy(dir.path());
     std::fs::write(&path, "{\"clusters\": [").unwrap();
     let err = a.import_legacy_clusters(dir.path()).await.unwrap_err();
-    assert_eq!(err.name, "CloudHsmInternalFailureException");
+    assert_eq!(err.name(), "CloudHsmInternalFailureException");
     assert!(path.exists());
 }
 

@@ -101,6 +101,39 @@ async fn nodes_share_clusters_updates_and_reset() {
             )
             .await
             .unwrap_err();
-        assert_eq!(err.name, "CloudHsmResourceNotFoundException");
+        assert_eq!(err.name(), "CloudHsmResourceNotFoundException");
     }
+}
+
+/// The generated contract's defaults: an operation of AWS's model that Keyhold does not serve
+/// is as unknown as a misspelt one (once its body passes the model's constraints, which the
+/// generated dispatch checks first); bodies that do not fit a served operation's shape are
+/// `CloudHsmInvalidRequestException`; fault injection stays off unless configured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unserved_and_malformed_operations() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, a, _b) = two_nodes(dir.path()).await;
+    let valid = br#"{"DestinationRegion": "us-west-2", "BackupId": "backup-abcdefghijk"}"#;
+    for op in ["CopyBackupToRegion", "NoSuchOperation"] {
+        let err = a.handle(op, ACCT, REGION, valid).await.unwrap_err();
+        assert_eq!(
+            (err.name(), err.message.as_str()),
+            ("UnknownOperationException", "")
+        );
+    }
+    let err = a
+        .handle("DescribeClusters", ACCT, REGION, b"{\"MaxResults\": \"x\"}")
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "CloudHsmInvalidRequestException");
+    let err = a
+        .handle("DescribeClusters", ACCT, REGION, b"[1]")
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "CloudHsmInvalidRequestException");
+    let err = a
+        .handle("KeyholdFaultSetHsmState", ACCT, REGION, b"{}")
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "CloudHsmAccessDeniedException");
 }

@@ -1,61 +1,22 @@
-//! Domain errors. Each variant is one AWS KMS exception; the message is AWS's wording where
-//! AWS publishes it. The server maps them to wire errors in exactly one place and never needs
-//! to look inside; causes (storage, crypto) are kept for the log.
+//! Domain errors. A failure of a KMS operation is either one of the exceptions the KMS model
+//! (or the awsJson protocol) defines, typed by the generated [`Exception`] enum and carrying
+//! AWS's message where AWS publishes one, or an internal error whose cause stays in the log.
+//! The server maps them to wire errors in exactly one place; a misspelt exception does not
+//! compile.
+
+use keyhold_kms_model::Exception;
 
 use crate::ports::StoreError;
 
-/// A failure of a KMS operation, named after the AWS exception it becomes.
+/// A failure of a KMS operation.
 #[derive(Debug, thiserror::Error)]
 pub enum KmsError {
-    /// `NotFoundException`.
-    #[error("{0}")]
-    NotFound(String),
-    /// `DisabledException`.
-    #[error("{0}")]
-    Disabled(String),
-    /// `KMSInvalidStateException`.
-    #[error("{0}")]
-    InvalidState(String),
-    /// `InvalidCiphertextException`.
-    #[error("{0}")]
-    InvalidCiphertext(String),
-    /// `IncorrectKeyException`.
-    #[error("{0}")]
-    IncorrectKey(String),
-    /// `InvalidKeyUsageException`.
-    #[error("{0}")]
-    InvalidKeyUsage(String),
-    /// `InvalidArnException`.
-    #[error("{0}")]
-    InvalidArn(String),
-    /// `InvalidMarkerException`.
-    #[error("{0}")]
-    InvalidMarker(String),
-    /// `ValidationException` raised by domain rules (not by the model's constraints).
-    #[error("{0}")]
-    Validation(String),
-    /// `UnsupportedOperationException`.
-    #[error("{0}")]
-    UnsupportedOperation(String),
-    /// `LimitExceededException`.
-    #[error("{0}")]
-    LimitExceeded(String),
-    /// `AlreadyExistsException`.
-    #[error("{0}")]
-    AlreadyExists(String),
-    /// `TagException`.
-    #[error("{0}")]
-    Tag(String),
-    /// `MalformedPolicyDocumentException`.
-    #[error("{0}")]
-    MalformedPolicyDocument(String),
-    /// Any other modeled exception, by name (custom key store and XKS exceptions go here until
-    /// they get variants of their own).
+    /// An exception the caller sees, with its message (empty when AWS sends none).
     #[error("{message}")]
-    Other {
-        /// The exception shape name.
-        name: &'static str,
-        /// The message.
+    Exception {
+        /// Which exception.
+        exception: Exception,
+        /// The message written for the caller.
         message: String,
     },
     /// `KMSInternalException`; the cause stays in the log, never on the wire.
@@ -64,26 +25,28 @@ pub enum KmsError {
 }
 
 impl KmsError {
+    /// `exception` with `message`.
+    pub fn new(exception: Exception, message: String) -> Self {
+        KmsError::Exception { exception, message }
+    }
+
+    /// The exception the caller sees (`KMSInternalException` for internal errors).
+    pub fn exception(&self) -> Exception {
+        match self {
+            KmsError::Exception { exception, .. } => *exception,
+            KmsError::Internal(_) => Exception::KMSInternal,
+        }
+    }
+
     /// The AWS exception shape name.
     pub fn exception_name(&self) -> &'static str {
-        match self {
-            KmsError::NotFound(_) => "NotFoundException",
-            KmsError::Disabled(_) => "DisabledException",
-            KmsError::InvalidState(_) => "KMSInvalidStateException",
-            KmsError::InvalidCiphertext(_) => "InvalidCiphertextException",
-            KmsError::IncorrectKey(_) => "IncorrectKeyException",
-            KmsError::InvalidKeyUsage(_) => "InvalidKeyUsageException",
-            KmsError::InvalidArn(_) => "InvalidArnException",
-            KmsError::InvalidMarker(_) => "InvalidMarkerException",
-            KmsError::Validation(_) => "ValidationException",
-            KmsError::UnsupportedOperation(_) => "UnsupportedOperationException",
-            KmsError::LimitExceeded(_) => "LimitExceededException",
-            KmsError::AlreadyExists(_) => "AlreadyExistsException",
-            KmsError::Tag(_) => "TagException",
-            KmsError::MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
-            KmsError::Other { name, .. } => name,
-            KmsError::Internal(_) => "KMSInternalException",
-        }
+        self.exception().name()
+    }
+
+    /// Whether this is `exception` (never true of an internal error unless `KMSInternal` is
+    /// asked for).
+    pub fn is(&self, exception: Exception) -> bool {
+        self.exception() == exception
     }
 
     /// An internal error keeping `cause`.

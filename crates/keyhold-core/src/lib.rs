@@ -1,7 +1,8 @@
 //! The Keyhold domain: KMS keys, key states, custom key stores, and the ports to backends.
 //!
-//! Operations take and return the wire shapes of `keyhold-kms-model` (plain data), and fail
-//! with [`KmsError`], whose variants are AWS exceptions. Nothing here knows HTTP, JSON on the
+//! [`Kms`] implements the generated `KmsService` trait (`service.rs`, one method per operation);
+//! operations take and return the wire shapes of `keyhold-kms-model` (plain data), and fail
+//! with [`KmsError`]: a typed AWS exception with its message, or an internal error. Nothing here knows HTTP, JSON on the
 //! wire, SQL or PKCS#11.
 #![warn(missing_docs)]
 
@@ -10,6 +11,7 @@ pub mod custom_key_stores;
 pub mod error;
 pub mod keys;
 pub mod ports;
+mod service;
 
 use std::sync::Arc;
 

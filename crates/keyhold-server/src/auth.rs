@@ -37,8 +37,8 @@ pub fn authenticate_for(
                 .access_keys
                 .get(parsed.access_key_id())
                 .ok_or_else(|| {
-                    WireError::client(
-                        "UnrecognizedClientException",
+                    WireError::kms(
+                        keyhold_kms_model::Exception::UnrecognizedClient,
                         "The security token included in the request is invalid.",
                     )
                 })?;

@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
+use keyhold_kms_model::Exception as KmsException;
 use keyhold_sigv4::RequestParts;
 
 use crate::router::AppState;
@@ -25,7 +26,7 @@ pub async fn handle(
     request_id: &str,
 ) -> Result<Response<Full<Bytes>>, WireError> {
     let Some(clusters) = &state.cloudhsm else {
-        return Err(WireError::client("UnknownOperationException", ""));
+        return Err(WireError::kms(KmsException::UnknownOperation, ""));
     };
     let mut header_pairs: Vec<(&str, &str)> = parts
         .headers
@@ -70,17 +71,6 @@ pub async fn handle(
             Bytes::from(v.to_string()),
             request_id,
         )),
-        Err(e) => {
-            let status = if e.is_server_error() {
-                StatusCode::INTERNAL_SERVER_ERROR
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            Err(WireError {
-                name: e.name,
-                message: e.message,
-                status,
-            })
-        }
+        Err(e) => Err(WireError::cloudhsm(e.exception, e.message)),
     }
 }

@@ -1,118 +1,65 @@
-//! Operation dispatch: JSON → validated model shape → domain call → JSON.
+//! KMS operation dispatch: the generated [`keyhold_kms_model::service::dispatch`] (parse,
+//! validate, decode, call the `KmsService` method, serialise) with the KMS front door's
+//! choices: responses in wiped buffers, and AWS's wire error for each failed step.
 
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use keyhold_core::{Kms, KmsResult, RequestContext};
-use keyhold_kms_model::Operation;
+use keyhold_core::{Kms, KmsError, RequestContext};
+use keyhold_kms_model::{BodyError, DispatchError, Operation, OutputWriter};
 
 use crate::wire::WireError;
 
-/// Parses the body of `op`, validates it against the model and runs it.
+/// Runs `op` with the request `body` on the domain.
 pub async fn dispatch(
     kms: &Kms,
     op: Operation,
     ctx: &RequestContext,
     body: &[u8],
 ) -> Result<Bytes, WireError> {
-    let input = parse_body(body)?;
-    keyhold_kms_model::validate_input(op, &input)?;
-    let keys = &kms.keys;
-    let cks = &kms.custom_key_stores;
-    match op {
-        Operation::CreateKey => run(op, input, |r| keys.create_key(ctx, r)).await,
-        Operation::DescribeKey => run(op, input, |r| keys.describe_key(ctx, r)).await,
-        Operation::ListKeys => run(op, input, |r| keys.list_keys(ctx, r)).await,
-        Operation::Encrypt => run(op, input, |r| keys.encrypt(ctx, r)).await,
-        Operation::Decrypt => run(op, input, |r| keys.decrypt(ctx, r)).await,
-        Operation::GenerateDataKey => run(op, input, |r| keys.generate_data_key(ctx, r)).await,
-        Operation::GenerateDataKeyWithoutPlaintext => {
-            run(op, input, |r| {
-                keys.generate_data_key_without_plaintext(ctx, r)
-            })
-            .await
+    keyhold_kms_model::service::dispatch(kms, ctx, op, body, &WipedJson)
+        .await
+        .map_err(dispatch_error)
+}
+
+/// The wire error of a failed dispatch step.
+fn dispatch_error(e: DispatchError<KmsError, serde_json::Error>) -> WireError {
+    match e {
+        DispatchError::Body(BodyError::NotJson { line, column }) => WireError::serialization(
+            format!("Request body is not valid JSON (line {line}, column {column})."),
+        ),
+        DispatchError::Body(BodyError::NotObject) => {
+            WireError::serialization("Request body must be a JSON object.")
         }
-        Operation::ReEncrypt => run(op, input, |r| keys.re_encrypt(ctx, r)).await,
-        Operation::GenerateRandom => run(op, input, |r| keys.generate_random(ctx, r)).await,
-        Operation::ScheduleKeyDeletion => {
-            run(op, input, |r| keys.schedule_key_deletion(ctx, r)).await
+        DispatchError::Validation(v) => WireError::from(v),
+        DispatchError::Decode(d) => {
+            // serde_json's own messages can quote values (possibly secret ones); report only where.
+            let what = match d.source.classify() {
+                serde_json::error::Category::Data => {
+                    "a member has the wrong type or an invalid value"
+                }
+                _ => "it could not be read",
+            };
+            WireError::serialization(format!(
+                "The request body does not match the {} input shape: {what}.",
+                d.operation
+            ))
         }
-        Operation::CancelKeyDeletion => run(op, input, |r| keys.cancel_key_deletion(ctx, r)).await,
-        Operation::CreateCustomKeyStore => {
-            run(op, input, |r| cks.create_custom_key_store(ctx, r)).await
-        }
-        Operation::DescribeCustomKeyStores => {
-            run(op, input, |r| cks.describe_custom_key_stores(ctx, r)).await
-        }
-        Operation::ConnectCustomKeyStore => {
-            run(op, input, |r| cks.connect_custom_key_store(ctx, r)).await
-        }
-        Operation::DisconnectCustomKeyStore => {
-            run(op, input, |r| cks.disconnect_custom_key_store(ctx, r)).await
-        }
-        Operation::UpdateCustomKeyStore => {
-            run(op, input, |r| cks.update_custom_key_store(ctx, r)).await
-        }
-        Operation::DeleteCustomKeyStore => {
-            run(op, input, |r| cks.delete_custom_key_store(ctx, r)).await
-        }
-        other => Err(WireError::client(
-            "UnsupportedOperationException",
-            format!(
-                "Keyhold does not implement the {} operation yet.",
-                other.name()
-            ),
-        )),
+        DispatchError::Service(e) => WireError::from(e),
+        DispatchError::Output(e) => WireError::from(KmsError::internal(e)),
     }
 }
 
-/// An empty body counts as `{}` (the awsJson protocol requires servers to accept it); anything
-/// that is not a JSON object is a `SerializationException`.
-fn parse_body(body: &[u8]) -> Result<serde_json::Value, WireError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(serde_json::Value::Object(Default::default()));
-    }
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        WireError::serialization(format!(
-            "Request body is not valid JSON (line {}, column {}).",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    if !value.is_object() {
-        return Err(WireError::serialization(
-            "Request body must be a JSON object.",
-        ));
-    }
-    Ok(value)
-}
+/// Serialises outputs into buffers wiped after sending (see [`response_body`]).
+struct WipedJson;
 
-async fn run<Req, Resp, F, Fut>(
-    op: Operation,
-    input: serde_json::Value,
-    f: F,
-) -> Result<Bytes, WireError>
-where
-    Req: DeserializeOwned,
-    Resp: Serialize,
-    F: FnOnce(Req) -> Fut,
-    Fut: std::future::Future<Output = KmsResult<Resp>>,
-{
-    // serde_json's own messages can quote values (possibly secret ones); report only where.
-    let req: Req = serde_json::from_value(input).map_err(|e| {
-        let what = match e.classify() {
-            serde_json::error::Category::Data => "a member has the wrong type or an invalid value",
-            _ => "it could not be read",
-        };
-        WireError::serialization(format!(
-            "The request body does not match the {} input shape: {what}.",
-            op.name()
-        ))
-    })?;
-    let resp = f(req).await.map_err(WireError::from)?;
-    response_body(&resp).map_err(|e| WireError::from(keyhold_core::KmsError::internal(e)))
+impl OutputWriter for WipedJson {
+    type Body = Bytes;
+    type Error = serde_json::Error;
+    fn write<T: Serialize>(&self, output: &T) -> serde_json::Result<Bytes> {
+        response_body(output)
+    }
 }
 
 /// The JSON of a response in a buffer wiped when the HTTP layer is done with it: responses

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use zeroize::Zeroizing;
 
 use keyhold_core::Kms;
-use keyhold_kms_model::Operation;
+use keyhold_kms_model::{Exception, Operation};
 use keyhold_sigv4::RequestParts;
 
 use crate::config::Settings;
@@ -68,10 +68,7 @@ async fn handle_inner(
     let settings = &state.settings;
     if settings.test_mode && req.uri().path() == MOTO_RESET_PATH {
         if req.method() != http::Method::POST {
-            return Err(WireError {
-                status: StatusCode::METHOD_NOT_ALLOWED,
-                ..WireError::client("MethodNotAllowed", "Use POST.")
-            });
+            return Err(WireError::kms(Exception::MethodNotAllowed, "Use POST."));
         }
         state.kms.reset().await.map_err(WireError::from)?;
         return Ok(json_response(
@@ -97,13 +94,11 @@ async fn handle_inner(
         ));
     }
     if req.method() != http::Method::POST {
-        return Err(WireError {
-            status: StatusCode::METHOD_NOT_ALLOWED,
-            ..WireError::client(
-                "UnknownOperationException",
-                "KMS accepts only POST requests.",
-            )
-        });
+        return Err(WireError::kms(
+            Exception::UnknownOperation,
+            "KMS accepts only POST requests.",
+        )
+        .with_status(StatusCode::METHOD_NOT_ALLOWED));
     }
     let (parts, body) = req.into_parts();
     let body = read_body(body, settings.max_body_bytes, &parts.headers).await?;
@@ -117,7 +112,7 @@ async fn handle_inner(
     }
     let op = target
         .and_then(Operation::from_target)
-        .ok_or_else(|| WireError::client("UnknownOperationException", ""))?;
+        .ok_or_else(|| WireError::kms(Exception::UnknownOperation, ""))?;
 
     let mut header_pairs: Vec<(&str, &str)> = parts
         .headers
@@ -173,10 +168,9 @@ async fn read_body(
     limit: usize,
     headers: &http::HeaderMap,
 ) -> Result<Zeroizing<Vec<u8>>, WireError> {
-    let too_large = || WireError {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        ..WireError::client(
-            "RequestEntityTooLargeException",
+    let too_large = || {
+        WireError::kms(
+            Exception::RequestEntityTooLarge,
             format!("Request body must not exceed {limit} bytes."),
         )
     };

@@ -98,7 +98,11 @@ fn expect_failure(
     let failure = result.expect_err("the call must fail");
     assert!(matches(&failure), "unexpected failure {failure:?}");
     assert_eq!(failure.connection_error_code(), code, "{failure:?}");
-    assert_eq!(failure.create_update_exception(), exception, "{failure:?}");
+    assert_eq!(
+        failure.create_update_exception().name(),
+        exception,
+        "{failure:?}"
+    );
     failure
 }
 

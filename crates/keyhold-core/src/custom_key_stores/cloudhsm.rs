@@ -2,6 +2,7 @@
 //! and the real connection attempt of the worker.
 
 use keyhold_kms_model::enums::{ConnectionErrorCodeType, ConnectionStateType};
+use keyhold_kms_model::Exception;
 
 use crate::error::{KmsError, KmsResult};
 use keyhold_crypto::SecretBytes;
@@ -16,8 +17,8 @@ const ACTIVE: &str = "ACTIVE";
 /// A deleted cluster's state.
 const DELETED: &str = "DELETED";
 
-fn other(name: &'static str, message: String) -> KmsError {
-    KmsError::Other { name, message }
+fn other(name: Exception, message: String) -> KmsError {
+    KmsError::new(name, message)
 }
 
 /// Compares certificates ignoring line endings and surrounding whitespace.
@@ -53,19 +54,19 @@ impl CustomKeyStores {
             .map_err(|e| KmsError::internal(std::io::Error::other(e.to_string())))?
             .ok_or_else(|| {
                 other(
-                    "CloudHsmClusterNotFoundException",
+                    Exception::CloudHsmClusterNotFound,
                     format!("AWS CloudHSM cluster {cluster_id} not found."),
                 )
             })?;
         if facts.state == DELETED {
             return Err(other(
-                "CloudHsmClusterNotFoundException",
+                Exception::CloudHsmClusterNotFound,
                 format!("AWS CloudHSM cluster {cluster_id} not found."),
             ));
         }
         if facts.state != ACTIVE {
             return Err(other(
-                "CloudHsmClusterNotActiveException",
+                Exception::CloudHsmClusterNotActive,
                 format!(
                     "AWS CloudHSM cluster {cluster_id} is not active (state {}).",
                     facts.state
@@ -77,7 +78,7 @@ impl CustomKeyStores {
         zones.dedup();
         if facts.active_hsm_zones.len() < 2 || zones.len() < 2 {
             return Err(other(
-                "CloudHsmClusterInvalidConfigurationException",
+                Exception::CloudHsmClusterInvalidConfiguration,
                 format!(
                     "AWS CloudHSM cluster {cluster_id} must contain at least two active HSMs, \
                      each in a different Availability Zone."
@@ -87,7 +88,7 @@ impl CustomKeyStores {
         match &facts.trust_anchor {
             Some(anchor) if same_certificate(anchor, trust_anchor) => Ok(()),
             _ => Err(other(
-                "IncorrectTrustAnchorException",
+                Exception::IncorrectTrustAnchor,
                 format!(
                     "The trust anchor certificate does not match the trust anchor of \
                      AWS CloudHSM cluster {cluster_id}."
@@ -120,7 +121,7 @@ impl CustomKeyStores {
         let new_facts = facts(new).await?;
         let Some(new_facts) = new_facts.filter(|f| f.state != DELETED) else {
             return Err(other(
-                "CloudHsmClusterNotFoundException",
+                Exception::CloudHsmClusterNotFound,
                 format!("AWS CloudHSM cluster {new} not found."),
             ));
         };
@@ -129,7 +130,7 @@ impl CustomKeyStores {
             .is_some_and(|old| old.lineage == new_facts.lineage);
         if !related {
             return Err(other(
-                "CloudHsmClusterNotRelatedException",
+ Exception::CloudHsmClusterNotRelated,
                 format!(
                     "AWS CloudHSM cluster {new} does not share a backup history with cluster {current}."
                 ),

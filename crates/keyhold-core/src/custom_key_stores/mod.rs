@@ -22,6 +22,7 @@ mod tests;
 mod tests_connection;
 mod update;
 
+use keyhold_kms_model::Exception;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -225,26 +226,21 @@ impl CustomKeyStores {
 
 /// `CustomKeyStoreNotFoundException` for an id.
 pub(crate) fn not_found_id(id: &str) -> KmsError {
-    KmsError::Other {
-        name: "CustomKeyStoreNotFoundException",
-        message: format!("Custom key store {id} does not exist in this account and Region."),
-    }
+    KmsError::new(
+        Exception::CustomKeyStoreNotFound,
+        format!("Custom key store {id} does not exist in this account and Region."),
+    )
 }
 
 /// `CustomKeyStoreNotFoundException` for a name.
 pub(crate) fn not_found_name(name: &str) -> KmsError {
-    KmsError::Other {
-        name: "CustomKeyStoreNotFoundException",
-        message: format!(
-            "Custom key store with name {name} does not exist in this account and Region."
-        ),
-    }
+    KmsError::new(
+        Exception::CustomKeyStoreNotFound,
+        format!("Custom key store with name {name} does not exist in this account and Region."),
+    )
 }
 
 /// `CustomKeyStoreInvalidStateException`.
 pub(crate) fn invalid_state(message: String) -> KmsError {
-    KmsError::Other {
-        name: "CustomKeyStoreInvalidStateException",
-        message,
-    }
+    KmsError::new(Exception::CustomKeyStoreInvalidState, message)
 }

@@ -10,6 +10,7 @@ use keyhold_kms_model::shapes::{
     DescribeCustomKeyStoresRequest, DescribeCustomKeyStoresResponse,
     DisconnectCustomKeyStoreRequest, DisconnectCustomKeyStoreResponse,
 };
+use keyhold_kms_model::Exception;
 
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
@@ -274,7 +275,7 @@ impl CustomKeyStores {
         req: DescribeCustomKeyStoresRequest,
     ) -> KmsResult<DescribeCustomKeyStoresResponse> {
         if req.custom_key_store_id.is_some() && req.custom_key_store_name.is_some() {
-            return Err(KmsError::Validation(
+            return Err(KmsError::new(Exception::Validation,
                 "You cannot specify both CustomKeyStoreId and CustomKeyStoreName. Specify one or neither."
                     .into(),
             ));
@@ -422,12 +423,9 @@ impl CustomKeyStores {
                     return Ok(DeleteCustomKeyStoreResponse {});
                 }
                 Err(StoreError::HasKeys) => {
-                    return Err(KmsError::Other {
-                        name: "CustomKeyStoreHasCMKsException",
-                        message: format!(
+                    return Err(KmsError::new(Exception::CustomKeyStoreHasCMKs, format!(
                             "Custom key store {id} contains KMS keys. Delete the KMS keys (ScheduleKeyDeletion) and wait for their deletion before deleting the custom key store."
-                        ),
-                    })
+                        )))
                 }
                 Err(StoreError::VersionMismatch) => continue,
                 Err(StoreError::NotFound) => return Err(not_found_id(id)),
@@ -439,7 +437,7 @@ impl CustomKeyStores {
 }
 
 fn limit_exceeded(limit: u32) -> KmsError {
-    KmsError::LimitExceeded(format!(
+    KmsError::new(Exception::LimitExceeded, format!(
         "You have reached the maximum number of custom key stores ({limit}) in this account and Region."
     ))
 }
@@ -450,7 +448,7 @@ fn encode_marker(id: &str) -> String {
 
 fn decode_marker(marker: &str) -> KmsResult<String> {
     let invalid = || {
-        KmsError::InvalidMarker("The request was rejected because the marker that specifies where pagination should next begin is not valid.".into())
+        KmsError::new(Exception::InvalidMarker, "The request was rejected because the marker that specifies where pagination should next begin is not valid.".into())
     };
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(marker)

@@ -5,6 +5,7 @@
 
 use keyhold_kms_model::enums::{CustomKeyStoreType, XksProxyConnectivityType};
 use keyhold_kms_model::shapes::{CreateCustomKeyStoreRequest, UpdateCustomKeyStoreRequest};
+use keyhold_kms_model::Exception;
 
 use crate::error::KmsError;
 use crate::ports::xks::XksFailure;
@@ -24,7 +25,7 @@ pub const SCOPE_XKS_VPCES: &str = "cks-xks-vpc-endpoint-service";
 pub const SCOPE_CLOUDHSM_CLUSTER: &str = "cks-cloudhsm-cluster";
 
 fn validation(msg: impl Into<String>) -> KmsError {
-    KmsError::Validation(msg.into())
+    KmsError::new(Exception::Validation, msg.into())
 }
 
 fn required_for(param: &str, ty: &str) -> KmsError {
@@ -249,15 +250,15 @@ pub fn claims(account: &str, region: &str, name: &str, doc: &StoreDoc) -> Vec<Un
 /// The exception for a conflict in claim `scope` (None for scopes that are not a caller's
 /// fault, such as an id collision).
 pub fn conflict_error(scope: &str, name: &str, doc: &StoreDoc) -> Option<KmsError> {
-    let other = |name: &'static str, message: String| Some(KmsError::Other { name, message });
+    let other = |name: Exception, message: String| Some(KmsError::new(name, message));
     let xks = doc.xks.as_ref();
     match scope {
         SCOPE_NAME => other(
-            "CustomKeyStoreNameInUseException",
+ Exception::CustomKeyStoreNameInUse,
             format!("Custom key store name {name} is already in use in this account and Region."),
         ),
         SCOPE_XKS_URI => other(
-            "XksProxyUriInUseException",
+ Exception::XksProxyUriInUse,
             format!(
                 "The XksProxyUriEndpoint and XksProxyUriPath {}{} are already associated with another external key store in this Region.",
                 xks.map(|x| x.uri_endpoint.as_str()).unwrap_or_default(),
@@ -265,14 +266,14 @@ pub fn conflict_error(scope: &str, name: &str, doc: &StoreDoc) -> Option<KmsErro
             ),
         ),
         SCOPE_XKS_ENDPOINT => other(
-            "XksProxyUriEndpointInUseException",
+ Exception::XksProxyUriEndpointInUse,
             format!(
                 "The XksProxyUriEndpoint {} is already associated with another external key store in this Region. An external key store with VPC_ENDPOINT_SERVICE connectivity cannot share its endpoint with any other external key store.",
                 xks.map(|x| x.uri_endpoint.as_str()).unwrap_or_default(),
             ),
         ),
         SCOPE_XKS_VPCES => other(
-            "XksProxyVpcEndpointServiceInUseException",
+ Exception::XksProxyVpcEndpointServiceInUse,
             format!(
                 "The VPC endpoint service {} is already associated with another external key store in this Region.",
                 xks.and_then(|x| x.vpc_endpoint_service_name.as_deref())
@@ -280,7 +281,7 @@ pub fn conflict_error(scope: &str, name: &str, doc: &StoreDoc) -> Option<KmsErro
             ),
         ),
         SCOPE_CLOUDHSM_CLUSTER => other(
-            "CloudHsmClusterInUseException",
+ Exception::CloudHsmClusterInUse,
             format!(
                 "The CloudHSM cluster {} is already associated with another AWS CloudHSM key store in this account and Region.",
                 doc.cloud_hsm
@@ -297,7 +298,7 @@ pub fn conflict_error(scope: &str, name: &str, doc: &StoreDoc) -> Option<KmsErro
 /// with the XKS specification's wording.
 pub fn probe_error(failure: &XksFailure) -> KmsError {
     let name = failure.create_update_exception();
-    if name == "KMSInternalException" {
+    if name == Exception::KMSInternal {
         return KmsError::internal(failure.clone());
     }
     let message = match failure {
@@ -321,8 +322,5 @@ pub fn probe_error(failure: &XksFailure) -> KmsError {
         XksFailure::VpcEndpointServiceInvalid { .. } => "The VPC endpoint service for this external key store does not meet the requirements of AWS KMS external key stores.",
         XksFailure::Internal { .. } => "An internal error occurred.",
     };
-    KmsError::Other {
-        name,
-        message: message.to_string(),
-    }
+    KmsError::new(name, message.to_string())
 }

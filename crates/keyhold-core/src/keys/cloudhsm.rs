@@ -8,6 +8,7 @@
 //! `KMSInvalidStateException`; session exhaustion and anything else `KMSInternalException`.
 //! GenerateRandom lives here too (from the HSM with a CloudHSM `CustomKeyStoreId`).
 
+use keyhold_kms_model::Exception;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -38,25 +39,22 @@ fn store_not_connected(id: &str, state: ConnectionStateType) -> KmsError {
 fn hsm_failure(arn: &str, store_id: &str, operation: &str, f: &HsmKeyFailure) -> KmsError {
     tracing::warn!(key_arn = %arn, custom_key_store_id = %store_id, operation, failure = %f, "CloudHSM key operation failed");
     match f {
-        HsmKeyFailure::InvalidCiphertext => KmsError::InvalidCiphertext(String::new()),
+        HsmKeyFailure::InvalidCiphertext => KmsError::new(Exception::InvalidCiphertext, String::new()),
         // AWS's guide quotes "KMS cannot communicate with your CloudHSM cluster" and advises
         // retrying: the cause may be transient.
         HsmKeyFailure::NotConnected { .. } | HsmKeyFailure::Unavailable { .. } => {
-            KmsError::InvalidState(format!(
+            KmsError::new(Exception::KMSInvalidState, format!(
                 "{arn} is unavailable: KMS cannot communicate with your CloudHSM cluster (custom key store {store_id}). This might be a transient network issue; retry the request."
             ))
         }
-        HsmKeyFailure::KeyNotFound => KmsError::InvalidState(format!(
+        HsmKeyFailure::KeyNotFound => KmsError::new(Exception::KMSInvalidState, format!(
             "The key material for {arn} is not available in the AWS CloudHSM cluster associated with custom key store {store_id}."
         )),
         // Session exhaustion: AWS answers KMSInternalException about PKCS #11 sessions; the
         // caller should back off and retry.
-        HsmKeyFailure::Busy => KmsError::Other {
-            name: "KMSInternalException",
-            message: format!(
+        HsmKeyFailure::Busy => KmsError::new(Exception::KMSInternal, format!(
                 "KMS cannot complete the request: all PKCS #11 sessions to the AWS CloudHSM cluster of custom key store {store_id} are in use. Back off and retry the request."
-            ),
-        },
+            )),
         HsmKeyFailure::Internal { .. } => {
             KmsError::internal(std::io::Error::other(f.to_string()))
         }
@@ -78,7 +76,10 @@ impl Keys {
             .load(&ctx.account_id, &ctx.region, store_id)
             .await?;
         if store.store_type()? != CustomKeyStoreType::AwsCloudhsm {
-            return Err(KmsError::UnsupportedOperation(not_cloudhsm()));
+            return Err(KmsError::new(
+                Exception::UnsupportedOperation,
+                not_cloudhsm(),
+            ));
         }
         let state = store.state()?;
         if state != ConnectionStateType::Connected {
@@ -114,13 +115,10 @@ impl Keys {
         zones.sort();
         zones.dedup();
         if zones.len() < MIN_ZONES {
-            return Err(KmsError::Other {
-                name: "CloudHsmClusterInvalidConfigurationException",
-                message: format!(
+            return Err(KmsError::new(Exception::CloudHsmClusterInvalidConfiguration, format!(
                     "AWS CloudHSM cluster {} must contain at least two active HSMs, each in a different Availability Zone.",
                     target.cluster_id
-                ),
-            });
+                )));
         }
         Ok(store)
     }
@@ -208,10 +206,12 @@ impl Keys {
 
     /// The store of a CloudHSM key, after its request quota.
     fn cloudhsm_store<'k>(&self, key: &'k LoadedKey) -> KmsResult<&'k LoadedStore> {
-        let store = key
-            .store
-            .as_ref()
-            .ok_or_else(|| KmsError::InvalidState(format!("{} is unavailable.", key.arn())))?;
+        let store = key.store.as_ref().ok_or_else(|| {
+            KmsError::new(
+                Exception::KMSInvalidState,
+                format!("{} is unavailable.", key.arn()),
+            )
+        })?;
         self.throttle.take(&store.row.id)?;
         Ok(store)
     }
@@ -227,10 +227,9 @@ impl Keys {
         let store = self.cloudhsm_store(key)?;
         let arn = key.arn();
         let target = self.target_of(&arn, store)?;
-        let hsm = self
-            .custom_key_stores
-            .hsm_clusters()
-            .ok_or_else(|| KmsError::InvalidState(format!("{arn} is unavailable.")))?;
+        let hsm = self.custom_key_stores.hsm_clusters().ok_or_else(|| {
+            KmsError::new(Exception::KMSInvalidState, format!("{arn} is unavailable."))
+        })?;
         let r = &key.row;
         let mut blob = CiphertextBlob::new_cloudhsm(
             &r.account_id,
@@ -258,15 +257,14 @@ impl Keys {
     ) -> KmsResult<SecretBytes> {
         if blob.kind != BlobKind::CloudHsmAesGcm || blob.material_id != key.doc.current_material_id
         {
-            return Err(KmsError::InvalidCiphertext(String::new()));
+            return Err(KmsError::new(Exception::InvalidCiphertext, String::new()));
         }
         let store = self.cloudhsm_store(key)?;
         let arn = key.arn();
         let target = self.target_of(&arn, store)?;
-        let hsm = self
-            .custom_key_stores
-            .hsm_clusters()
-            .ok_or_else(|| KmsError::InvalidState(format!("{arn} is unavailable.")))?;
+        let hsm = self.custom_key_stores.hsm_clusters().ok_or_else(|| {
+            KmsError::new(Exception::KMSInvalidState, format!("{arn} is unavailable."))
+        })?;
         let aad = associated_data(&blob.header(), context);
         self.hsm_op(store, || {
             hsm.decrypt(&target, &arn, &blob.iv, &aad, &blob.ciphertext)
@@ -283,19 +281,19 @@ impl Keys {
         req: GenerateRandomRequest,
     ) -> KmsResult<GenerateRandomResponse> {
         if req.recipient.is_some() {
-            return Err(KmsError::UnsupportedOperation(
+            return Err(KmsError::new(Exception::UnsupportedOperation,
                 "Keyhold does not support GenerateRandom with a Recipient (Nitro Enclaves attestation) yet".into(),
             ));
         }
         let n = match req.number_of_bytes {
             Some(n) if (1..=1024).contains(&n) => n as usize,
             Some(n) => {
-                return Err(KmsError::Validation(format!(
+                return Err(KmsError::new(Exception::Validation, format!(
                     "1 validation error detected: Value '{n}' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024"
                 )))
             }
             None => {
-                return Err(KmsError::Validation(
+                return Err(KmsError::new(Exception::Validation,
                     "1 validation error detected: Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null"
                         .into(),
                 ))

@@ -6,6 +6,7 @@ use keyhold_kms_model::enums::{
     OriginType,
 };
 use keyhold_kms_model::shapes::{CreateKeyRequest, CreateKeyResponse, Tag};
+use keyhold_kms_model::Exception;
 
 use super::{
     default_key_policy, material_aad, new_material_id, now_seconds, KeyDoc, Keys, LoadedKey,
@@ -20,10 +21,7 @@ use crate::ports::{StoreError, StoredKey, StoredKeyMaterial, UniqueClaim};
 const XKS_KEY_ID_SCOPE: &str = "xks-key-id";
 
 fn xks_invalid_configuration(message: String) -> KmsError {
-    KmsError::Other {
-        name: "XksKeyInvalidConfigurationException",
-        message,
-    }
+    KmsError::new(Exception::XksKeyInvalidConfiguration, message)
 }
 
 impl Keys {
@@ -35,25 +33,27 @@ impl Keys {
     ) -> KmsResult<CreateKeyResponse> {
         let key_spec = match (req.key_spec, req.customer_master_key_spec) {
             (Some(_), Some(_)) => {
-                return Err(KmsError::Validation(
+                return Err(KmsError::new(Exception::Validation,
                     "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec parameter instead."
                         .into(),
                 ))
             }
             (Some(s), None) => s,
             (None, Some(c)) => KeySpec::try_from(c.as_str())
-                .map_err(|_| KmsError::Validation(format!("Unknown CustomerMasterKeySpec {c}")))?,
+                .map_err(|_| KmsError::new(Exception::Validation, format!("Unknown CustomerMasterKeySpec {c}")))?,
             (None, None) => KeySpec::SymmetricDefault,
         };
         let key_usage = req.key_usage.unwrap_or(KeyUsageType::EncryptDecrypt);
         let origin = req.origin.unwrap_or(OriginType::AwsKms);
         if key_spec == KeySpec::SymmetricDefault && key_usage != KeyUsageType::EncryptDecrypt {
-            return Err(KmsError::Validation(format!(
-                "KeyUsage {key_usage} is not compatible with KeySpec {key_spec}"
-            )));
+            return Err(KmsError::new(
+                Exception::Validation,
+                format!("KeyUsage {key_usage} is not compatible with KeySpec {key_spec}"),
+            ));
         }
         if req.xks_key_id.is_some() && origin != OriginType::ExternalKeyStore {
-            return Err(KmsError::Validation(
+            return Err(KmsError::new(
+                Exception::Validation,
                 "XksKeyId is only valid with Origin EXTERNAL_KEY_STORE".into(),
             ));
         }
@@ -62,18 +62,20 @@ impl Keys {
                 req.custom_key_store_id.as_deref(),
                 req.xks_key_id.as_deref(),
             ) else {
-                return Err(KmsError::Validation(
+                return Err(KmsError::new(
+                    Exception::Validation,
                     "CustomKeyStoreId and XksKeyId are required when Origin is EXTERNAL_KEY_STORE"
                         .into(),
                 ));
             };
             if key_spec != KeySpec::SymmetricDefault {
-                return Err(KmsError::UnsupportedOperation(format!(
+                return Err(KmsError::new(Exception::UnsupportedOperation, format!(
                     "KeySpec {key_spec} is not supported for KMS keys in a custom key store. Only SYMMETRIC_DEFAULT keys can be created in a custom key store."
                 )));
             }
             if req.multi_region == Some(true) {
-                return Err(KmsError::UnsupportedOperation(
+                return Err(KmsError::new(
+                    Exception::UnsupportedOperation,
                     "You cannot create a multi-Region key in a custom key store.".into(),
                 ));
             }
@@ -83,17 +85,19 @@ impl Keys {
         };
         let cloudhsm = if origin == OriginType::AwsCloudhsm {
             let Some(store_id) = req.custom_key_store_id.as_deref() else {
-                return Err(KmsError::Validation(
+                return Err(KmsError::new(
+                    Exception::Validation,
                     "CustomKeyStoreId is required when Origin is AWS_CLOUDHSM".into(),
                 ));
             };
             if key_spec != KeySpec::SymmetricDefault {
-                return Err(KmsError::UnsupportedOperation(format!(
+                return Err(KmsError::new(Exception::UnsupportedOperation, format!(
                     "KeySpec {key_spec} is not supported for KMS keys in a custom key store. Only SYMMETRIC_DEFAULT keys can be created in a custom key store."
                 )));
             }
             if req.multi_region == Some(true) {
-                return Err(KmsError::UnsupportedOperation(
+                return Err(KmsError::new(
+                    Exception::UnsupportedOperation,
                     "You cannot create a multi-Region key in a custom key store.".into(),
                 ));
             }
@@ -102,7 +106,7 @@ impl Keys {
             None
         };
         if key_spec != KeySpec::SymmetricDefault {
-            return Err(KmsError::UnsupportedOperation(format!(
+            return Err(KmsError::new(Exception::UnsupportedOperation, format!(
                 "Keyhold does not support KeySpec {key_spec} yet; only SYMMETRIC_DEFAULT keys can be created"
             )));
         }
@@ -110,24 +114,29 @@ impl Keys {
             && cloudhsm.is_none()
             && (origin != OriginType::AwsKms || req.custom_key_store_id.is_some())
         {
-            return Err(KmsError::UnsupportedOperation(format!(
+            return Err(KmsError::new(Exception::UnsupportedOperation, format!(
                 "Keyhold does not support Origin {origin} for CreateKey yet, nor CustomKeyStoreId without Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE"
             )));
         }
         if req.multi_region == Some(true) {
-            return Err(KmsError::UnsupportedOperation(
+            return Err(KmsError::new(
+                Exception::UnsupportedOperation,
                 "Keyhold does not support multi-Region keys yet".into(),
             ));
         }
         let mut tags = Vec::new();
         for Tag { tag_key, tag_value } in req.tags.unwrap_or_default() {
             if tag_key.starts_with("aws:") {
-                return Err(KmsError::Tag(
+                return Err(KmsError::new(
+                    Exception::Tag,
                     "Tags beginning with aws: are reserved".into(),
                 ));
             }
             if tags.iter().any(|(k, _): &(String, String)| *k == tag_key) {
-                return Err(KmsError::Tag(format!("Duplicate tag key {tag_key}")));
+                return Err(KmsError::new(
+                    Exception::Tag,
+                    format!("Duplicate tag key {tag_key}"),
+                ));
             }
             tags.push((tag_key, tag_value));
         }
@@ -207,14 +216,11 @@ impl Keys {
         match inserted {
             Ok(()) => {}
             Err(StoreError::Conflict { scope }) if scope == XKS_KEY_ID_SCOPE => {
-                return Err(KmsError::Other {
-                    name: "XksKeyAlreadyInUseException",
-                    message: format!(
+                return Err(KmsError::new(Exception::XksKeyAlreadyInUse, format!(
                         "The external key {} is already associated with a KMS key in custom key store {}.",
                         doc.xks_key_id.as_deref().unwrap_or_default(),
                         row.custom_key_store_id.as_deref().unwrap_or_default()
-                    ),
-                })
+                    )))
             }
             Err(e) => return Err(e.into()),
         }
@@ -238,7 +244,7 @@ impl Keys {
             .load(&ctx.account_id, &ctx.region, store_id)
             .await?;
         if store.store_type()? != CustomKeyStoreType::ExternalKeyStore {
-            return Err(KmsError::UnsupportedOperation(format!(
+            return Err(KmsError::new(Exception::UnsupportedOperation, format!(
                 "Custom key store {store_id} is not an external key store; use Origin AWS_CLOUDHSM for keys in an AWS CloudHSM key store."
             )));
         }
@@ -261,10 +267,7 @@ impl Keys {
             .await
             .map_err(|f| {
                 tracing::warn!(custom_key_store_id = %store_id, failure = %f, "GetKeyMetadata failed during CreateKey");
-                KmsError::Other {
-                    name: f.create_key_exception(),
-                    message: f.kms_message().to_string(),
-                }
+                KmsError::new(f.create_key_exception(), f.kms_message().to_string())
             })?;
         if answer.key_spec != "AES_256" {
             return Err(xks_invalid_configuration(format!(

@@ -2,6 +2,7 @@
 //! cryptographic operation: Keyhold-held AES-GCM, plus the XKS proxy's layer for keys in
 //! external key stores.
 
+use keyhold_kms_model::Exception;
 use std::collections::BTreeMap;
 
 use keyhold_crypto::blob::{associated_data, BlobKind};
@@ -21,10 +22,7 @@ use crate::ports::xks::msg;
 const DRY_RUN_MESSAGE: &str = "The request would have succeeded, but the DryRun option is set.";
 
 pub(crate) fn dry_run() -> KmsError {
-    KmsError::Other {
-        name: "DryRunOperationException",
-        message: DRY_RUN_MESSAGE.into(),
-    }
+    KmsError::new(Exception::DryRunOperation, DRY_RUN_MESSAGE.into())
 }
 
 /// The key-state checks every cryptographic operation makes, with AWS's messages. A key whose
@@ -39,19 +37,24 @@ pub(crate) fn require_usable(key: &LoadedKey) -> KmsResult<()> {
                     .store_state()
                     .is_some_and(|s| s != ConnectionStateType::Disconnected) =>
         {
-            Err(KmsError::InvalidState(msg::NOT_CONNECTED.into()))
+            Err(KmsError::new(
+                Exception::KMSInvalidState,
+                msg::NOT_CONNECTED.into(),
+            ))
         }
         KeyState::Enabled => Ok(()),
-        KeyState::Disabled => Err(KmsError::Disabled(format!("{} is disabled.", key.arn()))),
-        KeyState::PendingDeletion => Err(KmsError::InvalidState(format!(
-            "{} is pending deletion.",
-            key.arn()
-        ))),
-        other => Err(KmsError::InvalidState(format!(
-            "{} is {}.",
-            key.arn(),
-            describe_state(other)
-        ))),
+        KeyState::Disabled => Err(KmsError::new(
+            Exception::Disabled,
+            format!("{} is disabled.", key.arn()),
+        )),
+        KeyState::PendingDeletion => Err(KmsError::new(
+            Exception::KMSInvalidState,
+            format!("{} is pending deletion.", key.arn()),
+        )),
+        other => Err(KmsError::new(
+            Exception::KMSInvalidState,
+            format!("{} is {}.", key.arn(), describe_state(other)),
+        )),
     }
 }
 
@@ -74,18 +77,24 @@ pub(crate) fn require_symmetric_encryption(
     operation: &str,
 ) -> KmsResult<()> {
     if key.doc.key_usage != KeyUsageType::EncryptDecrypt {
-        return Err(KmsError::InvalidKeyUsage(format!(
-            "{} key usage is {} which is not valid for {operation}.",
-            key.arn(),
-            key.doc.key_usage
-        )));
+        return Err(KmsError::new(
+            Exception::InvalidKeyUsage,
+            format!(
+                "{} key usage is {} which is not valid for {operation}.",
+                key.arn(),
+                key.doc.key_usage
+            ),
+        ));
     }
     match algorithm {
         None | Some(EncryptionAlgorithmSpec::SymmetricDefault) => Ok(()),
-        Some(other) => Err(KmsError::InvalidKeyUsage(format!(
-            "Algorithm {other} is incompatible with key spec {}.",
-            key.doc.key_spec
-        ))),
+        Some(other) => Err(KmsError::new(
+            Exception::InvalidKeyUsage,
+            format!(
+                "Algorithm {other} is incompatible with key spec {}.",
+                key.doc.key_spec
+            ),
+        )),
     }
 }
 
@@ -120,13 +129,13 @@ impl Keys {
         req: DecryptRequest,
     ) -> KmsResult<DecryptResponse> {
         let Some(ciphertext) = req.ciphertext_blob else {
-            return Err(KmsError::Validation(
+            return Err(KmsError::new(Exception::Validation,
                 "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"
                     .into(),
             ));
         };
         if req.recipient.is_some() {
-            return Err(KmsError::UnsupportedOperation(
+            return Err(KmsError::new(Exception::UnsupportedOperation,
                 "Keyhold does not support Decrypt with a Recipient (Nitro Enclaves attestation) yet".into(),
             ));
         }
@@ -159,20 +168,22 @@ impl Keys {
         requested: Option<&str>,
     ) -> KmsResult<(CiphertextBlob, LoadedKey)> {
         let parsed = CiphertextBlob::parse(ciphertext)
-            .map_err(|_| KmsError::InvalidCiphertext(String::new()))?;
+            .map_err(|_| KmsError::new(Exception::InvalidCiphertext, String::new()))?;
         let blob_key = format!(
             "arn:aws:kms:{}:{}:key/{}",
             parsed.region, parsed.account_id, parsed.key_id
         );
         let key = self.load(ctx, &blob_key).await.map_err(|e| match e {
             // A blob naming a key that is not there is not a valid ciphertext for this caller.
-            KmsError::NotFound(_) => KmsError::InvalidCiphertext(String::new()),
+            e if e.is(Exception::NotFound) => {
+                KmsError::new(Exception::InvalidCiphertext, String::new())
+            }
             other => other,
         })?;
         if let Some(requested) = requested {
             let wanted = self.load(ctx, requested).await?;
             if wanted.arn() != key.arn() {
-                return Err(KmsError::IncorrectKey(
+                return Err(KmsError::new(Exception::IncorrectKey,
                     "The key ID in the request does not identify a CMK that can perform this operation."
                         .into(),
                 ));
@@ -224,11 +235,11 @@ impl Keys {
             return self.open_cloudhsm(key, blob, context, operation).await;
         }
         if blob.kind != BlobKind::KeyholdAesGcm {
-            return Err(KmsError::InvalidCiphertext(String::new()));
+            return Err(KmsError::new(Exception::InvalidCiphertext, String::new()));
         }
         self.open_inner(key, blob, context, &blob.ciphertext)
             .await?
-            .ok_or_else(|| KmsError::InvalidCiphertext(String::new()))
+            .ok_or_else(|| KmsError::new(Exception::InvalidCiphertext, String::new()))
     }
 
     /// The Keyhold AES-GCM layer: seals under the key's current material with the blob's

@@ -1,5 +1,6 @@
 //! `GenerateDataKey`, `GenerateDataKeyWithoutPlaintext` and `ReEncrypt`.
 
+use keyhold_kms_model::Exception;
 use std::collections::BTreeMap;
 
 use keyhold_kms_model::enums::{DataKeySpec, EncryptionAlgorithmSpec};
@@ -24,10 +25,10 @@ fn data_key_len(spec: Option<DataKeySpec>, bytes: Option<i32>) -> KmsResult<usiz
         (Some(DataKeySpec::Aes256), None) => Ok(32),
         (Some(DataKeySpec::Aes128), None) => Ok(16),
         (None, Some(n)) if (1..=1024).contains(&n) => Ok(n as usize),
-        (None, Some(n)) => Err(KmsError::Validation(format!(
+        (None, Some(n)) => Err(KmsError::new(Exception::Validation, format!(
             "1 validation error detected: Value '{n}' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024"
         ))),
-        _ => Err(KmsError::Validation(SPEC_OR_BYTES.into())),
+        _ => Err(KmsError::new(Exception::Validation, SPEC_OR_BYTES.into())),
     }
 }
 
@@ -67,7 +68,7 @@ impl Keys {
         req: GenerateDataKeyRequest,
     ) -> KmsResult<GenerateDataKeyResponse> {
         if req.recipient.is_some() {
-            return Err(KmsError::UnsupportedOperation(
+            return Err(KmsError::new(Exception::UnsupportedOperation,
                 "Keyhold does not support GenerateDataKey with a Recipient (Nitro Enclaves attestation) yet".into(),
             ));
         }
@@ -122,7 +123,7 @@ impl Keys {
         req: ReEncryptRequest,
     ) -> KmsResult<ReEncryptResponse> {
         let Some(ciphertext) = req.ciphertext_blob else {
-            return Err(KmsError::Validation(
+            return Err(KmsError::new(Exception::Validation,
                 "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"
                     .into(),
             ));

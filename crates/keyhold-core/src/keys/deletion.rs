@@ -13,6 +13,7 @@ use keyhold_kms_model::shapes::{
     CancelKeyDeletionRequest, CancelKeyDeletionResponse, ScheduleKeyDeletionRequest,
     ScheduleKeyDeletionResponse,
 };
+use keyhold_kms_model::Exception;
 use keyhold_kms_model::Timestamp;
 
 use super::{now_seconds, KeyDoc, Keys, LoadedKey};
@@ -57,16 +58,16 @@ impl Keys {
     ) -> KmsResult<ScheduleKeyDeletionResponse> {
         let days = req.pending_window_in_days.unwrap_or(DEFAULT_WINDOW_DAYS);
         if !(7..=30).contains(&days) {
-            return Err(KmsError::Validation(format!(
+            return Err(KmsError::new(Exception::Validation, format!(
                 "1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value between 7 and 30"
             )));
         }
         let key = self.load(ctx, &req.key_id).await?;
         if key.doc.key_state == KeyState::PendingDeletion {
-            return Err(KmsError::InvalidState(format!(
-                "{} is pending deletion.",
-                key.arn()
-            )));
+            return Err(KmsError::new(
+                Exception::KMSInvalidState,
+                format!("{} is pending deletion.", key.arn()),
+            ));
         }
         let deletion = now_seconds() + f64::from(days) * 86_400.0;
         let mut doc = key.doc.clone();
@@ -100,10 +101,10 @@ impl Keys {
     ) -> KmsResult<CancelKeyDeletionResponse> {
         let key = self.load(ctx, &req.key_id).await?;
         if key.doc.key_state != KeyState::PendingDeletion {
-            return Err(KmsError::InvalidState(format!(
-                "{} is not pending deletion.",
-                key.arn()
-            )));
+            return Err(KmsError::new(
+                Exception::KMSInvalidState,
+                format!("{} is not pending deletion.", key.arn()),
+            ));
         }
         let due_ms = key.doc.deletion_date.map(|d| (d * 1000.0) as i64);
         let mut doc = key.doc.clone();

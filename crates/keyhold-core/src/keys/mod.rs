@@ -22,6 +22,7 @@ mod resolve;
 mod throttle;
 mod xks;
 
+use keyhold_kms_model::Exception;
 use std::sync::Arc;
 
 use keyhold_crypto::{RootKey, SecretBytes};
@@ -306,25 +307,24 @@ impl Keys {
                 region,
                 key_id,
             } => (account_id, region, key_id),
-            KeyRef::Alias { .. } => return Err(KmsError::NotFound(r.not_found_message())),
+            KeyRef::Alias { .. } => {
+                return Err(KmsError::new(Exception::NotFound, r.not_found_message()))
+            }
         };
         let row = self
             .store
             .get_key(account, region, key_id)
             .await?
-            .ok_or_else(|| KmsError::NotFound(r.not_found_message()))?;
+            .ok_or_else(|| KmsError::new(Exception::NotFound, r.not_found_message()))?;
         if *account != ctx.account_id {
             // Keyhold does not evaluate key policies or grants yet, so no key is usable from
             // another account; AWS answers such calls with AccessDeniedException. Checked after
             // the lookup, so a key that does not exist is NotFound wherever it would live
             // (Decrypt turns that into InvalidCiphertextException).
-            return Err(KmsError::Other {
-                name: "AccessDeniedException",
-                message: format!(
+            return Err(KmsError::new(Exception::AccessDenied, format!(
                     "User: {} is not authorized to perform this operation on resource: arn:aws:kms:{region}:{account}:key/{key_id} because no resource-based policy allows it",
                     ctx.principal_arn
-                ),
-            });
+                )));
         }
         let doc: KeyDoc = serde_json::from_str(&row.doc).map_err(KmsError::internal)?;
         let store = match &row.custom_key_store_id {
@@ -393,7 +393,7 @@ fn encode_marker(key_id: &str) -> String {
 
 fn decode_marker(marker: &str) -> KmsResult<String> {
     use base64::Engine;
-    let invalid = || KmsError::InvalidMarker("Invalid marker".into());
+    let invalid = || KmsError::new(Exception::InvalidMarker, "Invalid marker".into());
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(marker)
         .map_err(|_| invalid())?;

@@ -2,6 +2,7 @@
 
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
+use keyhold_kms_model::Exception;
 
 /// What a `KeyId` parameter names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,14 +33,17 @@ impl KeyRef {
         if let Some(rest) = value.strip_prefix("arn:") {
             // arn:<partition>:kms:<region>:<account>:<resource>
             let parts: Vec<&str> = rest.splitn(5, ':').collect();
-            let invalid = || KmsError::NotFound(format!("Invalid arn {value}"));
+            let invalid = || KmsError::new(Exception::NotFound, format!("Invalid arn {value}"));
             if parts.len() != 5 || parts[1] != "kms" || parts[2].is_empty() || parts[3].is_empty() {
                 return Err(invalid());
             }
             let (region, account_id, resource) = (parts[2], parts[3], parts[4]);
             if region != ctx.region {
                 // AWS's answer for an ARN of another Region (recorded against real AWS).
-                return Err(KmsError::NotFound(format!("Invalid arn {region}")));
+                return Err(KmsError::new(
+                    Exception::NotFound,
+                    format!("Invalid arn {region}"),
+                ));
             }
             if let Some(key_id) = resource.strip_prefix("key/") {
                 if key_id.is_empty() {
@@ -68,7 +72,10 @@ impl KeyRef {
             });
         }
         if !is_key_id(value) {
-            return Err(KmsError::NotFound(format!("Invalid keyId '{value}'")));
+            return Err(KmsError::new(
+                Exception::NotFound,
+                format!("Invalid keyId '{value}'"),
+            ));
         }
         Ok(KeyRef::Key {
             account_id: ctx.account_id.clone(),

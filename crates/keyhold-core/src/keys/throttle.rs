@@ -3,6 +3,7 @@
 //! Each store gets `rate` tokens per second and can hold up to `rate` (one second of burst);
 //! every cryptographic operation on a key in the store takes one. Counted per Keyhold node.
 
+use keyhold_kms_model::Exception;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -48,10 +49,10 @@ impl Throttle {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            Err(KmsError::Other {
-                name: "ThrottlingException",
-                message: THROTTLED_MESSAGE.into(),
-            })
+            Err(KmsError::new(
+                Exception::Throttling,
+                THROTTLED_MESSAGE.into(),
+            ))
         }
     }
 }

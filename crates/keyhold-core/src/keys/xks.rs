@@ -9,6 +9,7 @@
 //!
 //! Every proxy failure is `KMSInvalidStateException` with the message AWS uses for its cause.
 
+use keyhold_kms_model::Exception;
 use std::collections::BTreeMap;
 
 use keyhold_crypto::blob::associated_data;
@@ -26,7 +27,7 @@ use crate::ports::xks::{
 const MAX_CIPHERTEXT_METADATA: usize = 20;
 
 fn invalid_state(message: &str) -> KmsError {
-    KmsError::InvalidState(message.to_string())
+    KmsError::new(Exception::KMSInvalidState, message.to_string())
 }
 
 /// The AAD sent to the proxy: blob header, encryption context, inner IV.
@@ -148,7 +149,7 @@ impl Keys {
             .as_ref()
             .filter(|_| blob.kind == keyhold_crypto::blob::BlobKind::XksDouble)
         else {
-            return Err(KmsError::InvalidCiphertext(String::new()));
+            return Err(KmsError::new(Exception::InvalidCiphertext, String::new()));
         };
         let call = self.xks_call(ctx, key, operation)?;
         let input = XksDecryptInput {

@@ -8,6 +8,7 @@
 
 use async_trait::async_trait;
 use keyhold_crypto::SecretBytes;
+use keyhold_kms_model::Exception;
 
 /// How KMS reaches the proxy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,32 +213,32 @@ impl XksFailure {
 
     /// The exception CreateCustomKeyStore / UpdateCustomKeyStore raise for this failure
     /// (the XKS spec's "KMS considerations" table).
-    pub fn create_update_exception(&self) -> &'static str {
+    pub fn create_update_exception(&self) -> Exception {
         match self {
             XksFailure::AuthenticationFailed => {
-                "XksProxyIncorrectAuthenticationCredentialException"
+                Exception::XksProxyIncorrectAuthenticationCredential
             }
-            XksFailure::InvalidUriPath => "XksProxyInvalidConfigurationException",
-            XksFailure::AccessDenied => "XksProxyInvalidConfigurationException",
+            XksFailure::InvalidUriPath => Exception::XksProxyInvalidConfiguration,
+            XksFailure::AccessDenied => Exception::XksProxyInvalidConfiguration,
             XksFailure::InvalidResponse { .. }
             | XksFailure::ProxyInternal
             | XksFailure::KeyNotFound
             | XksFailure::KeyInvalidState
             | XksFailure::KeyInvalidUsage
             | XksFailure::UnsupportedOperation
-            | XksFailure::InvalidCiphertext => "XksProxyInvalidResponseException",
-            XksFailure::VpcEndpointServiceNotFound => "XksProxyVpcEndpointServiceNotFoundException",
+            | XksFailure::InvalidCiphertext => Exception::XksProxyInvalidResponse,
+            XksFailure::VpcEndpointServiceNotFound => Exception::XksProxyVpcEndpointServiceNotFound,
             XksFailure::VpcEndpointServiceInvalid { .. } => {
-                "XksProxyVpcEndpointServiceInvalidConfigurationException"
+                Exception::XksProxyVpcEndpointServiceInvalidConfiguration
             }
-            XksFailure::Internal { .. } => "KMSInternalException",
+            XksFailure::Internal { .. } => Exception::KMSInternal,
             XksFailure::Tls { .. }
             | XksFailure::NotReachable { .. }
             | XksFailure::AllEkmsUnavailable
             | XksFailure::TimedOut { .. }
             | XksFailure::DependencyTimeout
             | XksFailure::Throttled
-            | XksFailure::Network { .. } => "XksProxyUriUnreachableException",
+            | XksFailure::Network { .. } => Exception::XksProxyUriUnreachable,
         }
     }
 }
@@ -275,13 +276,13 @@ impl XksFailure {
     /// key's metadata. The specification names `XksKeyInvalidResponseException` for 501, which
     /// is not a modeled exception; Keyhold answers `CustomKeyStoreInvalidStateException` there,
     /// and for 403 it follows the Developer Guide (`CustomKeyStoreInvalidStateException`).
-    pub fn create_key_exception(&self) -> &'static str {
+    pub fn create_key_exception(&self) -> Exception {
         match self {
-            XksFailure::KeyNotFound => "XksKeyNotFoundException",
+            XksFailure::KeyNotFound => Exception::XksKeyNotFound,
             XksFailure::KeyInvalidState | XksFailure::KeyInvalidUsage => {
-                "XksKeyInvalidConfigurationException"
+                Exception::XksKeyInvalidConfiguration
             }
-            _ => "CustomKeyStoreInvalidStateException",
+            _ => Exception::CustomKeyStoreInvalidState,
         }
     }
 }

@@ -1,0 +1,181 @@
+//! The KMS API as Keyhold answers it: `impl KmsService for Kms`.
+//!
+//! The generated [`KmsService`] trait has one method per operation of the pinned model, each
+//! answering `UnsupportedOperationException` until it is implemented here. This file is the
+//! table of contents of the implemented API: each method hands the typed request to the
+//! domain module that owns the operation family (`keys`, `custom_key_stores`, ...). To add an
+//! operation, implement its method here and the operation in its family's module; the
+//! server's dispatch is generated and needs no change.
+
+use keyhold_kms_model::service::KmsService;
+use keyhold_kms_model::shapes::*;
+use keyhold_kms_model::Exception;
+
+use crate::{Kms, KmsError, KmsResult, RequestContext};
+
+impl KmsService for Kms {
+    type Context = RequestContext;
+    type Error = KmsError;
+
+    fn exception(exception: Exception, message: String) -> KmsError {
+        KmsError::new(exception, message)
+    }
+
+    // Keys: creation, description, listing (`keys/create.rs`, `keys/mod.rs`).
+
+    async fn create_key(
+        &self,
+        ctx: &RequestContext,
+        input: CreateKeyRequest,
+    ) -> KmsResult<CreateKeyResponse> {
+        self.keys.create_key(ctx, input).await
+    }
+
+    async fn describe_key(
+        &self,
+        ctx: &RequestContext,
+        input: DescribeKeyRequest,
+    ) -> KmsResult<DescribeKeyResponse> {
+        self.keys.describe_key(ctx, input).await
+    }
+
+    async fn list_keys(
+        &self,
+        ctx: &RequestContext,
+        input: ListKeysRequest,
+    ) -> KmsResult<ListKeysResponse> {
+        self.keys.list_keys(ctx, input).await
+    }
+
+    // Cryptographic operations (`keys/crypto_ops.rs`, `keys/data_keys.rs`, `keys/cloudhsm.rs`).
+
+    async fn encrypt(
+        &self,
+        ctx: &RequestContext,
+        input: EncryptRequest,
+    ) -> KmsResult<EncryptResponse> {
+        self.keys.encrypt(ctx, input).await
+    }
+
+    async fn decrypt(
+        &self,
+        ctx: &RequestContext,
+        input: DecryptRequest,
+    ) -> KmsResult<DecryptResponse> {
+        self.keys.decrypt(ctx, input).await
+    }
+
+    async fn generate_data_key(
+        &self,
+        ctx: &RequestContext,
+        input: GenerateDataKeyRequest,
+    ) -> KmsResult<GenerateDataKeyResponse> {
+        self.keys.generate_data_key(ctx, input).await
+    }
+
+    async fn generate_data_key_without_plaintext(
+        &self,
+        ctx: &RequestContext,
+        input: GenerateDataKeyWithoutPlaintextRequest,
+    ) -> KmsResult<GenerateDataKeyWithoutPlaintextResponse> {
+        self.keys
+            .generate_data_key_without_plaintext(ctx, input)
+            .await
+    }
+
+    async fn re_encrypt(
+        &self,
+        ctx: &RequestContext,
+        input: ReEncryptRequest,
+    ) -> KmsResult<ReEncryptResponse> {
+        self.keys.re_encrypt(ctx, input).await
+    }
+
+    async fn generate_random(
+        &self,
+        ctx: &RequestContext,
+        input: GenerateRandomRequest,
+    ) -> KmsResult<GenerateRandomResponse> {
+        self.keys.generate_random(ctx, input).await
+    }
+
+    // Key deletion (`keys/deletion.rs`).
+
+    async fn schedule_key_deletion(
+        &self,
+        ctx: &RequestContext,
+        input: ScheduleKeyDeletionRequest,
+    ) -> KmsResult<ScheduleKeyDeletionResponse> {
+        self.keys.schedule_key_deletion(ctx, input).await
+    }
+
+    async fn cancel_key_deletion(
+        &self,
+        ctx: &RequestContext,
+        input: CancelKeyDeletionRequest,
+    ) -> KmsResult<CancelKeyDeletionResponse> {
+        self.keys.cancel_key_deletion(ctx, input).await
+    }
+
+    // Custom key stores (`custom_key_stores/operations.rs`, `custom_key_stores/update.rs`).
+
+    async fn create_custom_key_store(
+        &self,
+        ctx: &RequestContext,
+        input: CreateCustomKeyStoreRequest,
+    ) -> KmsResult<CreateCustomKeyStoreResponse> {
+        self.custom_key_stores
+            .create_custom_key_store(ctx, input)
+            .await
+    }
+
+    async fn describe_custom_key_stores(
+        &self,
+        ctx: &RequestContext,
+        input: DescribeCustomKeyStoresRequest,
+    ) -> KmsResult<DescribeCustomKeyStoresResponse> {
+        self.custom_key_stores
+            .describe_custom_key_stores(ctx, input)
+            .await
+    }
+
+    async fn connect_custom_key_store(
+        &self,
+        ctx: &RequestContext,
+        input: ConnectCustomKeyStoreRequest,
+    ) -> KmsResult<ConnectCustomKeyStoreResponse> {
+        self.custom_key_stores
+            .connect_custom_key_store(ctx, input)
+            .await
+    }
+
+    async fn disconnect_custom_key_store(
+        &self,
+        ctx: &RequestContext,
+        input: DisconnectCustomKeyStoreRequest,
+    ) -> KmsResult<DisconnectCustomKeyStoreResponse> {
+        self.custom_key_stores
+            .disconnect_custom_key_store(ctx, input)
+            .await
+    }
+
+    async fn update_custom_key_store(
+        &self,
+        ctx: &RequestContext,
+        input: UpdateCustomKeyStoreRequest,
+    ) -> KmsResult<UpdateCustomKeyStoreResponse> {
+        self.custom_key_stores
+            .update_custom_key_store(ctx, input)
+            .await
+    }
+
+    async fn delete_custom_key_store(
+        &self,
+        ctx: &RequestContext,
+        input: DeleteCustomKeyStoreRequest,
+    ) -> KmsResult<DeleteCustomKeyStoreResponse> {
+        self.custom_key_stores
+            .delete_custom_key_store(ctx, input)
+            .await
+    }
+}
