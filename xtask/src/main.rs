@@ -4,6 +4,7 @@
 //! `crates/keyhold-cloudhsm-model/src/generated/` from the pinned botocore KMS and CloudHSM v2
 //! service models, with one generator (see `source.rs` for the pins and how models are found).
 
+mod deps;
 mod emit;
 mod emit_contract;
 mod json;
@@ -20,7 +21,8 @@ use anyhow::{bail, Context, Result};
 const USAGE: &str = "usage: cargo xtask codegen [--check]\n\n\
   codegen          regenerate crates/keyhold-{kms,cloudhsm}-model/src/generated/ from botocore's\n\
                    KMS and CloudHSM v2 models\n\
-  codegen --check  regenerate in memory and fail if the committed files differ\n\n\
+  codegen --check  regenerate in memory and fail if the committed files differ\n\
+  check-deps       check the crate-graph rules of xtask/src/deps.rs (non-dev dependencies)\n\n\
   Each model is read from $KEYHOLD_KMS_MODEL / $KEYHOLD_CLOUDHSM_MODEL (service-2.json[.gz]) if\n\
   set, else from the installed botocore if it is the pinned version, else from a pip-downloaded\n\
   wheel.";
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["codegen"] => codegen(false),
         ["codegen", "--check"] => codegen(true),
+        ["check-deps"] => deps::check_deps(),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
 use keyhold_kms_model::Exception as KmsException;
-use keyhold_sigv4::RequestParts;
+use keyhold_sigv4::HttpRequestParts;
 
 use crate::router::AppState;
 use crate::wire::{json_response, WireError, CONTENT_TYPE};
@@ -28,24 +28,8 @@ pub async fn handle(
     let Some(clusters) = &state.cloudhsm else {
         return Err(WireError::kms(KmsException::UnknownOperation, ""));
     };
-    let mut header_pairs: Vec<(&str, &str)> = parts
-        .headers
-        .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
-        .collect();
-    if !parts.headers.contains_key(http::header::HOST) {
-        if let Some(authority) = parts.uri.authority() {
-            header_pairs.push(("host", authority.as_str()));
-        }
-    }
-    let payload_hash = keyhold_sigv4::payload_hash(body);
-    let sig_parts = RequestParts {
-        method: parts.method.as_str(),
-        raw_path: parts.uri.path(),
-        raw_query: parts.uri.query().unwrap_or(""),
-        headers: &header_pairs,
-        payload_sha256_hex: &payload_hash,
-    };
+    let http_parts = HttpRequestParts::from_http(parts, body);
+    let sig_parts = http_parts.request_parts();
     let ctx = crate::auth::authenticate_for(&state.settings, &sig_parts, request_id, SERVICE)?;
     let media_type = parts
         .headers

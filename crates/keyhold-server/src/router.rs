@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use keyhold_core::Kms;
 use keyhold_kms_model::{Exception, Operation};
-use keyhold_sigv4::RequestParts;
+use keyhold_sigv4::HttpRequestParts;
 
 use crate::config::Settings;
 use crate::wire::{json_response, WireError, CONTENT_TYPE};
@@ -114,27 +114,8 @@ async fn handle_inner(
         .and_then(Operation::from_target)
         .ok_or_else(|| WireError::kms(Exception::UnknownOperation, ""))?;
 
-    let mut header_pairs: Vec<(&str, &str)> = parts
-        .headers
-        .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
-        .collect();
-    // HTTP/2 carries the host in the :authority pseudo-header; SigV4 signs it as `host`.
-    if !parts.headers.contains_key(http::header::HOST) {
-        if let Some(authority) = parts.uri.authority() {
-            header_pairs.push(("host", authority.as_str()));
-        }
-    }
-    let payload_hash = keyhold_sigv4::payload_hash(&body);
-    let raw_path = parts.uri.path();
-    let raw_query = parts.uri.query().unwrap_or("");
-    let sig_parts = RequestParts {
-        method: parts.method.as_str(),
-        raw_path,
-        raw_query,
-        headers: &header_pairs,
-        payload_sha256_hex: &payload_hash,
-    };
+    let http_parts = HttpRequestParts::from_http(&parts, &body);
+    let sig_parts = http_parts.request_parts();
     let ctx = crate::auth::authenticate(settings, &sig_parts, request_id)?;
 
     let content_type = parts

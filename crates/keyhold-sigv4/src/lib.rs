@@ -3,15 +3,19 @@
 //! Keyhold uses this crate to *verify* requests from AWS SDKs, the AWS
 //! CLI and `curl --aws-sigv4` (the KMS server; later an XKS proxy) and to
 //! *sign* requests (the XKS client, service `kms-xks-proxy`). It does no
-//! I/O and knows no HTTP crate: requests come in as [`RequestParts`] of
-//! plain strings, which makes it usable from any server stack and easy to
-//! test against AWS's published vectors.
+//! I/O: requests come in as [`RequestParts`] of plain strings, which makes
+//! it usable from any server stack and easy to test against AWS's published
+//! vectors. The one concession to an HTTP crate is [`HttpRequestParts`],
+//! which builds those strings from an `http::request::Parts` the same way
+//! for every Keyhold front door (the `http` crate is types only).
 //!
 //! # Verifying
 //!
 //! Two steps, so the caller can look the secret up in between:
 //!
 //! ```text
+//! let owned = keyhold_sigv4::HttpRequestParts::from_http(&http_parts, &body);
+//! let parts = owned.request_parts();
 //! let parsed = keyhold_sigv4::inspect(&parts)?;            // shape, date, host signed
 //! let secret = lookup(parsed.access_key_id())              // unknown -> UnrecognizedClientException
 //! parsed.check_scope(Some("us-east-1"), "kms")?;           // region / service of the scope
@@ -46,12 +50,14 @@ mod auth;
 mod canonical;
 mod date;
 mod error;
+mod http_parts;
 mod sign;
 mod verify;
 
 pub use auth::{parse_authorization, ParsedAuthorization};
 pub use canonical::{canonical_request, payload_hash, string_to_sign, ALGORITHM, TERMINATOR};
 pub use error::SigV4Error;
+pub use http_parts::HttpRequestParts;
 pub use sign::{sign, signing_key, SigningOutput};
 pub use verify::{inspect, verify, ParsedRequest};
 

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use keyhold_xks::wire::{EncryptRequest, RequestMetadata, B64};
+use keyhold_xks_wire::{EncryptRequest, RequestMetadata, B64};
 use rand::RngCore;
 
 use crate::client::{ClientOptions, SignedClient};

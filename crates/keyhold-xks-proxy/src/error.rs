@@ -1,6 +1,6 @@
 //! The twelve error names of the XKS Proxy API and their HTTP status codes (spec §"Error codes").
 
-use keyhold_xks::wire::ErrorBody;
+use keyhold_xks_wire::ErrorBody;
 
 /// An error answered to KMS as `{"errorName", "errorMessage"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use keyhold_xks::wire::{
+use keyhold_xks_wire::{
     DecryptRequest, DecryptResponse, EkmFleetDetail, EncryptRequest, EncryptResponse,
     GetKeyMetadataRequest, GetKeyMetadataResponse, HealthRequest, HealthResponse, RequestMetadata,
     B64,

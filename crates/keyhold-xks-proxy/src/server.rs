@@ -101,29 +101,8 @@ fn authenticate(
     body: &[u8],
 ) -> Result<String, XksError> {
     let fail = |m: String| XksError::new(ErrorName::AuthenticationFailed, m);
-    let mut owned: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
-        .collect();
-    if !parts.headers.contains_key(http::header::HOST) {
-        // HTTP/2 carries the host as :authority, which is what clients sign as `host`.
-        if let Some(authority) = parts.uri.authority() {
-            owned.push(("host".to_string(), authority.as_str().to_string()));
-        }
-    }
-    let headers: Vec<(&str, &str)> = owned
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let hash = keyhold_sigv4::payload_hash(body);
-    let req = keyhold_sigv4::RequestParts {
-        method: parts.method.as_str(),
-        raw_path: parts.uri.path(),
-        raw_query: parts.uri.query().unwrap_or(""),
-        headers: &headers,
-        payload_sha256_hex: &hash,
-    };
+    let http_parts = keyhold_sigv4::HttpRequestParts::from_http(parts, body);
+    let req = http_parts.request_parts();
     let parsed = keyhold_sigv4::inspect(&req).map_err(|e| fail(e.to_string()))?;
     let secret = store
         .credentials
@@ -142,7 +121,7 @@ fn authenticate(
             .headers
             .get("x-amz-content-sha256")
             .and_then(|v| v.to_str().ok());
-        if claimed != Some(hash.as_str()) && claimed != Some("UNSIGNED-PAYLOAD") {
+        if claimed != Some(http_parts.payload_sha256_hex()) && claimed != Some("UNSIGNED-PAYLOAD") {
             return Err(fail(
                 "x-amz-content-sha256 does not match the body".to_string(),
             ));

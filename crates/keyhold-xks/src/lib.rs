@@ -19,7 +19,11 @@ mod client;
 pub mod config;
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod wire;
+
+/// The XKS Proxy API v1 JSON bodies, which live in the leaf crate `keyhold-xks-wire` so that
+/// Keyhold's XKS proxy can share them without depending on `keyhold-core`; re-exported here
+/// so `keyhold_xks::wire::…` keeps working.
+pub use keyhold_xks_wire as wire;
 
 pub use client::{kms_operation, XksClient, XksClientError, AES_GCM, SHA_256, SIGV4_SERVICE};
 pub use config::{VpcEndpointServiceConfig, XksClientConfig, DEFAULT_TIMEOUT_MS};

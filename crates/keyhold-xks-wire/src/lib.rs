@@ -1,9 +1,16 @@
-//! JSON bodies of the XKS Proxy API v1, for both sides (this client and test proxies).
+//! JSON bodies of the XKS Proxy API v1, for both sides: Keyhold's KMS-side client
+//! (`keyhold-xks`, which re-exports this crate as `keyhold_xks::wire`) and Keyhold's own XKS
+//! proxy (`keyhold-xks-proxy`), plus test proxies.
+//!
+//! This is a leaf crate on purpose (serde and base64 only): the proxy needs the protocol's
+//! types but not the KMS domain, HTTP client or rustls stack that `keyhold-xks` brings, and
+//! `cargo xtask check-deps` keeps `keyhold-core` out of the proxy's dependency graph.
 //!
 //! Parsing is strict where it matters for safety: required fields must be present with the
 //! right JSON types and Base64 fields must decode (standard alphabet, RFC 4648 §4), so a proxy
 //! answering something odd is reported as `InvalidResponse` instead of being half-understood.
 //! Unknown fields are accepted because the spec (Appendix B) lets both sides add fields.
+#![warn(missing_docs)]
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
