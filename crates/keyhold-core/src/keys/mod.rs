@@ -41,6 +41,7 @@ use crate::custom_key_stores::{CustomKeyStores, LoadedStore};
 use crate::error::{KmsError, KmsResult};
 use crate::ports::{MetadataStore, StoredKey};
 
+pub use deletion::DELETION_DUE_INDEX;
 pub use resolve::KeyRef;
 
 /// The stored document of a KMS key: its metadata, never its material.
