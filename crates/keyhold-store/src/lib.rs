@@ -37,30 +37,15 @@ mod postgres;
 mod shared;
 mod sqlite;
 
+pub use keyhold_core::ports::memory::MemoryStore;
 pub use open::{open_store, DEFAULT_SQLITE_FILE};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-/// Scope of the [`StoreError::Conflict`] returned when a key with the same
-/// account, Region and key id already exists.
+/// The [`StoreError::Conflict`] scopes of duplicate primary keys, defined in the port so the
+/// in-memory engine answers the same ones.
 ///
 /// [`StoreError::Conflict`]: keyhold_core::ports::StoreError::Conflict
-pub const KEY_ID_SCOPE: &str = "key-id";
-
-/// Scope of the [`StoreError::Conflict`] returned when the key already has a key material
-/// with the same material id.
-///
-/// [`StoreError::Conflict`]: keyhold_core::ports::StoreError::Conflict
-pub const KEY_MATERIAL_ID_SCOPE: &str = "key-material-id";
-
-/// Scope of the [`StoreError::Conflict`] returned when a custom key store with the same
-/// account, Region and id already exists.
-///
-/// [`StoreError::Conflict`]: keyhold_core::ports::StoreError::Conflict
-pub const CUSTOM_KEY_STORE_ID_SCOPE: &str = "custom-key-store-id";
-
-/// Scope of the [`StoreError::Conflict`] returned when a document with the same kind,
-/// account, Region and id already exists.
-///
-/// [`StoreError::Conflict`]: keyhold_core::ports::StoreError::Conflict
-pub const DOCUMENT_ID_SCOPE: &str = "document-id";
+pub use keyhold_core::ports::{
+    CUSTOM_KEY_STORE_ID_SCOPE, DOCUMENT_ID_SCOPE, KEY_ID_SCOPE, KEY_MATERIAL_ID_SCOPE,
+};
