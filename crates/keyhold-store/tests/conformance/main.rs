@@ -11,6 +11,7 @@ mod indexes;
 mod keys;
 mod misc;
 mod specific;
+mod upgrade;
 
 /// Generates, for one engine, a test per case: `engine::module::case`.
 macro_rules! engine {
