@@ -234,8 +234,9 @@ pub struct StoredCustomKeyStore {
 }
 
 /// A generic document row: an opaque JSON `doc` of some `kind` (e.g. `"cloudhsm-cluster"`),
-/// identified by `(kind, account_id, region, id)`. For domain records that need no indexed
-/// columns of their own; they get the same atomicity, claims and compare-and-set as keys.
+/// identified by `(kind, account_id, region, id)`. Every new entity is a document: it gets
+/// the same atomicity, claims and compare-and-set as keys, and [`IndexEntry`]s for lookups
+/// other than by id (see the module documentation, "Adding an entity").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredDocument {
     /// What the document is; documents of different kinds never collide.

@@ -1,8 +1,9 @@
 //! The store logic both engines share, written once.
 //!
 //! SQLite and PostgreSQL run the same `MetadataStore` algorithm: check the claims, check the
-//! quota, compare-and-set on `version`, tell `VersionMismatch` from `NotFound`, page by id,
-//! decode rows. What really differs between them is small:
+//! quota, compare-and-set on `version`, replace the row's index entries, tell
+//! `VersionMismatch` from `NotFound`, page by id, decode rows. What really differs between
+//! them is small:
 //!
 //! * how a write transaction starts and what it locks ([`Engine::begin_write`]: SQLite's
 //!   `BEGIN IMMEDIATE` versus PostgreSQL's advisory locks);
