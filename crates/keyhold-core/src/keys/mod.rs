@@ -18,6 +18,8 @@ mod create;
 mod crypto_ops;
 mod data_keys;
 mod deletion;
+#[cfg(test)]
+mod deletion_tests;
 mod resolve;
 mod throttle;
 mod xks;
