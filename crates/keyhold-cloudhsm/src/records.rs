@@ -116,7 +116,7 @@ impl Records {
             doc: encode(rec)?,
         };
         let claim = UniqueClaim::exclusive(CLUSTER_ID_SCOPE, rec.cluster_id.clone());
-        match self.store.insert_document(&row, &[claim]).await {
+        match self.store.insert_document(&row, &[claim], &[]).await {
             Ok(()) => Ok(true),
             Err(StoreError::Conflict { .. }) => Ok(false),
             Err(e) => Err(store_failure(e)),
@@ -140,7 +140,7 @@ impl Records {
             version: 1,
             doc: encode(rec)?,
         };
-        match self.store.insert_document(&row, &[]).await {
+        match self.store.insert_document(&row, &[], &[]).await {
             Ok(()) => Ok(true),
             Err(StoreError::Conflict { .. }) => Ok(false),
             Err(e) => Err(store_failure(e)),
@@ -184,9 +184,9 @@ impl Records {
             let written = match version {
                 Some(v) => {
                     row.version = v + 1;
-                    self.store.update_document(&row, None).await
+                    self.store.update_document(&row, None, None).await
                 }
-                None => self.store.insert_document(&row, &[]).await,
+                None => self.store.insert_document(&row, &[], &[]).await,
             };
             match written {
                 Ok(()) => return Ok(Some((out, rec))),

@@ -1,7 +1,8 @@
 //! Pieces shared by both engines: error mapping, claim owners, row decoding.
 
 use keyhold_core::ports::{
-    StoreError, StoredCustomKeyStore, StoredDocument, StoredKey, StoredKeyMaterial, UniqueClaim,
+    IndexEntry, IndexHit, IndexOwner, StoreError, StoredCustomKeyStore, StoredDocument, StoredKey,
+    StoredKeyMaterial, UniqueClaim,
 };
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
@@ -51,6 +52,25 @@ pub(crate) fn doc_owner(kind: &str, account_id: &str, region: &str, id: &str) ->
     format!("doc:{kind}/{account_id}/{region}/{id}")
 }
 
+/// The [`IndexOwner`] of a key row.
+pub(crate) fn key_index_owner(account_id: &str, region: &str, key_id: &str) -> IndexOwner {
+    IndexOwner::Key {
+        account_id: account_id.to_owned(),
+        region: region.to_owned(),
+        key_id: key_id.to_owned(),
+    }
+}
+
+/// The [`IndexOwner`] of a document row.
+pub(crate) fn doc_index_owner(kind: &str, account_id: &str, region: &str, id: &str) -> IndexOwner {
+    IndexOwner::Document {
+        kind: kind.to_owned(),
+        account_id: account_id.to_owned(),
+        region: region.to_owned(),
+        id: id.to_owned(),
+    }
+}
+
 /// Collapses repeated `(scope, value)` pairs into one claim (exclusive if any of them is),
 /// keeping the order of first appearance so the reported conflict is deterministic.
 pub(crate) fn normalize_claims(claims: &[UniqueClaim]) -> Vec<UniqueClaim> {
@@ -64,6 +84,15 @@ pub(crate) fn normalize_claims(claims: &[UniqueClaim]) -> Vec<UniqueClaim> {
             None => out.push(c.clone()),
         }
     }
+    out
+}
+
+/// Drops repeated `(index, value)` pairs (the table's primary key would refuse them) and
+/// orders the entries, so a row's entries are a set.
+pub(crate) fn normalize_indexes(entries: &[IndexEntry]) -> Vec<IndexEntry> {
+    let mut out = entries.to_vec();
+    out.sort_unstable();
+    out.dedup();
     out
 }
 
@@ -179,6 +208,36 @@ where
     })
 }
 
+/// Decodes an `index_entries` row of `list_index` (a `NULL` `doc_kind` marks a key).
+pub(crate) fn index_hit_from_row<R>(row: &R) -> Result<IndexHit, sqlx::Error>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let kind: Option<String> = row.try_get("doc_kind")?;
+    let account_id = row.try_get("account_id")?;
+    let region = row.try_get("region")?;
+    let id = row.try_get("id")?;
+    let owner = match kind {
+        None => IndexOwner::Key {
+            account_id,
+            region,
+            key_id: id,
+        },
+        Some(kind) => IndexOwner::Document {
+            kind,
+            account_id,
+            region,
+            id,
+        },
+    };
+    Ok(IndexHit {
+        value: row.try_get("value")?,
+        owner,
+    })
+}
+
 /// Decodes every row with `f`, mapping decode failures to backend errors.
 pub(crate) fn decode_all<R, T>(
     rows: &[R],
@@ -204,6 +263,34 @@ mod tests {
                 UniqueClaim::exclusive("a", "1"),
                 UniqueClaim::shared("b", "1")
             ]
+        );
+    }
+
+    #[test]
+    fn claim_owners_are_index_owner_identities() {
+        // Claims and index entries of one row must name the same owner.
+        let key = IndexOwner::Key {
+            account_id: "1".into(),
+            region: "r".into(),
+            key_id: "x".into(),
+        };
+        assert_eq!(key.identity(), key_owner("1", "r", "x"));
+        let doc = IndexOwner::Document {
+            kind: "k".into(),
+            account_id: "1".into(),
+            region: "r".into(),
+            id: "x".into(),
+        };
+        assert_eq!(doc.identity(), doc_owner("k", "1", "r", "x"));
+    }
+
+    #[test]
+    fn normalize_indexes_makes_a_set() {
+        let a = IndexEntry::new("i", "2");
+        let b = IndexEntry::new("i", "1");
+        assert_eq!(
+            normalize_indexes(&[a.clone(), b.clone(), a.clone()]),
+            vec![b, a]
         );
     }
 

@@ -10,14 +10,23 @@
 //!   `(scope, value)`, the `(account, Region)` quota, and the custom key store a key is
 //!   placed in. See [`PostgresStore`] for why this beats `SERIALIZABLE` with retries here.
 //! * [`open_store`] picks the backend from a database URL.
+//! * [`MemoryStore`], the in-memory engine for tests and ephemeral use, lives in
+//!   `keyhold-core` (so the domain's unit tests can use it) and is re-exported here so all
+//!   three engines are in one place.
 //!
-//! The two engines share one implementation of the trait's logic (claims, quotas,
-//! compare-and-set, paging, row decoding); each supplies only its SQL text, how a write
-//! transaction starts and locks, and leases.
+//! The two SQL engines share one implementation of the trait's logic (claims, index entries,
+//! quotas, compare-and-set, paging, row decoding); each supplies only its SQL text, how a
+//! write transaction starts and locks, and leases.
 //!
-//! Both engines run versioned migrations (the SQL files under `migrations/sqlite` and
-//! `migrations/postgres`, embedded in the binary) recorded in a `schema_migrations` table,
-//! and both pass one conformance suite (`tests/conformance`).
+//! Index entries ([`IndexEntry`]) live in one table, `index_entries(index_name, value,
+//! owner, ...)`, keyed by `(index_name, value, owner)` so `list_index` is a range scan in
+//! `(value, owner)` order. A row's entries are deleted and re-inserted by owner inside the
+//! row's write transaction, after its compare-and-set succeeded, so they commit or roll back
+//! with it; on PostgreSQL the row lock of that `UPDATE` serializes racing writers of one row.
+//!
+//! Both SQL engines run versioned migrations (the SQL files under `migrations/sqlite` and
+//! `migrations/postgres`, embedded in the binary) recorded in a `schema_migrations` table.
+//! All three engines pass one conformance suite (`tests/conformance`).
 //!
 //! Besides the errors the trait documents, the stores answer [`StoreError::Conflict`] with
 //! the scopes [`KEY_ID_SCOPE`], [`KEY_MATERIAL_ID_SCOPE`], [`CUSTOM_KEY_STORE_ID_SCOPE`] and
@@ -26,6 +35,7 @@
 //! key material names a key that does not exist or a delete finds no row.
 //!
 //! [`MetadataStore`]: keyhold_core::ports::MetadataStore
+//! [`IndexEntry`]: keyhold_core::ports::IndexEntry
 //! [`StoreError::Conflict`]: keyhold_core::ports::StoreError::Conflict
 //! [`StoreError::NotFound`]: keyhold_core::ports::StoreError::NotFound
 #![warn(missing_docs)]
@@ -37,30 +47,16 @@ mod postgres;
 mod shared;
 mod sqlite;
 
+/// The in-memory engine (defined in `keyhold-core`; see the crate documentation).
+pub use keyhold_core::ports::memory::MemoryStore;
 pub use open::{open_store, DEFAULT_SQLITE_FILE};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-/// Scope of the [`StoreError::Conflict`] returned when a key with the same
-/// account, Region and key id already exists.
+/// The [`StoreError::Conflict`] scopes of duplicate primary keys, defined in the port so the
+/// in-memory engine answers the same ones.
 ///
 /// [`StoreError::Conflict`]: keyhold_core::ports::StoreError::Conflict
-pub const KEY_ID_SCOPE: &str = "key-id";
-
-/// Scope of the [`StoreError::Conflict`] returned when the key already has a key material
-/// with the same material id.
-///
-/// [`StoreError::Conflict`]: keyhold_core::ports::StoreError::Conflict
-pub const KEY_MATERIAL_ID_SCOPE: &str = "key-material-id";
-
-/// Scope of the [`StoreError::Conflict`] returned when a custom key store with the same
-/// account, Region and id already exists.
-///
-/// [`StoreError::Conflict`]: keyhold_core::ports::StoreError::Conflict
-pub const CUSTOM_KEY_STORE_ID_SCOPE: &str = "custom-key-store-id";
-
-/// Scope of the [`StoreError::Conflict`] returned when a document with the same kind,
-/// account, Region and id already exists.
-///
-/// [`StoreError::Conflict`]: keyhold_core::ports::StoreError::Conflict
-pub const DOCUMENT_ID_SCOPE: &str = "document-id";
+pub use keyhold_core::ports::{
+    CUSTOM_KEY_STORE_ID_SCOPE, DOCUMENT_ID_SCOPE, KEY_ID_SCOPE, KEY_MATERIAL_ID_SCOPE,
+};

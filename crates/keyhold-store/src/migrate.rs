@@ -33,6 +33,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "documents",
         sql: include_str!("../migrations/sqlite/0002_documents.sql"),
     },
+    Migration {
+        version: 3,
+        description: "index entries",
+        sql: include_str!("../migrations/sqlite/0003_index_entries.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -46,6 +51,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 2,
         description: "documents",
         sql: include_str!("../migrations/postgres/0002_documents.sql"),
+    },
+    Migration {
+        version: 3,
+        description: "index entries",
+        sql: include_str!("../migrations/postgres/0003_index_entries.sql"),
     },
 ];
 
@@ -161,8 +171,8 @@ mod tests {
 
     #[test]
     fn pending_skips_applied() {
-        assert!(pending(SQLITE, &[1, 2]).is_empty());
-        assert_eq!(pending(SQLITE, &[1]).len(), 1);
+        assert!(pending(SQLITE, &[1, 2, 3]).is_empty());
+        assert_eq!(pending(SQLITE, &[1, 2]).len(), 1);
         assert_eq!(pending(SQLITE, &[]).len(), SQLITE.len());
     }
 }

@@ -9,10 +9,11 @@ use keyhold_kms_model::enums::{
 };
 use keyhold_kms_model::shapes::*;
 
-use super::test_support::{MemStore, StubXks};
+use super::test_support::StubXks;
 use super::{CustomKeyStoreSettings, CustomKeyStores};
 use crate::context::RequestContext;
 use crate::error::KmsError;
+use crate::ports::memory::MemoryStore;
 use crate::ports::xks::{HealthCheckReason, XksFailure};
 use crate::ports::MetadataStore;
 
@@ -20,7 +21,7 @@ pub(super) const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=
 
 pub(super) struct Env {
     pub(super) cks: CustomKeyStores,
-    pub(super) mem: Arc<MemStore>,
+    pub(super) mem: Arc<MemoryStore>,
     pub(super) xks: Arc<StubXks>,
     pub(super) ctx: RequestContext,
 }
@@ -35,7 +36,7 @@ pub(super) fn env_with(max: u32) -> Env {
 }
 
 pub(super) fn env_with_settings(settings: CustomKeyStoreSettings) -> Env {
-    let mem = Arc::new(MemStore::default());
+    let mem = Arc::new(MemoryStore::new());
     let xks = Arc::new(StubXks::default());
     let root = Arc::new(RootKey::new(&[7u8; 32]).expect("root key"));
     let cks = CustomKeyStores::new(mem.clone(), root, xks.clone(), settings);

@@ -204,6 +204,7 @@ async fn delete_needs_disconnected_and_no_keys() {
             },
             None,
             &[],
+            &[],
         )
         .await
         .expect("key");

@@ -206,7 +206,7 @@ impl Keys {
         let is_cloudhsm = origin == OriginType::AwsCloudhsm;
         let inserted = self
             .store
-            .insert_key(&row, (!is_cloudhsm).then_some(&mat), &claims)
+            .insert_key(&row, (!is_cloudhsm).then_some(&mat), &claims, &[])
             .await;
         if inserted.is_err() && is_cloudhsm {
             if let Some(s) = &store {

@@ -1,9 +1,11 @@
 //! `ScheduleKeyDeletion`, `CancelKeyDeletion`, and the completion of scheduled deletions.
 //!
 //! A scheduled key is `PendingDeletion` with a `DeletionDate` 7–30 days ahead (it stays so
-//! while its custom key store is disconnected). Every scheduled deletion is also indexed as a
-//! document of the metadata store (kind [`INDEX_KIND`], id `<deletion ms>/<account>/<Region>/<key id>`)
-//! so a sweep finds the due ones across all accounts in date order. Completing a deletion
+//! while its custom key store is disconnected). A scheduled key's row carries an entry of the
+//! [`DELETION_DUE_INDEX`] (its deletion time, zero-padded milliseconds), written and removed
+//! in the same compare-and-set as the key's state, so a sweep finds the due keys across all
+//! accounts in date order with `MetadataStore::list_index`, and no crash or lost race can
+//! leave the index and the key disagreeing. Completing a deletion
 //! removes the key row and its material rows; for a key in an AWS CloudHSM key store, Keyhold
 //! then makes a best effort to destroy the backing key in the cluster, as AWS does; an
 //! external key is never touched.
@@ -20,31 +22,37 @@ use super::{now_seconds, KeyDoc, Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::custom_key_stores::CustomKeyStores;
 use crate::error::{KmsError, KmsResult};
-use crate::ports::{StoreError, StoredDocument, StoredKey};
+use crate::ports::{IndexEntry, IndexHit, IndexOwner, StoreError, StoredKey};
 
-/// Document kind of the pending-deletion index.
-const INDEX_KIND: &str = "keyhold-pending-key-deletion";
-/// The index lives outside any account and Region.
-const INDEX_SCOPE: &str = "*";
+/// The index of keys pending deletion, by due time: the value is the deletion time in
+/// milliseconds since the Unix epoch, zero-padded to 15 digits so byte order is time order.
+///
+/// Public because the metadata store's schema migration 3 rebuilds it from the key rows
+/// (replacing the index documents of earlier releases) and must use the same name and format.
+pub const DELETION_DUE_INDEX: &str = "deletion-due";
 /// AWS's default waiting period.
 const DEFAULT_WINDOW_DAYS: i32 = 30;
 /// Index entries read per page by the sweep.
 const PAGE: u32 = 200;
 
-fn index_id(deletion_ms: i64, key: &StoredKey) -> String {
-    format!(
-        "{deletion_ms:015}/{}/{}/{}",
-        key.account_id, key.region, key.key_id
-    )
+/// The [`DELETION_DUE_INDEX`] value of a deletion due at `due_ms`.
+fn due_value(due_ms: i64) -> String {
+    format!("{due_ms:015}")
 }
 
 impl Keys {
-    /// Writes `doc` to `key`'s row (compare-and-set on its version).
-    async fn write_doc(&self, key: &LoadedKey, doc: &KeyDoc) -> KmsResult<StoredKey> {
+    /// Writes `doc` to `key`'s row (compare-and-set on its version), replacing the row's
+    /// index entries with `indexes` when that is `Some`.
+    async fn write_doc(
+        &self,
+        key: &LoadedKey,
+        doc: &KeyDoc,
+        indexes: Option<&[IndexEntry]>,
+    ) -> KmsResult<StoredKey> {
         let mut row = key.row.clone();
         row.version += 1;
         row.doc = serde_json::to_string(doc).map_err(KmsError::internal)?;
-        match self.store.update_key(&row).await {
+        match self.store.update_key(&row, indexes).await {
             Ok(()) => Ok(row),
             Err(e) => Err(e.into()),
         }
@@ -74,17 +82,8 @@ impl Keys {
         doc.key_state = KeyState::PendingDeletion;
         doc.deletion_date = Some(deletion);
         doc.pending_deletion_window_in_days = Some(days);
-        let row = self.write_doc(&key, &doc).await?;
-        let entry = StoredDocument {
-            kind: INDEX_KIND.into(),
-            account_id: INDEX_SCOPE.into(),
-            region: INDEX_SCOPE.into(),
-            id: index_id((deletion * 1000.0) as i64, &row),
-            created_at_ms: (now_seconds() * 1000.0) as i64,
-            version: 1,
-            doc: "{}".into(),
-        };
-        self.store.insert_document(&entry, &[]).await?;
+        let due = IndexEntry::new(DELETION_DUE_INDEX, due_value((deletion * 1000.0) as i64));
+        self.write_doc(&key, &doc, Some(&[due])).await?;
         Ok(ScheduleKeyDeletionResponse {
             key_id: Some(key.arn()),
             deletion_date: Some(Timestamp(deletion)),
@@ -106,69 +105,47 @@ impl Keys {
                 format!("{} is not pending deletion.", key.arn()),
             ));
         }
-        let due_ms = key.doc.deletion_date.map(|d| (d * 1000.0) as i64);
         let mut doc = key.doc.clone();
         doc.key_state = KeyState::Disabled;
         doc.deletion_date = None;
         doc.pending_deletion_window_in_days = None;
-        self.write_doc(&key, &doc).await?;
-        if let Some(ms) = due_ms {
-            self.drop_index_entry(&index_id(ms, &key.row)).await;
-        }
+        // No longer due: the key leaves the deletion index in the same write.
+        self.write_doc(&key, &doc, Some(&[])).await?;
         Ok(CancelKeyDeletionResponse {
             key_id: Some(key.arn()),
         })
     }
 
-    async fn drop_index_entry(&self, id: &str) {
-        let found = self
-            .store
-            .get_document(INDEX_KIND, INDEX_SCOPE, INDEX_SCOPE, id)
-            .await;
-        if let Ok(Some(d)) = found {
-            if let Err(e) = self
-                .store
-                .delete_document(INDEX_KIND, INDEX_SCOPE, INDEX_SCOPE, id, d.version)
-                .await
-            {
-                tracing::warn!(index_id = id, error = %e, "removing a pending-deletion index entry failed");
-            }
-        }
-    }
-
     /// Completes the scheduled deletions that are due (all of them with `all`, the test
     /// hook); returns how many keys were deleted.
     pub async fn complete_pending_deletions(&self, all: bool) -> KmsResult<usize> {
-        let now_ms = (now_seconds() * 1000.0) as i64;
-        let mut after: Option<String> = None;
+        let now = due_value((now_seconds() * 1000.0) as i64);
+        let due_by = (!all).then_some(now.as_str());
+        let mut after: Option<IndexHit> = None;
         let mut deleted = 0;
         loop {
             let page = self
                 .store
-                .list_documents(INDEX_KIND, INDEX_SCOPE, INDEX_SCOPE, after.as_deref(), PAGE)
+                .list_index(DELETION_DUE_INDEX, "", due_by, after.as_ref(), PAGE)
                 .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id.clone());
-            for entry in &page {
-                let mut parts = entry.id.splitn(4, '/');
-                let (Some(due), Some(account), Some(region), Some(key_id)) =
-                    (parts.next(), parts.next(), parts.next(), parts.next())
+            for hit in &page {
+                // Only keys carry this index; deleting the key removes its entry.
+                let IndexOwner::Key {
+                    account_id,
+                    region,
+                    key_id,
+                } = &hit.owner
                 else {
                     continue;
                 };
-                let due: i64 = due.parse().unwrap_or(i64::MAX);
-                if !all && due > now_ms {
-                    // Ids sort by due date: nothing later is due either.
-                    return Ok(deleted);
-                }
-                if self.complete_one(account, region, key_id).await? {
+                if self.complete_one(account_id, region, key_id).await? {
                     deleted += 1;
                 }
-                self.drop_index_entry(&entry.id).await;
             }
             if page.len() < PAGE as usize {
                 break;
             }
+            after = page.into_iter().last();
         }
         Ok(deleted)
     }

@@ -18,6 +18,8 @@ mod create;
 mod crypto_ops;
 mod data_keys;
 mod deletion;
+#[cfg(test)]
+mod deletion_tests;
 mod resolve;
 mod throttle;
 mod xks;
@@ -42,6 +44,7 @@ use crate::custom_key_stores::{CustomKeyStores, LoadedStore};
 use crate::error::{KmsError, KmsResult};
 use crate::ports::{MetadataStore, StoredKey};
 
+pub use deletion::DELETION_DUE_INDEX;
 pub use resolve::KeyRef;
 
 /// The stored document of a KMS key: its metadata, never its material.

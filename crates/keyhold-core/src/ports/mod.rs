@@ -7,6 +7,34 @@
 //! per Region, an `XksKeyId` per external key store, ...); the store makes the check and the
 //! write one atomic step, so two racing requests — even on two Keyhold nodes sharing one
 //! PostgreSQL database — can never both win.
+//!
+//! Rows may also carry [`IndexEntry`]s: secondary-index entries (`"deletion-due" =
+//! "000001700000000000"`, later `"grant-by-key" = "<key arn>"`, ...) written, replaced and
+//! removed in the same transaction and under the same compare-and-set as the row that owns
+//! them, and queried across all accounts with [`MetadataStore::list_index`]. That replaces
+//! hand-made index documents written beside the row, which a crash or a lost race could leave
+//! stale or missing.
+//!
+//! # Adding an entity
+//!
+//! New entities are [`StoredDocument`]s of a new `kind`; typed tables are kept only for keys,
+//! key materials and custom key stores, the hot paths. An entity is three decisions:
+//!
+//! 1. **Its document**: a `kind` constant (e.g. `"grant"`) and a serde struct kept in `doc`,
+//!    identified by `(kind, account, Region, id)`. Read-modify-write it with
+//!    [`MetadataStore::update_document`] (compare-and-set on `version`; retry on
+//!    [`StoreError::VersionMismatch`]).
+//! 2. **Its claims**: one [`UniqueClaim`] per uniqueness rule (an alias name per account and
+//!    Region, ...), passed on insert and, when they change, on update.
+//! 3. **Its indexes**: one [`IndexEntry`] per lookup the entity needs besides its id ("grants
+//!    of a key", "keys due for deletion"), with a value that sorts the way the lookup pages
+//!    (zero-pad numbers). Pass them on insert and whenever they change on update (`None`
+//!    keeps them); delete and `reset` remove them. Look up with [`MetadataStore::list_index`]
+//!    (a range, or `min = max` for an exact value).
+//!
+//! No store code changes for a new entity. The conformance suite
+//! (`crates/keyhold-store/tests/conformance`) already checks documents, claims and indexes on
+//! every engine; add cases there only when an entity needs a new store capability.
 
 use async_trait::async_trait;
 
@@ -43,6 +71,106 @@ impl UniqueClaim {
             exclusive: false,
         }
     }
+}
+
+/// Scope of the [`StoreError::Conflict`] returned when a key with the same account, Region
+/// and key id already exists.
+pub const KEY_ID_SCOPE: &str = "key-id";
+
+/// Scope of the [`StoreError::Conflict`] returned when the key already has a key material
+/// with the same material id.
+pub const KEY_MATERIAL_ID_SCOPE: &str = "key-material-id";
+
+/// Scope of the [`StoreError::Conflict`] returned when a custom key store with the same
+/// account, Region and id already exists.
+pub const CUSTOM_KEY_STORE_ID_SCOPE: &str = "custom-key-store-id";
+
+/// Scope of the [`StoreError::Conflict`] returned when a document with the same kind,
+/// account, Region and id already exists.
+pub const DOCUMENT_ID_SCOPE: &str = "document-id";
+
+/// One secondary-index entry of a key or document row: the row can be found by `value` in
+/// `index` through [`MetadataStore::list_index`], across all accounts and Regions.
+///
+/// Entries belong to their row: the store writes them in the row's insert, replaces them all
+/// in an update that passes new ones (under the same compare-and-set), and removes them with
+/// the row, so an index never points at a row that does not carry it. A row may have several
+/// entries, also several values in one index; repeated `(index, value)` pairs count once.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IndexEntry {
+    /// Which index, e.g. `"deletion-due"`. Names are global: every kind of row shares them,
+    /// so prefix a name with its entity when it is not obviously one entity's.
+    pub index: String,
+    /// The value looked up. Queries compare values as bytes, so make them sort as the lookup
+    /// pages (zero-padded numbers, `<key arn>/<grant id>` ...).
+    pub value: String,
+}
+
+impl IndexEntry {
+    /// An entry of `index` with `value`.
+    pub fn new(index: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            index: index.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// The row an [`IndexHit`] points at: a key or a document (the rows that may carry
+/// [`IndexEntry`]s), by its full identity so the caller can read it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum IndexOwner {
+    /// A key row.
+    Key {
+        /// Owning account.
+        account_id: String,
+        /// Region.
+        region: String,
+        /// Key id.
+        key_id: String,
+    },
+    /// A document row.
+    Document {
+        /// Document kind.
+        kind: String,
+        /// Owning account.
+        account_id: String,
+        /// Region.
+        region: String,
+        /// Document id.
+        id: String,
+    },
+}
+
+impl IndexOwner {
+    /// The owner's identity as the engines record it on its claims and index entries:
+    /// `key:<account>/<Region>/<key id>` or `doc:<kind>/<account>/<Region>/<id>`. Index
+    /// queries order entries with equal values by it, so paging is stable on every engine.
+    pub fn identity(&self) -> String {
+        match self {
+            Self::Key {
+                account_id,
+                region,
+                key_id,
+            } => format!("key:{account_id}/{region}/{key_id}"),
+            Self::Document {
+                kind,
+                account_id,
+                region,
+                id,
+            } => format!("doc:{kind}/{account_id}/{region}/{id}"),
+        }
+    }
+}
+
+/// One answer of [`MetadataStore::list_index`]: an entry's value and the row that carries it.
+/// Pass the last hit of a page as the next page's `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexHit {
+    /// The entry's value.
+    pub value: String,
+    /// The row carrying the entry.
+    pub owner: IndexOwner,
 }
 
 /// A KMS key row. The store indexes the scalar columns and keeps `doc` opaque.
@@ -106,8 +234,9 @@ pub struct StoredCustomKeyStore {
 }
 
 /// A generic document row: an opaque JSON `doc` of some `kind` (e.g. `"cloudhsm-cluster"`),
-/// identified by `(kind, account_id, region, id)`. For domain records that need no indexed
-/// columns of their own; they get the same atomicity, claims and compare-and-set as keys.
+/// identified by `(kind, account_id, region, id)`. Every new entity is a document: it gets
+/// the same atomicity, claims and compare-and-set as keys, and [`IndexEntry`]s for lookups
+/// other than by id (see the module documentation, "Adding an entity").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredDocument {
     /// What the document is; documents of different kinds never collide.
@@ -158,17 +287,19 @@ pub enum StoreError {
 /// Persistent metadata of Keyhold: keys, key material (wrapped), custom key stores, leases,
 /// and generic [`StoredDocument`]s (e.g. CloudHSM clusters).
 ///
-/// Implemented by SQLite (embedded default) and PostgreSQL in `keyhold-store`; both pass one
-/// conformance suite. All methods are atomic; none does read-then-write across calls.
+/// Implemented by SQLite (embedded default) and PostgreSQL in `keyhold-store` and by
+/// [`memory::MemoryStore`] here; all three pass one conformance suite. All methods are
+/// atomic; none does read-then-write across calls.
 #[async_trait]
 pub trait MetadataStore: Send + Sync {
-    /// Inserts a key, its first key material and its claims in one transaction.
-    /// `key.version` must be 1.
+    /// Inserts a key, its first key material, its claims and its index entries in one
+    /// transaction. `key.version` must be 1.
     async fn insert_key(
         &self,
         key: &StoredKey,
         material: Option<&StoredKeyMaterial>,
         claims: &[UniqueClaim],
+        indexes: &[IndexEntry],
     ) -> Result<(), StoreError>;
 
     /// Reads one key.
@@ -180,10 +311,16 @@ pub trait MetadataStore: Send + Sync {
     ) -> Result<Option<StoredKey>, StoreError>;
 
     /// Replaces a key's `doc` and `custom_key_store_id` if its stored version equals
-    /// `key.version - 1`; otherwise [`StoreError::VersionMismatch`] (or `NotFound`).
-    async fn update_key(&self, key: &StoredKey) -> Result<(), StoreError>;
+    /// `key.version - 1`; otherwise [`StoreError::VersionMismatch`] (or `NotFound`) and
+    /// nothing changes. When `indexes` is `Some`, they replace all of the key's index entries
+    /// in the same transaction; `None` keeps them.
+    async fn update_key(
+        &self,
+        key: &StoredKey,
+        indexes: Option<&[IndexEntry]>,
+    ) -> Result<(), StoreError>;
 
-    /// Deletes a key, its materials and its claims.
+    /// Deletes a key, its materials, its claims and its index entries.
     async fn delete_key(
         &self,
         account_id: &str,
@@ -285,22 +422,19 @@ pub trait MetadataStore: Send + Sync {
     /// Releases a lease held by `holder` (no-op if someone else holds it).
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 
-    /// Deletes every row, documents included (test harnesses' `/moto-api/reset`).
+    /// Deletes every row, documents and index entries included (test harnesses'
+    /// `/moto-api/reset`).
     async fn reset(&self) -> Result<(), StoreError>;
 
-    /// Inserts a document and its claims in one transaction. `doc.version` must be 1
-    /// ([`StoreError::VersionMismatch`] otherwise); a document with the same kind, account,
-    /// Region and id answers a conflict in the store's document-id scope.
-    ///
-    /// The default implementation (for stores without documents) fails with a backend error.
+    /// Inserts a document, its claims and its index entries in one transaction.
+    /// `doc.version` must be 1 ([`StoreError::VersionMismatch`] otherwise); a document with
+    /// the same kind, account, Region and id answers a conflict in [`DOCUMENT_ID_SCOPE`].
     async fn insert_document(
         &self,
         doc: &StoredDocument,
         claims: &[UniqueClaim],
-    ) -> Result<(), StoreError> {
-        let _ = (doc, claims);
-        Err(documents_unsupported())
-    }
+        indexes: &[IndexEntry],
+    ) -> Result<(), StoreError>;
 
     /// Reads one document.
     async fn get_document(
@@ -309,10 +443,7 @@ pub trait MetadataStore: Send + Sync {
         account_id: &str,
         region: &str,
         id: &str,
-    ) -> Result<Option<StoredDocument>, StoreError> {
-        let _ = (kind, account_id, region, id);
-        Err(documents_unsupported())
-    }
+    ) -> Result<Option<StoredDocument>, StoreError>;
 
     /// Lists documents of one kind, account and Region ordered by id (byte order), starting
     /// after `after_id`, at most `limit` of them.
@@ -323,26 +454,21 @@ pub trait MetadataStore: Send + Sync {
         region: &str,
         after_id: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<StoredDocument>, StoreError> {
-        let _ = (kind, account_id, region, after_id, limit);
-        Err(documents_unsupported())
-    }
+    ) -> Result<Vec<StoredDocument>, StoreError>;
 
     /// Replaces a document's `doc` if its stored version equals `doc.version - 1`
-    /// ([`StoreError::VersionMismatch`] or `NotFound` otherwise) and, when `claims` is `Some`,
-    /// replaces its claims atomically (conflicts answer [`StoreError::Conflict`] and change
-    /// nothing).
+    /// ([`StoreError::VersionMismatch`] or `NotFound` otherwise) and, in the same transaction,
+    /// replaces its claims when `claims` is `Some` (conflicts answer [`StoreError::Conflict`]
+    /// and change nothing) and its index entries when `indexes` is `Some`.
     async fn update_document(
         &self,
         doc: &StoredDocument,
         claims: Option<&[UniqueClaim]>,
-    ) -> Result<(), StoreError> {
-        let _ = (doc, claims);
-        Err(documents_unsupported())
-    }
+        indexes: Option<&[IndexEntry]>,
+    ) -> Result<(), StoreError>;
 
-    /// Deletes a document and its claims if its version equals `expected_version`
-    /// ([`StoreError::VersionMismatch`] or `NotFound` otherwise).
+    /// Deletes a document, its claims and its index entries if its version equals
+    /// `expected_version` ([`StoreError::VersionMismatch`] or `NotFound` otherwise).
     async fn delete_document(
         &self,
         kind: &str,
@@ -350,19 +476,26 @@ pub trait MetadataStore: Send + Sync {
         region: &str,
         id: &str,
         expected_version: i64,
-    ) -> Result<(), StoreError> {
-        let _ = (kind, account_id, region, id, expected_version);
-        Err(documents_unsupported())
-    }
-}
+    ) -> Result<(), StoreError>;
 
-/// The error of the default document methods.
-fn documents_unsupported() -> StoreError {
-    #[derive(Debug, thiserror::Error)]
-    #[error("this metadata store does not support documents")]
-    struct Unsupported;
-    StoreError::Backend(Box::new(Unsupported))
+    /// Lists the entries of `index` whose value lies in `min_value..=max_value` (byte order;
+    /// `None` leaves the top open), across all accounts and Regions, in value order (equal
+    /// values by [`IndexOwner::identity`]), starting after `after` (the previous page's last
+    /// hit), at most `limit` of them.
+    ///
+    /// One query serves range scans ("keys whose deletion is due by now": `""..=now`) and
+    /// exact lookups ("grants of this key": `min_value == max_value`). It reads committed
+    /// state only: an entry is listed exactly while the row version that carries it is.
+    async fn list_index(
+        &self,
+        index: &str,
+        min_value: &str,
+        max_value: Option<&str>,
+        after: Option<&IndexHit>,
+        limit: u32,
+    ) -> Result<Vec<IndexHit>, StoreError>;
 }
 
 pub mod cloudhsm;
+pub mod memory;
 pub mod xks;

@@ -81,4 +81,13 @@ pub(super) const SQL: Sql = Sql {
     list_documents: "SELECT kind, account_id, region, id, created_at_ms, version, doc \
                      FROM documents WHERE kind = $1 AND account_id = $2 AND region = $3 \
                      AND ($4::text IS NULL OR id > $4) ORDER BY id LIMIT $5",
+
+    insert_index_entry: "INSERT INTO index_entries \
+                         (index_name, value, owner, doc_kind, account_id, region, id) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    delete_index_entries: "DELETE FROM index_entries WHERE owner = $1",
+    list_index: "SELECT value, doc_kind, account_id, region, id FROM index_entries \
+                 WHERE index_name = $1 AND value >= $2 AND ($3::text IS NULL OR value <= $3) \
+                 AND ($4::text IS NULL OR (value, owner) > ($4, $5::text)) \
+                 ORDER BY value, owner LIMIT $6",
 };

@@ -1,8 +1,9 @@
 //! The store logic both engines share, written once.
 //!
 //! SQLite and PostgreSQL run the same `MetadataStore` algorithm: check the claims, check the
-//! quota, compare-and-set on `version`, tell `VersionMismatch` from `NotFound`, page by id,
-//! decode rows. What really differs between them is small:
+//! quota, compare-and-set on `version`, replace the row's index entries, tell
+//! `VersionMismatch` from `NotFound`, page by id, decode rows. What really differs between
+//! them is small:
 //!
 //! * how a write transaction starts and what it locks ([`Engine::begin_write`]: SQLite's
 //!   `BEGIN IMMEDIATE` versus PostgreSQL's advisory locks);
@@ -157,10 +158,21 @@ pub(crate) struct Sql {
     pub(crate) delete_document: &'static str,
     /// Binds `kind, account_id, region, after id (or NULL), limit`.
     pub(crate) list_documents: &'static str,
+
+    /// Binds the seven `index_entries` columns: `index_name, value, owner, doc_kind (NULL for
+    /// a key), account_id, region, id`.
+    pub(crate) insert_index_entry: &'static str,
+    /// Binds `owner`; deletes all its index entries.
+    pub(crate) delete_index_entries: &'static str,
+    /// Binds `index_name, min value, max value (or NULL), after value (or NULL), after owner
+    /// (or NULL), limit`; selects the columns `index_hit_from_row` decodes, ordered by
+    /// `(value, owner)`.
+    pub(crate) list_index: &'static str,
 }
 
 /// The tables `MetadataStore::reset` empties, children first.
-pub(crate) const TABLES: [&str; 6] = [
+pub(crate) const TABLES: [&str; 7] = [
+    "index_entries",
     "key_materials",
     "keys",
     "custom_key_stores",

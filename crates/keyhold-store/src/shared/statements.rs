@@ -2,7 +2,8 @@
 
 /// Defines, in a child module `statements` of the invoking engine module, the building blocks
 /// of the `MetadataStore` methods of `$Store` (an [`Engine`]): binding a row's key, reading one
-/// row or one page, telling why a compare-and-set failed, and the claim statements.
+/// row or one page, telling why a compare-and-set failed, and the claim and index-entry
+/// statements.
 ///
 /// Invoked by [`metadata_store!`]; `statements::insert_material` is also the engine's own
 /// [`Engine::insert_lone_key_material`]'s building block.
@@ -14,7 +15,9 @@ macro_rules! statements {
     ($Store:ident) => {
         /// The statements shared by this engine's `MetadataStore` methods.
         mod statements {
-            use keyhold_core::ports::{StoreError, StoredKeyMaterial, UniqueClaim};
+            use keyhold_core::ports::{
+                IndexEntry, IndexOwner, StoreError, StoredKeyMaterial, UniqueClaim,
+            };
             use sqlx::query::Query;
             use sqlx::Database;
 
@@ -160,6 +163,67 @@ macro_rules! statements {
                 owner: &str,
             ) -> Result<(), StoreError> {
                 keyed(SQL.delete_claims, &[owner])
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }
+
+            /// Replaces every index entry of `owner` by `entries` (already normalized).
+            pub(super) async fn replace_indexes(
+                conn: &mut Conn,
+                owner: &IndexOwner,
+                entries: &[IndexEntry],
+            ) -> Result<(), StoreError> {
+                let identity = owner.identity();
+                delete_indexes(conn, &identity).await?;
+                let (kind, account_id, region, id) = match owner {
+                    IndexOwner::Key {
+                        account_id,
+                        region,
+                        key_id,
+                    } => (None, account_id, region, key_id),
+                    IndexOwner::Document {
+                        kind,
+                        account_id,
+                        region,
+                        id,
+                    } => (Some(kind), account_id, region, id),
+                };
+                for e in entries {
+                    sqlx::query(SQL.insert_index_entry)
+                        .bind(&e.index)
+                        .bind(&e.value)
+                        .bind(&identity)
+                        .bind(kind)
+                        .bind(account_id)
+                        .bind(region)
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                }
+                Ok(())
+            }
+
+            /// Replaces `owner`'s index entries when `entries` is given (normalized).
+            pub(super) async fn update_indexes(
+                conn: &mut Conn,
+                owner: &IndexOwner,
+                entries: Option<&[IndexEntry]>,
+            ) -> Result<(), StoreError> {
+                match entries {
+                    Some(entries) => replace_indexes(conn, owner, entries).await,
+                    None => Ok(()),
+                }
+            }
+
+            /// Deletes every index entry of the owner with identity `owner`.
+            pub(super) async fn delete_indexes(
+                conn: &mut Conn,
+                owner: &str,
+            ) -> Result<(), StoreError> {
+                keyed(SQL.delete_index_entries, &[owner])
                     .execute(&mut *conn)
                     .await
                     .map_err(backend)?;

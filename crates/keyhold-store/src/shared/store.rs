@@ -22,21 +22,24 @@ macro_rules! metadata_store {
         mod shared_store {
             use async_trait::async_trait;
             use keyhold_core::ports::{
-                MetadataStore, StoreError, StoredCustomKeyStore, StoredDocument, StoredKey,
-                StoredKeyMaterial, UniqueClaim,
+                IndexEntry, IndexHit, MetadataStore, StoreError, StoredCustomKeyStore,
+                StoredDocument, StoredKey, StoredKeyMaterial, UniqueClaim,
+                CUSTOM_KEY_STORE_ID_SCOPE, DOCUMENT_ID_SCOPE, KEY_ID_SCOPE,
             };
 
             use super::statements::{
-                cas_outcome, check_claims, delete_claims, get_one, get_page, insert_material,
-                keyed, replace_claims, update_claims, SQL,
+                cas_outcome, check_claims, delete_claims, delete_indexes, get_one, get_page,
+                insert_material, keyed, replace_claims, replace_indexes, update_claims,
+                update_indexes, SQL,
             };
             use super::$Store;
             use crate::common::{
-                backend, cks_from_row, cks_owner, count_u64, doc_from_row, doc_owner, insert_error,
-                key_from_row, key_owner, material_from_row, normalize_claims, validate_new_key,
+                backend, cks_from_row, cks_owner, count_u64, decode_all, doc_from_row,
+                doc_index_owner, doc_owner, index_hit_from_row, insert_error, key_from_row,
+                key_index_owner, key_owner, material_from_row, normalize_claims, normalize_indexes,
+                sql_limit, validate_new_key,
             };
             use crate::shared::{cks_lock, claim_locks, quota_lock, Engine, TABLES};
-            use crate::{CUSTOM_KEY_STORE_ID_SCOPE, DOCUMENT_ID_SCOPE, KEY_ID_SCOPE};
 
             #[async_trait]
             impl MetadataStore for $Store {
@@ -45,9 +48,11 @@ macro_rules! metadata_store {
                     key: &StoredKey,
                     material: Option<&StoredKeyMaterial>,
                     claims: &[UniqueClaim],
+                    indexes: &[IndexEntry],
                 ) -> Result<(), StoreError> {
                     validate_new_key(key, material)?;
                     let claims = normalize_claims(claims);
+                    let indexes = normalize_indexes(indexes);
                     let owner = key_owner(&key.account_id, &key.region, &key.key_id);
                     let mut locks = claim_locks(&claims);
                     if let Some(cks) = &key.custom_key_store_id {
@@ -70,6 +75,8 @@ macro_rules! metadata_store {
                         insert_material(&mut tx, m).await?;
                     }
                     replace_claims(&mut tx, &owner, &claims).await?;
+                    let index_owner = key_index_owner(&key.account_id, &key.region, &key.key_id);
+                    replace_indexes(&mut tx, &index_owner, &indexes).await?;
                     tx.commit().await.map_err(backend)
                 }
 
@@ -83,7 +90,12 @@ macro_rules! metadata_store {
                     get_one(self, SQL.get_key, &key, key_from_row).await
                 }
 
-                async fn update_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+                async fn update_key(
+                    &self,
+                    key: &StoredKey,
+                    indexes: Option<&[IndexEntry]>,
+                ) -> Result<(), StoreError> {
+                    let indexes = indexes.map(normalize_indexes);
                     // Placing the key in a custom key store must not race with deleting the store.
                     let locks: Vec<String> = key
                         .custom_key_store_id
@@ -104,6 +116,8 @@ macro_rules! metadata_store {
                         .map_err(backend)?;
                     let id = [&*key.account_id, &key.region, &key.key_id];
                     cas_outcome(&mut tx, done.rows_affected(), SQL.key_exists, &id).await?;
+                    let index_owner = key_index_owner(&key.account_id, &key.region, &key.key_id);
+                    update_indexes(&mut tx, &index_owner, indexes.as_deref()).await?;
                     tx.commit().await.map_err(backend)
                 }
 
@@ -125,7 +139,9 @@ macro_rules! metadata_store {
                     if done.rows_affected() == 0 {
                         return Err(StoreError::NotFound);
                     }
-                    delete_claims(&mut tx, &key_owner(account_id, region, key_id)).await?;
+                    let owner = key_owner(account_id, region, key_id);
+                    delete_claims(&mut tx, &owner).await?;
+                    delete_indexes(&mut tx, &owner).await?;
                     tx.commit().await.map_err(backend)
                 }
 
@@ -338,11 +354,13 @@ macro_rules! metadata_store {
                     &self,
                     doc: &StoredDocument,
                     claims: &[UniqueClaim],
+                    indexes: &[IndexEntry],
                 ) -> Result<(), StoreError> {
                     if doc.version != 1 {
                         return Err(StoreError::VersionMismatch);
                     }
                     let claims = normalize_claims(claims);
+                    let indexes = normalize_indexes(indexes);
                     let owner = doc_owner(&doc.kind, &doc.account_id, &doc.region, &doc.id);
                     let mut tx = self.begin_write(&claim_locks(&claims)).await?;
                     check_claims(&mut tx, &owner, &claims).await?;
@@ -358,6 +376,9 @@ macro_rules! metadata_store {
                         .await
                         .map_err(|e| insert_error(e, DOCUMENT_ID_SCOPE))?;
                     replace_claims(&mut tx, &owner, &claims).await?;
+                    let index_owner =
+                        doc_index_owner(&doc.kind, &doc.account_id, &doc.region, &doc.id);
+                    replace_indexes(&mut tx, &index_owner, &indexes).await?;
                     tx.commit().await.map_err(backend)
                 }
 
@@ -396,8 +417,10 @@ macro_rules! metadata_store {
                     &self,
                     doc: &StoredDocument,
                     claims: Option<&[UniqueClaim]>,
+                    indexes: Option<&[IndexEntry]>,
                 ) -> Result<(), StoreError> {
                     let claims = claims.map(normalize_claims);
+                    let indexes = indexes.map(normalize_indexes);
                     let locks = claims.as_deref().map(claim_locks).unwrap_or_default();
                     let mut tx = self.begin_write(&locks).await?;
                     let done = sqlx::query(SQL.update_document)
@@ -415,6 +438,9 @@ macro_rules! metadata_store {
                     cas_outcome(&mut tx, done.rows_affected(), SQL.document_exists, &id).await?;
                     let owner = doc_owner(&doc.kind, &doc.account_id, &doc.region, &doc.id);
                     update_claims(&mut tx, &owner, claims.as_deref()).await?;
+                    let index_owner =
+                        doc_index_owner(&doc.kind, &doc.account_id, &doc.region, &doc.id);
+                    update_indexes(&mut tx, &index_owner, indexes.as_deref()).await?;
                     tx.commit().await.map_err(backend)
                 }
 
@@ -434,8 +460,31 @@ macro_rules! metadata_store {
                         .await
                         .map_err(backend)?;
                     cas_outcome(&mut tx, done.rows_affected(), SQL.document_exists, &key).await?;
-                    delete_claims(&mut tx, &doc_owner(kind, account_id, region, id)).await?;
+                    let owner = doc_owner(kind, account_id, region, id);
+                    delete_claims(&mut tx, &owner).await?;
+                    delete_indexes(&mut tx, &owner).await?;
                     tx.commit().await.map_err(backend)
+                }
+
+                async fn list_index(
+                    &self,
+                    index: &str,
+                    min_value: &str,
+                    max_value: Option<&str>,
+                    after: Option<&IndexHit>,
+                    limit: u32,
+                ) -> Result<Vec<IndexHit>, StoreError> {
+                    let rows = sqlx::query(SQL.list_index)
+                        .bind(index)
+                        .bind(min_value)
+                        .bind(max_value)
+                        .bind(after.map(|h| h.value.as_str()))
+                        .bind(after.map(|h| h.owner.identity()))
+                        .bind(sql_limit(limit))
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    decode_all(&rows, index_hit_from_row)
                 }
             }
         }

@@ -77,4 +77,13 @@ pub(super) const SQL: Sql = Sql {
     list_documents: "SELECT kind, account_id, region, id, created_at_ms, version, doc \
                      FROM documents WHERE kind = ?1 AND account_id = ?2 AND region = ?3 \
                      AND (?4 IS NULL OR id > ?4) ORDER BY id LIMIT ?5",
+
+    insert_index_entry: "INSERT INTO index_entries \
+                         (index_name, value, owner, doc_kind, account_id, region, id) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    delete_index_entries: "DELETE FROM index_entries WHERE owner = ?",
+    list_index: "SELECT value, doc_kind, account_id, region, id FROM index_entries \
+                 WHERE index_name = ?1 AND value >= ?2 AND (?3 IS NULL OR value <= ?3) \
+                 AND (?4 IS NULL OR (value, owner) > (?4, ?5)) \
+                 ORDER BY value, owner LIMIT ?6",
 };

@@ -38,5 +38,5 @@ async fn migrations_are_recorded_once() {
             .fetch_all(&store.reader)
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
 }

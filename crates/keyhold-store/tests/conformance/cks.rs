@@ -171,11 +171,11 @@ pub async fn delete_rules(ctx: &Ctx) {
         .unwrap();
     let mut k = key("k1");
     k.custom_key_store_id = Some("cks-1".into());
-    s.insert_key(&k, None, &[]).await.unwrap();
+    s.insert_key(&k, None, &[], &[]).await.unwrap();
     // A key with the same store id in another Region does not count.
     let mut other = key_in(ACCT, "eu-west-1", "k2");
     other.custom_key_store_id = Some("cks-1".into());
-    s.insert_key(&other, None, &[]).await.unwrap();
+    s.insert_key(&other, None, &[], &[]).await.unwrap();
 
     assert_err!(
         s.delete_custom_key_store(ACCT, REGION, "cks-1", 2).await,

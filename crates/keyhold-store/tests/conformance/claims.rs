@@ -116,11 +116,11 @@ pub async fn exclusive_then_shared_conflicts(ctx: &Ctx) {
 pub async fn key_and_store_claims_share_the_namespace(ctx: &Ctx) {
     let s = &ctx.store;
     let claim = UniqueClaim::exclusive("xks-key-id", "cks-1/ext-1");
-    s.insert_key(&key("k1"), None, std::slice::from_ref(&claim))
+    s.insert_key(&key("k1"), None, std::slice::from_ref(&claim), &[])
         .await
         .unwrap();
     assert_conflict(
-        s.insert_key(&key("k2"), None, std::slice::from_ref(&claim))
+        s.insert_key(&key("k2"), None, std::slice::from_ref(&claim), &[])
             .await,
         "xks-key-id",
     );
@@ -131,7 +131,7 @@ pub async fn key_and_store_claims_share_the_namespace(ctx: &Ctx) {
     );
     // A key and a store with the same id are different owners.
     let same_id = UniqueClaim::exclusive("id-clash", "v");
-    s.insert_key(&key("x"), None, std::slice::from_ref(&same_id))
+    s.insert_key(&key("x"), None, std::slice::from_ref(&same_id), &[])
         .await
         .unwrap();
     assert_conflict(
@@ -236,7 +236,7 @@ pub async fn duplicate_claims_in_one_call(ctx: &Ctx) {
     let mut v2 = cks("cks-1", "one");
     v2.version = 2;
     s.update_custom_key_store(&v2, Some(&claims)).await.unwrap();
-    s.insert_key(&key("k1"), None, &[name_claim("k"), name_claim("k")])
+    s.insert_key(&key("k1"), None, &[name_claim("k"), name_claim("k")], &[])
         .await
         .unwrap();
 }

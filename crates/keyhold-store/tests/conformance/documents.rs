@@ -15,28 +15,10 @@ fn doc(id: &str) -> StoredDocument {
     doc_in(KIND, ACCT, REGION, id)
 }
 
-fn doc_in(kind: &str, account_id: &str, region: &str, id: &str) -> StoredDocument {
-    StoredDocument {
-        kind: kind.into(),
-        account_id: account_id.into(),
-        region: region.into(),
-        id: id.into(),
-        created_at_ms: 1_700_000_000_321,
-        version: 1,
-        doc: format!(r#"{{"Id":"{id}","Note":"é ✓ \"quoted\""}}"#),
-    }
-}
-
-fn bumped(mut d: StoredDocument, body: &str) -> StoredDocument {
-    d.version += 1;
-    d.doc = body.into();
-    d
-}
-
 pub async fn insert_get_roundtrip(ctx: &Ctx) {
     let s = &ctx.store;
     let d = doc("c-1");
-    s.insert_document(&d, &[]).await.unwrap();
+    s.insert_document(&d, &[], &[]).await.unwrap();
     assert_eq!(
         s.get_document(KIND, ACCT, REGION, "c-1").await.unwrap(),
         Some(d.clone())
@@ -55,15 +37,15 @@ pub async fn insert_get_roundtrip(ctx: &Ctx) {
         (KIND, ACCT, "eu-west-1"),
     ] {
         assert_eq!(s.get_document(k, a, r, "c-1").await.unwrap(), None);
-        s.insert_document(&doc_in(k, a, r, "c-1"), &[])
+        s.insert_document(&doc_in(k, a, r, "c-1"), &[], &[])
             .await
             .unwrap();
     }
-    assert_conflict(s.insert_document(&d, &[]).await, DOCUMENT_ID_SCOPE);
+    assert_conflict(s.insert_document(&d, &[], &[]).await, DOCUMENT_ID_SCOPE);
     let mut v2 = d.clone();
     v2.version = 2;
     assert_err!(
-        s.insert_document(&v2, &[]).await,
+        s.insert_document(&v2, &[], &[]).await,
         StoreError::VersionMismatch
     );
 }
@@ -71,11 +53,11 @@ pub async fn insert_get_roundtrip(ctx: &Ctx) {
 pub async fn update_compare_and_set(ctx: &Ctx) {
     let s = &ctx.store;
     let d = doc("c-1");
-    s.insert_document(&d, &[]).await.unwrap();
+    s.insert_document(&d, &[], &[]).await.unwrap();
     let v2 = bumped(d.clone(), r#"{"v":2}"#);
-    ctx.node2.update_document(&v2, None).await.unwrap();
+    ctx.node2.update_document(&v2, None, None).await.unwrap();
     assert_err!(
-        s.update_document(&bumped(d.clone(), r#"{"stale":1}"#), None)
+        s.update_document(&bumped(d.clone(), r#"{"stale":1}"#), None, None)
             .await,
         StoreError::VersionMismatch
     );
@@ -84,7 +66,8 @@ pub async fn update_compare_and_set(ctx: &Ctx) {
         Some(v2.clone())
     );
     assert_err!(
-        s.update_document(&bumped(doc("nope"), "{}"), None).await,
+        s.update_document(&bumped(doc("nope"), "{}"), None, None)
+            .await,
         StoreError::NotFound
     );
     // Delete is a compare-and-set too.
@@ -108,7 +91,7 @@ pub async fn update_compare_and_set(ctx: &Ctx) {
 pub async fn claims(ctx: &Ctx) {
     let s = &ctx.store;
     let claim = UniqueClaim::exclusive("cluster-id", "c-1");
-    s.insert_document(&doc("c-1"), std::slice::from_ref(&claim))
+    s.insert_document(&doc("c-1"), std::slice::from_ref(&claim), &[])
         .await
         .unwrap();
     // The same claim from another document (any kind), key or store conflicts.
@@ -117,12 +100,13 @@ pub async fn claims(ctx: &Ctx) {
             .insert_document(
                 &doc_in("other", ACCT, REGION, "x"),
                 std::slice::from_ref(&claim),
+                &[],
             )
             .await,
         "cluster-id",
     );
     assert_conflict(
-        s.insert_key(&key("k1"), None, std::slice::from_ref(&claim))
+        s.insert_key(&key("k1"), None, std::slice::from_ref(&claim), &[])
             .await,
         "cluster-id",
     );
@@ -132,16 +116,16 @@ pub async fn claims(ctx: &Ctx) {
     );
     // An update may keep its own claim, and replacing it frees the old value.
     let v2 = bumped(doc("c-1"), "{}");
-    s.update_document(&v2, Some(std::slice::from_ref(&claim)))
+    s.update_document(&v2, Some(std::slice::from_ref(&claim)), None)
         .await
         .unwrap();
     let other = UniqueClaim::exclusive("cluster-id", "c-2");
-    s.insert_document(&doc("c-2"), std::slice::from_ref(&other))
+    s.insert_document(&doc("c-2"), std::slice::from_ref(&other), &[])
         .await
         .unwrap();
     // Taking a taken claim changes nothing.
     assert_conflict(
-        s.update_document(&bumped(v2.clone(), r#"{"x":1}"#), Some(&[other]))
+        s.update_document(&bumped(v2.clone(), r#"{"x":1}"#), Some(&[other]), None)
             .await,
         "cluster-id",
     );
@@ -153,18 +137,18 @@ pub async fn claims(ctx: &Ctx) {
     s.delete_document(KIND, ACCT, REGION, "c-1", 2)
         .await
         .unwrap();
-    s.insert_key(&key("k1"), None, &[claim]).await.unwrap();
+    s.insert_key(&key("k1"), None, &[claim], &[]).await.unwrap();
 }
 
 pub async fn list_pages(ctx: &Ctx) {
     let s = &ctx.store;
     for id in ["c-b", "c-a", "c-C", "c-c"] {
-        s.insert_document(&doc(id), &[]).await.unwrap();
+        s.insert_document(&doc(id), &[], &[]).await.unwrap();
     }
-    s.insert_document(&doc_in("other", ACCT, REGION, "c-0"), &[])
+    s.insert_document(&doc_in("other", ACCT, REGION, "c-0"), &[], &[])
         .await
         .unwrap();
-    s.insert_document(&doc_in(KIND, ACCT, "eu-west-1", "c-0"), &[])
+    s.insert_document(&doc_in(KIND, ACCT, "eu-west-1", "c-0"), &[], &[])
         .await
         .unwrap();
     let ids = |v: Vec<StoredDocument>| v.into_iter().map(|d| d.id).collect::<Vec<_>>();
@@ -185,7 +169,7 @@ pub async fn list_pages(ctx: &Ctx) {
 pub async fn reset_clears_documents(ctx: &Ctx) {
     let s = &ctx.store;
     let claim = UniqueClaim::exclusive("cluster-id", "c-1");
-    s.insert_document(&doc("c-1"), std::slice::from_ref(&claim))
+    s.insert_document(&doc("c-1"), std::slice::from_ref(&claim), &[])
         .await
         .unwrap();
     ctx.node2.reset().await.unwrap();
@@ -198,13 +182,16 @@ pub async fn reset_clears_documents(ctx: &Ctx) {
         .await
         .unwrap()
         .is_empty());
-    s.insert_document(&doc("c-1"), &[claim]).await.unwrap();
+    s.insert_document(&doc("c-1"), &[claim], &[]).await.unwrap();
 }
 
 /// Sixteen writers on two nodes increment one counter by compare-and-set with retries:
 /// no increment is lost.
 pub async fn race_increments(ctx: &Ctx) {
-    ctx.store.insert_document(&doc("n"), &[]).await.unwrap();
+    ctx.store
+        .insert_document(&doc("n"), &[], &[])
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..16 {
         let s: Arc<dyn MetadataStore> = if i % 2 == 0 {
@@ -221,7 +208,7 @@ pub async fn race_increments(ctx: &Ctx) {
                     .unwrap();
                 let n: u64 = cur.doc.parse().unwrap_or(0);
                 match s
-                    .update_document(&bumped(cur, &(n + 1).to_string()), None)
+                    .update_document(&bumped(cur, &(n + 1).to_string()), None, None)
                     .await
                 {
                     Ok(()) => break,

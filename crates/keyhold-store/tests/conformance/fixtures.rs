@@ -1,7 +1,7 @@
 //! Rows and assertions shared by the conformance cases.
 
 use keyhold_core::ports::{
-    StoreError, StoredCustomKeyStore, StoredKey, StoredKeyMaterial, UniqueClaim,
+    StoreError, StoredCustomKeyStore, StoredDocument, StoredKey, StoredKeyMaterial, UniqueClaim,
 };
 
 /// The account most cases use.
@@ -65,6 +65,26 @@ pub fn cks_in(account_id: &str, region: &str, id: &str, name: &str) -> StoredCus
         version: 1,
         doc: format!(r#"{{"CustomKeyStoreName":"{name}"}}"#),
     }
+}
+
+/// A version-1 document.
+pub fn doc_in(kind: &str, account_id: &str, region: &str, id: &str) -> StoredDocument {
+    StoredDocument {
+        kind: kind.into(),
+        account_id: account_id.into(),
+        region: region.into(),
+        id: id.into(),
+        created_at_ms: 1_700_000_000_321,
+        version: 1,
+        doc: format!(r#"{{"Id":"{id}","Note":"é ✓ \"quoted\""}}"#),
+    }
+}
+
+/// `d` with the next version and body `body`.
+pub fn bumped(mut d: StoredDocument, body: &str) -> StoredDocument {
+    d.version += 1;
+    d.doc = body.into();
+    d
 }
 
 /// The exclusive name claim of a store in `ACCT`/`REGION`.

@@ -3,6 +3,7 @@
 //! * SQLite: a new file in a temporary directory; the second "node" opens the same file
 //!   (its own pools, so its writes contend for SQLite's write lock like another process).
 //! * SQLite in memory: one private database; the second "node" is the same store.
+//! * The in-memory engine ([`MemoryStore`]): a new store; the second "node" is the same store.
 //! * PostgreSQL: the URL comes from `KEYHOLD_TEST_DATABASE_URL`. Each test creates its own
 //!   schema `kh_test_<pid>_<time>_<n>`, connects two independent [`PostgresStore`]s (two pools,
 //!   two "nodes") to it and drops it afterwards, so tests run in parallel and repeat. Without
@@ -13,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Once};
 
 use keyhold_core::ports::MetadataStore;
-use keyhold_store::{PostgresStore, SqliteStore};
+use keyhold_store::{MemoryStore, PostgresStore, SqliteStore};
 use sqlx::{Connection, Executor, PgConnection};
 
 /// Environment variable naming the PostgreSQL test database.
@@ -83,6 +84,18 @@ pub async fn sqlite_memory() -> Option<Harness> {
             .await
             .expect("open in-memory SQLite"),
     );
+    Some(Harness {
+        ctx: Ctx {
+            store: store.clone(),
+            node2: store,
+        },
+        cleanup: Cleanup::Memory,
+    })
+}
+
+/// A new in-memory engine.
+pub async fn memory() -> Option<Harness> {
+    let store: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
     Some(Harness {
         ctx: Ctx {
             store: store.clone(),

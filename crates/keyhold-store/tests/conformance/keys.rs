@@ -12,7 +12,7 @@ pub async fn insert_get_roundtrip(ctx: &Ctx) {
     let mut k = key("k1");
     k.custom_key_store_id = Some("cks-1".into());
     let m = material("k1", "m1");
-    s.insert_key(&k, Some(&m), &[UniqueClaim::exclusive("alias", "a1")])
+    s.insert_key(&k, Some(&m), &[UniqueClaim::exclusive("alias", "a1")], &[])
         .await
         .unwrap();
 
@@ -38,7 +38,7 @@ pub async fn insert_get_roundtrip(ctx: &Ctx) {
     );
 
     // Without material and claims.
-    s.insert_key(&key("k2"), None, &[]).await.unwrap();
+    s.insert_key(&key("k2"), None, &[], &[]).await.unwrap();
     assert_eq!(
         s.get_key(ACCT, REGION, "k2").await.unwrap(),
         Some(key("k2"))
@@ -49,7 +49,7 @@ pub async fn insert_requires_version_1(ctx: &Ctx) {
     let mut k = key("k1");
     k.version = 2;
     assert_err!(
-        ctx.store.insert_key(&k, None, &[]).await,
+        ctx.store.insert_key(&k, None, &[], &[]).await,
         StoreError::VersionMismatch
     );
     assert_eq!(ctx.store.get_key(ACCT, REGION, "k1").await.unwrap(), None);
@@ -57,7 +57,7 @@ pub async fn insert_requires_version_1(ctx: &Ctx) {
 
 pub async fn duplicate_key_id_conflicts(ctx: &Ctx) {
     let s = &ctx.store;
-    s.insert_key(&key("k1"), Some(&material("k1", "m1")), &[])
+    s.insert_key(&key("k1"), Some(&material("k1", "m1")), &[], &[])
         .await
         .unwrap();
     let mut again = key("k1");
@@ -68,6 +68,7 @@ pub async fn duplicate_key_id_conflicts(ctx: &Ctx) {
             &again,
             Some(&material("k1", "m2")),
             std::slice::from_ref(&claim),
+            &[],
         )
         .await,
         KEY_ID_SCOPE,
@@ -81,13 +82,13 @@ pub async fn duplicate_key_id_conflicts(ctx: &Ctx) {
         None
     );
     // The failed insert left no claim behind.
-    s.insert_key(&key("k2"), None, &[claim]).await.unwrap();
+    s.insert_key(&key("k2"), None, &[claim], &[]).await.unwrap();
 }
 
 pub async fn insert_is_atomic(ctx: &Ctx) {
     let s = &ctx.store;
     let claim = UniqueClaim::exclusive("alias", "a1");
-    s.insert_key(&key("k1"), None, std::slice::from_ref(&claim))
+    s.insert_key(&key("k1"), None, std::slice::from_ref(&claim), &[])
         .await
         .unwrap();
     let free = UniqueClaim::exclusive("alias", "free");
@@ -96,6 +97,7 @@ pub async fn insert_is_atomic(ctx: &Ctx) {
             &key("k2"),
             Some(&material("k2", "m1")),
             &[free.clone(), claim],
+            &[],
         )
         .await,
         "alias",
@@ -106,13 +108,13 @@ pub async fn insert_is_atomic(ctx: &Ctx) {
         None
     );
     // The claim that did not conflict was not recorded either.
-    s.insert_key(&key("k3"), None, &[free]).await.unwrap();
+    s.insert_key(&key("k3"), None, &[free], &[]).await.unwrap();
 }
 
 pub async fn mismatched_material_is_refused(ctx: &Ctx) {
     let r = ctx
         .store
-        .insert_key(&key("k1"), Some(&material("other", "m1")), &[])
+        .insert_key(&key("k1"), Some(&material("other", "m1")), &[], &[])
         .await;
     assert_err!(r, StoreError::Backend(_));
     assert_eq!(ctx.store.get_key(ACCT, REGION, "k1").await.unwrap(), None);
@@ -120,14 +122,14 @@ pub async fn mismatched_material_is_refused(ctx: &Ctx) {
 
 pub async fn update_compare_and_set(ctx: &Ctx) {
     let s = &ctx.store;
-    s.insert_key(&key("k1"), None, &[]).await.unwrap();
+    s.insert_key(&key("k1"), None, &[], &[]).await.unwrap();
 
     let mut v2 = key("k1");
     v2.version = 2;
     v2.doc = r#"{"KeyState":"Disabled"}"#.into();
     v2.custom_key_store_id = Some("cks-1".into());
     v2.created_at_ms = 5; // not a column update_key replaces
-    s.update_key(&v2).await.unwrap();
+    s.update_key(&v2, None).await.unwrap();
     let got = s.get_key(ACCT, REGION, "k1").await.unwrap().unwrap();
     assert_eq!(got.version, 2);
     assert_eq!(got.doc, v2.doc);
@@ -138,13 +140,19 @@ pub async fn update_compare_and_set(ctx: &Ctx) {
     let mut stale = key("k1");
     stale.version = 2;
     stale.doc = "stale".into();
-    assert_err!(s.update_key(&stale).await, StoreError::VersionMismatch);
     assert_err!(
-        ctx.node2.update_key(&stale).await,
+        s.update_key(&stale, None).await,
+        StoreError::VersionMismatch
+    );
+    assert_err!(
+        ctx.node2.update_key(&stale, None).await,
         StoreError::VersionMismatch
     );
     stale.version = 9;
-    assert_err!(s.update_key(&stale).await, StoreError::VersionMismatch);
+    assert_err!(
+        s.update_key(&stale, None).await,
+        StoreError::VersionMismatch
+    );
     assert_eq!(
         s.get_key(ACCT, REGION, "k1").await.unwrap().unwrap().doc,
         v2.doc
@@ -153,12 +161,12 @@ pub async fn update_compare_and_set(ctx: &Ctx) {
     let mut v3 = got;
     v3.version = 3;
     v3.custom_key_store_id = None;
-    ctx.node2.update_key(&v3).await.unwrap();
+    ctx.node2.update_key(&v3, None).await.unwrap();
     assert_eq!(s.get_key(ACCT, REGION, "k1").await.unwrap(), Some(v3));
 
     let mut missing = key("nope");
     missing.version = 2;
-    assert_err!(s.update_key(&missing).await, StoreError::NotFound);
+    assert_err!(s.update_key(&missing, None).await, StoreError::NotFound);
 }
 
 pub async fn delete_removes_materials_and_claims(ctx: &Ctx) {
@@ -168,11 +176,12 @@ pub async fn delete_removes_materials_and_claims(ctx: &Ctx) {
         &key("k1"),
         Some(&material("k1", "m1")),
         std::slice::from_ref(&claim),
+        &[],
     )
     .await
     .unwrap();
     s.insert_key_material(&material("k1", "m2")).await.unwrap();
-    s.insert_key(&key("k2"), Some(&material("k2", "m1")), &[])
+    s.insert_key(&key("k2"), Some(&material("k2", "m1")), &[], &[])
         .await
         .unwrap();
 
@@ -193,11 +202,11 @@ pub async fn delete_removes_materials_and_claims(ctx: &Ctx) {
         .unwrap()
         .is_some());
     // The claim is free again.
-    s.insert_key(&key("k3"), None, &[claim]).await.unwrap();
+    s.insert_key(&key("k3"), None, &[claim], &[]).await.unwrap();
     // Deleting what is not there.
     assert_err!(s.delete_key(ACCT, REGION, "k1").await, StoreError::NotFound);
     // The id can be reused, with a fresh material.
-    s.insert_key(&key("k1"), Some(&material("k1", "m1")), &[])
+    s.insert_key(&key("k1"), Some(&material("k1", "m1")), &[], &[])
         .await
         .unwrap();
 }
@@ -207,12 +216,12 @@ pub async fn list_pages_in_byte_order(ctx: &Ctx) {
     // Byte order: uppercase before lowercase, '-' before digits; a locale collation differs.
     let ids = ["mrk-1", "a-2", "B", "a1", "Z", "a_3", "0", "ab"];
     for id in ids {
-        s.insert_key(&key(id), None, &[]).await.unwrap();
+        s.insert_key(&key(id), None, &[], &[]).await.unwrap();
     }
-    s.insert_key(&key_in(ACCT, "eu-west-1", "A"), None, &[])
+    s.insert_key(&key_in(ACCT, "eu-west-1", "A"), None, &[], &[])
         .await
         .unwrap();
-    s.insert_key(&key_in("999999999999", REGION, "A"), None, &[])
+    s.insert_key(&key_in("999999999999", REGION, "A"), None, &[], &[])
         .await
         .unwrap();
 
@@ -260,7 +269,7 @@ pub async fn list_pages_in_byte_order(ctx: &Ctx) {
 
 pub async fn materials(ctx: &Ctx) {
     let s = &ctx.store;
-    s.insert_key(&key("k1"), None, &[]).await.unwrap();
+    s.insert_key(&key("k1"), None, &[], &[]).await.unwrap();
     s.insert_key_material(&material("k1", "m1")).await.unwrap();
     ctx.node2
         .insert_key_material(&material("k1", "m2"))
@@ -314,11 +323,11 @@ pub async fn count_keys_in_store(ctx: &Ctx) {
     ] {
         let mut k = key(id);
         k.custom_key_store_id = store.map(Into::into);
-        s.insert_key(&k, None, &[]).await.unwrap();
+        s.insert_key(&k, None, &[], &[]).await.unwrap();
     }
     let mut elsewhere = key_in(ACCT, "eu-west-1", "k5");
     elsewhere.custom_key_store_id = Some("cks-1".into());
-    s.insert_key(&elsewhere, None, &[]).await.unwrap();
+    s.insert_key(&elsewhere, None, &[], &[]).await.unwrap();
 
     assert_eq!(
         s.count_keys_in_custom_key_store(ACCT, REGION, "cks-1")

@@ -1,5 +1,5 @@
 //! The `MetadataStore` conformance suite, written once and run against every engine:
-//! SQLite on a file, SQLite in memory and PostgreSQL (see `harness.rs` for how the
+//! SQLite on a file, SQLite in memory, PostgreSQL and the in-memory engine (see `harness.rs` for how the
 //! PostgreSQL cases find their database).
 
 mod cks;
@@ -7,9 +7,11 @@ mod claims;
 mod documents;
 mod fixtures;
 mod harness;
+mod indexes;
 mod keys;
 mod misc;
 mod specific;
+mod upgrade;
 
 /// Generates, for one engine, a test per case: `engine::module::case`.
 macro_rules! engine {
@@ -57,6 +59,13 @@ macro_rules! suite {
                     insert_get_roundtrip, update_compare_and_set, claims, list_pages,
                     reset_clears_documents, race_increments,
                 }
+                indexes {
+                    written_with_the_row, failed_insert_writes_no_entries,
+                    update_replaces_or_keeps, failed_update_keeps_old_entries,
+                    list_in_value_order_with_paging, exact_value_lookup,
+                    removed_on_delete, reset_clears_indexes, race_updates_leave_one_entry,
+                    race_inserts_leave_the_winners_entry,
+                }
                 misc {
                     leases, leases_across_nodes, reset_wipes_everything, race_same_name,
                     race_quota, race_shared_and_exclusive, race_lease,
@@ -66,4 +75,4 @@ macro_rules! suite {
     };
 }
 
-suite!(sqlite, sqlite_memory, postgres);
+suite!(sqlite, sqlite_memory, postgres, memory);

@@ -99,6 +99,7 @@ pub async fn reset_wipes_everything(ctx: &Ctx) {
         &key("k1"),
         Some(&material("k1", "m1")),
         std::slice::from_ref(&claim),
+        &[],
     )
     .await
     .unwrap();
@@ -131,7 +132,7 @@ pub async fn reset_wipes_everything(ctx: &Ctx) {
         .is_empty());
     // Leases, claims and quota usage are gone too; the schema still works.
     assert!(s.try_acquire_lease("l", "node-b", 60_000).await.unwrap());
-    s.insert_key(&key("k1"), Some(&material("k1", "m1")), &[claim])
+    s.insert_key(&key("k1"), Some(&material("k1", "m1")), &[claim], &[])
         .await
         .unwrap();
     s.insert_custom_key_store(&cks("cks-2", "one"), &[name_claim("one")], 1)

@@ -17,6 +17,7 @@ async fn write_sample(s: &dyn MetadataStore) {
         &k,
         Some(&material("k1", "m1")),
         &[UniqueClaim::exclusive("alias", "a")],
+        &[],
     )
     .await
     .unwrap();
@@ -105,7 +106,7 @@ async fn sqlite_file_holds_what_was_written() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
     conn.close().await.unwrap();
 
     // Reopen (migrations are not re-applied) and read everything back.
@@ -167,7 +168,7 @@ async fn postgres_schemas_are_isolated_and_open_store_connects() {
             .fetch_all(a.pool())
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
     drop(store);
     a.close().await;
     one.drop_now().await;

@@ -1,0 +1,159 @@
+//! Unit tests of scheduled key deletion over the in-memory store: the deletion-due index
+//! entry is written and removed with the key, and the sweep finds due keys through it.
+
+use std::sync::Arc;
+
+use keyhold_crypto::RootKey;
+use keyhold_kms_model::enums::KeyState;
+use keyhold_kms_model::shapes::{
+    CancelKeyDeletionRequest, CreateKeyRequest, DescribeKeyRequest, ScheduleKeyDeletionRequest,
+};
+
+use super::DELETION_DUE_INDEX;
+use crate::ports::memory::MemoryStore;
+use crate::ports::{IndexHit, IndexOwner, MetadataStore};
+use crate::{Kms, RequestContext};
+
+const ACCT: &str = "111122223333";
+const REGION: &str = "us-east-1";
+
+fn kms() -> (Kms, Arc<MemoryStore>, RequestContext) {
+    let store = Arc::new(MemoryStore::new());
+    let root = Arc::new(RootKey::new(&[7u8; 32]).expect("root key"));
+    let kms = Kms::new(store.clone(), root);
+    (kms, store, RequestContext::new(ACCT, REGION, "req-1"))
+}
+
+async fn create(kms: &Kms, ctx: &RequestContext) -> String {
+    let made = kms
+        .keys
+        .create_key(ctx, CreateKeyRequest::default())
+        .await
+        .expect("create");
+    made.key_metadata.expect("metadata").key_id
+}
+
+async fn schedule(kms: &Kms, ctx: &RequestContext, key_id: &str, days: i32) {
+    let req = ScheduleKeyDeletionRequest {
+        key_id: key_id.into(),
+        pending_window_in_days: Some(days),
+    };
+    kms.keys
+        .schedule_key_deletion(ctx, req)
+        .await
+        .expect("schedule");
+}
+
+async fn index(store: &MemoryStore) -> Vec<IndexHit> {
+    store
+        .list_index(DELETION_DUE_INDEX, "", None, None, 100)
+        .await
+        .expect("list")
+}
+
+fn owner(key_id: &str) -> IndexOwner {
+    IndexOwner::Key {
+        account_id: ACCT.into(),
+        region: REGION.into(),
+        key_id: key_id.into(),
+    }
+}
+
+#[tokio::test]
+async fn schedule_indexes_and_cancel_unindexes_in_the_key_write() {
+    let (kms, store, ctx) = kms();
+    let key = create(&kms, &ctx).await;
+    assert!(index(&store).await.is_empty());
+    schedule(&kms, &ctx, &key, 7).await;
+    let hits = index(&store).await;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].owner, owner(&key));
+    let row = store.get_key(ACCT, REGION, &key).await.expect("get");
+    let doc: super::KeyDoc = serde_json::from_str(&row.expect("row").doc).expect("doc");
+    let due_ms = (doc.deletion_date.expect("date") * 1000.0) as i64;
+    assert_eq!(hits[0].value, format!("{due_ms:015}"));
+
+    let cancel = CancelKeyDeletionRequest {
+        key_id: key.clone(),
+    };
+    kms.keys
+        .cancel_key_deletion(&ctx, cancel)
+        .await
+        .expect("cancel");
+    assert!(index(&store).await.is_empty());
+    // Nothing pending: the sweep deletes nothing, even when told to complete everything.
+    assert_eq!(
+        kms.keys.complete_pending_deletions(true).await.ok(),
+        Some(0)
+    );
+}
+
+#[tokio::test]
+async fn sweep_completes_due_deletions_through_the_index() {
+    let (kms, store, ctx) = kms();
+    let (a, b, kept) = (
+        create(&kms, &ctx).await,
+        create(&kms, &ctx).await,
+        create(&kms, &ctx).await,
+    );
+    schedule(&kms, &ctx, &a, 7).await;
+    schedule(&kms, &ctx, &b, 30).await;
+    // Not due yet.
+    assert_eq!(
+        kms.keys.complete_pending_deletions(false).await.ok(),
+        Some(0)
+    );
+    assert_eq!(index(&store).await.len(), 2);
+    // The test hook completes every scheduled deletion; deleting a key drops its entry.
+    assert_eq!(
+        kms.keys.complete_pending_deletions(true).await.ok(),
+        Some(2)
+    );
+    assert!(index(&store).await.is_empty());
+    for gone in [&a, &b] {
+        assert_eq!(store.get_key(ACCT, REGION, gone).await.ok(), Some(None));
+    }
+    let described = kms
+        .keys
+        .describe_key(
+            &ctx,
+            DescribeKeyRequest {
+                key_id: kept.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("describe");
+    assert_eq!(
+        described.key_metadata.and_then(|m| m.key_state),
+        Some(KeyState::Enabled)
+    );
+}
+
+#[tokio::test]
+async fn sweep_completes_only_what_is_due() {
+    let (kms, store, ctx) = kms();
+    let (due, later) = (create(&kms, &ctx).await, create(&kms, &ctx).await);
+    schedule(&kms, &ctx, &due, 7).await;
+    schedule(&kms, &ctx, &later, 7).await;
+    // Move one key's due time into the past, as time passing would.
+    let mut row = store
+        .get_key(ACCT, REGION, &due)
+        .await
+        .expect("get")
+        .expect("row");
+    row.version += 1;
+    let past = crate::ports::IndexEntry::new(DELETION_DUE_INDEX, format!("{:015}", 1_000));
+    store
+        .update_key(&row, Some(&[past]))
+        .await
+        .expect("backdate");
+    assert_eq!(
+        kms.keys.complete_pending_deletions(false).await.ok(),
+        Some(1)
+    );
+    assert_eq!(store.get_key(ACCT, REGION, &due).await.ok(), Some(None));
+    let hits = index(&store).await;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].owner, owner(&later));
+}
