@@ -8,8 +8,8 @@
 //! `KMSInvalidStateException`; session exhaustion and anything else `KMSInternalException`.
 //! GenerateRandom lives here too (from the HSM with a CloudHSM `CustomKeyStoreId`).
 
+use async_trait::async_trait;
 use keyhold_kms_model::Exception;
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -19,6 +19,7 @@ use keyhold_kms_model::enums::{ConnectionStateType, CustomKeyStoreType};
 use keyhold_kms_model::shapes::{GenerateRandomRequest, GenerateRandomResponse};
 use keyhold_kms_model::Blob;
 
+use super::holder::{CryptoCall, KeyHolder};
 use super::{Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::custom_key_stores::{invalid_state, CustomKeyStores, LoadedStore};
@@ -216,63 +217,6 @@ impl Keys {
         Ok(store)
     }
 
-    /// Encrypts inside the HSM under `key`'s backing key; the blob bytes.
-    pub(super) async fn seal_cloudhsm(
-        &self,
-        key: &LoadedKey,
-        context: &BTreeMap<String, String>,
-        plaintext: &[u8],
-        operation: &str,
-    ) -> KmsResult<Vec<u8>> {
-        let store = self.cloudhsm_store(key)?;
-        let arn = key.arn();
-        let target = self.target_of(&arn, store)?;
-        let hsm = self.custom_key_stores.hsm_clusters().ok_or_else(|| {
-            KmsError::new(Exception::KMSInvalidState, format!("{arn} is unavailable."))
-        })?;
-        let r = &key.row;
-        let mut blob = CiphertextBlob::new_cloudhsm(
-            &r.account_id,
-            &r.region,
-            &r.key_id,
-            &key.doc.current_material_id,
-        );
-        let aad = associated_data(&blob.header(), context);
-        let out = self
-            .hsm_op(store, || hsm.encrypt(&target, &arn, &aad, plaintext))
-            .await
-            .map_err(|f| hsm_failure(&arn, &store.row.id, operation, &f))?;
-        blob.iv = out.iv;
-        blob.ciphertext = out.sealed;
-        Ok(blob.to_bytes())
-    }
-
-    /// Reverses [`Keys::seal_cloudhsm`].
-    pub(super) async fn open_cloudhsm(
-        &self,
-        key: &LoadedKey,
-        blob: &CiphertextBlob,
-        context: &BTreeMap<String, String>,
-        operation: &str,
-    ) -> KmsResult<SecretBytes> {
-        if blob.kind != BlobKind::CloudHsmAesGcm || blob.material_id != key.doc.current_material_id
-        {
-            return Err(KmsError::new(Exception::InvalidCiphertext, String::new()));
-        }
-        let store = self.cloudhsm_store(key)?;
-        let arn = key.arn();
-        let target = self.target_of(&arn, store)?;
-        let hsm = self.custom_key_stores.hsm_clusters().ok_or_else(|| {
-            KmsError::new(Exception::KMSInvalidState, format!("{arn} is unavailable."))
-        })?;
-        let aad = associated_data(&blob.header(), context);
-        self.hsm_op(store, || {
-            hsm.decrypt(&target, &arn, &blob.iv, &aad, &blob.ciphertext)
-        })
-        .await
-        .map_err(|f| hsm_failure(&arn, &store.row.id, operation, &f))
-    }
-
     /// `GenerateRandom`: from the OS CSPRNG, or with the `CustomKeyStoreId` of an AWS CloudHSM
     /// key store, from that store's HSMs.
     pub async fn generate_random(
@@ -336,6 +280,74 @@ impl Keys {
             plaintext: Some(Blob::from(bytes)),
             ..Default::default()
         })
+    }
+}
+
+/// The holder of keys in AWS CloudHSM key stores: AES-GCM inside the cluster's HSM, under the
+/// key's non-extractable backing key.
+pub(crate) struct CloudHsmHolder;
+
+#[async_trait]
+impl KeyHolder for CloudHsmHolder {
+    /// Encrypts inside the HSM under `key`'s backing key; the blob bytes.
+    async fn seal(&self, keys: &Keys, c: &CryptoCall<'_>, plaintext: &[u8]) -> KmsResult<Vec<u8>> {
+        let (key, context, operation) = (c.key, c.context, c.operation);
+        let store = keys.cloudhsm_store(key)?;
+        let arn = key.arn();
+        let target = keys.target_of(&arn, store)?;
+        let hsm = keys.custom_key_stores.hsm_clusters().ok_or_else(|| {
+            KmsError::new(Exception::KMSInvalidState, format!("{arn} is unavailable."))
+        })?;
+        let r = &key.row;
+        let mut blob = CiphertextBlob::new_cloudhsm(
+            &r.account_id,
+            &r.region,
+            &r.key_id,
+            &key.doc.current_material_id,
+        );
+        let aad = associated_data(&blob.header(), context);
+        let out = keys
+            .hsm_op(store, || hsm.encrypt(&target, &arn, &aad, plaintext))
+            .await
+            .map_err(|f| hsm_failure(&arn, &store.row.id, operation, &f))?;
+        blob.iv = out.iv;
+        blob.ciphertext = out.sealed;
+        Ok(blob.to_bytes())
+    }
+
+    /// Reverses [`CloudHsmHolder::seal`].
+    async fn open(
+        &self,
+        keys: &Keys,
+        c: &CryptoCall<'_>,
+        blob: &CiphertextBlob,
+    ) -> KmsResult<SecretBytes> {
+        let (key, context, operation) = (c.key, c.context, c.operation);
+        if blob.kind != BlobKind::CloudHsmAesGcm || blob.material_id != key.doc.current_material_id
+        {
+            return Err(KmsError::new(Exception::InvalidCiphertext, String::new()));
+        }
+        let store = keys.cloudhsm_store(key)?;
+        let arn = key.arn();
+        let target = keys.target_of(&arn, store)?;
+        let hsm = keys.custom_key_stores.hsm_clusters().ok_or_else(|| {
+            KmsError::new(Exception::KMSInvalidState, format!("{arn} is unavailable."))
+        })?;
+        let aad = associated_data(&blob.header(), context);
+        keys.hsm_op(store, || {
+            hsm.decrypt(&target, &arn, &blob.iv, &aad, &blob.ciphertext)
+        })
+        .await
+        .map_err(|f| hsm_failure(&arn, &store.row.id, operation, &f))
+    }
+
+    fn reports_key_material_id(&self) -> bool {
+        false
+    }
+
+    /// Destroys the key's backing key in the HSM.
+    async fn key_deleted(&self, keys: &Keys, key: &LoadedKey) {
+        keys.destroy_backing_key(key).await;
     }
 }
 

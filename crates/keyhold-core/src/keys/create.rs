@@ -45,7 +45,8 @@ impl Keys {
         };
         let key_usage = req.key_usage.unwrap_or(KeyUsageType::EncryptDecrypt);
         let origin = req.origin.unwrap_or(OriginType::AwsKms);
-        if key_spec == KeySpec::SymmetricDefault && key_usage != KeyUsageType::EncryptDecrypt {
+        let spec_info = super::specs::key_spec_info(key_spec);
+        if !spec_info.allows(key_usage) {
             return Err(KmsError::new(
                 Exception::Validation,
                 format!("KeyUsage {key_usage} is not compatible with KeySpec {key_spec}"),
@@ -105,7 +106,7 @@ impl Keys {
         } else {
             None
         };
-        if key_spec != KeySpec::SymmetricDefault {
+        if !spec_info.implemented {
             return Err(KmsError::new(Exception::UnsupportedOperation, format!(
                 "Keyhold does not support KeySpec {key_spec} yet; only SYMMETRIC_DEFAULT keys can be created"
             )));

@@ -5,7 +5,7 @@
 use keyhold_kms_model::Exception;
 use std::collections::BTreeMap;
 
-use keyhold_crypto::blob::{associated_data, BlobKind};
+use keyhold_crypto::blob::associated_data;
 use keyhold_crypto::{Aes256Gcm, CiphertextBlob};
 use keyhold_kms_model::enums::{
     ConnectionStateType, EncryptionAlgorithmSpec, KeyState, KeyUsageType,
@@ -13,6 +13,8 @@ use keyhold_kms_model::enums::{
 use keyhold_kms_model::shapes::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse};
 use keyhold_kms_model::Blob;
 
+use super::holder::{holder_of, CryptoCall};
+use super::states::{state_check, KeyOperationFamily, StateCheck};
 use super::{Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
@@ -30,35 +32,27 @@ pub(crate) fn dry_run() -> KmsError {
 /// is DISCONNECTED (and for AWS CloudHSM key stores in every state), the XKS specification's
 /// "not connected" message for external key stores in the other states.
 pub(crate) fn require_usable(key: &LoadedKey) -> KmsResult<()> {
-    match key.key_state() {
+    let state = key.key_state();
+    let StateCheck::Refused(exception) = state_check(KeyOperationFamily::Cryptographic, state)
+    else {
+        return Ok(());
+    };
+    let message = match state {
         KeyState::Unavailable
             if key.is_xks()
                 && key
                     .store_state()
                     .is_some_and(|s| s != ConnectionStateType::Disconnected) =>
         {
-            Err(KmsError::new(
-                Exception::KMSInvalidState,
-                msg::NOT_CONNECTED.into(),
-            ))
+            msg::NOT_CONNECTED.to_string()
         }
-        KeyState::Enabled => Ok(()),
-        KeyState::Disabled => Err(KmsError::new(
-            Exception::Disabled,
-            format!("{} is disabled.", key.arn()),
-        )),
-        KeyState::PendingDeletion => Err(KmsError::new(
-            Exception::KMSInvalidState,
-            format!("{} is pending deletion.", key.arn()),
-        )),
-        other => Err(KmsError::new(
-            Exception::KMSInvalidState,
-            format!("{} is {}.", key.arn(), describe_state(other)),
-        )),
-    }
+        other => format!("{} is {}.", key.arn(), describe_state(other)),
+    };
+    Err(KmsError::new(exception, message))
 }
 
-fn describe_state(state: KeyState) -> &'static str {
+/// A key state as AWS's messages word it ("<arn> is pending import.").
+pub(super) fn describe_state(state: KeyState) -> &'static str {
     match state {
         KeyState::PendingImport => "pending import",
         KeyState::Unavailable => "unavailable",
@@ -86,9 +80,11 @@ pub(crate) fn require_symmetric_encryption(
             ),
         ));
     }
-    match algorithm {
-        None | Some(EncryptionAlgorithmSpec::SymmetricDefault) => Ok(()),
-        Some(other) => Err(KmsError::new(
+    // AWS's default algorithm is SYMMETRIC_DEFAULT, valid only for symmetric keys.
+    let allowed = super::specs::key_spec_info(key.doc.key_spec).encryption;
+    match algorithm.unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault) {
+        a if allowed.contains(&a) => Ok(()),
+        other => Err(KmsError::new(
             Exception::InvalidKeyUsage,
             format!(
                 "Algorithm {other} is incompatible with key spec {}.",
@@ -153,7 +149,9 @@ impl Keys {
             key_id: Some(key.arn()),
             plaintext: Some(Blob::from(plaintext.expose().to_vec())),
             encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
-            key_material_id: (!key.is_xks() && !key.is_cloudhsm()).then_some(parsed.material_id),
+            key_material_id: holder_of(key.doc.origin)
+                .reports_key_material_id()
+                .then_some(parsed.material_id),
             ..Default::default()
         })
     }
@@ -192,8 +190,8 @@ impl Keys {
         Ok((parsed, key))
     }
 
-    /// Encrypts `plaintext` under `key` (double encryption for a key in an external key
-    /// store); returns the blob bytes. `operation` is the KMS operation being served.
+    /// Encrypts `plaintext` under `key` with the key's holder ([`holder_of`]); returns the
+    /// blob bytes. `operation` is the KMS operation being served.
     pub(crate) async fn seal(
         &self,
         ctx: &RequestContext,
@@ -202,21 +200,13 @@ impl Keys {
         plaintext: &[u8],
         operation: &str,
     ) -> KmsResult<Vec<u8>> {
-        if key.is_xks() {
-            return self.seal_xks(ctx, key, context, plaintext, operation).await;
-        }
-        if key.is_cloudhsm() {
-            return self.seal_cloudhsm(key, context, plaintext, operation).await;
-        }
-        let r = &key.row;
-        let mut blob = CiphertextBlob::new_keyhold(
-            &r.account_id,
-            &r.region,
-            &r.key_id,
-            &key.doc.current_material_id,
-        );
-        blob.ciphertext = self.seal_inner(key, &mut blob, context, plaintext).await?;
-        Ok(blob.to_bytes())
+        let call = CryptoCall {
+            ctx,
+            key,
+            context,
+            operation,
+        };
+        holder_of(key.doc.origin).seal(self, &call, plaintext).await
     }
 
     /// Decrypts a parsed blob made by [`Keys::seal`] for `key`.
@@ -228,18 +218,13 @@ impl Keys {
         context: &BTreeMap<String, String>,
         operation: &str,
     ) -> KmsResult<keyhold_crypto::SecretBytes> {
-        if key.is_xks() {
-            return self.open_xks(ctx, key, blob, context, operation).await;
-        }
-        if key.is_cloudhsm() {
-            return self.open_cloudhsm(key, blob, context, operation).await;
-        }
-        if blob.kind != BlobKind::KeyholdAesGcm {
-            return Err(KmsError::new(Exception::InvalidCiphertext, String::new()));
-        }
-        self.open_inner(key, blob, context, &blob.ciphertext)
-            .await?
-            .ok_or_else(|| KmsError::new(Exception::InvalidCiphertext, String::new()))
+        let call = CryptoCall {
+            ctx,
+            key,
+            context,
+            operation,
+        };
+        holder_of(key.doc.origin).open(self, &call, blob).await
     }
 
     /// The Keyhold AES-GCM layer: seals under the key's current material with the blob's

@@ -10,7 +10,7 @@
 //! then makes a best effort to destroy the backing key in the cluster, as AWS does; an
 //! external key is never touched.
 
-use keyhold_kms_model::enums::{KeyState, OriginType};
+use keyhold_kms_model::enums::KeyState;
 use keyhold_kms_model::shapes::{
     CancelKeyDeletionRequest, CancelKeyDeletionResponse, ScheduleKeyDeletionRequest,
     ScheduleKeyDeletionResponse,
@@ -18,6 +18,8 @@ use keyhold_kms_model::shapes::{
 use keyhold_kms_model::Exception;
 use keyhold_kms_model::Timestamp;
 
+use super::crypto_ops::describe_state;
+use super::states::{state_check, KeyOperationFamily, StateCheck};
 use super::{now_seconds, KeyDoc, Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::custom_key_stores::CustomKeyStores;
@@ -71,10 +73,12 @@ impl Keys {
             )));
         }
         let key = self.load(ctx, &req.key_id).await?;
-        if key.doc.key_state == KeyState::PendingDeletion {
+        if let StateCheck::Refused(e) =
+            state_check(KeyOperationFamily::ScheduleDeletion, key.doc.key_state)
+        {
             return Err(KmsError::new(
-                Exception::KMSInvalidState,
-                format!("{} is pending deletion.", key.arn()),
+                e,
+                format!("{} is {}.", key.arn(), describe_state(key.doc.key_state)),
             ));
         }
         let deletion = now_seconds() + f64::from(days) * 86_400.0;
@@ -99,9 +103,11 @@ impl Keys {
         req: CancelKeyDeletionRequest,
     ) -> KmsResult<CancelKeyDeletionResponse> {
         let key = self.load(ctx, &req.key_id).await?;
-        if key.doc.key_state != KeyState::PendingDeletion {
+        if let StateCheck::Refused(e) =
+            state_check(KeyOperationFamily::CancelDeletion, key.doc.key_state)
+        {
             return Err(KmsError::new(
-                Exception::KMSInvalidState,
+                e,
                 format!("{} is not pending deletion.", key.arn()),
             ));
         }
@@ -169,15 +175,15 @@ impl Keys {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(key_arn = %key.arn(), origin = %key.doc.origin, "scheduled key deletion completed");
-        if key.doc.origin == OriginType::AwsCloudhsm {
-            self.destroy_backing_key(&key).await;
-        }
+        super::holder::holder_of(key.doc.origin)
+            .key_deleted(self, &key)
+            .await;
         Ok(true)
     }
 
     /// Best effort, as AWS: destroys the backing key of a deleted CloudHSM key when its
     /// store is connected (opening its `kmsuser` sessions if needed); a failure is logged.
-    async fn destroy_backing_key(&self, key: &LoadedKey) {
+    pub(super) async fn destroy_backing_key(&self, key: &LoadedKey) {
         let arn = key.arn();
         let Some(store) = key.store.as_ref() else {
             tracing::warn!(key_arn = %arn, "backing key not deleted: the custom key store is gone");

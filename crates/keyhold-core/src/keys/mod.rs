@@ -7,6 +7,10 @@
 //! * `xks`: double encryption through an XKS proxy for keys in external key stores.
 //! * `cloudhsm`: keys in AWS CloudHSM key stores (AES-GCM inside the HSM), and GenerateRandom.
 //! * `deletion`: ScheduleKeyDeletion, CancelKeyDeletion and completing scheduled deletions.
+//! * `holder`: the [`KeyHolder`](holder) of each origin — where material lives and where
+//!   encryption happens; operations never branch on origin.
+//! * `specs`: key spec → usages and algorithms, as data; `states`: the key-state table (which
+//!   state lets which operation family through, and with which exception the rest are refused).
 //! * `throttle`: the request quota per custom key store.
 //!
 //! A key is stored as a [`StoredKey`] row whose `doc` is a [`KeyDoc`] in JSON. Key material
@@ -20,7 +24,10 @@ mod data_keys;
 mod deletion;
 #[cfg(test)]
 mod deletion_tests;
+mod holder;
 mod resolve;
+pub mod specs;
+pub mod states;
 mod throttle;
 mod xks;
 
@@ -29,8 +36,8 @@ use std::sync::Arc;
 
 use keyhold_crypto::{RootKey, SecretBytes};
 use keyhold_kms_model::enums::{
-    ConnectionStateType, CustomerMasterKeySpec, EncryptionAlgorithmSpec, ExpirationModelType,
-    KeyManagerType, KeySpec, KeyState, KeyUsageType, OriginType,
+    ConnectionStateType, CustomerMasterKeySpec, ExpirationModelType, KeyManagerType, KeySpec,
+    KeyState, KeyUsageType, OriginType,
 };
 use keyhold_kms_model::shapes::{
     DescribeKeyRequest, DescribeKeyResponse, KeyListEntry, KeyMetadata, ListKeysRequest,
@@ -191,6 +198,7 @@ impl LoadedKey {
     pub fn metadata(&self) -> KeyMetadata {
         let d = &self.doc;
         let symmetric = d.key_spec == KeySpec::SymmetricDefault;
+        let algorithms = specs::key_spec_info(d.key_spec).encryption_algorithms(d.key_usage);
         let state = self.key_state();
         let own_material = matches!(d.origin, OriginType::AwsKms | OriginType::External);
         KeyMetadata {
@@ -207,8 +215,7 @@ impl LoadedKey {
             key_manager: Some(d.key_manager),
             customer_master_key_spec: CustomerMasterKeySpec::try_from(d.key_spec.as_str()).ok(),
             key_spec: Some(d.key_spec),
-            encryption_algorithms: symmetric
-                .then(|| vec![EncryptionAlgorithmSpec::SymmetricDefault]),
+            encryption_algorithms: (!algorithms.is_empty()).then(|| algorithms.to_vec()),
             multi_region: Some(d.multi_region),
             pending_deletion_window_in_days: d.pending_deletion_window_in_days,
             expiration_model: (d.origin == OriginType::External)

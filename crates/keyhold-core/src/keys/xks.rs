@@ -9,6 +9,7 @@
 //!
 //! Every proxy failure is `KMSInvalidStateException` with the message AWS uses for its cause.
 
+use async_trait::async_trait;
 use keyhold_kms_model::Exception;
 use std::collections::BTreeMap;
 
@@ -16,6 +17,7 @@ use keyhold_crypto::blob::associated_data;
 use keyhold_crypto::{CiphertextBlob, SecretBytes, XksLayer};
 use sha2::{Digest, Sha256};
 
+use super::holder::{CryptoCall, KeyHolder};
 use super::{Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
@@ -82,17 +84,17 @@ impl Keys {
             },
         })
     }
+}
 
+/// The holder of keys in external key stores: Keyhold's layer, then the proxy's.
+pub(crate) struct XksHolder;
+
+#[async_trait]
+impl KeyHolder for XksHolder {
     /// Double-encrypts `plaintext` for a key in an external key store; the blob bytes.
-    pub(super) async fn seal_xks(
-        &self,
-        ctx: &RequestContext,
-        key: &LoadedKey,
-        context: &BTreeMap<String, String>,
-        plaintext: &[u8],
-        operation: &str,
-    ) -> KmsResult<Vec<u8>> {
-        let call = self.xks_call(ctx, key, operation)?;
+    async fn seal(&self, keys: &Keys, c: &CryptoCall<'_>, plaintext: &[u8]) -> KmsResult<Vec<u8>> {
+        let (key, context, operation) = (c.key, c.context, c.operation);
+        let call = keys.xks_call(c.ctx, key, operation)?;
         let r = &key.row;
         let mut blob = CiphertextBlob::new_xks(
             &r.account_id,
@@ -100,14 +102,14 @@ impl Keys {
             &r.key_id,
             &key.doc.current_material_id,
         );
-        let inner = self.seal_inner(key, &mut blob, context, plaintext).await?;
+        let inner = keys.seal_inner(key, &mut blob, context, plaintext).await?;
         let aad = outer_aad(&blob, context);
         let input = XksEncryptInput {
             plaintext: inner,
             aad,
             request_cdiv: true,
         };
-        let out = self
+        let out = keys
             .custom_key_stores
             .connector()
             .encrypt(&call.target, &call.external_key_id, &call.metadata, &input)
@@ -135,15 +137,14 @@ impl Keys {
         Ok(blob.to_bytes())
     }
 
-    /// Reverses [`Keys::seal_xks`].
-    pub(super) async fn open_xks(
+    /// Reverses [`XksHolder::seal`].
+    async fn open(
         &self,
-        ctx: &RequestContext,
-        key: &LoadedKey,
+        keys: &Keys,
+        c: &CryptoCall<'_>,
         blob: &CiphertextBlob,
-        context: &BTreeMap<String, String>,
-        operation: &str,
     ) -> KmsResult<SecretBytes> {
+        let (key, context, operation) = (c.key, c.context, c.operation);
         let Some(layer) = blob
             .xks
             .as_ref()
@@ -151,7 +152,7 @@ impl Keys {
         else {
             return Err(KmsError::new(Exception::InvalidCiphertext, String::new()));
         };
-        let call = self.xks_call(ctx, key, operation)?;
+        let call = keys.xks_call(c.ctx, key, operation)?;
         let input = XksDecryptInput {
             ciphertext: blob.ciphertext.clone(),
             iv: layer.iv.clone(),
@@ -159,7 +160,7 @@ impl Keys {
             ciphertext_metadata: layer.metadata.clone(),
             aad: outer_aad(blob, context),
         };
-        let inner = self
+        let inner = keys
             .custom_key_stores
             .connector()
             .decrypt(&call.target, &call.external_key_id, &call.metadata, &input)
@@ -172,9 +173,13 @@ impl Keys {
         if inner.expose().len() != blob.ciphertext.len() {
             return Err(rejected());
         }
-        self.open_inner(key, blob, context, inner.expose())
+        keys.open_inner(key, blob, context, inner.expose())
             .await?
             .ok_or_else(rejected)
+    }
+
+    fn reports_key_material_id(&self) -> bool {
+        false
     }
 }
 

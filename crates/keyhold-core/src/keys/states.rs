@@ -1,0 +1,102 @@
+//! The key-state table as data: which key states let which operations through, and with which
+//! exception the others are refused — AWS's "Key states of KMS keys" table, one row per family
+//! of operations that share a row. Operations look their family up here instead of matching
+//! states themselves; the messages stay with the operations (AWS words them per operation).
+
+use keyhold_kms_model::enums::KeyState;
+use keyhold_kms_model::Exception;
+
+/// Operations that share a row of AWS's key-state table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOperationFamily {
+    /// Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext) (and later Sign,
+    /// Verify, GenerateMac, VerifyMac, DeriveSharedSecret, GenerateDataKeyPair*).
+    Cryptographic,
+    /// DescribeKey (and the other read-only metadata operations).
+    Describe,
+    /// ScheduleKeyDeletion.
+    ScheduleDeletion,
+    /// CancelKeyDeletion.
+    CancelDeletion,
+}
+
+/// What a key state means for an operation family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateCheck {
+    /// The operation proceeds.
+    Allowed,
+    /// Refused with this exception.
+    Refused(Exception),
+}
+
+/// The table. Exhaustive in both families and states: a state or family added later does not
+/// compile until its row is written.
+pub const fn state_check(family: KeyOperationFamily, state: KeyState) -> StateCheck {
+    use KeyOperationFamily as F;
+    use KeyState as S;
+    use StateCheck::{Allowed, Refused};
+    const INVALID: StateCheck = Refused(Exception::KMSInvalidState);
+    match (family, state) {
+        (F::Describe, _) => Allowed,
+        (F::Cryptographic, S::Enabled) => Allowed,
+        (F::Cryptographic, S::Disabled) => Refused(Exception::Disabled),
+        (
+            F::Cryptographic,
+            S::PendingDeletion
+            | S::PendingImport
+            | S::Unavailable
+            | S::Creating
+            | S::Updating
+            | S::PendingReplicaDeletion,
+        ) => INVALID,
+        (F::ScheduleDeletion, S::Enabled | S::Disabled | S::PendingImport | S::Unavailable) => {
+            Allowed
+        }
+        (
+            F::ScheduleDeletion,
+            S::PendingDeletion | S::Creating | S::Updating | S::PendingReplicaDeletion,
+        ) => INVALID,
+        (F::CancelDeletion, S::PendingDeletion) => Allowed,
+        (
+            F::CancelDeletion,
+            S::Enabled
+            | S::Disabled
+            | S::PendingImport
+            | S::Unavailable
+            | S::Creating
+            | S::Updating
+            | S::PendingReplicaDeletion,
+        ) => INVALID,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use KeyOperationFamily as F;
+
+    #[test]
+    fn rows_as_aws_documents_them() {
+        assert_eq!(
+            state_check(F::Cryptographic, KeyState::Enabled),
+            StateCheck::Allowed
+        );
+        assert_eq!(
+            state_check(F::Cryptographic, KeyState::Disabled),
+            StateCheck::Refused(Exception::Disabled)
+        );
+        for s in KeyState::ALL {
+            assert_eq!(state_check(F::Describe, *s), StateCheck::Allowed);
+            let cancel = state_check(F::CancelDeletion, *s) == StateCheck::Allowed;
+            assert_eq!(cancel, *s == KeyState::PendingDeletion, "{s}");
+        }
+        assert_eq!(
+            state_check(F::ScheduleDeletion, KeyState::PendingDeletion),
+            StateCheck::Refused(Exception::KMSInvalidState)
+        );
+        assert_eq!(
+            state_check(F::ScheduleDeletion, KeyState::Unavailable),
+            StateCheck::Allowed
+        );
+    }
+}
