@@ -16,6 +16,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod error_name;
+
+pub use error_name::ErrorName;
+
 /// Bytes carried as standard Base64 in JSON. `Debug` shows only the length, because these
 /// fields hold plaintexts and key material that must never reach a log.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -217,11 +221,28 @@ pub struct DecryptResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
-    /// E.g. `AuthenticationFailedException`.
+    /// E.g. `AuthenticationFailedException`. Kept as text because a proxy may send a name the
+    /// spec does not define; [`ErrorBody::name`] reads it as an [`ErrorName`].
     pub error_name: String,
     /// Free text (< 512 printable ASCII), optional; KMS only logs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
+}
+
+impl ErrorBody {
+    /// The body of an error answer naming `name`.
+    pub fn new(name: ErrorName, error_message: Option<String>) -> Self {
+        Self {
+            error_name: name.as_str().to_string(),
+            error_message,
+        }
+    }
+
+    /// The spec's name for `error_name`, or `None` when the proxy sent a name the spec does
+    /// not define (see [`ErrorName::from_wire`]).
+    pub fn name(&self) -> Option<ErrorName> {
+        ErrorName::from_wire(&self.error_name)
+    }
 }
 
 #[cfg(test)]
@@ -314,6 +335,19 @@ mod tests {
         let e: ErrorBody =
             serde_json::from_str(r#"{"errorName":"ThrottlingException"}"#).expect("valid");
         assert_eq!(e.error_message, None);
+        assert_eq!(e.name(), Some(ErrorName::Throttling));
         assert!(serde_json::from_str::<ErrorBody>(r#"{"errorMessage":"x"}"#).is_err());
+        let unknown: ErrorBody =
+            serde_json::from_str(r#"{"errorName":"TeapotException"}"#).expect("valid");
+        assert_eq!(unknown.name(), None);
+        let built = ErrorBody::new(ErrorName::KeyNotFound, Some("gone".to_string()));
+        assert_eq!(
+            serde_json::to_string(&built).expect("serializes"),
+            r#"{"errorName":"KeyNotFoundException","errorMessage":"gone"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&ErrorBody::new(ErrorName::Internal, None)).expect("ser"),
+            r#"{"errorName":"InternalException"}"#
+        );
     }
 }

@@ -1,58 +1,50 @@
 //! The one place where a proxy's answer or a transport error becomes an [`XksFailure`].
 //!
-//! Proxy errors are looked up by the (HTTP status, `errorName`) pair of the spec's error table:
-//! a name arriving with a status the spec does not pair it with is not trusted and counts as an
-//! invalid response, like any unknown name. Transport errors are classified by the phase of
-//! the call they happened in plus whether rustls raised them, never by matching message text.
+//! Proxy errors are read as the spec's [`ErrorName`]s (the one table of the API's errors, in
+//! `keyhold-xks-wire`) and must arrive with the HTTP status the spec pairs them with: a name
+//! arriving with another status is not trusted and counts as an invalid response, like any
+//! unknown name. Transport errors are classified by the phase of the call they happened in
+//! plus whether rustls raised them, never by matching message text.
 
 use std::error::Error as StdError;
 
 use keyhold_core::ports::xks::XksFailure;
 
-/// The spec's error table (XKS API v1, "Error codes") with the failure each row means.
-/// `400 ValidationException` is deliberately absent: KMS reports it as an invalid response.
-static ERROR_TABLE: [(u16, &str, XksFailure); 11] = [
-    (
-        401,
-        "AuthenticationFailedException",
-        XksFailure::AuthenticationFailed,
-    ),
-    (403, "AccessDeniedException", XksFailure::AccessDenied),
-    (404, "InvalidUriPathException", XksFailure::InvalidUriPath),
-    (404, "KeyNotFoundException", XksFailure::KeyNotFound),
-    (400, "InvalidStateException", XksFailure::KeyInvalidState),
-    (400, "InvalidKeyUsageException", XksFailure::KeyInvalidUsage),
-    (
-        501,
-        "UnsupportedOperationException",
-        XksFailure::UnsupportedOperation,
-    ),
-    (
-        400,
-        "InvalidCiphertextException",
-        XksFailure::InvalidCiphertext,
-    ),
-    (429, "ThrottlingException", XksFailure::Throttled),
-    (
-        503,
-        "DependencyTimeoutException",
-        XksFailure::DependencyTimeout,
-    ),
-    (500, "InternalException", XksFailure::ProxyInternal),
-];
+use crate::wire::ErrorName;
+
+/// The failure each of the spec's error names means (XKS API v1, "Error codes"), or `None`
+/// for a name KMS does not trust as a proxy's verdict. The match is exhaustive, so a name
+/// added to the table cannot be left unclassified.
+fn failure_for(name: ErrorName) -> Option<XksFailure> {
+    match name {
+        // Deliberately not a failure of its own: KMS reports it as an invalid response.
+        ErrorName::Validation => None,
+        ErrorName::AuthenticationFailed => Some(XksFailure::AuthenticationFailed),
+        ErrorName::AccessDenied => Some(XksFailure::AccessDenied),
+        ErrorName::InvalidUriPath => Some(XksFailure::InvalidUriPath),
+        ErrorName::KeyNotFound => Some(XksFailure::KeyNotFound),
+        ErrorName::InvalidState => Some(XksFailure::KeyInvalidState),
+        ErrorName::InvalidKeyUsage => Some(XksFailure::KeyInvalidUsage),
+        ErrorName::UnsupportedOperation => Some(XksFailure::UnsupportedOperation),
+        ErrorName::InvalidCiphertext => Some(XksFailure::InvalidCiphertext),
+        ErrorName::Throttling => Some(XksFailure::Throttled),
+        ErrorName::DependencyTimeout => Some(XksFailure::DependencyTimeout),
+        ErrorName::Internal => Some(XksFailure::ProxyInternal),
+    }
+}
 
 /// Classifies a non-200 answer. `error_name` is `None` when the body was not a JSON error
-/// body; that, and any pair not in the spec's table, is an invalid response.
+/// body; that, a name the spec does not define (compared exactly), a spec name with another
+/// status than the spec's, and `ValidationException` are invalid responses.
 pub fn classify_status(status: u16, error_name: Option<&str>) -> XksFailure {
     let Some(name) = error_name else {
         return XksFailure::InvalidResponse {
             detail: format!("HTTP {status} without a JSON error body"),
         };
     };
-    ERROR_TABLE
-        .iter()
-        .find(|(s, n, _)| *s == status && *n == name)
-        .map(|(_, _, failure)| failure.clone())
+    ErrorName::from_wire(name)
+        .filter(|known| known.status() == status)
+        .and_then(failure_for)
         .unwrap_or_else(|| XksFailure::InvalidResponse {
             detail: format!("HTTP {status} with errorName {name:?}"),
         })
@@ -205,6 +197,22 @@ mod tests {
             200,
             Some("InternalException")
         )));
+    }
+
+    #[test]
+    fn every_name_counts_only_with_its_spec_status() {
+        let statuses = [
+            200, 400, 401, 403, 404, 405, 418, 429, 500, 501, 502, 503, 504,
+        ];
+        for name in ErrorName::ALL {
+            for status in statuses {
+                let got = classify_status(status, Some(name.as_str()));
+                match failure_for(name) {
+                    Some(want) if status == name.status() => assert_eq!(got, want, "{name}"),
+                    _ => assert!(is_invalid_response(&got), "{status} {name}: {got:?}"),
+                }
+            }
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use keyhold_crypto::{Aes256Gcm, SecretBytes};
 use sha2::{Digest, Sha256};
 
 use super::lock;
-use crate::wire;
+use crate::wire::{self, ErrorName};
 
 /// The `ciphertextMetadata` the fake proxy returns: it names its AAD scheme, as the
 /// specification suggests, and is authenticated by the HSM AAD.
@@ -59,22 +59,18 @@ pub(super) enum Twist {
 /// A JSON answer: status and body.
 pub(super) type Answer = (u16, String);
 
-fn error(status: u16, name: &str, message: &str) -> Answer {
-    let body = wire::ErrorBody {
-        error_name: name.to_string(),
-        error_message: Some(message.to_string()),
-    };
+/// An error answer: `name` with the status the spec gives it.
+fn error(name: ErrorName, message: &str) -> Answer {
     (
-        status,
-        serde_json::to_string(&body)
-            .unwrap_or_else(|_| r#"{"errorName":"InternalException"}"#.to_string()),
+        name.status(),
+        super::error_json(name.as_str(), message.to_string()),
     )
 }
 
 fn ok<T: serde::Serialize>(body: &T) -> Answer {
     match serde_json::to_string(body) {
         Ok(json) => (200, json),
-        Err(_) => error(500, "InternalException", "serializing the answer"),
+        Err(_) => error(ErrorName::Internal, "serializing the answer"),
     }
 }
 
@@ -157,17 +153,17 @@ impl KeyTable {
             "metadata" => self.metadata(id, body),
             "encrypt" => self.encrypt(id, body, twist),
             "decrypt" => self.decrypt(id, body, twist),
-            _ => error(404, "InvalidUriPathException", "no such operation"),
+            _ => error(ErrorName::InvalidUriPath, "no such operation"),
         }
     }
 
     fn metadata(&self, id: &str, body: &[u8]) -> Answer {
         let Ok(req) = serde_json::from_slice::<wire::GetKeyMetadataRequest>(body) else {
-            return error(400, "ValidationException", "bad GetKeyMetadata request");
+            return error(ErrorName::Validation, "bad GetKeyMetadata request");
         };
         self.record("metadata", id, &req.request_metadata);
         let Some(key) = self.key(id) else {
-            return error(404, "KeyNotFoundException", "no such external key");
+            return error(ErrorName::KeyNotFound, "no such external key");
         };
         ok(&wire::GetKeyMetadataResponse {
             key_spec: key.key_spec,
@@ -180,14 +176,13 @@ impl KeyTable {
     fn usable(&self, id: &str, usage: &str) -> Result<FakeKey, Answer> {
         let key = self
             .key(id)
-            .ok_or_else(|| error(404, "KeyNotFoundException", "no such external key"))?;
+            .ok_or_else(|| error(ErrorName::KeyNotFound, "no such external key"))?;
         if !key.enabled {
-            return Err(error(400, "InvalidStateException", "the key is disabled"));
+            return Err(error(ErrorName::InvalidState, "the key is disabled"));
         }
         if !key.key_usage.iter().any(|u| u == usage) {
             return Err(error(
-                400,
-                "InvalidKeyUsageException",
+                ErrorName::InvalidKeyUsage,
                 "the key does not allow this operation",
             ));
         }
@@ -196,22 +191,18 @@ impl KeyTable {
 
     fn encrypt(&self, id: &str, body: &[u8], twist: Twist) -> Answer {
         let Ok(req) = serde_json::from_slice::<wire::EncryptRequest>(body) else {
-            return error(400, "ValidationException", "bad Encrypt request");
+            return error(ErrorName::Validation, "bad Encrypt request");
         };
         self.record("encrypt", id, &req.request_metadata);
         if req.encryption_algorithm != crate::AES_GCM {
-            return error(
-                400,
-                "ValidationException",
-                "unsupported encryptionAlgorithm",
-            );
+            return error(ErrorName::Validation, "unsupported encryptionAlgorithm");
         }
         let key = match self.usable(id, "ENCRYPT") {
             Ok(k) => k,
             Err(answer) => return answer,
         };
         let Ok(aead) = Aes256Gcm::new(key.material.expose()) else {
-            return error(500, "InternalException", "bad key material");
+            return error(ErrorName::Internal, "bad key material");
         };
         let aad = req
             .additional_authenticated_data
@@ -237,27 +228,22 @@ impl KeyTable {
 
     fn decrypt(&self, id: &str, body: &[u8], twist: Twist) -> Answer {
         let Ok(req) = serde_json::from_slice::<wire::DecryptRequest>(body) else {
-            return error(400, "ValidationException", "bad Decrypt request");
+            return error(ErrorName::Validation, "bad Decrypt request");
         };
         self.record("decrypt", id, &req.request_metadata);
         if req.encryption_algorithm != crate::AES_GCM {
-            return error(
-                400,
-                "ValidationException",
-                "unsupported encryptionAlgorithm",
-            );
+            return error(ErrorName::Validation, "unsupported encryptionAlgorithm");
         }
         let key = match self.usable(id, "DECRYPT") {
             Ok(k) => k,
             Err(answer) => return answer,
         };
         let Ok(aead) = Aes256Gcm::new(key.material.expose()) else {
-            return error(500, "InternalException", "bad key material");
+            return error(ErrorName::Internal, "bad key material");
         };
         let invalid = || {
             error(
-                400,
-                "InvalidCiphertextException",
+                ErrorName::InvalidCiphertext,
                 "the ciphertext, IV, AAD or tag is invalid",
             )
         };

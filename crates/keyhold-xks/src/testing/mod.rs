@@ -34,7 +34,7 @@ use tokio_rustls::TlsAcceptor;
 pub use certs::WRONG_HOSTNAME;
 pub use keys::{cdiv, KeyCall, CIPHERTEXT_METADATA};
 
-use crate::wire;
+use crate::wire::{self, ErrorName};
 
 /// Which certificate the proxy presents (chosen at start).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,10 +68,13 @@ pub enum Behaviour {
     /// 200 with a healthy fleet (after path and SigV4 checks).
     Healthy,
     /// This status with an error body naming `error_name` (after path and SigV4 checks).
+    /// Deliberately free-form so a test can send names the spec does not define or pair a
+    /// spec name with the wrong status; for a well-formed answer use
+    /// `wire::ErrorName::as_str()` and `status()`.
     Status {
         /// HTTP status.
         status: u16,
-        /// `errorName`.
+        /// `errorName`, sent as given.
         error_name: String,
     },
     /// 200 with a body that is not JSON.
@@ -407,7 +410,7 @@ fn route<'p>(state: &State, path: &'p str) -> Option<(&'static str, &'p str)> {
 async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
-        return error(400, "ValidationException", "unreadable body");
+        return error(ErrorName::Validation, "unreadable body");
     };
     state.requests.fetch_add(1, Ordering::SeqCst);
     let behaviour = state.behaviour();
@@ -415,16 +418,18 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
     let Some((operation, key_id)) = route(state, parts.uri.path()) else {
-        return error(404, "InvalidUriPathException", "no such path");
+        return error(ErrorName::InvalidUriPath, "no such path");
     };
     if parts.method != hyper::Method::POST {
-        return error(405, "ValidationException", "method not allowed");
+        // Not a spec pairing (the spec has no 405), kept as this proxy has always answered.
+        return error_raw(405, ErrorName::Validation.as_str(), "method not allowed");
     }
     if let Err(why) = check_signature(state, &parts, &body) {
-        return error(401, "AuthenticationFailedException", &why);
+        return error(ErrorName::AuthenticationFailed, &why);
     }
     match behaviour {
-        Behaviour::Status { status, error_name } => error(status, &error_name, "as configured"),
+        // Deliberate fault: any status with any name, spec-defined or not, exactly as set.
+        Behaviour::Status { status, error_name } => error_raw(status, &error_name, "as configured"),
         Behaviour::Garbage => respond(200, "<html>surely not JSON</html>"),
         Behaviour::WrongShape => respond(200, r#"{"xksProxyFleetSize":1,"ekmVendor":"x"}"#),
         _ if operation != "health" => {
@@ -444,7 +449,7 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
 
 fn health(state: &State, body: &[u8], status: &str) -> Response<Full<Bytes>> {
     let Ok(request) = serde_json::from_slice::<wire::HealthRequest>(body) else {
-        return error(400, "ValidationException", "bad health request");
+        return error(ErrorName::Validation, "bad health request");
     };
     *lock(&state.last_health) = Some(request);
     let answer = wire::HealthResponse {
@@ -463,7 +468,7 @@ fn health(state: &State, body: &[u8], status: &str) -> Response<Full<Bytes>> {
     };
     match serde_json::to_string(&answer) {
         Ok(json) => respond(200, &json),
-        Err(_) => error(500, "InternalException", "serializing health"),
+        Err(_) => error(ErrorName::Internal, "serializing health"),
     }
 }
 
@@ -500,14 +505,29 @@ fn check_signature(state: &State, parts: &http::request::Parts, body: &[u8]) -> 
     .map_err(|e| e.to_string())
 }
 
-fn error(status: u16, error_name: &str, message: &str) -> Response<Full<Bytes>> {
+/// An error answer as the spec defines it: `name` with the status the spec gives it.
+fn error(name: ErrorName, message: &str) -> Response<Full<Bytes>> {
+    error_raw(name.status(), name.as_str(), message)
+}
+
+/// An error answer with any status and any `errorName`. Only for the faults a test asks for
+/// ([`Behaviour::Status`]) and the non-spec 405; everything else goes through [`error`].
+fn error_raw(status: u16, error_name: &str, message: &str) -> Response<Full<Bytes>> {
+    respond(
+        status,
+        &error_json(error_name, message.chars().take(200).collect()),
+    )
+}
+
+/// The JSON error body `{"errorName", "errorMessage"}`.
+fn error_json(error_name: &str, message: String) -> String {
     let body = wire::ErrorBody {
         error_name: error_name.to_string(),
-        error_message: Some(message.chars().take(200).collect()),
+        error_message: Some(message),
     };
-    let json = serde_json::to_string(&body)
-        .unwrap_or_else(|_| r#"{"errorName":"InternalException"}"#.to_string());
-    respond(status, &json)
+    // Serializing two strings cannot fail; should it, answer the bare internal error.
+    serde_json::to_string(&body)
+        .unwrap_or_else(|_| format!(r#"{{"errorName":"{}"}}"#, ErrorName::Internal))
 }
 
 fn respond(status: u16, body: &str) -> Response<Full<Bytes>> {
