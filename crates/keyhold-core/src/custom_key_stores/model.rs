@@ -239,12 +239,6 @@ impl XksDoc {
     }
 }
 
-/// Seconds since the epoch with millisecond precision, as AWS returns dates.
-pub(crate) fn now_seconds() -> f64 {
-    let now = time::OffsetDateTime::now_utc();
-    (now.unix_timestamp_nanos() / 1_000_000) as f64 / 1000.0
-}
-
 /// A new custom key store id: `cks-` and 17 lowercase hex digits, like AWS's.
 pub(crate) fn new_store_id() -> String {
     let bytes = keyhold_crypto::random_bytes(9);

@@ -18,8 +18,8 @@ use crate::ports::xks::{HealthCheckReason, XksRequestMetadata};
 use crate::ports::{StoreError, StoredCustomKeyStore};
 
 use super::model::{
-    new_store_id, now_seconds, unwrap_secret, wrap_secret, CloudHsmDoc, LoadedStore, SecretKind,
-    StoreDoc, XksDoc,
+    new_store_id, unwrap_secret, wrap_secret, CloudHsmDoc, LoadedStore, SecretKind, StoreDoc,
+    XksDoc,
 };
 use super::validation::{self, claims, conflict_error};
 use super::{invalid_state, not_found_id, not_found_name, CustomKeyStores};
@@ -169,7 +169,7 @@ impl CustomKeyStores {
     /// The document of a Create request without secrets (for probes and messages).
     fn plain_doc(&self, req: &CreateCustomKeyStoreRequest, ty: CustomKeyStoreType) -> StoreDoc {
         let mut doc = StoreDoc {
-            creation_date: now_seconds(),
+            creation_date: self.inner.clock.now_seconds(),
             connection_error_code: None,
             cloud_hsm: None,
             xks: None,

@@ -8,9 +8,7 @@ use keyhold_kms_model::enums::{
 use keyhold_kms_model::shapes::{CreateKeyRequest, CreateKeyResponse, Tag};
 use keyhold_kms_model::Exception;
 
-use super::{
-    default_key_policy, material_aad, new_material_id, now_seconds, KeyDoc, Keys, LoadedKey,
-};
+use super::{default_key_policy, material_aad, new_material_id, KeyDoc, Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::custom_key_stores::LoadedStore;
 use crate::error::{KmsError, KmsResult};
@@ -143,7 +141,7 @@ impl Keys {
 
         let key_id = uuid::Uuid::new_v4().to_string();
         let material_id = new_material_id();
-        let created = now_seconds();
+        let created = self.now_seconds();
         let doc = KeyDoc {
             description: req.description.unwrap_or_default(),
             key_usage,

@@ -18,7 +18,7 @@ use keyhold_kms_model::shapes::{
 use keyhold_kms_model::Exception;
 use keyhold_kms_model::Timestamp;
 
-use super::{now_seconds, KeyDoc, Keys, LoadedKey};
+use super::{KeyDoc, Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::custom_key_stores::CustomKeyStores;
 use crate::error::{KmsError, KmsResult};
@@ -77,7 +77,7 @@ impl Keys {
                 format!("{} is pending deletion.", key.arn()),
             ));
         }
-        let deletion = now_seconds() + f64::from(days) * 86_400.0;
+        let deletion = self.now_seconds() + f64::from(days) * 86_400.0;
         let mut doc = key.doc.clone();
         doc.key_state = KeyState::PendingDeletion;
         doc.deletion_date = Some(deletion);
@@ -119,7 +119,7 @@ impl Keys {
     /// Completes the scheduled deletions that are due (all of them with `all`, the test
     /// hook); returns how many keys were deleted.
     pub async fn complete_pending_deletions(&self, all: bool) -> KmsResult<usize> {
-        let now = due_value((now_seconds() * 1000.0) as i64);
+        let now = due_value(self.clock.now_millis());
         let due_by = (!all).then_some(now.as_str());
         let mut after: Option<IndexHit> = None;
         let mut deleted = 0;

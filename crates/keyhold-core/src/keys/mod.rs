@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use crate::context::RequestContext;
 use crate::custom_key_stores::{CustomKeyStores, LoadedStore};
 use crate::error::{KmsError, KmsResult};
+use crate::ports::clock::Clock;
 use crate::ports::{MetadataStore, StoredKey};
 
 pub use deletion::DELETION_DUE_INDEX;
@@ -104,6 +105,8 @@ pub struct Keys {
     /// still read on every call, so a disabled or deleted key stops working at once.
     /// Entries are zeroized when evicted or dropped.
     material_cache: std::sync::RwLock<std::collections::HashMap<MaterialId, SecretBytes>>,
+    /// The domain clock (creation and deletion dates), the custom key stores' own.
+    clock: Arc<dyn Clock>,
 }
 
 /// AWS's default key policy for a key created without one.
@@ -111,12 +114,6 @@ pub fn default_key_policy(account_id: &str) -> String {
     format!(
         "{{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {{\n    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {{\n      \"AWS\" : \"arn:aws:iam::{account_id}:root\"\n    }},\n    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  }} ]\n}}"
     )
-}
-
-fn now_seconds() -> f64 {
-    let now = time::OffsetDateTime::now_utc();
-    // Millisecond precision, as AWS returns.
-    (now.unix_timestamp_nanos() / 1_000_000) as f64 / 1000.0
 }
 
 /// The associated data binding wrapped key material to its row.
@@ -241,13 +238,20 @@ impl Keys {
         custom_key_stores: CustomKeyStores,
     ) -> Self {
         let rate = custom_key_stores.settings().crypto_requests_per_second;
+        let clock = custom_key_stores.clock();
         Self {
+            clock,
             store,
             root_key,
             custom_key_stores,
             throttle: throttle::Throttle::new(rate),
             material_cache: Default::default(),
         }
+    }
+
+    /// Now, in seconds since the epoch with millisecond precision, as AWS returns dates.
+    fn now_seconds(&self) -> f64 {
+        self.clock.now_seconds()
     }
 
     /// `DescribeKey`.
