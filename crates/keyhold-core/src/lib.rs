@@ -6,6 +6,7 @@
 //! wire, SQL or PKCS#11.
 #![warn(missing_docs)]
 
+pub mod arn;
 pub mod context;
 pub mod custom_key_stores;
 pub mod error;

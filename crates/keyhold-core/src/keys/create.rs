@@ -160,7 +160,7 @@ impl Keys {
             tags,
             xks_key_id: req.xks_key_id.clone().filter(|_| xks.is_some()),
         };
-        let arn = format!("arn:aws:kms:{}:{}:key/{key_id}", ctx.region, ctx.account_id);
+        let arn = crate::arn::key_arn(&ctx.region, &ctx.account_id, &key_id);
         // Keys in AWS CloudHSM key stores: the backing key, in the cluster, labelled with the
         // ARN; Keyhold holds no material for them.
         if let Some(store) = &cloudhsm {

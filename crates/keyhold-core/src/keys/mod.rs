@@ -141,10 +141,7 @@ pub struct LoadedKey {
 impl LoadedKey {
     /// The key ARN.
     pub fn arn(&self) -> String {
-        format!(
-            "arn:aws:kms:{}:{}:key/{}",
-            self.row.region, self.row.account_id, self.row.key_id
-        )
+        crate::arn::key_arn(&self.row.region, &self.row.account_id, &self.row.key_id)
     }
 
     /// The connection state of the key's custom key store (`None` for keys not in one; a
@@ -291,10 +288,7 @@ impl Keys {
         let keys = rows
             .into_iter()
             .map(|r| KeyListEntry {
-                key_arn: Some(format!(
-                    "arn:aws:kms:{}:{}:key/{}",
-                    r.region, r.account_id, r.key_id
-                )),
+                key_arn: Some(crate::arn::key_arn(&r.region, &r.account_id, &r.key_id)),
                 key_id: Some(r.key_id),
             })
             .collect();
@@ -329,8 +323,9 @@ impl Keys {
             // the lookup, so a key that does not exist is NotFound wherever it would live
             // (Decrypt turns that into InvalidCiphertextException).
             return Err(KmsError::new(Exception::AccessDenied, format!(
-                    "User: {} is not authorized to perform this operation on resource: arn:aws:kms:{region}:{account}:key/{key_id} because no resource-based policy allows it",
-                    ctx.principal_arn
+                    "User: {} is not authorized to perform this operation on resource: {} because no resource-based policy allows it",
+                    ctx.principal_arn,
+                    crate::arn::key_arn(region, account, key_id)
                 )));
         }
         let doc: KeyDoc = serde_json::from_str(&row.doc).map_err(KmsError::internal)?;
