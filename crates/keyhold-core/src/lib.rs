@@ -11,6 +11,7 @@ pub mod context;
 pub mod custom_key_stores;
 pub mod error;
 pub mod keys;
+pub mod paging;
 pub mod ports;
 mod service;
 

@@ -1,7 +1,6 @@
 //! CreateCustomKeyStore, DescribeCustomKeyStores, ConnectCustomKeyStore,
 //! DisconnectCustomKeyStore and DeleteCustomKeyStore.
 
-use base64::Engine;
 use keyhold_crypto::SecretBytes;
 use keyhold_kms_model::enums::{ConnectionStateType, CustomKeyStoreType, XksProxyConnectivityType};
 use keyhold_kms_model::shapes::{
@@ -14,6 +13,7 @@ use keyhold_kms_model::Exception;
 
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
+use crate::paging::Paging;
 use crate::ports::xks::{HealthCheckReason, XksRequestMetadata};
 use crate::ports::{StoreError, StoredCustomKeyStore};
 
@@ -28,9 +28,13 @@ use super::{invalid_state, not_found_id, not_found_name, CustomKeyStores};
 const ID_SCOPE: &str = "custom-key-store-id";
 /// Compare-and-set attempts before giving up with an internal error.
 pub(super) const CAS_ATTEMPTS: usize = 8;
-/// Default and maximum `Limit` of DescribeCustomKeyStores.
-const DEFAULT_LIMIT: i32 = 100;
-const MAX_LIMIT: i32 = 1000;
+/// DescribeCustomKeyStores paging: AWS's default and maximum `Limit`; markers name the last
+/// store id.
+const PAGING: Paging = Paging {
+    kind: "c1",
+    default_limit: 100,
+    max_limit: 1000,
+};
 
 pub(super) fn contention() -> KmsError {
     KmsError::internal(std::io::Error::other(
@@ -280,8 +284,8 @@ impl CustomKeyStores {
                     .into(),
             ));
         }
-        let limit = req.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT) as u32;
-        let after = req.marker.as_deref().map(decode_marker).transpose()?;
+        let limit = PAGING.page_size(req.limit);
+        let after = PAGING.decode(req.marker.as_deref())?;
         let single = |s: LoadedStore| DescribeCustomKeyStoresResponse {
             custom_key_stores: Some(vec![s.list_entry()]),
             next_marker: None,
@@ -300,26 +304,21 @@ impl CustomKeyStores {
                 .ok_or_else(|| not_found_name(name))?;
             return Ok(single(s));
         }
-        let mut rows = self
+        let rows = self
             .inner
             .store
             .list_custom_key_stores(&ctx.account_id, &ctx.region, after.as_deref(), limit + 1)
             .await?;
-        let truncated = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next_marker = if truncated {
-            rows.last().map(|r| encode_marker(&r.id))
-        } else {
-            None
-        };
-        let entries = rows
+        let page = PAGING.page(rows, limit, |r| &r.id);
+        let entries = page
+            .items
             .into_iter()
             .map(|r| LoadedStore::from_row(r).map(|s| s.list_entry()))
             .collect::<KmsResult<Vec<_>>>()?;
         Ok(DescribeCustomKeyStoresResponse {
             custom_key_stores: Some(entries),
-            next_marker,
-            truncated: Some(truncated),
+            next_marker: page.next_marker,
+            truncated: Some(page.truncated),
         })
     }
 
@@ -440,22 +439,4 @@ fn limit_exceeded(limit: u32) -> KmsError {
     KmsError::new(Exception::LimitExceeded, format!(
         "You have reached the maximum number of custom key stores ({limit}) in this account and Region."
     ))
-}
-
-fn encode_marker(id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("c1:{id}"))
-}
-
-fn decode_marker(marker: &str) -> KmsResult<String> {
-    let invalid = || {
-        KmsError::new(Exception::InvalidMarker, "The request was rejected because the marker that specifies where pagination should next begin is not valid.".into())
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(marker)
-        .map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    text.strip_prefix("c1:")
-        .filter(|id| !id.is_empty())
-        .map(str::to_string)
-        .ok_or_else(invalid)
 }

@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use crate::context::RequestContext;
 use crate::custom_key_stores::{CustomKeyStores, LoadedStore};
 use crate::error::{KmsError, KmsResult};
+use crate::paging::Paging;
 use crate::ports::clock::Clock;
 use crate::ports::{MetadataStore, StoredKey};
 
@@ -88,6 +89,13 @@ pub struct KeyDoc {
 
 /// Identity of one key material: (account, Region, key id, material id).
 type MaterialId = (String, String, String, String);
+
+/// ListKeys paging: AWS's default and maximum `Limit`; markers name the last key id.
+const LIST_KEYS_PAGING: Paging = Paging {
+    kind: "k1",
+    default_limit: 100,
+    max_limit: 1000,
+};
 
 /// Most unwrapped materials kept in memory before the cache is emptied.
 const MATERIAL_CACHE_LIMIT: usize = 10_000;
@@ -269,23 +277,15 @@ impl Keys {
         ctx: &RequestContext,
         req: ListKeysRequest,
     ) -> KmsResult<ListKeysResponse> {
-        let limit = req.limit.unwrap_or(100).clamp(1, 1000) as u32;
-        let after = match req.marker.as_deref() {
-            None => None,
-            Some(m) => Some(decode_marker(m)?),
-        };
-        let mut rows = self
+        let limit = LIST_KEYS_PAGING.page_size(req.limit);
+        let after = LIST_KEYS_PAGING.decode(req.marker.as_deref())?;
+        let rows = self
             .store
             .list_keys(&ctx.account_id, &ctx.region, after.as_deref(), limit + 1)
             .await?;
-        let truncated = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next_marker = if truncated {
-            rows.last().map(|r| encode_marker(&r.key_id))
-        } else {
-            None
-        };
-        let keys = rows
+        let page = LIST_KEYS_PAGING.page(rows, limit, |r| &r.key_id);
+        let keys = page
+            .items
             .into_iter()
             .map(|r| KeyListEntry {
                 key_arn: Some(crate::arn::key_arn(&r.region, &r.account_id, &r.key_id)),
@@ -294,8 +294,8 @@ impl Keys {
             .collect();
         Ok(ListKeysResponse {
             keys: Some(keys),
-            next_marker,
-            truncated: Some(truncated),
+            next_marker: page.next_marker,
+            truncated: Some(page.truncated),
         })
     }
 
@@ -386,21 +386,4 @@ fn new_material_id() -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn encode_marker(key_id: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("k1:{key_id}"))
-}
-
-fn decode_marker(marker: &str) -> KmsResult<String> {
-    use base64::Engine;
-    let invalid = || KmsError::new(Exception::InvalidMarker, "Invalid marker".into());
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(marker)
-        .map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    text.strip_prefix("k1:")
-        .map(str::to_string)
-        .ok_or_else(invalid)
 }
