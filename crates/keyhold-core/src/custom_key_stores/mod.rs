@@ -201,7 +201,7 @@ impl CustomKeyStores {
 
     /// The proxy target of an external key store, its secret unwrapped (for key operations).
     pub(crate) fn xks_target(&self, s: &LoadedStore) -> KmsResult<XksTarget> {
-        let x = s.doc.xks.as_ref().ok_or_else(|| {
+        let x = s.doc.xks().ok_or_else(|| {
             KmsError::internal(std::io::Error::other(format!(
                 "custom key store {} has no external key store properties",
                 s.row.id

@@ -19,7 +19,7 @@ use crate::ports::{StoreError, StoredCustomKeyStore};
 
 use super::model::{
     new_store_id, unwrap_secret, wrap_secret, CloudHsmDoc, LoadedStore, SecretKind, StoreDoc,
-    XksDoc,
+    StoreKind, XksDoc,
 };
 use super::validation::{self, claims, conflict_error};
 use super::{invalid_state, not_found_id, not_found_name, CustomKeyStores};
@@ -90,7 +90,7 @@ impl CustomKeyStores {
 
         if ty == CustomKeyStoreType::ExternalKeyStore {
             let doc = self.plain_doc(&req, ty);
-            if let (Some(x), Some(cred)) = (&doc.xks, &req.xks_proxy_authentication_credential) {
+            if let (Some(x), Some(cred)) = (doc.xks(), &req.xks_proxy_authentication_credential) {
                 let secret = SecretBytes::from_slice(cred.raw_secret_access_key.as_bytes());
                 let target = x.target(&ctx.region, secret);
                 let md = XksRequestMetadata {
@@ -152,7 +152,7 @@ impl CustomKeyStores {
         {
             return Ok(None);
         }
-        let Some(hsm) = &same.doc.cloud_hsm else {
+        let Some(hsm) = same.doc.cloud_hsm() else {
             return Ok(None);
         };
         if Some(&hsm.cluster_id) != req.cloud_hsm_cluster_id.as_ref()
@@ -172,29 +172,18 @@ impl CustomKeyStores {
 
     /// The document of a Create request without secrets (for probes and messages).
     fn plain_doc(&self, req: &CreateCustomKeyStoreRequest, ty: CustomKeyStoreType) -> StoreDoc {
-        let mut doc = StoreDoc {
-            creation_date: self.inner.clock.now_seconds(),
-            connection_error_code: None,
-            cloud_hsm: None,
-            xks: None,
-        };
-        match ty {
-            CustomKeyStoreType::AwsCloudhsm => {
-                doc.cloud_hsm = Some(CloudHsmDoc {
-                    cluster_id: req.cloud_hsm_cluster_id.clone().unwrap_or_default(),
-                    trust_anchor_certificate: req
-                        .trust_anchor_certificate
-                        .clone()
-                        .unwrap_or_default(),
-                    wrapped_password: String::new(),
-                });
-            }
+        let kind = match ty {
+            CustomKeyStoreType::AwsCloudhsm => StoreKind::CloudHsm(CloudHsmDoc {
+                cluster_id: req.cloud_hsm_cluster_id.clone().unwrap_or_default(),
+                trust_anchor_certificate: req.trust_anchor_certificate.clone().unwrap_or_default(),
+                wrapped_password: String::new(),
+            }),
             CustomKeyStoreType::ExternalKeyStore => {
                 let connectivity = req
                     .xks_proxy_connectivity
                     .unwrap_or(XksProxyConnectivityType::PublicEndpoint);
                 let vpc = connectivity == XksProxyConnectivityType::VpcEndpointService;
-                doc.xks = Some(XksDoc {
+                StoreKind::External(XksDoc {
                     connectivity,
                     uri_endpoint: req.xks_proxy_uri_endpoint.clone().unwrap_or_default(),
                     uri_path: req.xks_proxy_uri_path.clone().unwrap_or_default(),
@@ -210,10 +199,14 @@ impl CustomKeyStores {
                         .map(|c| c.access_key_id.to_string())
                         .unwrap_or_default(),
                     wrapped_secret: String::new(),
-                });
+                })
             }
+        };
+        StoreDoc {
+            creation_date: self.inner.clock.now_seconds(),
+            connection_error_code: None,
+            kind,
         }
-        doc
     }
 
     /// The document of a Create request with its secret wrapped for the row `id`.
@@ -227,26 +220,31 @@ impl CustomKeyStores {
         let mut doc = self.plain_doc(req, ty);
         let root = &self.inner.root_key;
         let (acct, region) = (&ctx.account_id, &ctx.region);
-        if let (Some(hsm), Some(pw)) = (doc.cloud_hsm.as_mut(), &req.key_store_password) {
-            hsm.wrapped_password = wrap_secret(
-                root,
-                acct,
-                region,
-                id,
-                SecretKind::KmsUserPassword,
-                pw.as_bytes(),
-            );
-        }
-        if let (Some(x), Some(cred)) = (doc.xks.as_mut(), &req.xks_proxy_authentication_credential)
-        {
-            x.wrapped_secret = wrap_secret(
-                root,
-                acct,
-                region,
-                id,
-                SecretKind::XksSecret,
-                cred.raw_secret_access_key.as_bytes(),
-            );
+        match &mut doc.kind {
+            StoreKind::CloudHsm(hsm) => {
+                if let Some(pw) = &req.key_store_password {
+                    hsm.wrapped_password = wrap_secret(
+                        root,
+                        acct,
+                        region,
+                        id,
+                        SecretKind::KmsUserPassword,
+                        pw.as_bytes(),
+                    );
+                }
+            }
+            StoreKind::External(x) => {
+                if let Some(cred) = &req.xks_proxy_authentication_credential {
+                    x.wrapped_secret = wrap_secret(
+                        root,
+                        acct,
+                        region,
+                        id,
+                        SecretKind::XksSecret,
+                        cred.raw_secret_access_key.as_bytes(),
+                    );
+                }
+            }
         }
         doc
     }

@@ -221,7 +221,7 @@ impl LoadedKey {
             cloud_hsm_cluster_id: if self.is_cloudhsm() {
                 self.store
                     .as_ref()
-                    .and_then(|s| s.doc.cloud_hsm.as_ref())
+                    .and_then(|s| s.doc.cloud_hsm())
                     .map(|c| c.cluster_id.clone())
             } else {
                 None
