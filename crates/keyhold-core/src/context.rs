@@ -26,9 +26,6 @@ impl RequestContext {
 
     /// The ARN of a key of this account and Region.
     pub fn key_arn(&self, key_id: &str) -> String {
-        format!(
-            "arn:aws:kms:{}:{}:key/{}",
-            self.region, self.account_id, key_id
-        )
+        crate::arn::key_arn(&self.region, &self.account_id, key_id)
     }
 }

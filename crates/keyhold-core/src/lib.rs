@@ -6,10 +6,12 @@
 //! wire, SQL or PKCS#11.
 #![warn(missing_docs)]
 
+pub mod arn;
 pub mod context;
 pub mod custom_key_stores;
 pub mod error;
 pub mod keys;
+pub mod paging;
 pub mod ports;
 mod service;
 
@@ -19,6 +21,7 @@ pub use context::RequestContext;
 pub use error::{KmsError, KmsResult};
 
 use keyhold_crypto::RootKey;
+use ports::clock::{Clock, SystemClock};
 use ports::MetadataStore;
 
 /// One Keyhold instance's domain services.
@@ -42,15 +45,33 @@ impl Kms {
         )
     }
 
-    /// The domain over `store`, reaching XKS proxies through `xks`.
+    /// The domain over `store`, reaching XKS proxies through `xks`, on the system clock.
     pub fn with_custom_key_stores(
         store: Arc<dyn MetadataStore>,
         root_key: Arc<RootKey>,
         xks: Arc<dyn ports::xks::XksConnector>,
         settings: custom_key_stores::CustomKeyStoreSettings,
     ) -> Self {
-        let custom_key_stores =
-            custom_key_stores::CustomKeyStores::new(store.clone(), root_key.clone(), xks, settings);
+        Self::with_clock(store, root_key, xks, settings, Arc::new(SystemClock))
+    }
+
+    /// As [`Kms::with_custom_key_stores`], reading every domain date (creation, deletion,
+    /// "is a scheduled deletion due") from `clock`; tests pass a [`ports::clock::ManualClock`]
+    /// to move time instead of waiting for it.
+    pub fn with_clock(
+        store: Arc<dyn MetadataStore>,
+        root_key: Arc<RootKey>,
+        xks: Arc<dyn ports::xks::XksConnector>,
+        settings: custom_key_stores::CustomKeyStoreSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let custom_key_stores = custom_key_stores::CustomKeyStores::with_clock(
+            store.clone(),
+            root_key.clone(),
+            xks,
+            settings,
+            clock,
+        );
         Self {
             keys: keys::Keys::new(store.clone(), root_key, custom_key_stores.clone()),
             custom_key_stores,

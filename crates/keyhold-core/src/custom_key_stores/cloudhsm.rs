@@ -9,7 +9,7 @@ use keyhold_crypto::SecretBytes;
 
 use crate::ports::cloudhsm::{CloudHsmFailure, HsmClusters, HsmTarget};
 
-use super::model::{unwrap_secret, wrap_secret, LoadedStore, SecretKind};
+use super::model::{unwrap_secret, wrap_secret, CloudHsmDoc, LoadedStore, SecretKind, StoreKind};
 use super::CustomKeyStores;
 
 /// The cluster state CreateCustomKeyStore requires.
@@ -146,14 +146,12 @@ impl CustomKeyStores {
     pub(crate) async fn cloudhsm_connect_outcome(
         &self,
         s: &LoadedStore,
+        doc: &CloudHsmDoc,
     ) -> (ConnectionStateType, Option<ConnectionErrorCodeType>) {
         let failed = |c| (ConnectionStateType::Failed, Some(c));
         let Some(hsm) = self.hsm_clusters() else {
             // No clusters configured: none with the store's id can be found.
             return failed(ConnectionErrorCodeType::ClusterNotFound);
-        };
-        let Some(doc) = &s.doc.cloud_hsm else {
-            return failed(ConnectionErrorCodeType::InternalError);
         };
         let password = match unwrap_secret(
             &self.inner.root_key,
@@ -171,7 +169,7 @@ impl CustomKeyStores {
             .connect(&s.row.account_id, &s.row.region, &doc.cluster_id, &password)
             .await
         {
-            Ok(()) => self.rotate_password(s, &*hsm, &password).await,
+            Ok(()) => self.rotate_password(s, doc, &*hsm, &password).await,
             Err(f) => {
                 tracing::warn!(custom_key_store_id = %s.row.id, cluster_id = %doc.cluster_id, failure = %f, "connecting to the CloudHSM cluster failed");
                 failed(code_of(&f))
@@ -183,7 +181,7 @@ impl CustomKeyStores {
 impl CustomKeyStores {
     /// The cluster of an AWS_CLOUDHSM store, as a key-operation target.
     pub(crate) fn hsm_target(s: &LoadedStore) -> Option<HsmTarget> {
-        s.doc.cloud_hsm.as_ref().map(|c| HsmTarget {
+        s.doc.cloud_hsm().map(|c| HsmTarget {
             account: s.row.account_id.clone(),
             region: s.row.region.clone(),
             cluster_id: c.cluster_id.clone(),
@@ -201,7 +199,7 @@ impl CustomKeyStores {
         let hsm = self
             .hsm_clusters()
             .ok_or(CloudHsmFailure::ClusterNotFound)?;
-        let (Some(doc), Some(target)) = (&s.doc.cloud_hsm, Self::hsm_target(s)) else {
+        let (Some(doc), Some(target)) = (s.doc.cloud_hsm(), Self::hsm_target(s)) else {
             return Err(internal(format!(
                 "custom key store {} has no cluster",
                 s.row.id
@@ -232,13 +230,11 @@ impl CustomKeyStores {
     async fn rotate_password(
         &self,
         s: &LoadedStore,
+        doc: &CloudHsmDoc,
         hsm: &dyn HsmClusters,
         old: &SecretBytes,
     ) -> (ConnectionStateType, Option<ConnectionErrorCodeType>) {
         let connected = (ConnectionStateType::Connected, None);
-        let Some(doc) = &s.doc.cloud_hsm else {
-            return connected;
-        };
         let (account, region, id) = (&s.row.account_id, &s.row.region, &s.row.id);
         let new = new_password();
         if let Err(f) = hsm
@@ -250,16 +246,17 @@ impl CustomKeyStores {
         }
         let mut next_doc = s.doc.clone();
         next_doc.connection_error_code = None;
-        if let Some(c) = next_doc.cloud_hsm.as_mut() {
-            c.wrapped_password = wrap_secret(
+        next_doc.kind = StoreKind::CloudHsm(CloudHsmDoc {
+            wrapped_password: wrap_secret(
                 &self.inner.root_key,
                 account,
                 region,
                 id,
                 SecretKind::KmsUserPassword,
                 new.expose(),
-            );
-        }
+            ),
+            ..doc.clone()
+        });
         let written = match s.next_with(ConnectionStateType::Connected, &s.row.name, &next_doc) {
             Ok(next) => self
                 .inner

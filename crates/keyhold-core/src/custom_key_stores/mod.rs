@@ -29,6 +29,7 @@ use async_trait::async_trait;
 use keyhold_crypto::RootKey;
 
 use crate::error::{KmsError, KmsResult};
+use crate::ports::clock::{Clock, SystemClock};
 use crate::ports::cloudhsm::HsmClusters;
 use crate::ports::xks::{
     HealthCheckReason, XksConnector, XksFailure, XksHealth, XksRequestMetadata, XksTarget,
@@ -97,6 +98,8 @@ struct Inner {
     root_key: Arc<RootKey>,
     xks: Arc<dyn XksConnector>,
     settings: CustomKeyStoreSettings,
+    /// The domain clock (creation dates), shared with the key operations.
+    clock: Arc<dyn Clock>,
     /// CloudHSM clusters, when configured ([`CustomKeyStores::set_hsm_clusters`]).
     hsm: std::sync::OnceLock<Arc<dyn HsmClusters>>,
     /// Stores a worker of this process is driving right now. The lease only separates nodes
@@ -106,12 +109,25 @@ struct Inner {
 }
 
 impl CustomKeyStores {
-    /// Custom key stores in `store`, secrets wrapped by `root_key`, proxies reached via `xks`.
+    /// Custom key stores in `store`, secrets wrapped by `root_key`, proxies reached via `xks`,
+    /// on the system clock.
     pub fn new(
         store: Arc<dyn MetadataStore>,
         root_key: Arc<RootKey>,
         xks: Arc<dyn XksConnector>,
         settings: CustomKeyStoreSettings,
+    ) -> Self {
+        Self::with_clock(store, root_key, xks, settings, Arc::new(SystemClock))
+    }
+
+    /// As [`CustomKeyStores::new`], reading the time from `clock` (tests and test-mode hooks
+    /// pass a [`crate::ports::clock::ManualClock`]).
+    pub fn with_clock(
+        store: Arc<dyn MetadataStore>,
+        root_key: Arc<RootKey>,
+        xks: Arc<dyn XksConnector>,
+        settings: CustomKeyStoreSettings,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -119,6 +135,7 @@ impl CustomKeyStores {
                 root_key,
                 xks,
                 settings,
+                clock,
                 hsm: std::sync::OnceLock::new(),
                 driving: Default::default(),
             }),
@@ -135,6 +152,11 @@ impl CustomKeyStores {
     /// The CloudHSM clusters, if configured.
     pub(crate) fn hsm_clusters(&self) -> Option<Arc<dyn HsmClusters>> {
         self.inner.hsm.get().cloned()
+    }
+
+    /// The domain clock.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.inner.clock)
     }
 
     /// The settings in force.
@@ -179,7 +201,7 @@ impl CustomKeyStores {
 
     /// The proxy target of an external key store, its secret unwrapped (for key operations).
     pub(crate) fn xks_target(&self, s: &LoadedStore) -> KmsResult<XksTarget> {
-        let x = s.doc.xks.as_ref().ok_or_else(|| {
+        let x = s.doc.xks().ok_or_else(|| {
             KmsError::internal(std::io::Error::other(format!(
                 "custom key store {} has no external key store properties",
                 s.row.id

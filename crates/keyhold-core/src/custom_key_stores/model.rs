@@ -19,19 +19,104 @@ use crate::ports::xks::{XksConnectivity, XksTarget};
 use crate::ports::StoredCustomKeyStore;
 
 /// The JSON document of a custom key store row.
+///
+/// The kind-specific properties are one [`StoreKind`], so a store is exactly one of the two
+/// kinds. In JSON the document keeps the shape every release has written (`cloud_hsm` and
+/// `xks` as two nullable objects, see [`StoredShape`]): documents already in databases load
+/// unchanged, and a document written now still loads in the previous release (rollback).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(try_from = "StoredShape", into = "StoredShape")]
 pub struct StoreDoc {
     /// Creation time, seconds since the epoch (millisecond precision).
     pub creation_date: f64,
     /// Set exactly while the store is `FAILED`.
-    #[serde(default)]
     pub connection_error_code: Option<ConnectionErrorCodeType>,
-    /// `AWS_CLOUDHSM` properties.
+    /// The properties of the store's type.
+    pub kind: StoreKind,
+}
+
+/// The type-specific properties of a custom key store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreKind {
+    /// An `AWS_CLOUDHSM` store.
+    CloudHsm(CloudHsmDoc),
+    /// An `EXTERNAL_KEY_STORE` store.
+    External(XksDoc),
+}
+
+/// The stored JSON form of a [`StoreDoc`]: the type's properties in one of two nullable
+/// fields. Exactly one must be set; a document with neither or both fails to load (no release
+/// writes one).
+#[derive(Serialize, Deserialize)]
+struct StoredShape {
+    creation_date: f64,
     #[serde(default)]
-    pub cloud_hsm: Option<CloudHsmDoc>,
-    /// `EXTERNAL_KEY_STORE` properties.
+    connection_error_code: Option<ConnectionErrorCodeType>,
     #[serde(default)]
-    pub xks: Option<XksDoc>,
+    cloud_hsm: Option<CloudHsmDoc>,
+    #[serde(default)]
+    xks: Option<XksDoc>,
+}
+
+impl TryFrom<StoredShape> for StoreDoc {
+    type Error = String;
+
+    fn try_from(s: StoredShape) -> Result<Self, String> {
+        let kind = match (s.cloud_hsm, s.xks) {
+            (Some(c), None) => StoreKind::CloudHsm(c),
+            (None, Some(x)) => StoreKind::External(x),
+            (None, None) => return Err("custom key store document without properties".into()),
+            (Some(_), Some(_)) => {
+                return Err("custom key store document with properties of both types".into())
+            }
+        };
+        Ok(Self {
+            creation_date: s.creation_date,
+            connection_error_code: s.connection_error_code,
+            kind,
+        })
+    }
+}
+
+impl From<StoreDoc> for StoredShape {
+    fn from(d: StoreDoc) -> Self {
+        let (cloud_hsm, xks) = match d.kind {
+            StoreKind::CloudHsm(c) => (Some(c), None),
+            StoreKind::External(x) => (None, Some(x)),
+        };
+        Self {
+            creation_date: d.creation_date,
+            connection_error_code: d.connection_error_code,
+            cloud_hsm,
+            xks,
+        }
+    }
+}
+
+impl StoreDoc {
+    /// The `AWS_CLOUDHSM` properties, for a CloudHSM store.
+    pub fn cloud_hsm(&self) -> Option<&CloudHsmDoc> {
+        match &self.kind {
+            StoreKind::CloudHsm(c) => Some(c),
+            StoreKind::External(_) => None,
+        }
+    }
+
+    /// The `EXTERNAL_KEY_STORE` properties, for an external key store.
+    pub fn xks(&self) -> Option<&XksDoc> {
+        match &self.kind {
+            StoreKind::External(x) => Some(x),
+            StoreKind::CloudHsm(_) => None,
+        }
+    }
+
+    /// The `EXTERNAL_KEY_STORE` properties, mutable, for an external key store.
+    pub fn xks_mut(&mut self) -> Option<&mut XksDoc> {
+        match &mut self.kind {
+            StoreKind::External(x) => Some(x),
+            StoreKind::CloudHsm(_) => None,
+        }
+    }
 }
 
 /// Properties of an `AWS_CLOUDHSM` store.
@@ -186,11 +271,8 @@ impl LoadedStore {
         CustomKeyStoresListEntry {
             custom_key_store_id: Some(self.row.id.clone()),
             custom_key_store_name: Some(self.row.name.clone()),
-            cloud_hsm_cluster_id: d.cloud_hsm.as_ref().map(|c| c.cluster_id.clone()),
-            trust_anchor_certificate: d
-                .cloud_hsm
-                .as_ref()
-                .map(|c| c.trust_anchor_certificate.clone()),
+            cloud_hsm_cluster_id: d.cloud_hsm().map(|c| c.cluster_id.clone()),
+            trust_anchor_certificate: d.cloud_hsm().map(|c| c.trust_anchor_certificate.clone()),
             connection_state: state,
             connection_error_code: failed.then(|| {
                 d.connection_error_code
@@ -198,7 +280,7 @@ impl LoadedStore {
             }),
             creation_date: Some(Timestamp(d.creation_date)),
             custom_key_store_type: self.store_type().ok(),
-            xks_proxy_configuration: d.xks.as_ref().map(|x| {
+            xks_proxy_configuration: d.xks().map(|x| {
                 let vpc = x.connectivity == XksProxyConnectivityType::VpcEndpointService;
                 XksProxyConfigurationType {
                     connectivity: Some(x.connectivity),
@@ -239,15 +321,57 @@ impl XksDoc {
     }
 }
 
-/// Seconds since the epoch with millisecond precision, as AWS returns dates.
-pub(crate) fn now_seconds() -> f64 {
-    let now = time::OffsetDateTime::now_utc();
-    (now.unix_timestamp_nanos() / 1_000_000) as f64 / 1000.0
-}
-
 /// A new custom key store id: `cks-` and 17 lowercase hex digits, like AWS's.
 pub(crate) fn new_store_id() -> String {
     let bytes = keyhold_crypto::random_bytes(9);
     let hex: String = bytes.expose().iter().map(|b| format!("{b:02x}")).collect();
     format!("cks-{}", &hex[..17])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Documents exactly as the previous release wrote them (serde_json of the struct with two
+    /// nullable kind fields), one per kind.
+    const LEGACY_CLOUDHSM: &str = r#"{"creation_date":1700000000.123,"connection_error_code":"USER_LOCKED_OUT","cloud_hsm":{"cluster_id":"cluster-1234567abcd","trust_anchor_certificate":"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----","wrapped_password":"AAEC"},"xks":null}"#;
+    const LEGACY_XKS: &str = r#"{"creation_date":1700000001.5,"connection_error_code":null,"cloud_hsm":null,"xks":{"connectivity":"VPC_ENDPOINT_SERVICE","uri_endpoint":"https://xks.example.com","uri_path":"/kms/xks/v1","vpc_endpoint_service_name":"com.amazonaws.vpce.us-east-1.vpce-svc-0123","vpc_endpoint_service_owner":null,"access_key_id":"AKIAIOSFODNN7EXAMPLE","wrapped_secret":"AwQF"}}"#;
+
+    #[test]
+    fn documents_of_the_previous_release_load_and_are_written_back_byte_identical() {
+        let hsm: StoreDoc = serde_json::from_str(LEGACY_CLOUDHSM).expect("cloudhsm doc");
+        assert_eq!(
+            hsm.connection_error_code,
+            Some(ConnectionErrorCodeType::UserLockedOut)
+        );
+        let StoreKind::CloudHsm(c) = &hsm.kind else {
+            panic!("not a CloudHSM store: {hsm:?}");
+        };
+        assert_eq!(c.cluster_id, "cluster-1234567abcd");
+        assert!(hsm.xks().is_none());
+        assert_eq!(serde_json::to_string(&hsm).expect("json"), LEGACY_CLOUDHSM);
+
+        let xks: StoreDoc = serde_json::from_str(LEGACY_XKS).expect("xks doc");
+        let x = xks.xks().expect("external key store");
+        assert_eq!(x.connectivity, XksProxyConnectivityType::VpcEndpointService);
+        assert_eq!(x.access_key_id, "AKIAIOSFODNN7EXAMPLE");
+        assert!(xks.cloud_hsm().is_none());
+        assert_eq!(serde_json::to_string(&xks).expect("json"), LEGACY_XKS);
+    }
+
+    #[test]
+    fn optional_fields_may_be_absent_but_the_kind_must_be_exactly_one() {
+        let minimal = r#"{"creation_date":1.0,"cloud_hsm":{"cluster_id":"c","trust_anchor_certificate":"t","wrapped_password":"p"}}"#;
+        let doc: StoreDoc = serde_json::from_str(minimal).expect("minimal doc");
+        assert_eq!(doc.connection_error_code, None);
+        assert!(doc.cloud_hsm().is_some());
+
+        let neither = r#"{"creation_date":1.0,"cloud_hsm":null,"xks":null}"#;
+        assert!(serde_json::from_str::<StoreDoc>(neither).is_err());
+        let both = LEGACY_XKS.replace(
+            r#""cloud_hsm":null"#,
+            r#""cloud_hsm":{"cluster_id":"c","trust_anchor_certificate":"t","wrapped_password":"p"}"#,
+        );
+        assert!(serde_json::from_str::<StoreDoc>(&both).is_err());
+    }
 }

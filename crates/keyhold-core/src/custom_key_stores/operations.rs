@@ -1,7 +1,6 @@
 //! CreateCustomKeyStore, DescribeCustomKeyStores, ConnectCustomKeyStore,
 //! DisconnectCustomKeyStore and DeleteCustomKeyStore.
 
-use base64::Engine;
 use keyhold_crypto::SecretBytes;
 use keyhold_kms_model::enums::{ConnectionStateType, CustomKeyStoreType, XksProxyConnectivityType};
 use keyhold_kms_model::shapes::{
@@ -14,12 +13,13 @@ use keyhold_kms_model::Exception;
 
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
+use crate::paging::Paging;
 use crate::ports::xks::{HealthCheckReason, XksRequestMetadata};
 use crate::ports::{StoreError, StoredCustomKeyStore};
 
 use super::model::{
-    new_store_id, now_seconds, unwrap_secret, wrap_secret, CloudHsmDoc, LoadedStore, SecretKind,
-    StoreDoc, XksDoc,
+    new_store_id, unwrap_secret, wrap_secret, CloudHsmDoc, LoadedStore, SecretKind, StoreDoc,
+    StoreKind, XksDoc,
 };
 use super::validation::{self, claims, conflict_error};
 use super::{invalid_state, not_found_id, not_found_name, CustomKeyStores};
@@ -28,9 +28,13 @@ use super::{invalid_state, not_found_id, not_found_name, CustomKeyStores};
 const ID_SCOPE: &str = "custom-key-store-id";
 /// Compare-and-set attempts before giving up with an internal error.
 pub(super) const CAS_ATTEMPTS: usize = 8;
-/// Default and maximum `Limit` of DescribeCustomKeyStores.
-const DEFAULT_LIMIT: i32 = 100;
-const MAX_LIMIT: i32 = 1000;
+/// DescribeCustomKeyStores paging: AWS's default and maximum `Limit`; markers name the last
+/// store id.
+const PAGING: Paging = Paging {
+    kind: "c1",
+    default_limit: 100,
+    max_limit: 1000,
+};
 
 pub(super) fn contention() -> KmsError {
     KmsError::internal(std::io::Error::other(
@@ -86,7 +90,7 @@ impl CustomKeyStores {
 
         if ty == CustomKeyStoreType::ExternalKeyStore {
             let doc = self.plain_doc(&req, ty);
-            if let (Some(x), Some(cred)) = (&doc.xks, &req.xks_proxy_authentication_credential) {
+            if let (Some(x), Some(cred)) = (doc.xks(), &req.xks_proxy_authentication_credential) {
                 let secret = SecretBytes::from_slice(cred.raw_secret_access_key.as_bytes());
                 let target = x.target(&ctx.region, secret);
                 let md = XksRequestMetadata {
@@ -148,7 +152,7 @@ impl CustomKeyStores {
         {
             return Ok(None);
         }
-        let Some(hsm) = &same.doc.cloud_hsm else {
+        let Some(hsm) = same.doc.cloud_hsm() else {
             return Ok(None);
         };
         if Some(&hsm.cluster_id) != req.cloud_hsm_cluster_id.as_ref()
@@ -168,29 +172,18 @@ impl CustomKeyStores {
 
     /// The document of a Create request without secrets (for probes and messages).
     fn plain_doc(&self, req: &CreateCustomKeyStoreRequest, ty: CustomKeyStoreType) -> StoreDoc {
-        let mut doc = StoreDoc {
-            creation_date: now_seconds(),
-            connection_error_code: None,
-            cloud_hsm: None,
-            xks: None,
-        };
-        match ty {
-            CustomKeyStoreType::AwsCloudhsm => {
-                doc.cloud_hsm = Some(CloudHsmDoc {
-                    cluster_id: req.cloud_hsm_cluster_id.clone().unwrap_or_default(),
-                    trust_anchor_certificate: req
-                        .trust_anchor_certificate
-                        .clone()
-                        .unwrap_or_default(),
-                    wrapped_password: String::new(),
-                });
-            }
+        let kind = match ty {
+            CustomKeyStoreType::AwsCloudhsm => StoreKind::CloudHsm(CloudHsmDoc {
+                cluster_id: req.cloud_hsm_cluster_id.clone().unwrap_or_default(),
+                trust_anchor_certificate: req.trust_anchor_certificate.clone().unwrap_or_default(),
+                wrapped_password: String::new(),
+            }),
             CustomKeyStoreType::ExternalKeyStore => {
                 let connectivity = req
                     .xks_proxy_connectivity
                     .unwrap_or(XksProxyConnectivityType::PublicEndpoint);
                 let vpc = connectivity == XksProxyConnectivityType::VpcEndpointService;
-                doc.xks = Some(XksDoc {
+                StoreKind::External(XksDoc {
                     connectivity,
                     uri_endpoint: req.xks_proxy_uri_endpoint.clone().unwrap_or_default(),
                     uri_path: req.xks_proxy_uri_path.clone().unwrap_or_default(),
@@ -206,10 +199,14 @@ impl CustomKeyStores {
                         .map(|c| c.access_key_id.to_string())
                         .unwrap_or_default(),
                     wrapped_secret: String::new(),
-                });
+                })
             }
+        };
+        StoreDoc {
+            creation_date: self.inner.clock.now_seconds(),
+            connection_error_code: None,
+            kind,
         }
-        doc
     }
 
     /// The document of a Create request with its secret wrapped for the row `id`.
@@ -223,26 +220,31 @@ impl CustomKeyStores {
         let mut doc = self.plain_doc(req, ty);
         let root = &self.inner.root_key;
         let (acct, region) = (&ctx.account_id, &ctx.region);
-        if let (Some(hsm), Some(pw)) = (doc.cloud_hsm.as_mut(), &req.key_store_password) {
-            hsm.wrapped_password = wrap_secret(
-                root,
-                acct,
-                region,
-                id,
-                SecretKind::KmsUserPassword,
-                pw.as_bytes(),
-            );
-        }
-        if let (Some(x), Some(cred)) = (doc.xks.as_mut(), &req.xks_proxy_authentication_credential)
-        {
-            x.wrapped_secret = wrap_secret(
-                root,
-                acct,
-                region,
-                id,
-                SecretKind::XksSecret,
-                cred.raw_secret_access_key.as_bytes(),
-            );
+        match &mut doc.kind {
+            StoreKind::CloudHsm(hsm) => {
+                if let Some(pw) = &req.key_store_password {
+                    hsm.wrapped_password = wrap_secret(
+                        root,
+                        acct,
+                        region,
+                        id,
+                        SecretKind::KmsUserPassword,
+                        pw.as_bytes(),
+                    );
+                }
+            }
+            StoreKind::External(x) => {
+                if let Some(cred) = &req.xks_proxy_authentication_credential {
+                    x.wrapped_secret = wrap_secret(
+                        root,
+                        acct,
+                        region,
+                        id,
+                        SecretKind::XksSecret,
+                        cred.raw_secret_access_key.as_bytes(),
+                    );
+                }
+            }
         }
         doc
     }
@@ -280,8 +282,8 @@ impl CustomKeyStores {
                     .into(),
             ));
         }
-        let limit = req.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT) as u32;
-        let after = req.marker.as_deref().map(decode_marker).transpose()?;
+        let limit = PAGING.page_size(req.limit);
+        let after = PAGING.decode(req.marker.as_deref())?;
         let single = |s: LoadedStore| DescribeCustomKeyStoresResponse {
             custom_key_stores: Some(vec![s.list_entry()]),
             next_marker: None,
@@ -300,26 +302,21 @@ impl CustomKeyStores {
                 .ok_or_else(|| not_found_name(name))?;
             return Ok(single(s));
         }
-        let mut rows = self
+        let rows = self
             .inner
             .store
             .list_custom_key_stores(&ctx.account_id, &ctx.region, after.as_deref(), limit + 1)
             .await?;
-        let truncated = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next_marker = if truncated {
-            rows.last().map(|r| encode_marker(&r.id))
-        } else {
-            None
-        };
-        let entries = rows
+        let page = PAGING.page(rows, limit, |r| &r.id);
+        let entries = page
+            .items
             .into_iter()
             .map(|r| LoadedStore::from_row(r).map(|s| s.list_entry()))
             .collect::<KmsResult<Vec<_>>>()?;
         Ok(DescribeCustomKeyStoresResponse {
             custom_key_stores: Some(entries),
-            next_marker,
-            truncated: Some(truncated),
+            next_marker: page.next_marker,
+            truncated: Some(page.truncated),
         })
     }
 
@@ -440,22 +437,4 @@ fn limit_exceeded(limit: u32) -> KmsError {
     KmsError::new(Exception::LimitExceeded, format!(
         "You have reached the maximum number of custom key stores ({limit}) in this account and Region."
     ))
-}
-
-fn encode_marker(id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("c1:{id}"))
-}
-
-fn decode_marker(marker: &str) -> KmsResult<String> {
-    let invalid = || {
-        KmsError::new(Exception::InvalidMarker, "The request was rejected because the marker that specifies where pagination should next begin is not valid.".into())
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(marker)
-        .map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    text.strip_prefix("c1:")
-        .filter(|id| !id.is_empty())
-        .map(str::to_string)
-        .ok_or_else(invalid)
 }

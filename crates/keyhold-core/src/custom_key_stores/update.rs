@@ -10,7 +10,7 @@ use crate::error::{KmsError, KmsResult};
 use crate::ports::xks::{HealthCheckReason, XksRequestMetadata};
 use crate::ports::StoreError;
 
-use super::model::{unwrap_secret, wrap_secret, LoadedStore, SecretKind, StoreDoc};
+use super::model::{unwrap_secret, wrap_secret, LoadedStore, SecretKind, StoreDoc, StoreKind};
 use super::operations::{contention, CAS_ATTEMPTS};
 use super::validation::{self, claims, conflict_error};
 use super::{invalid_state, not_found_id, CustomKeyStores};
@@ -57,7 +57,7 @@ impl CustomKeyStores {
             if !renames && !online && !offline {
                 return Ok(UpdateCustomKeyStoreResponse {});
             }
-            if let (Some(old), Some(new)) = (&s.doc.cloud_hsm, &req.cloud_hsm_cluster_id) {
+            if let (Some(old), Some(new)) = (s.doc.cloud_hsm(), &req.cloud_hsm_cluster_id) {
                 self.check_related_cluster(&s.row.account_id, &s.row.region, &old.cluster_id, new)
                     .await?;
             }
@@ -69,7 +69,7 @@ impl CustomKeyStores {
             let mut doc = s.doc.clone();
             let root = &self.inner.root_key;
             let (acct, region) = (&s.row.account_id, &s.row.region);
-            if let Some(hsm) = doc.cloud_hsm.as_mut() {
+            if let StoreKind::CloudHsm(hsm) = &mut doc.kind {
                 if let Some(c) = &req.cloud_hsm_cluster_id {
                     hsm.cluster_id = c.clone();
                 }
@@ -85,7 +85,7 @@ impl CustomKeyStores {
                 }
             }
             let mut probe_secret: Option<SecretBytes> = None;
-            if let (Some(old), Some(x)) = (s.doc.xks.as_ref(), doc.xks.as_mut()) {
+            if let (Some(old), Some(x)) = (s.doc.xks(), doc.xks_mut()) {
                 if let Some(c) = req.xks_proxy_connectivity {
                     x.connectivity = c;
                 }
@@ -123,7 +123,7 @@ impl CustomKeyStores {
                 validation::check_update_xks(&req, old, x)?;
             }
 
-            let xks_changed = doc.xks != s.doc.xks;
+            let xks_changed = doc.xks() != s.doc.xks();
             if xks_changed {
                 self.probe_update(ctx, &s, &doc, state, probe_secret)
                     .await?;
@@ -163,7 +163,7 @@ impl CustomKeyStores {
         state: ConnectionStateType,
         new_secret: Option<SecretBytes>,
     ) -> KmsResult<()> {
-        let Some(x) = &new_doc.xks else {
+        let Some(x) = new_doc.xks() else {
             return Ok(());
         };
         // CONNECTED stores and public endpoints must answer with the new values; a

@@ -215,7 +215,7 @@ pub fn claims(account: &str, region: &str, name: &str, doc: &StoreDoc) -> Vec<Un
         SCOPE_NAME,
         format!("{account}/{region}/{name}"),
     )];
-    if let Some(x) = &doc.xks {
+    if let Some(x) = doc.xks() {
         // Host names are case-insensitive; paths are not.
         let endpoint = x.uri_endpoint.to_ascii_lowercase();
         out.push(UniqueClaim::exclusive(
@@ -238,7 +238,7 @@ pub fn claims(account: &str, region: &str, name: &str, doc: &StoreDoc) -> Vec<Un
             }
         }
     }
-    if let Some(c) = &doc.cloud_hsm {
+    if let Some(c) = doc.cloud_hsm() {
         out.push(UniqueClaim::exclusive(
             SCOPE_CLOUDHSM_CLUSTER,
             format!("{account}/{region}/{}", c.cluster_id),
@@ -251,7 +251,7 @@ pub fn claims(account: &str, region: &str, name: &str, doc: &StoreDoc) -> Vec<Un
 /// fault, such as an id collision).
 pub fn conflict_error(scope: &str, name: &str, doc: &StoreDoc) -> Option<KmsError> {
     let other = |name: Exception, message: String| Some(KmsError::new(name, message));
-    let xks = doc.xks.as_ref();
+    let xks = doc.xks();
     match scope {
         SCOPE_NAME => other(
  Exception::CustomKeyStoreNameInUse,
@@ -284,8 +284,7 @@ pub fn conflict_error(scope: &str, name: &str, doc: &StoreDoc) -> Option<KmsErro
  Exception::CloudHsmClusterInUse,
             format!(
                 "The CloudHSM cluster {} is already associated with another AWS CloudHSM key store in this account and Region.",
-                doc.cloud_hsm
-                    .as_ref()
+                doc.cloud_hsm()
                     .map(|c| c.cluster_id.as_str())
                     .unwrap_or_default(),
             ),

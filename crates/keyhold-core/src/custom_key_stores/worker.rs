@@ -18,7 +18,7 @@ use crate::error::KmsResult;
 use crate::ports::xks::{HealthCheckReason, XksRequestMetadata};
 use crate::ports::StoreError;
 
-use super::model::{unwrap_secret, LoadedStore, SecretKind};
+use super::model::{unwrap_secret, LoadedStore, SecretKind, StoreKind};
 use super::CustomKeyStores;
 
 /// Transitions a worker makes per lease before letting go (guards against livelock).
@@ -191,13 +191,9 @@ impl CustomKeyStores {
         s: &LoadedStore,
     ) -> (ConnectionStateType, Option<ConnectionErrorCodeType>) {
         let failed = |c| (ConnectionStateType::Failed, Some(c));
-        match s.store_type() {
-            Ok(CustomKeyStoreType::ExternalKeyStore) => {}
-            Ok(CustomKeyStoreType::AwsCloudhsm) => return self.cloudhsm_connect_outcome(s).await,
-            Err(_) => return failed(ConnectionErrorCodeType::InternalError),
-        }
-        let Some(x) = &s.doc.xks else {
-            return failed(ConnectionErrorCodeType::InternalError);
+        let x = match &s.doc.kind {
+            StoreKind::External(x) => x,
+            StoreKind::CloudHsm(hsm) => return self.cloudhsm_connect_outcome(s, hsm).await,
         };
         let secret = match unwrap_secret(
             &self.inner.root_key,
@@ -288,7 +284,7 @@ impl CustomKeyStores {
     }
 
     async fn log_health(&self, s: &LoadedStore) {
-        let Some(x) = &s.doc.xks else { return };
+        let Some(x) = s.doc.xks() else { return };
         let Ok(secret) = unwrap_secret(
             &self.inner.root_key,
             &s.row,

@@ -8,9 +8,7 @@ use keyhold_kms_model::enums::{
 use keyhold_kms_model::shapes::{CreateKeyRequest, CreateKeyResponse, Tag};
 use keyhold_kms_model::Exception;
 
-use super::{
-    default_key_policy, material_aad, new_material_id, now_seconds, KeyDoc, Keys, LoadedKey,
-};
+use super::{default_key_policy, material_aad, new_material_id, KeyDoc, Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::custom_key_stores::LoadedStore;
 use crate::error::{KmsError, KmsResult};
@@ -144,7 +142,7 @@ impl Keys {
 
         let key_id = uuid::Uuid::new_v4().to_string();
         let material_id = new_material_id();
-        let created = now_seconds();
+        let created = self.now_seconds();
         let doc = KeyDoc {
             description: req.description.unwrap_or_default(),
             key_usage,
@@ -163,7 +161,7 @@ impl Keys {
             tags,
             xks_key_id: req.xks_key_id.clone().filter(|_| xks.is_some()),
         };
-        let arn = format!("arn:aws:kms:{}:{}:key/{key_id}", ctx.region, ctx.account_id);
+        let arn = crate::arn::key_arn(&ctx.region, &ctx.account_id, &key_id);
         // Keys in AWS CloudHSM key stores: the backing key, in the cluster, labelled with the
         // ARN; Keyhold holds no material for them.
         if let Some(store) = &cloudhsm {

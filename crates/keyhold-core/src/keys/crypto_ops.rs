@@ -167,10 +167,7 @@ impl Keys {
     ) -> KmsResult<(CiphertextBlob, LoadedKey)> {
         let parsed = CiphertextBlob::parse(ciphertext)
             .map_err(|_| KmsError::new(Exception::InvalidCiphertext, String::new()))?;
-        let blob_key = format!(
-            "arn:aws:kms:{}:{}:key/{}",
-            parsed.region, parsed.account_id, parsed.key_id
-        );
+        let blob_key = crate::arn::key_arn(&parsed.region, &parsed.account_id, &parsed.key_id);
         let key = self.load(ctx, &blob_key).await.map_err(|e| match e {
             // A blob naming a key that is not there is not a valid ciphertext for this caller.
             e if e.is(Exception::NotFound) => {

@@ -20,7 +20,7 @@ use keyhold_kms_model::Timestamp;
 
 use super::crypto_ops::describe_state;
 use super::states::{state_check, KeyOperationFamily, StateCheck};
-use super::{now_seconds, KeyDoc, Keys, LoadedKey};
+use super::{KeyDoc, Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::custom_key_stores::CustomKeyStores;
 use crate::error::{KmsError, KmsResult};
@@ -81,7 +81,7 @@ impl Keys {
                 format!("{} is {}.", key.arn(), describe_state(key.doc.key_state)),
             ));
         }
-        let deletion = now_seconds() + f64::from(days) * 86_400.0;
+        let deletion = self.now_seconds() + f64::from(days) * 86_400.0;
         let mut doc = key.doc.clone();
         doc.key_state = KeyState::PendingDeletion;
         doc.deletion_date = Some(deletion);
@@ -125,7 +125,7 @@ impl Keys {
     /// Completes the scheduled deletions that are due (all of them with `all`, the test
     /// hook); returns how many keys were deleted.
     pub async fn complete_pending_deletions(&self, all: bool) -> KmsResult<usize> {
-        let now = due_value((now_seconds() * 1000.0) as i64);
+        let now = due_value(self.clock.now_millis());
         let due_by = (!all).then_some(now.as_str());
         let mut after: Option<IndexHit> = None;
         let mut deleted = 0;

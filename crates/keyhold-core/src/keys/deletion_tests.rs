@@ -157,3 +157,51 @@ async fn sweep_completes_only_what_is_due() {
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].owner, owner(&later));
 }
+
+#[tokio::test]
+async fn a_scheduled_key_becomes_due_only_when_the_clock_passes_its_window() {
+    use crate::custom_key_stores::{CustomKeyStoreSettings, UnconfiguredXks};
+    use crate::ports::clock::ManualClock;
+    use std::time::Duration;
+
+    let store = Arc::new(MemoryStore::new());
+    let root = Arc::new(RootKey::new(&[7u8; 32]).expect("root key"));
+    let clock = Arc::new(ManualClock::at_millis(1_700_000_000_123));
+    let kms = Kms::with_clock(
+        store.clone(),
+        root,
+        Arc::new(UnconfiguredXks),
+        CustomKeyStoreSettings::default(),
+        clock.clone(),
+    );
+    let ctx = RequestContext::new(ACCT, REGION, "req-1");
+    let key = create(&kms, &ctx).await;
+    schedule(&kms, &ctx, &key, 7).await;
+    let row = store.get_key(ACCT, REGION, &key).await.expect("get");
+    let doc: super::KeyDoc = serde_json::from_str(&row.expect("row").doc).expect("doc");
+    // The dates come from the clock: created now, due exactly seven days later.
+    assert_eq!(doc.creation_date, 1_700_000_000.123);
+    assert_eq!(doc.deletion_date, Some(1_700_604_800.123));
+
+    let week = Duration::from_secs(7 * 86_400);
+    clock.advance(week - Duration::from_secs(1));
+    assert_eq!(
+        kms.keys.complete_pending_deletions(false).await.ok(),
+        Some(0)
+    );
+    assert_eq!(
+        store
+            .get_key(ACCT, REGION, &key)
+            .await
+            .ok()
+            .map(|r| r.is_some()),
+        Some(true)
+    );
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(
+        kms.keys.complete_pending_deletions(false).await.ok(),
+        Some(1)
+    );
+    assert_eq!(store.get_key(ACCT, REGION, &key).await.ok(), Some(None));
+    assert!(index(&store).await.is_empty());
+}

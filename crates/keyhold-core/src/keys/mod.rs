@@ -49,6 +49,8 @@ use serde::{Deserialize, Serialize};
 use crate::context::RequestContext;
 use crate::custom_key_stores::{CustomKeyStores, LoadedStore};
 use crate::error::{KmsError, KmsResult};
+use crate::paging::Paging;
+use crate::ports::clock::Clock;
 use crate::ports::{MetadataStore, StoredKey};
 
 pub use deletion::DELETION_DUE_INDEX;
@@ -95,6 +97,13 @@ pub struct KeyDoc {
 /// Identity of one key material: (account, Region, key id, material id).
 type MaterialId = (String, String, String, String);
 
+/// ListKeys paging: AWS's default and maximum `Limit`; markers name the last key id.
+const LIST_KEYS_PAGING: Paging = Paging {
+    kind: "k1",
+    default_limit: 100,
+    max_limit: 1000,
+};
+
 /// Most unwrapped materials kept in memory before the cache is emptied.
 const MATERIAL_CACHE_LIMIT: usize = 10_000;
 
@@ -111,6 +120,8 @@ pub struct Keys {
     /// still read on every call, so a disabled or deleted key stops working at once.
     /// Entries are zeroized when evicted or dropped.
     material_cache: std::sync::RwLock<std::collections::HashMap<MaterialId, SecretBytes>>,
+    /// The domain clock (creation and deletion dates), the custom key stores' own.
+    clock: Arc<dyn Clock>,
 }
 
 /// AWS's default key policy for a key created without one.
@@ -118,12 +129,6 @@ pub fn default_key_policy(account_id: &str) -> String {
     format!(
         "{{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {{\n    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {{\n      \"AWS\" : \"arn:aws:iam::{account_id}:root\"\n    }},\n    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  }} ]\n}}"
     )
-}
-
-fn now_seconds() -> f64 {
-    let now = time::OffsetDateTime::now_utc();
-    // Millisecond precision, as AWS returns.
-    (now.unix_timestamp_nanos() / 1_000_000) as f64 / 1000.0
 }
 
 /// The associated data binding wrapped key material to its row.
@@ -151,10 +156,7 @@ pub struct LoadedKey {
 impl LoadedKey {
     /// The key ARN.
     pub fn arn(&self) -> String {
-        format!(
-            "arn:aws:kms:{}:{}:key/{}",
-            self.row.region, self.row.account_id, self.row.key_id
-        )
+        crate::arn::key_arn(&self.row.region, &self.row.account_id, &self.row.key_id)
     }
 
     /// The connection state of the key's custom key store (`None` for keys not in one; a
@@ -226,7 +228,7 @@ impl LoadedKey {
             cloud_hsm_cluster_id: if self.is_cloudhsm() {
                 self.store
                     .as_ref()
-                    .and_then(|s| s.doc.cloud_hsm.as_ref())
+                    .and_then(|s| s.doc.cloud_hsm())
                     .map(|c| c.cluster_id.clone())
             } else {
                 None
@@ -248,13 +250,20 @@ impl Keys {
         custom_key_stores: CustomKeyStores,
     ) -> Self {
         let rate = custom_key_stores.settings().crypto_requests_per_second;
+        let clock = custom_key_stores.clock();
         Self {
+            clock,
             store,
             root_key,
             custom_key_stores,
             throttle: throttle::Throttle::new(rate),
             material_cache: Default::default(),
         }
+    }
+
+    /// Now, in seconds since the epoch with millisecond precision, as AWS returns dates.
+    fn now_seconds(&self) -> f64 {
+        self.clock.now_seconds()
     }
 
     /// `DescribeKey`.
@@ -275,36 +284,25 @@ impl Keys {
         ctx: &RequestContext,
         req: ListKeysRequest,
     ) -> KmsResult<ListKeysResponse> {
-        let limit = req.limit.unwrap_or(100).clamp(1, 1000) as u32;
-        let after = match req.marker.as_deref() {
-            None => None,
-            Some(m) => Some(decode_marker(m)?),
-        };
-        let mut rows = self
+        let limit = LIST_KEYS_PAGING.page_size(req.limit);
+        let after = LIST_KEYS_PAGING.decode(req.marker.as_deref())?;
+        let rows = self
             .store
             .list_keys(&ctx.account_id, &ctx.region, after.as_deref(), limit + 1)
             .await?;
-        let truncated = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next_marker = if truncated {
-            rows.last().map(|r| encode_marker(&r.key_id))
-        } else {
-            None
-        };
-        let keys = rows
+        let page = LIST_KEYS_PAGING.page(rows, limit, |r| &r.key_id);
+        let keys = page
+            .items
             .into_iter()
             .map(|r| KeyListEntry {
-                key_arn: Some(format!(
-                    "arn:aws:kms:{}:{}:key/{}",
-                    r.region, r.account_id, r.key_id
-                )),
+                key_arn: Some(crate::arn::key_arn(&r.region, &r.account_id, &r.key_id)),
                 key_id: Some(r.key_id),
             })
             .collect();
         Ok(ListKeysResponse {
             keys: Some(keys),
-            next_marker,
-            truncated: Some(truncated),
+            next_marker: page.next_marker,
+            truncated: Some(page.truncated),
         })
     }
 
@@ -332,8 +330,9 @@ impl Keys {
             // the lookup, so a key that does not exist is NotFound wherever it would live
             // (Decrypt turns that into InvalidCiphertextException).
             return Err(KmsError::new(Exception::AccessDenied, format!(
-                    "User: {} is not authorized to perform this operation on resource: arn:aws:kms:{region}:{account}:key/{key_id} because no resource-based policy allows it",
-                    ctx.principal_arn
+                    "User: {} is not authorized to perform this operation on resource: {} because no resource-based policy allows it",
+                    ctx.principal_arn,
+                    crate::arn::key_arn(region, account, key_id)
                 )));
         }
         let doc: KeyDoc = serde_json::from_str(&row.doc).map_err(KmsError::internal)?;
@@ -394,21 +393,4 @@ fn new_material_id() -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn encode_marker(key_id: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("k1:{key_id}"))
-}
-
-fn decode_marker(marker: &str) -> KmsResult<String> {
-    use base64::Engine;
-    let invalid = || KmsError::new(Exception::InvalidMarker, "Invalid marker".into());
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(marker)
-        .map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    text.strip_prefix("k1:")
-        .map(str::to_string)
-        .ok_or_else(invalid)
 }

@@ -92,14 +92,20 @@ impl KeyRef {
                 region,
                 key_id,
             } => {
-                format!("Key 'arn:aws:kms:{region}:{account_id}:key/{key_id}' does not exist")
+                format!(
+                    "Key '{}' does not exist",
+                    crate::arn::key_arn(region, account_id, key_id)
+                )
             }
             KeyRef::Alias {
                 account_id,
                 region,
                 name,
             } => {
-                format!("Alias arn:aws:kms:{region}:{account_id}:{name} is not found.")
+                format!(
+                    "Alias {} is not found.",
+                    crate::arn::alias_arn(region, account_id, name)
+                )
             }
         }
     }

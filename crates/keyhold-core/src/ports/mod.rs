@@ -496,6 +496,7 @@ pub trait MetadataStore: Send + Sync {
     ) -> Result<Vec<IndexHit>, StoreError>;
 }
 
+pub mod clock;
 pub mod cloudhsm;
 pub mod memory;
 pub mod xks;
