@@ -178,4 +178,66 @@ impl KmsService for Kms {
             .delete_custom_key_store(ctx, input)
             .await
     }
+
+    // Managing keys (`keys/manage.rs`).
+
+    async fn enable_key(&self, ctx: &RequestContext, input: EnableKeyRequest) -> KmsResult<()> {
+        self.keys.enable_key(ctx, input).await
+    }
+
+    async fn disable_key(&self, ctx: &RequestContext, input: DisableKeyRequest) -> KmsResult<()> {
+        self.keys.disable_key(ctx, input).await
+    }
+
+    async fn update_key_description(
+        &self,
+        ctx: &RequestContext,
+        input: UpdateKeyDescriptionRequest,
+    ) -> KmsResult<()> {
+        self.keys.update_key_description(ctx, input).await
+    }
+
+    async fn tag_resource(&self, ctx: &RequestContext, input: TagResourceRequest) -> KmsResult<()> {
+        self.keys.tag_resource(ctx, input).await
+    }
+
+    async fn untag_resource(
+        &self,
+        ctx: &RequestContext,
+        input: UntagResourceRequest,
+    ) -> KmsResult<()> {
+        self.keys.untag_resource(ctx, input).await
+    }
+
+    async fn list_resource_tags(
+        &self,
+        ctx: &RequestContext,
+        input: ListResourceTagsRequest,
+    ) -> KmsResult<ListResourceTagsResponse> {
+        self.keys.list_resource_tags(ctx, input).await
+    }
+
+    async fn get_key_policy(
+        &self,
+        ctx: &RequestContext,
+        input: GetKeyPolicyRequest,
+    ) -> KmsResult<GetKeyPolicyResponse> {
+        self.keys.get_key_policy(ctx, input).await
+    }
+
+    async fn list_key_policies(
+        &self,
+        ctx: &RequestContext,
+        input: ListKeyPoliciesRequest,
+    ) -> KmsResult<ListKeyPoliciesResponse> {
+        self.keys.list_key_policies(ctx, input).await
+    }
+
+    async fn get_key_rotation_status(
+        &self,
+        ctx: &RequestContext,
+        input: GetKeyRotationStatusRequest,
+    ) -> KmsResult<GetKeyRotationStatusResponse> {
+        self.keys.get_key_rotation_status(ctx, input).await
+    }
 }

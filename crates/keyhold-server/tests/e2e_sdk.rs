@@ -292,7 +292,7 @@ async fn errors_are_aws_errors() {
 
     // Not yet implemented operations say so, by name.
     let err = kms
-        .enable_key()
+        .get_public_key()
         .key_id(&key_id)
         .send()
         .await
@@ -300,7 +300,7 @@ async fn errors_are_aws_errors() {
         .into_service_error();
     let (code, msg) = service_error_code(&err);
     assert_eq!(code, "UnsupportedOperationException");
-    assert!(msg.unwrap().contains("EnableKey"));
+    assert!(msg.unwrap().contains("GetPublicKey"));
 }
 
 #[tokio::test]

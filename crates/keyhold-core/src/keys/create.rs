@@ -5,7 +5,7 @@ use keyhold_kms_model::enums::{
     ConnectionStateType, CustomKeyStoreType, KeyManagerType, KeySpec, KeyState, KeyUsageType,
     OriginType,
 };
-use keyhold_kms_model::shapes::{CreateKeyRequest, CreateKeyResponse, Tag};
+use keyhold_kms_model::shapes::{CreateKeyRequest, CreateKeyResponse};
 use keyhold_kms_model::Exception;
 
 use super::{default_key_policy, material_aad, new_material_id, KeyDoc, Keys, LoadedKey};
@@ -123,22 +123,12 @@ impl Keys {
                 "Keyhold does not support multi-Region keys yet".into(),
             ));
         }
-        let mut tags = Vec::new();
-        for Tag { tag_key, tag_value } in req.tags.unwrap_or_default() {
-            if tag_key.starts_with("aws:") {
-                return Err(KmsError::new(
-                    Exception::Tag,
-                    "Tags beginning with aws: are reserved".into(),
-                ));
-            }
-            if tags.iter().any(|(k, _): &(String, String)| *k == tag_key) {
-                return Err(KmsError::new(
-                    Exception::Tag,
-                    format!("Duplicate tag key {tag_key}"),
-                ));
-            }
-            tags.push((tag_key, tag_value));
-        }
+        let req_tags = req.tags.unwrap_or_default();
+        super::manage::check_tags(&req_tags)?;
+        let tags: Vec<(String, String)> = req_tags
+            .into_iter()
+            .map(|t| (t.tag_key, t.tag_value))
+            .collect();
 
         let key_id = uuid::Uuid::new_v4().to_string();
         let material_id = new_material_id();

@@ -6,6 +6,8 @@
 //!   ReEncrypt.
 //! * `xks`: double encryption through an XKS proxy for keys in external key stores.
 //! * `cloudhsm`: keys in AWS CloudHSM key stores (AES-GCM inside the HSM), and GenerateRandom.
+//! * `manage`: EnableKey, DisableKey, UpdateKeyDescription, tags, reading the key policy and
+//!   the rotation status.
 //! * `deletion`: ScheduleKeyDeletion, CancelKeyDeletion and completing scheduled deletions.
 //! * `holder`: the [`KeyHolder`](holder) of each origin — where material lives and where
 //!   encryption happens; operations never branch on origin.
@@ -25,6 +27,7 @@ mod deletion;
 #[cfg(test)]
 mod deletion_tests;
 mod holder;
+mod manage;
 mod resolve;
 pub mod specs;
 pub mod states;

@@ -18,6 +18,10 @@ pub enum KeyOperationFamily {
     ScheduleDeletion,
     /// CancelKeyDeletion.
     CancelDeletion,
+    /// EnableKey, DisableKey.
+    EnableDisable,
+    /// UpdateKeyDescription, TagResource, UntagResource.
+    ManageMetadata,
 }
 
 /// What a key state means for an operation family.
@@ -54,6 +58,23 @@ pub const fn state_check(family: KeyOperationFamily, state: KeyState) -> StateCh
         }
         (
             F::ScheduleDeletion,
+            S::PendingDeletion | S::Creating | S::Updating | S::PendingReplicaDeletion,
+        ) => INVALID,
+        (F::EnableDisable, S::Enabled | S::Disabled) => Allowed,
+        (
+            F::EnableDisable,
+            S::PendingDeletion
+            | S::PendingImport
+            | S::Unavailable
+            | S::Creating
+            | S::Updating
+            | S::PendingReplicaDeletion,
+        ) => INVALID,
+        (F::ManageMetadata, S::Enabled | S::Disabled | S::PendingImport | S::Unavailable) => {
+            Allowed
+        }
+        (
+            F::ManageMetadata,
             S::PendingDeletion | S::Creating | S::Updating | S::PendingReplicaDeletion,
         ) => INVALID,
         (F::CancelDeletion, S::PendingDeletion) => Allowed,

@@ -1,0 +1,361 @@
+//! End-to-end: managing a key's metadata with the official AWS SDK for Rust — EnableKey,
+//! DisableKey, UpdateKeyDescription, tags, the key policy and the rotation status, as
+//! Terraform's `aws_kms_key` reads and updates them.
+
+mod common;
+
+use aws_sdk_kms::error::ProvideErrorMetadata;
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::{KeyState, Tag};
+use common::{client, TestServer};
+
+fn tag(k: &str, v: &str) -> Tag {
+    Tag::builder().tag_key(k).tag_value(v).build().expect("tag")
+}
+
+#[tokio::test]
+async fn enable_disable_and_describe() {
+    let server = TestServer::start();
+    let kms = client(&server);
+    let key_id = kms
+        .create_key()
+        .send()
+        .await
+        .expect("create")
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+
+    kms.disable_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .expect("disable");
+    let md = kms
+        .describe_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    assert_eq!(md.key_state(), Some(&KeyState::Disabled));
+    assert!(!md.enabled());
+    // A disabled key cannot encrypt: DisabledException.
+    let err = kms
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new(b"x".to_vec()))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("DisabledException"));
+    // Disabling twice is fine, as in AWS.
+    kms.disable_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .expect("disable again");
+
+    kms.enable_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .expect("enable");
+    let md = kms
+        .describe_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    assert_eq!(md.key_state(), Some(&KeyState::Enabled));
+    kms.encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new(b"x".to_vec()))
+        .send()
+        .await
+        .expect("encrypt after enable");
+
+    // A key pending deletion can be neither enabled nor disabled.
+    kms.schedule_key_deletion()
+        .key_id(&key_id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .expect("schedule");
+    for disable in [false, true] {
+        let err = if disable {
+            kms.disable_key()
+                .key_id(&key_id)
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error()
+                .code()
+                .map(str::to_string)
+        } else {
+            kms.enable_key()
+                .key_id(&key_id)
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error()
+                .code()
+                .map(str::to_string)
+        };
+        assert_eq!(err.as_deref(), Some("KMSInvalidStateException"));
+    }
+    let err = kms
+        .enable_key()
+        .key_id("00000000-0000-0000-0000-000000000000")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("NotFoundException"));
+}
+
+#[tokio::test]
+async fn description_tags_policy_and_rotation_status() {
+    let server = TestServer::start();
+    let kms = client(&server);
+    let key_id = kms
+        .create_key()
+        .description("first")
+        .tags(tag("team", "kms"))
+        .send()
+        .await
+        .expect("create")
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+
+    kms.update_key_description()
+        .key_id(&key_id)
+        .description("second")
+        .send()
+        .await
+        .expect("update description");
+    let md = kms
+        .describe_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    assert_eq!(md.description(), Some("second"));
+
+    kms.tag_resource()
+        .key_id(&key_id)
+        .tags(tag("env", "dev"))
+        .tags(tag("team", "crypto"))
+        .send()
+        .await
+        .expect("tag");
+    let tags = kms
+        .list_resource_tags()
+        .key_id(&key_id)
+        .send()
+        .await
+        .expect("list tags");
+    let pairs: Vec<(&str, &str)> = tags
+        .tags()
+        .iter()
+        .map(|t| (t.tag_key(), t.tag_value()))
+        .collect();
+    assert_eq!(pairs, [("team", "crypto"), ("env", "dev")]);
+    assert!(!tags.truncated());
+
+    // Paging: one tag per page.
+    let first = kms
+        .list_resource_tags()
+        .key_id(&key_id)
+        .limit(1)
+        .send()
+        .await
+        .expect("page 1");
+    assert!(first.truncated());
+    let second = kms
+        .list_resource_tags()
+        .key_id(&key_id)
+        .limit(1)
+        .marker(first.next_marker().unwrap())
+        .send()
+        .await
+        .expect("page 2");
+    assert_eq!(second.tags()[0].tag_key(), "env");
+    assert!(!second.truncated());
+    let err = kms
+        .list_resource_tags()
+        .key_id(&key_id)
+        .marker("bogus")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("InvalidMarkerException"));
+
+    kms.untag_resource()
+        .key_id(&key_id)
+        .tag_keys("team")
+        .tag_keys("absent")
+        .send()
+        .await
+        .expect("untag");
+    let tags = kms
+        .list_resource_tags()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tags.tags().len(), 1);
+    assert_eq!(tags.tags()[0].tag_key(), "env");
+
+    // Reserved prefix and the 50-tag quota: TagException, nothing changed.
+    let err = kms
+        .tag_resource()
+        .key_id(&key_id)
+        .tags(tag("aws:x", "y"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("TagException"));
+    let mut too_many = kms.tag_resource().key_id(&key_id);
+    for i in 0..50 {
+        too_many = too_many.tags(tag(&format!("k{i}"), "v"));
+    }
+    let err = too_many.send().await.unwrap_err().into_service_error();
+    assert_eq!(err.code(), Some("TagException"));
+    assert_eq!(
+        kms.list_resource_tags()
+            .key_id(&key_id)
+            .send()
+            .await
+            .unwrap()
+            .tags()
+            .len(),
+        1
+    );
+
+    // The key policy: AWS's default one, under its only name.
+    let policy = kms
+        .get_key_policy()
+        .key_id(&key_id)
+        .send()
+        .await
+        .expect("get policy");
+    assert_eq!(policy.policy_name(), Some("default"));
+    let doc: serde_json::Value =
+        serde_json::from_str(policy.policy().unwrap()).expect("policy JSON");
+    assert_eq!(
+        doc["Statement"][0]["Principal"]["AWS"],
+        "arn:aws:iam::123456789012:root"
+    );
+    assert_eq!(doc["Statement"][0]["Action"], "kms:*");
+    let err = kms
+        .get_key_policy()
+        .key_id(&key_id)
+        .policy_name("other")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("NotFoundException"));
+    let names = kms
+        .list_key_policies()
+        .key_id(&key_id)
+        .send()
+        .await
+        .expect("list policies");
+    assert_eq!(names.policy_names(), ["default"]);
+
+    let rotation = kms
+        .get_key_rotation_status()
+        .key_id(&key_id)
+        .send()
+        .await
+        .expect("rotation status");
+    assert!(!rotation.key_rotation_enabled());
+
+    // Tags and descriptions cannot change while the key is pending deletion.
+    kms.schedule_key_deletion()
+        .key_id(&key_id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    let err = kms
+        .tag_resource()
+        .key_id(&key_id)
+        .tags(tag("a", "b"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("KMSInvalidStateException"));
+    let err = kms
+        .update_key_description()
+        .key_id(&key_id)
+        .description("x")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("KMSInvalidStateException"));
+    // Reading still works.
+    assert_eq!(
+        kms.list_resource_tags()
+            .key_id(&key_id)
+            .send()
+            .await
+            .unwrap()
+            .tags()
+            .len(),
+        1
+    );
+}
+
+/// Concurrent TagResource calls on one key all land (compare-and-set with retries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_tagging_keeps_every_tag() {
+    let server = TestServer::start();
+    let kms = client(&server);
+    let key_id = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let kms = kms.clone();
+        let key_id = key_id.clone();
+        tasks.push(tokio::spawn(async move {
+            kms.tag_resource()
+                .key_id(key_id)
+                .tags(tag(&format!("k{i}"), "v"))
+                .send()
+                .await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join").expect("tag");
+    }
+    let tags = kms
+        .list_resource_tags()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tags.tags().len(), 8);
+}
