@@ -53,3 +53,22 @@ def test_cli_manages_a_key(server):
     assert names == ["default"]
     failed = aws(server, "enable-key", "--key-id", "alias/none", check=False)
     assert failed.returncode != 0 and "NotFoundException" in failed.stderr
+
+
+def test_aliases_with_boto3_and_cli(kms, server):
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/payments", TargetKeyId=key_id)
+    blob = kms.encrypt(KeyId="alias/payments", Plaintext=b"by name")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"by name"
+    aliases = kms.list_aliases(KeyId=key_id)["Aliases"]
+    assert [a["AliasName"] for a in aliases] == ["alias/payments"]
+    assert aliases[0]["AliasArn"].endswith(":alias/payments")
+    with pytest.raises(ClientError) as e:
+        kms.create_alias(AliasName="alias/payments", TargetKeyId=key_id)
+    assert error_code(e) == "AlreadyExistsException"
+
+    md = json.loads(aws(server, "describe-key", "--key-id", "alias/payments").stdout)["KeyMetadata"]
+    assert md["KeyId"] == key_id
+    aws(server, "delete-alias", "--alias-name", "alias/payments")
+    failed = aws(server, "describe-key", "--key-id", "alias/payments", check=False)
+    assert failed.returncode != 0 and "NotFoundException" in failed.stderr

@@ -240,4 +240,26 @@ impl KmsService for Kms {
     ) -> KmsResult<GetKeyRotationStatusResponse> {
         self.keys.get_key_rotation_status(ctx, input).await
     }
+
+    // Aliases (`keys/aliases.rs`).
+
+    async fn create_alias(&self, ctx: &RequestContext, input: CreateAliasRequest) -> KmsResult<()> {
+        self.keys.create_alias(ctx, input).await
+    }
+
+    async fn update_alias(&self, ctx: &RequestContext, input: UpdateAliasRequest) -> KmsResult<()> {
+        self.keys.update_alias(ctx, input).await
+    }
+
+    async fn delete_alias(&self, ctx: &RequestContext, input: DeleteAliasRequest) -> KmsResult<()> {
+        self.keys.delete_alias(ctx, input).await
+    }
+
+    async fn list_aliases(
+        &self,
+        ctx: &RequestContext,
+        input: ListAliasesRequest,
+    ) -> KmsResult<ListAliasesResponse> {
+        self.keys.list_aliases(ctx, input).await
+    }
 }

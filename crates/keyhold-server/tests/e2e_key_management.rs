@@ -359,3 +359,234 @@ async fn concurrent_tagging_keeps_every_tag() {
         .unwrap();
     assert_eq!(tags.tags().len(), 8);
 }
+
+/// Aliases: create, use wherever a key id is accepted (by name and by ARN), list (all, by key,
+/// paged), update, delete; AWS's answers for bad names, duplicates and missing aliases; and
+/// aliases go with their key when its deletion completes.
+#[tokio::test]
+async fn aliases_name_keys() {
+    let server = TestServer::start_with(&["--test-mode"]);
+    let kms = client(&server);
+    let key_a = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+    let key_b = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+
+    kms.create_alias()
+        .alias_name("alias/app")
+        .target_key_id(&key_a)
+        .send()
+        .await
+        .expect("create alias");
+    kms.create_alias()
+        .alias_name("alias/app-2")
+        .target_key_id(&key_a)
+        .send()
+        .await
+        .expect("second alias");
+    kms.create_alias()
+        .alias_name("alias/other")
+        .target_key_id(&key_b)
+        .send()
+        .await
+        .expect("third alias");
+
+    // An alias name and an alias ARN work as key identifiers.
+    let arn = "arn:aws:kms:us-east-1:123456789012:alias/app";
+    for id in ["alias/app", arn] {
+        let md = kms
+            .describe_key()
+            .key_id(id)
+            .send()
+            .await
+            .expect("describe by alias")
+            .key_metadata
+            .unwrap();
+        assert_eq!(md.key_id(), key_a);
+    }
+    let blob = kms
+        .encrypt()
+        .key_id("alias/app")
+        .plaintext(Blob::new(b"named".to_vec()))
+        .send()
+        .await
+        .expect("encrypt by alias")
+        .ciphertext_blob
+        .unwrap();
+    let dec = kms
+        .decrypt()
+        .key_id("alias/app")
+        .ciphertext_blob(blob)
+        .send()
+        .await
+        .expect("decrypt by alias");
+    assert_eq!(dec.plaintext().unwrap().as_ref(), b"named");
+
+    // Listing: all, by key, and paged.
+    let all = kms.list_aliases().send().await.expect("list");
+    let names: Vec<&str> = all
+        .aliases()
+        .iter()
+        .filter_map(|a| a.alias_name())
+        .collect();
+    assert_eq!(names, ["alias/app", "alias/app-2", "alias/other"]);
+    assert_eq!(all.aliases()[0].alias_arn(), Some(arn));
+    assert_eq!(all.aliases()[0].target_key_id(), Some(key_a.as_str()));
+    assert!(all.aliases()[0].creation_date().is_some());
+    let of_a = kms
+        .list_aliases()
+        .key_id(&key_a)
+        .send()
+        .await
+        .expect("list by key");
+    let names: Vec<&str> = of_a
+        .aliases()
+        .iter()
+        .filter_map(|a| a.alias_name())
+        .collect();
+    assert_eq!(names, ["alias/app", "alias/app-2"]);
+    let page1 = kms
+        .list_aliases()
+        .key_id(&key_a)
+        .limit(1)
+        .send()
+        .await
+        .unwrap();
+    assert!(page1.truncated());
+    let page2 = kms
+        .list_aliases()
+        .key_id(&key_a)
+        .limit(1)
+        .marker(page1.next_marker().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page2.aliases()[0].alias_name(), Some("alias/app-2"));
+    assert!(!page2.truncated());
+
+    // AWS's answers.
+    let code = |e: aws_sdk_kms::error::SdkError<_, _>| {
+        let e: aws_sdk_kms::operation::create_alias::CreateAliasError = e.into_service_error();
+        e.code().map(str::to_string)
+    };
+    let dup = kms
+        .create_alias()
+        .alias_name("alias/app")
+        .target_key_id(&key_b)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(dup).as_deref(), Some("AlreadyExistsException"));
+    let bad = kms
+        .create_alias()
+        .alias_name("app")
+        .target_key_id(&key_b)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(bad).as_deref(), Some("ValidationException"));
+    let reserved = kms
+        .create_alias()
+        .alias_name("alias/aws/s3")
+        .target_key_id(&key_b)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(reserved).as_deref(), Some("InvalidAliasNameException"));
+    let missing_key = kms
+        .create_alias()
+        .alias_name("alias/x")
+        .target_key_id("00000000-0000-0000-0000-000000000000")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(missing_key).as_deref(), Some("NotFoundException"));
+    let err = kms
+        .describe_key()
+        .key_id("alias/none")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("NotFoundException"));
+    let err = kms
+        .delete_alias()
+        .alias_name("alias/none")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("NotFoundException"));
+
+    // UpdateAlias moves it; DeleteAlias removes it.
+    kms.update_alias()
+        .alias_name("alias/app")
+        .target_key_id(&key_b)
+        .send()
+        .await
+        .expect("update alias");
+    let md = kms
+        .describe_key()
+        .key_id("alias/app")
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    assert_eq!(md.key_id(), key_b);
+    kms.delete_alias()
+        .alias_name("alias/app")
+        .send()
+        .await
+        .expect("delete alias");
+    let err = kms
+        .describe_key()
+        .key_id("alias/app")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("NotFoundException"));
+
+    // Aliases go with their key once its deletion completes.
+    kms.schedule_key_deletion()
+        .key_id(&key_a)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}/keyhold-test/complete-pending-deletions",
+            server.endpoint
+        ))
+        .send()
+        .await
+        .expect("hook");
+    let done: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(done["deleted"], 1);
+    let names: Vec<String> = kms
+        .list_aliases()
+        .send()
+        .await
+        .unwrap()
+        .aliases()
+        .iter()
+        .filter_map(|a| a.alias_name().map(str::to_string))
+        .collect();
+    assert_eq!(names, ["alias/other"]);
+}

@@ -175,6 +175,8 @@ impl Keys {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(key_arn = %key.arn(), origin = %key.doc.origin, "scheduled key deletion completed");
+        // Aliases go with their key, as in AWS.
+        self.delete_aliases_of(&key).await;
         super::holder::holder_of(key.doc.origin)
             .key_deleted(self, &key)
             .await;

@@ -289,7 +289,7 @@ impl Keys {
 }
 
 /// The key-state check of `family`, with AWS's "<arn> is <state>." message.
-fn require_state(key: &LoadedKey, family: KeyOperationFamily) -> KmsResult<()> {
+pub(super) fn require_state(key: &LoadedKey, family: KeyOperationFamily) -> KmsResult<()> {
     let state = key.key_state();
     match state_check(family, state) {
         StateCheck::Allowed => Ok(()),
@@ -301,7 +301,7 @@ fn require_state(key: &LoadedKey, family: KeyOperationFamily) -> KmsResult<()> {
 }
 
 /// AWS managed keys are managed by AWS: their state, description and tags cannot be changed.
-fn require_customer_managed(key: &LoadedKey) -> KmsResult<()> {
+pub(super) fn require_customer_managed(key: &LoadedKey) -> KmsResult<()> {
     if key.doc.key_manager == KeyManagerType::Aws {
         return Err(KmsError::new(
             Exception::UnsupportedOperation,

@@ -1,6 +1,7 @@
 //! KMS keys: creation, description, listing, cryptographic operations, and the stored form of
 //! a key.
 //!
+//! * `aliases`: CreateAlias, UpdateAlias, DeleteAlias, ListAliases, and alias resolution.
 //! * `create`: CreateKey, in Keyhold's default key store and in external key stores.
 //! * `crypto_ops`: Encrypt and Decrypt; `data_keys`: GenerateDataKey(WithoutPlaintext) and
 //!   ReEncrypt.
@@ -19,6 +20,7 @@
 //! lives in separate rows, wrapped by the root key with associated data naming the key and the
 //! material, so the database alone never reveals a key.
 
+mod aliases;
 mod cloudhsm;
 mod create;
 mod crypto_ops;
@@ -312,14 +314,23 @@ impl Keys {
     /// Loads the key `key_ref` names (id, ARN, alias name or alias ARN).
     pub async fn load(&self, ctx: &RequestContext, key_ref: &str) -> KmsResult<LoadedKey> {
         let r = KeyRef::parse(ctx, key_ref)?;
+        let aliased;
         let (account, region, key_id) = match &r {
             KeyRef::Key {
                 account_id,
                 region,
                 key_id,
             } => (account_id, region, key_id),
-            KeyRef::Alias { .. } => {
-                return Err(KmsError::new(Exception::NotFound, r.not_found_message()))
+            KeyRef::Alias {
+                account_id,
+                region,
+                name,
+            } => {
+                aliased = self
+                    .resolve_alias(account_id, region, name)
+                    .await?
+                    .ok_or_else(|| KmsError::new(Exception::NotFound, r.not_found_message()))?;
+                (account_id, region, &aliased)
             }
         };
         let row = self
