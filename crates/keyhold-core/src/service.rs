@@ -233,12 +233,54 @@ impl KmsService for Kms {
         self.keys.list_key_policies(ctx, input).await
     }
 
+    async fn put_key_policy(
+        &self,
+        ctx: &RequestContext,
+        input: PutKeyPolicyRequest,
+    ) -> KmsResult<()> {
+        self.keys.put_key_policy(ctx, input).await
+    }
+
+    // Rotation (`keys/rotation.rs`).
+
+    async fn enable_key_rotation(
+        &self,
+        ctx: &RequestContext,
+        input: EnableKeyRotationRequest,
+    ) -> KmsResult<()> {
+        self.keys.enable_key_rotation(ctx, input).await
+    }
+
+    async fn disable_key_rotation(
+        &self,
+        ctx: &RequestContext,
+        input: DisableKeyRotationRequest,
+    ) -> KmsResult<()> {
+        self.keys.disable_key_rotation(ctx, input).await
+    }
+
     async fn get_key_rotation_status(
         &self,
         ctx: &RequestContext,
         input: GetKeyRotationStatusRequest,
     ) -> KmsResult<GetKeyRotationStatusResponse> {
         self.keys.get_key_rotation_status(ctx, input).await
+    }
+
+    async fn rotate_key_on_demand(
+        &self,
+        ctx: &RequestContext,
+        input: RotateKeyOnDemandRequest,
+    ) -> KmsResult<RotateKeyOnDemandResponse> {
+        self.keys.rotate_key_on_demand(ctx, input).await
+    }
+
+    async fn list_key_rotations(
+        &self,
+        ctx: &RequestContext,
+        input: ListKeyRotationsRequest,
+    ) -> KmsResult<ListKeyRotationsResponse> {
+        self.keys.list_key_rotations(ctx, input).await
     }
 
     // Aliases (`keys/aliases.rs`).

@@ -125,6 +125,13 @@ impl Keys {
         }
         let req_tags = req.tags.unwrap_or_default();
         super::manage::check_tags(&req_tags)?;
+        if let Some(policy) = &req.policy {
+            super::policy::check_policy(
+                ctx,
+                policy,
+                req.bypass_policy_lockout_safety_check == Some(true),
+            )?;
+        }
         let tags: Vec<(String, String)> = req_tags
             .into_iter()
             .map(|t| (t.tag_key, t.tag_value))
@@ -150,6 +157,8 @@ impl Keys {
                 .unwrap_or_else(|| default_key_policy(&ctx.account_id)),
             tags,
             xks_key_id: req.xks_key_id.clone().filter(|_| xks.is_some()),
+            rotation: None,
+            rotations: Vec::new(),
         };
         let arn = crate::arn::key_arn(&ctx.region, &ctx.account_id, &key_id);
         // Keys in AWS CloudHSM key stores: the backing key, in the cluster, labelled with the
@@ -195,7 +204,12 @@ impl Keys {
         let is_cloudhsm = origin == OriginType::AwsCloudhsm;
         let inserted = self
             .store
-            .insert_key(&row, (!is_cloudhsm).then_some(&mat), &claims, &[])
+            .insert_key(
+                &row,
+                (!is_cloudhsm).then_some(&mat),
+                &claims,
+                &super::indexes_of(&doc),
+            )
             .await;
         if inserted.is_err() && is_cloudhsm {
             if let Some(s) = &store {

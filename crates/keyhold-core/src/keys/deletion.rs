@@ -24,7 +24,7 @@ use super::{KeyDoc, Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::custom_key_stores::CustomKeyStores;
 use crate::error::{KmsError, KmsResult};
-use crate::ports::{IndexEntry, IndexHit, IndexOwner, StoreError, StoredKey};
+use crate::ports::{IndexHit, IndexOwner, StoreError, StoredKey};
 
 /// The index of keys pending deletion, by due time: the value is the deletion time in
 /// milliseconds since the Unix epoch, zero-padded to 15 digits so byte order is time order.
@@ -37,24 +37,25 @@ const DEFAULT_WINDOW_DAYS: i32 = 30;
 /// Index entries read per page by the sweep.
 const PAGE: u32 = 200;
 
-/// The [`DELETION_DUE_INDEX`] value of a deletion due at `due_ms`.
-fn due_value(due_ms: i64) -> String {
+/// The value of a due-time index ([`DELETION_DUE_INDEX`], the rotation index) for a time
+/// `due_ms` milliseconds after the epoch.
+pub(super) fn due_value(due_ms: i64) -> String {
     format!("{due_ms:015}")
 }
 
 impl Keys {
-    /// Writes `doc` to `key`'s row (compare-and-set on its version), replacing the row's
-    /// index entries with `indexes` when that is `Some`.
-    async fn write_doc(
-        &self,
-        key: &LoadedKey,
-        doc: &KeyDoc,
-        indexes: Option<&[IndexEntry]>,
-    ) -> KmsResult<StoredKey> {
+    /// Writes `doc` to `key`'s row (compare-and-set on its version) with the index entries
+    /// the document implies ([`super::indexes_of`]), so the row and its indexes never
+    /// disagree.
+    pub(super) async fn write_doc(&self, key: &LoadedKey, doc: &KeyDoc) -> KmsResult<StoredKey> {
         let mut row = key.row.clone();
         row.version += 1;
         row.doc = serde_json::to_string(doc).map_err(KmsError::internal)?;
-        match self.store.update_key(&row, indexes).await {
+        match self
+            .store
+            .update_key(&row, Some(&super::indexes_of(doc)))
+            .await
+        {
             Ok(()) => Ok(row),
             Err(e) => Err(e.into()),
         }
@@ -86,8 +87,7 @@ impl Keys {
         doc.key_state = KeyState::PendingDeletion;
         doc.deletion_date = Some(deletion);
         doc.pending_deletion_window_in_days = Some(days);
-        let due = IndexEntry::new(DELETION_DUE_INDEX, due_value((deletion * 1000.0) as i64));
-        self.write_doc(&key, &doc, Some(&[due])).await?;
+        self.write_doc(&key, &doc).await?;
         Ok(ScheduleKeyDeletionResponse {
             key_id: Some(key.arn()),
             deletion_date: Some(Timestamp(deletion)),
@@ -116,7 +116,7 @@ impl Keys {
         doc.deletion_date = None;
         doc.pending_deletion_window_in_days = None;
         // No longer due: the key leaves the deletion index in the same write.
-        self.write_doc(&key, &doc, Some(&[])).await?;
+        self.write_doc(&key, &doc).await?;
         Ok(CancelKeyDeletionResponse {
             key_id: Some(key.arn()),
         })

@@ -1,6 +1,6 @@
 //! Managing a key's metadata: `EnableKey`, `DisableKey`, `UpdateKeyDescription`, the tag
 //! operations (`TagResource`, `UntagResource`, `ListResourceTags`), reading its key policy
-//! (`GetKeyPolicy`, `ListKeyPolicies`) and its rotation status (`GetKeyRotationStatus`).
+//! (`GetKeyPolicy`, `ListKeyPolicies`).
 //!
 //! Every change is a read-modify-write of the key's document under compare-and-set on the row
 //! version, retried when another request changed the key in between, so concurrent changes
@@ -9,9 +9,9 @@
 use keyhold_kms_model::enums::{KeyManagerType, KeyState};
 use keyhold_kms_model::shapes::{
     DisableKeyRequest, EnableKeyRequest, GetKeyPolicyRequest, GetKeyPolicyResponse,
-    GetKeyRotationStatusRequest, GetKeyRotationStatusResponse, ListKeyPoliciesRequest,
-    ListKeyPoliciesResponse, ListResourceTagsRequest, ListResourceTagsResponse, Tag,
-    TagResourceRequest, UntagResourceRequest, UpdateKeyDescriptionRequest,
+    ListKeyPoliciesRequest, ListKeyPoliciesResponse, ListResourceTagsRequest,
+    ListResourceTagsResponse, Tag, TagResourceRequest, UntagResourceRequest,
+    UpdateKeyDescriptionRequest,
 };
 use keyhold_kms_model::Exception;
 
@@ -61,7 +61,7 @@ impl Keys {
     /// Loads `key_ref`, refuses it as `family` refuses its state, applies `change` to its
     /// document and writes it with compare-and-set, retrying when the key changed meanwhile.
     /// Returns the key as written.
-    async fn change_key(
+    pub(super) async fn change_key(
         &self,
         ctx: &RequestContext,
         key_ref: &str,
@@ -76,7 +76,11 @@ impl Keys {
             let mut row = key.row.clone();
             row.version += 1;
             row.doc = serde_json::to_string(&doc).map_err(KmsError::internal)?;
-            match self.store.update_key(&row, None).await {
+            match self
+                .store
+                .update_key(&row, Some(&super::indexes_of(&doc)))
+                .await
+            {
                 Ok(()) => {
                     return Ok(LoadedKey {
                         row,
@@ -268,22 +272,6 @@ impl Keys {
             policy_names: Some(vec![DEFAULT_POLICY_NAME.to_owned()]),
             next_marker: None,
             truncated: Some(false),
-        })
-    }
-
-    /// `GetKeyRotationStatus`. Keyhold does not rotate customer managed keys yet, so their
-    /// status is false (as AWS reports for keys that cannot rotate: asymmetric, HMAC, imported,
-    /// custom key store); AWS managed keys always rotate, so theirs is true.
-    pub async fn get_key_rotation_status(
-        &self,
-        ctx: &RequestContext,
-        req: GetKeyRotationStatusRequest,
-    ) -> KmsResult<GetKeyRotationStatusResponse> {
-        let key = self.load(ctx, &req.key_id).await?;
-        Ok(GetKeyRotationStatusResponse {
-            key_rotation_enabled: Some(key.doc.key_manager == KeyManagerType::Aws),
-            key_id: Some(key.arn()),
-            ..Default::default()
         })
     }
 }

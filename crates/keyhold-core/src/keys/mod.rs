@@ -9,6 +9,8 @@
 //! * `cloudhsm`: keys in AWS CloudHSM key stores (AES-GCM inside the HSM), and GenerateRandom.
 //! * `manage`: EnableKey, DisableKey, UpdateKeyDescription, tags, reading the key policy and
 //!   the rotation status.
+//! * `policy`: PutKeyPolicy and the checks a policy passes before it is stored.
+//! * `rotation`: automatic and on-demand rotation of key material, ListKeyRotations.
 //! * `deletion`: ScheduleKeyDeletion, CancelKeyDeletion and completing scheduled deletions.
 //! * `holder`: the [`KeyHolder`](holder) of each origin — where material lives and where
 //!   encryption happens; operations never branch on origin.
@@ -30,7 +32,11 @@ mod deletion;
 mod deletion_tests;
 mod holder;
 mod manage;
+mod policy;
 mod resolve;
+mod rotation;
+#[cfg(test)]
+mod rotation_tests;
 pub mod specs;
 pub mod states;
 mod throttle;
@@ -56,10 +62,12 @@ use crate::custom_key_stores::{CustomKeyStores, LoadedStore};
 use crate::error::{KmsError, KmsResult};
 use crate::paging::Paging;
 use crate::ports::clock::Clock;
-use crate::ports::{MetadataStore, StoredKey};
+use crate::ports::{IndexEntry, MetadataStore, StoredKey};
 
 pub use deletion::DELETION_DUE_INDEX;
+pub use policy::{check_policy, LOCKOUT_MESSAGE};
 pub use resolve::KeyRef;
+pub use rotation::ROTATION_DUE_INDEX;
 
 /// The stored document of a KMS key: its metadata, never its material.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -97,6 +105,32 @@ pub struct KeyDoc {
     /// `XksKeyId`: the external key of a key in an external key store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xks_key_id: Option<String>,
+    /// Automatic rotation, while enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<rotation::AutoRotation>,
+    /// Completed rotations, oldest first (the first material is not one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rotations: Vec<rotation::RotationRecord>,
+}
+
+/// The index entries a key row carries, derived from its document alone so that every write
+/// of the document writes them too: [`DELETION_DUE_INDEX`] while the key is pending
+/// deletion, [`ROTATION_DUE_INDEX`] while automatic rotation is enabled.
+pub(crate) fn indexes_of(doc: &KeyDoc) -> Vec<IndexEntry> {
+    let mut out = Vec::new();
+    if let (KeyState::PendingDeletion, Some(date)) = (doc.key_state, doc.deletion_date) {
+        out.push(IndexEntry::new(
+            DELETION_DUE_INDEX,
+            deletion::due_value((date * 1000.0) as i64),
+        ));
+    }
+    if let Some(r) = &doc.rotation {
+        out.push(IndexEntry::new(
+            ROTATION_DUE_INDEX,
+            deletion::due_value((r.next_rotation_date * 1000.0) as i64),
+        ));
+    }
+    out
 }
 
 /// Identity of one key material: (account, Region, key id, material id).

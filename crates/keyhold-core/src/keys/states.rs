@@ -22,6 +22,12 @@ pub enum KeyOperationFamily {
     EnableDisable,
     /// UpdateKeyDescription, TagResource, UntagResource.
     ManageMetadata,
+    /// PutKeyPolicy: a key's policy can be replaced in every settled state, so a key pending
+    /// deletion or in a disconnected custom key store can still be given access back.
+    ManagePolicy,
+    /// EnableKeyRotation, DisableKeyRotation, RotateKeyOnDemand: a disabled key is refused
+    /// with `DisabledException` (the model lists it for these operations).
+    ManageRotation,
 }
 
 /// What a key state means for an operation family.
@@ -77,6 +83,22 @@ pub const fn state_check(family: KeyOperationFamily, state: KeyState) -> StateCh
             F::ManageMetadata,
             S::PendingDeletion | S::Creating | S::Updating | S::PendingReplicaDeletion,
         ) => INVALID,
+        (
+            F::ManagePolicy,
+            S::Enabled | S::Disabled | S::PendingDeletion | S::PendingImport | S::Unavailable,
+        ) => Allowed,
+        (F::ManagePolicy, S::Creating | S::Updating | S::PendingReplicaDeletion) => INVALID,
+        (F::ManageRotation, S::Enabled) => Allowed,
+        (F::ManageRotation, S::Disabled) => Refused(Exception::Disabled),
+        (
+            F::ManageRotation,
+            S::PendingDeletion
+            | S::PendingImport
+            | S::Unavailable
+            | S::Creating
+            | S::Updating
+            | S::PendingReplicaDeletion,
+        ) => INVALID,
         (F::CancelDeletion, S::PendingDeletion) => Allowed,
         (
             F::CancelDeletion,
@@ -118,6 +140,18 @@ mod tests {
         assert_eq!(
             state_check(F::ScheduleDeletion, KeyState::Unavailable),
             StateCheck::Allowed
+        );
+        assert_eq!(
+            state_check(F::ManagePolicy, KeyState::PendingDeletion),
+            StateCheck::Allowed
+        );
+        assert_eq!(
+            state_check(F::ManageRotation, KeyState::Disabled),
+            StateCheck::Refused(Exception::Disabled)
+        );
+        assert_eq!(
+            state_check(F::ManageRotation, KeyState::PendingDeletion),
+            StateCheck::Refused(Exception::KMSInvalidState)
         );
     }
 }
