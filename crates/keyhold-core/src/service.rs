@@ -241,6 +241,14 @@ impl KmsService for Kms {
         self.keys.put_key_policy(ctx, input).await
     }
 
+    async fn get_key_last_usage(
+        &self,
+        ctx: &RequestContext,
+        input: GetKeyLastUsageRequest,
+    ) -> KmsResult<GetKeyLastUsageResponse> {
+        self.keys.get_key_last_usage(ctx, input).await
+    }
+
     // Rotation (`keys/rotation.rs`).
 
     async fn enable_key_rotation(

@@ -56,12 +56,16 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         lease_ttl_ms: 30_000i64
             .max(i64::try_from(settings.xks.timeout_ms.saturating_mul(4)).unwrap_or(i64::MAX)),
     };
-    let kms = keyhold_core::Kms::with_custom_key_stores(
-        store.clone(),
-        root_key,
-        Arc::new(xks),
-        cks_settings,
-    );
+    // In test mode the domain clock can be moved forward (router::ADVANCE_CLOCK_PATH).
+    let test_clock = settings
+        .test_mode
+        .then(|| Arc::new(keyhold_core::ports::clock::OffsetClock::default()));
+    let clock: Arc<dyn keyhold_core::ports::clock::Clock> = match &test_clock {
+        Some(c) => c.clone(),
+        None => Arc::new(keyhold_core::ports::clock::SystemClock),
+    };
+    let kms =
+        keyhold_core::Kms::with_clock(store.clone(), root_key, Arc::new(xks), cks_settings, clock);
     let cloudhsm = if settings.cloudhsm.enabled {
         // Cluster records live in the metadata store, shared by all nodes.
         let clusters = keyhold_cloudhsm::ClusterService::open(
@@ -98,14 +102,24 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         kms,
         settings,
         cloudhsm,
+        test_clock,
     });
-    // Complete scheduled key deletions when they fall due.
+    // Complete scheduled key deletions and automatic rotations when they fall due.
     let sweeper = Arc::clone(&state);
     tokio::spawn(async move {
         sweeper
             .kms
             .keys
-            .run_deletion_sweep(std::time::Duration::from_secs(60))
+            .run_due_work(std::time::Duration::from_secs(60))
+            .await;
+    });
+    // Write recorded key uses (GetKeyLastUsage) in batches, off the request path.
+    let flusher = Arc::clone(&state);
+    tokio::spawn(async move {
+        flusher
+            .kms
+            .keys
+            .run_usage_flush(std::time::Duration::from_secs(5))
             .await;
     });
     let tls_paths = tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));

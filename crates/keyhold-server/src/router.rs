@@ -26,6 +26,8 @@ pub struct AppState {
     pub settings: Settings,
     /// CloudHSM clusters (`BaldrApiService.*`), when `[cloudhsm] enabled`.
     pub cloudhsm: Option<keyhold_cloudhsm::ClusterService>,
+    /// The domain clock in test mode, which [`ADVANCE_CLOCK_PATH`] moves forward.
+    pub test_clock: Option<Arc<keyhold_core::ports::clock::OffsetClock>>,
 }
 
 /// The path of moto's reset endpoint, answered in test mode.
@@ -33,6 +35,11 @@ pub const MOTO_RESET_PATH: &str = "/moto-api/reset";
 /// Test mode only: completes every scheduled key deletion now (`POST`; answers
 /// `{"deleted": n}`).
 pub const COMPLETE_DELETIONS_PATH: &str = "/keyhold-test/complete-pending-deletions";
+
+/// Test mode only: moves the domain clock forward by `{"seconds": n}` (`POST`), then
+/// completes what fell due — scheduled deletions and automatic rotations — and answers
+/// `{"deleted": n, "rotated": m}`. Lets tests see a year pass without waiting for it.
+pub const ADVANCE_CLOCK_PATH: &str = "/keyhold-test/advance-clock";
 
 /// Handles one request; never fails (errors become AWS error responses).
 pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -93,6 +100,12 @@ async fn handle_inner(
             request_id,
         ));
     }
+    if settings.test_mode
+        && req.uri().path() == ADVANCE_CLOCK_PATH
+        && req.method() == http::Method::POST
+    {
+        return advance_clock(state, req, request_id).await;
+    }
     if req.method() != http::Method::POST {
         return Err(WireError::kms(
             Exception::UnknownOperation,
@@ -135,6 +148,44 @@ async fn handle_inner(
 
     let out = crate::dispatch::dispatch(&state.kms, op, &ctx, &body).await?;
     Ok(json_response(StatusCode::OK, out, request_id))
+}
+
+/// The [`ADVANCE_CLOCK_PATH`] hook.
+async fn advance_clock(
+    state: &AppState,
+    req: Request<Incoming>,
+    request_id: &str,
+) -> Result<Response<Full<Bytes>>, WireError> {
+    #[derive(serde::Deserialize)]
+    struct Advance {
+        seconds: u64,
+    }
+    let body = read_body(req.into_body(), 4096, &http::HeaderMap::new()).await?;
+    let advance: Advance = serde_json::from_slice(&body)
+        .map_err(|e| WireError::serialization(format!("Expected {{\"seconds\": n}}: {e}")))?;
+    let Some(clock) = &state.test_clock else {
+        return Err(WireError::kms(
+            Exception::UnsupportedOperation,
+            "This server's clock cannot be moved.",
+        ));
+    };
+    clock.advance(std::time::Duration::from_secs(advance.seconds));
+    let keys = &state.kms.keys;
+    let deleted = keys
+        .complete_pending_deletions(false)
+        .await
+        .map_err(WireError::from)?;
+    let rotated = keys
+        .complete_due_rotations()
+        .await
+        .map_err(WireError::from)?;
+    Ok(json_response(
+        StatusCode::OK,
+        Bytes::from(format!(
+            "{{\"deleted\": {deleted}, \"rotated\": {rotated}}}"
+        )),
+        request_id,
+    ))
 }
 
 /// Oversized bodies up to this size are read and discarded before the 413 answer, so the client

@@ -52,6 +52,22 @@ pub struct AliasDoc {
     pub last_updated_date: f64,
 }
 
+/// One ListAliases entry before it is rendered: a stored alias, or a predefined alias of an
+/// AWS managed key that does not exist yet.
+enum Listed {
+    Stored(StoredDocument),
+    Predefined(String),
+}
+
+impl Listed {
+    fn name(&self) -> &str {
+        match self {
+            Listed::Stored(r) => &r.id,
+            Listed::Predefined(n) => n,
+        }
+    }
+}
+
 fn by_key(account: &str, region: &str, key_id: &str) -> String {
     format!("{account}/{region}/{key_id}")
 }
@@ -297,9 +313,29 @@ impl Keys {
                 self.aliases_of(&key, after.as_deref(), size + 1).await?
             }
         };
-        let page = LIST_ALIASES_PAGING.page(rows, size, |r| r.id.as_str());
+        // Without a key, the predefined aliases of AWS managed keys that have no key yet are
+        // listed too, without a TargetKeyId, as AWS lists them.
+        let rows: Vec<Listed> = match &req.key_id {
+            Some(_) => rows.into_iter().map(Listed::Stored).collect(),
+            None => {
+                self.with_predefined(ctx, rows, after.as_deref(), size + 1)
+                    .await?
+            }
+        };
+        let page = LIST_ALIASES_PAGING.page(rows, size, Listed::name);
         let mut aliases = Vec::with_capacity(page.items.len());
-        for r in page.items {
+        for listed in page.items {
+            let r = match listed {
+                Listed::Stored(r) => r,
+                Listed::Predefined(name) => {
+                    aliases.push(AliasListEntry {
+                        alias_arn: Some(alias_arn(&ctx.region, &ctx.account_id, &name)),
+                        alias_name: Some(name),
+                        ..Default::default()
+                    });
+                    continue;
+                }
+            };
             let doc: AliasDoc = serde_json::from_str(&r.doc).map_err(KmsError::internal)?;
             aliases.push(AliasListEntry {
                 alias_arn: Some(alias_arn(&r.region, &r.account_id, &r.id)),
@@ -314,6 +350,45 @@ impl Keys {
             next_marker: page.next_marker,
             truncated: Some(page.truncated),
         })
+    }
+
+    /// Merges the stored aliases `rows` (a page by name after `after`) with the predefined
+    /// aliases after `after` that have no stored alias yet, by name, at most `limit`.
+    async fn with_predefined(
+        &self,
+        ctx: &RequestContext,
+        rows: Vec<StoredDocument>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> KmsResult<Vec<Listed>> {
+        let full_page = rows.len() >= limit as usize;
+        let last_stored = rows.last().map(|r| r.id.clone());
+        let mut merged: Vec<Listed> = rows.into_iter().map(Listed::Stored).collect();
+        for service in super::aws_managed::AWS_MANAGED_SERVICES {
+            let name = format!("{RESERVED_PREFIX}{service}");
+            if after.is_some_and(|a| name.as_str() <= a) {
+                continue;
+            }
+            if merged.iter().any(|l| l.name() == name) {
+                continue;
+            }
+            // A name inside the stored page's range that is not in it has no stored alias;
+            // past the end of a full page it might, so look.
+            let beyond = full_page && last_stored.as_deref().is_some_and(|l| name.as_str() > l);
+            if beyond
+                && self
+                    .store
+                    .get_document(ALIAS_KIND, &ctx.account_id, &ctx.region, &name)
+                    .await?
+                    .is_some()
+            {
+                continue;
+            }
+            merged.push(Listed::Predefined(name));
+        }
+        merged.sort_by(|a, b| a.name().cmp(b.name()));
+        merged.truncate(limit as usize);
+        Ok(merged)
     }
 
     /// The alias documents of `key`, by name, after `after`, at most `limit`.

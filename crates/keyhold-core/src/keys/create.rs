@@ -8,12 +8,12 @@ use keyhold_kms_model::enums::{
 use keyhold_kms_model::shapes::{CreateKeyRequest, CreateKeyResponse};
 use keyhold_kms_model::Exception;
 
-use super::{default_key_policy, material_aad, new_material_id, KeyDoc, Keys, LoadedKey};
+use super::{default_key_policy, new_material_id, KeyDoc, Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::custom_key_stores::LoadedStore;
 use crate::error::{KmsError, KmsResult};
 use crate::ports::xks::{msg, XksKeyRequestMetadata};
-use crate::ports::{StoreError, StoredKey, StoredKeyMaterial, UniqueClaim};
+use crate::ports::{StoreError, StoredKey, UniqueClaim};
 
 /// The metadata store's claim scope making an `XksKeyId` unique within its key store.
 const XKS_KEY_ID_SCOPE: &str = "xks-key-id";
@@ -169,11 +169,6 @@ impl Keys {
         let store = xks.or(cloudhsm);
         // Keys in external key stores get Keyhold-held material too: the inner layer of
         // double encryption.
-        let material = keyhold_crypto::random_bytes(32);
-        let wrapped = self.root_key.wrap(
-            &material_aad(&ctx.account_id, &ctx.region, &key_id, &material_id),
-            material.expose(),
-        );
         let row = StoredKey {
             account_id: ctx.account_id.clone(),
             region: ctx.region.clone(),
@@ -183,14 +178,7 @@ impl Keys {
             version: 1,
             doc: serde_json::to_string(&doc).map_err(KmsError::internal)?,
         };
-        let mat = StoredKeyMaterial {
-            account_id: row.account_id.clone(),
-            region: row.region.clone(),
-            key_id: key_id.clone(),
-            material_id,
-            created_at_ms: row.created_at_ms,
-            wrapped,
-        };
+        let mat = self.new_material(&row, &material_id, row.created_at_ms);
         let claims: Vec<UniqueClaim> = match (&store, &doc.xks_key_id) {
             (Some(store), Some(xks_key_id)) => vec![UniqueClaim::exclusive(
                 XKS_KEY_ID_SCOPE,

@@ -101,7 +101,7 @@ impl Keys {
         ctx: &RequestContext,
         req: EncryptRequest,
     ) -> KmsResult<EncryptResponse> {
-        let key = self.load(ctx, &req.key_id).await?;
+        let key = self.load_for_use(ctx, &req.key_id).await?;
         require_usable(&key)?;
         require_symmetric_encryption(&key, req.encryption_algorithm, "Encrypt")?;
         if req.dry_run == Some(true) {
@@ -203,7 +203,11 @@ impl Keys {
             context,
             operation,
         };
-        holder_of(key.doc.origin).seal(self, &call, plaintext).await
+        let sealed = holder_of(key.doc.origin)
+            .seal(self, &call, plaintext)
+            .await?;
+        self.record_use(ctx, key, operation);
+        Ok(sealed)
     }
 
     /// Decrypts a parsed blob made by [`Keys::seal`] for `key`.
@@ -221,7 +225,9 @@ impl Keys {
             context,
             operation,
         };
-        holder_of(key.doc.origin).open(self, &call, blob).await
+        let opened = holder_of(key.doc.origin).open(self, &call, blob).await?;
+        self.record_use(ctx, key, operation);
+        Ok(opened)
     }
 
     /// The Keyhold AES-GCM layer: seals under the key's current material with the blob's

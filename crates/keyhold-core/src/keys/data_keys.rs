@@ -47,7 +47,7 @@ impl Keys {
         operation: &str,
     ) -> KmsResult<(LoadedKey, keyhold_crypto::SecretBytes, Vec<u8>)> {
         let len = data_key_len(spec, bytes)?;
-        let key = self.load(ctx, key_id).await?;
+        let key = self.load_for_use(ctx, key_id).await?;
         require_usable(&key)?;
         require_symmetric_encryption(&key, None, operation)?;
         if dry == Some(true) {
@@ -131,7 +131,7 @@ impl Keys {
         let (parsed, source) = self
             .load_blob_key(ctx, ciphertext.as_bytes(), req.source_key_id.as_deref())
             .await?;
-        let destination = self.load(ctx, &req.destination_key_id).await?;
+        let destination = self.load_for_use(ctx, &req.destination_key_id).await?;
         require_usable(&source)?;
         require_symmetric_encryption(&source, req.source_encryption_algorithm, "ReEncrypt")?;
         require_usable(&destination)?;

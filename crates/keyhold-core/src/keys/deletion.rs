@@ -177,6 +177,7 @@ impl Keys {
         tracing::info!(key_arn = %key.arn(), origin = %key.doc.origin, "scheduled key deletion completed");
         // Aliases go with their key, as in AWS.
         self.delete_aliases_of(&key).await;
+        self.forget_usage(&key).await;
         super::holder::holder_of(key.doc.origin)
             .key_deleted(self, &key)
             .await;
@@ -211,12 +212,16 @@ impl Keys {
         }
     }
 
-    /// Completes due deletions every `interval`, forever (spawn it).
-    pub async fn run_deletion_sweep(&self, interval: std::time::Duration) {
+    /// Completes due deletions and due automatic rotations every `interval`, forever (spawn
+    /// it).
+    pub async fn run_due_work(&self, interval: std::time::Duration) {
         loop {
             tokio::time::sleep(interval).await;
             if let Err(e) = self.complete_pending_deletions(false).await {
                 tracing::warn!(error = %e, "the scheduled key deletion sweep failed");
+            }
+            if let Err(e) = self.complete_due_rotations().await {
+                tracing::warn!(error = %e, "the automatic key rotation sweep failed");
             }
         }
     }

@@ -1,7 +1,8 @@
 //! KMS keys: creation, description, listing, cryptographic operations, and the stored form of
 //! a key.
 //!
-//! * `aliases`: CreateAlias, UpdateAlias, DeleteAlias, ListAliases, and alias resolution.
+//! * `aliases`: CreateAlias, UpdateAlias, DeleteAlias, ListAliases, and alias resolution;
+//!   `aws_managed`: the AWS managed keys behind `alias/aws/<service>`, created on first use.
 //! * `create`: CreateKey, in Keyhold's default key store and in external key stores.
 //! * `crypto_ops`: Encrypt and Decrypt; `data_keys`: GenerateDataKey(WithoutPlaintext) and
 //!   ReEncrypt.
@@ -16,6 +17,7 @@
 //!   encryption happens; operations never branch on origin.
 //! * `specs`: key spec → usages and algorithms, as data; `states`: the key-state table (which
 //!   state lets which operation family through, and with which exception the rest are refused).
+//! * `last_usage`: GetKeyLastUsage, recorded in memory and written in batches.
 //! * `throttle`: the request quota per custom key store.
 //!
 //! A key is stored as a [`StoredKey`] row whose `doc` is a [`KeyDoc`] in JSON. Key material
@@ -23,6 +25,7 @@
 //! material, so the database alone never reveals a key.
 
 mod aliases;
+mod aws_managed;
 mod cloudhsm;
 mod create;
 mod crypto_ops;
@@ -31,6 +34,7 @@ mod deletion;
 #[cfg(test)]
 mod deletion_tests;
 mod holder;
+mod last_usage;
 mod manage;
 mod policy;
 mod resolve;
@@ -62,9 +66,10 @@ use crate::custom_key_stores::{CustomKeyStores, LoadedStore};
 use crate::error::{KmsError, KmsResult};
 use crate::paging::Paging;
 use crate::ports::clock::Clock;
-use crate::ports::{IndexEntry, MetadataStore, StoredKey};
+use crate::ports::{IndexEntry, MetadataStore, StoredKey, StoredKeyMaterial};
 
 pub use deletion::DELETION_DUE_INDEX;
+pub use last_usage::KEY_USAGE_KIND;
 pub use policy::{check_policy, LOCKOUT_MESSAGE};
 pub use resolve::KeyRef;
 pub use rotation::ROTATION_DUE_INDEX;
@@ -161,6 +166,8 @@ pub struct Keys {
     material_cache: std::sync::RwLock<std::collections::HashMap<MaterialId, SecretBytes>>,
     /// The domain clock (creation and deletion dates), the custom key stores' own.
     clock: Arc<dyn Clock>,
+    /// Last uses recorded since the last flush (`last_usage`).
+    usage: last_usage::UsageTable,
 }
 
 /// AWS's default key policy for a key created without one.
@@ -297,6 +304,7 @@ impl Keys {
             custom_key_stores,
             throttle: throttle::Throttle::new(rate),
             material_cache: Default::default(),
+            usage: Default::default(),
         }
     }
 
@@ -311,7 +319,7 @@ impl Keys {
         ctx: &RequestContext,
         req: DescribeKeyRequest,
     ) -> KmsResult<DescribeKeyResponse> {
-        let key = self.load(ctx, &req.key_id).await?;
+        let key = self.load_for_use(ctx, &req.key_id).await?;
         Ok(DescribeKeyResponse {
             key_metadata: Some(key.metadata()),
         })
@@ -393,6 +401,29 @@ impl Keys {
             None => None,
         };
         Ok(LoadedKey { row, doc, store })
+    }
+
+    /// A new random key material for the key of `row`, wrapped by the root key under the
+    /// associated data naming the key and `material_id`, as a material row.
+    fn new_material(
+        &self,
+        row: &StoredKey,
+        material_id: &str,
+        created_at_ms: i64,
+    ) -> StoredKeyMaterial {
+        let material = keyhold_crypto::random_bytes(32);
+        let wrapped = self.root_key.wrap(
+            &material_aad(&row.account_id, &row.region, &row.key_id, material_id),
+            material.expose(),
+        );
+        StoredKeyMaterial {
+            account_id: row.account_id.clone(),
+            region: row.region.clone(),
+            key_id: row.key_id.clone(),
+            material_id: material_id.to_string(),
+            created_at_ms,
+            wrapped,
+        }
     }
 
     /// Unwraps one material of `key`.

@@ -24,11 +24,11 @@ use serde::{Deserialize, Serialize};
 
 use super::manage::require_customer_managed;
 use super::states::KeyOperationFamily;
-use super::{material_aad, new_material_id, Keys, LoadedKey};
+use super::{new_material_id, Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
 use crate::paging::Paging;
-use crate::ports::{IndexHit, IndexOwner, StoredKeyMaterial};
+use crate::ports::{IndexHit, IndexOwner};
 
 /// The index of keys with automatic rotation enabled, by next rotation date (zero-padded
 /// milliseconds, as the deletion index).
@@ -208,23 +208,9 @@ impl Keys {
         kind: RotationType,
     ) -> KmsResult<LoadedKey> {
         let material_id = new_material_id();
-        let material = keyhold_crypto::random_bytes(32);
-        let r = &key.row;
-        let wrapped = self.root_key.wrap(
-            &material_aad(&r.account_id, &r.region, &r.key_id, &material_id),
-            material.expose(),
-        );
         let now = self.now_seconds();
-        self.store
-            .insert_key_material(&StoredKeyMaterial {
-                account_id: r.account_id.clone(),
-                region: r.region.clone(),
-                key_id: r.key_id.clone(),
-                material_id: material_id.clone(),
-                created_at_ms: (now * 1000.0) as i64,
-                wrapped,
-            })
-            .await?;
+        let material = self.new_material(&key.row, &material_id, (now * 1000.0) as i64);
+        self.store.insert_key_material(&material).await?;
         // If the key changed meanwhile so that it may no longer rotate, the material row
         // stays unused; it is wrapped like every material and deleted with the key.
         // The sweep skips keys that are not enabled before it gets here, so both kinds use the

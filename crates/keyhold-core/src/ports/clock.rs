@@ -81,6 +81,40 @@ impl Clock for ManualClock {
     }
 }
 
+/// The system clock plus an offset that only grows: test mode's clock, so a running server
+/// can be told that days have passed (scheduled deletions and automatic rotations fall due)
+/// while every date it stamps stays close to real time.
+#[derive(Debug, Default)]
+pub struct OffsetClock {
+    offset_millis: AtomicI64,
+}
+
+impl OffsetClock {
+    /// Moves the time forward by `by` (millisecond precision; saturating).
+    pub fn advance(&self, by: Duration) {
+        let step = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        // fetch_update never fails with a closure that always returns Some.
+        let _ = self
+            .offset_millis
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |m| {
+                Some(m.saturating_add(step))
+            });
+    }
+
+    /// How far ahead of the system clock this clock is, in milliseconds.
+    pub fn offset_millis(&self) -> i64 {
+        self.offset_millis.load(Ordering::SeqCst)
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now_millis(&self) -> i64 {
+        SystemClock
+            .now_millis()
+            .saturating_add(self.offset_millis())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +128,15 @@ mod tests {
         assert_eq!(c.now_millis(), 1_700_086_400_123);
         c.set_millis(5);
         assert_eq!(c.now_millis(), 5);
+    }
+
+    #[test]
+    fn offset_clock_runs_ahead_by_what_it_was_told() {
+        let c = OffsetClock::default();
+        c.advance(Duration::from_secs(86_400));
+        let ahead = c.now_millis() - SystemClock.now_millis();
+        assert!((86_399_000..=86_400_000).contains(&ahead), "{ahead}");
+        assert_eq!(c.offset_millis(), 86_400_000);
     }
 
     #[test]
