@@ -438,15 +438,21 @@ async fn aliases_name_keys() {
 
     // Listing: all, by key, and paged.
     let all = kms.list_aliases().send().await.expect("list");
-    let names: Vec<&str> = all
+    // The caller's aliases first (by name), then AWS's predefined aliases, which have no
+    // key until first used.
+    let (predefined, own): (Vec<_>, Vec<_>) = all
         .aliases()
         .iter()
-        .filter_map(|a| a.alias_name())
-        .collect();
+        .partition(|a| a.alias_name().is_some_and(|n| n.starts_with("alias/aws/")));
+    let names: Vec<&str> = own.iter().filter_map(|a| a.alias_name()).collect();
     assert_eq!(names, ["alias/app", "alias/app-2", "alias/other"]);
-    assert_eq!(all.aliases()[0].alias_arn(), Some(arn));
-    assert_eq!(all.aliases()[0].target_key_id(), Some(key_a.as_str()));
-    assert!(all.aliases()[0].creation_date().is_some());
+    assert_eq!(own[0].alias_arn(), Some(arn));
+    assert_eq!(own[0].target_key_id(), Some(key_a.as_str()));
+    assert!(own[0].creation_date().is_some());
+    assert!(predefined
+        .iter()
+        .any(|a| a.alias_name() == Some("alias/aws/s3")));
+    assert!(predefined.iter().all(|a| a.target_key_id().is_none()));
     let of_a = kms
         .list_aliases()
         .key_id(&key_a)
@@ -587,6 +593,7 @@ async fn aliases_name_keys() {
         .aliases()
         .iter()
         .filter_map(|a| a.alias_name().map(str::to_string))
+        .filter(|n| !n.starts_with("alias/aws/"))
         .collect();
     assert_eq!(names, ["alias/other"]);
 }

@@ -309,7 +309,7 @@ impl Keys {
                     .await?
             }
             Some(key_ref) => {
-                let key = self.load(ctx, key_ref).await?;
+                let key = self.load_key(ctx, key_ref).await?;
                 self.aliases_of(&key, after.as_deref(), size + 1).await?
             }
         };

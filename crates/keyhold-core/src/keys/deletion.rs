@@ -73,7 +73,9 @@ impl Keys {
                 "1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value between 7 and 30"
             )));
         }
-        let key = self.load(ctx, &req.key_id).await?;
+        let key = self.load_key(ctx, &req.key_id).await?;
+        // AWS managed keys are deleted by AWS only.
+        super::manage::require_customer_managed(&key)?;
         if let StateCheck::Refused(e) =
             state_check(KeyOperationFamily::ScheduleDeletion, key.doc.key_state)
         {
@@ -102,7 +104,7 @@ impl Keys {
         ctx: &RequestContext,
         req: CancelKeyDeletionRequest,
     ) -> KmsResult<CancelKeyDeletionResponse> {
-        let key = self.load(ctx, &req.key_id).await?;
+        let key = self.load_key(ctx, &req.key_id).await?;
         if let StateCheck::Refused(e) =
             state_check(KeyOperationFamily::CancelDeletion, key.doc.key_state)
         {

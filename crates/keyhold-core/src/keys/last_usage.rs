@@ -96,7 +96,7 @@ impl Keys {
         ctx: &RequestContext,
         req: GetKeyLastUsageRequest,
     ) -> KmsResult<GetKeyLastUsageResponse> {
-        let key = self.load(ctx, &req.key_id).await?;
+        let key = self.load_key(ctx, &req.key_id).await?;
         let usage = match self.usage.get(&address_of(&key)) {
             Some(u) => Some(u),
             None => self.stored_usage(&key).await?.map(|(u, _)| u),

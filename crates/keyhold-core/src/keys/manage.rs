@@ -69,7 +69,7 @@ impl Keys {
         change: impl Fn(&LoadedKey, &mut KeyDoc) -> KmsResult<()>,
     ) -> KmsResult<LoadedKey> {
         for _ in 0..WRITE_ATTEMPTS {
-            let key = self.load(ctx, key_ref).await?;
+            let key = self.load_key(ctx, key_ref).await?;
             require_state(&key, family)?;
             let mut doc = key.doc.clone();
             change(&key, &mut doc)?;
@@ -216,7 +216,7 @@ impl Keys {
     ) -> KmsResult<ListResourceTagsResponse> {
         let size = LIST_TAGS_PAGING.page_size(req.limit);
         let after = LIST_TAGS_PAGING.decode(req.marker.as_deref())?;
-        let key = self.load(ctx, &req.key_id).await?;
+        let key = self.load_key(ctx, &req.key_id).await?;
         let start = match after {
             None => 0,
             Some(last) => match key.doc.tags.iter().position(|(k, _)| *k == last) {
@@ -247,7 +247,7 @@ impl Keys {
         ctx: &RequestContext,
         req: GetKeyPolicyRequest,
     ) -> KmsResult<GetKeyPolicyResponse> {
-        let key = self.load(ctx, &req.key_id).await?;
+        let key = self.load_key(ctx, &req.key_id).await?;
         let name = req.policy_name.as_deref().unwrap_or(DEFAULT_POLICY_NAME);
         if name != DEFAULT_POLICY_NAME {
             return Err(KmsError::new(
@@ -267,7 +267,7 @@ impl Keys {
         ctx: &RequestContext,
         req: ListKeyPoliciesRequest,
     ) -> KmsResult<ListKeyPoliciesResponse> {
-        self.load(ctx, &req.key_id).await?;
+        self.load_key(ctx, &req.key_id).await?;
         Ok(ListKeyPoliciesResponse {
             policy_names: Some(vec![DEFAULT_POLICY_NAME.to_owned()]),
             next_marker: None,

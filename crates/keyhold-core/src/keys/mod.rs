@@ -353,6 +353,19 @@ impl Keys {
         })
     }
 
+    /// Loads the key `key_ref` names by key id or key ARN only: the operations whose `KeyId`
+    /// AWS documents as "key ID or key ARN" (managing a key, as opposed to using it) refuse
+    /// an alias with `NotFoundException`, as AWS does.
+    pub async fn load_key(&self, ctx: &RequestContext, key_ref: &str) -> KmsResult<LoadedKey> {
+        if let KeyRef::Alias { .. } = KeyRef::parse(ctx, key_ref)? {
+            return Err(KmsError::new(
+                Exception::NotFound,
+                format!("Invalid keyId '{key_ref}'"),
+            ));
+        }
+        self.load(ctx, key_ref).await
+    }
+
     /// Loads the key `key_ref` names (id, ARN, alias name or alias ARN).
     pub async fn load(&self, ctx: &RequestContext, key_ref: &str) -> KmsResult<LoadedKey> {
         let r = KeyRef::parse(ctx, key_ref)?;

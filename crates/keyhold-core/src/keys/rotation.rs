@@ -169,7 +169,7 @@ impl Keys {
         ctx: &RequestContext,
         req: GetKeyRotationStatusRequest,
     ) -> KmsResult<GetKeyRotationStatusResponse> {
-        let key = self.load(ctx, &req.key_id).await?;
+        let key = self.load_key(ctx, &req.key_id).await?;
         let rotation = key
             .doc
             .rotation
@@ -191,7 +191,7 @@ impl Keys {
         ctx: &RequestContext,
         req: RotateKeyOnDemandRequest,
     ) -> KmsResult<RotateKeyOnDemandResponse> {
-        let key = self.load(ctx, &req.key_id).await?;
+        let key = self.load_key(ctx, &req.key_id).await?;
         check_on_demand(&key)?;
         let key = self.rotate(ctx, &key, RotationType::OnDemand).await?;
         Ok(RotateKeyOnDemandResponse {
@@ -257,7 +257,7 @@ impl Keys {
     ) -> KmsResult<ListKeyRotationsResponse> {
         let size = LIST_ROTATIONS_PAGING.page_size(req.limit);
         let after = LIST_ROTATIONS_PAGING.decode(req.marker.as_deref())?;
-        let key = self.load(ctx, &req.key_id).await?;
+        let key = self.load_key(ctx, &req.key_id).await?;
         require_rotatable(&key, "ListKeyRotations")?;
         let doc = &key.doc;
         let state = |id: &str| {

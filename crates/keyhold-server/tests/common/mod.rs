@@ -170,6 +170,19 @@ pub async fn raw(
     (status, json, headers)
 }
 
+/// Test mode: moves the server's clock `seconds` forward and completes what fell due;
+/// returns `{"deleted": n, "rotated": m}`.
+pub async fn advance_clock(server: &TestServer, seconds: u64) -> serde_json::Value {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/keyhold-test/advance-clock", server.endpoint))
+        .body(format!("{{\"seconds\": {seconds}}}"))
+        .send()
+        .await
+        .expect("advance-clock request");
+    assert_eq!(resp.status().as_u16(), 200, "advance-clock");
+    resp.json().await.expect("advance-clock answer")
+}
+
 /// Encrypts `plaintext` under `key_id` and returns the ciphertext blob; panics on failure.
 pub async fn encrypt_blob(
     kms: &aws_sdk_kms::Client,
