@@ -355,12 +355,13 @@ impl Keys {
 
     /// Loads the key `key_ref` names by key id or key ARN only: the operations whose `KeyId`
     /// AWS documents as "key ID or key ARN" (managing a key, as opposed to using it) refuse
-    /// an alias with `NotFoundException`, as AWS does.
+    /// an alias with `NotFoundException`, as AWS does ("Invalid keyId alias/x", unquoted, as
+    /// moto's test of this case records it; a malformed key id is quoted).
     pub async fn load_key(&self, ctx: &RequestContext, key_ref: &str) -> KmsResult<LoadedKey> {
         if let KeyRef::Alias { .. } = KeyRef::parse(ctx, key_ref)? {
             return Err(KmsError::new(
                 Exception::NotFound,
-                format!("Invalid keyId '{key_ref}'"),
+                format!("Invalid keyId {key_ref}"),
             ));
         }
         self.load(ctx, key_ref).await
