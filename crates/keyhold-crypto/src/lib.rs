@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod aead;
+pub mod asym;
 pub mod blob;
 pub mod root_key;
 pub mod secret;
