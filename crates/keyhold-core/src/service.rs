@@ -249,6 +249,70 @@ impl KmsService for Kms {
         self.keys.get_key_last_usage(ctx, input).await
     }
 
+    // Asymmetric and HMAC keys (`keys/asymmetric.rs`, `keys/mac.rs`, `keys/data_key_pairs.rs`).
+
+    async fn sign(&self, ctx: &RequestContext, input: SignRequest) -> KmsResult<SignResponse> {
+        self.keys.sign(ctx, input).await
+    }
+
+    async fn verify(
+        &self,
+        ctx: &RequestContext,
+        input: VerifyRequest,
+    ) -> KmsResult<VerifyResponse> {
+        self.keys.verify(ctx, input).await
+    }
+
+    async fn get_public_key(
+        &self,
+        ctx: &RequestContext,
+        input: GetPublicKeyRequest,
+    ) -> KmsResult<GetPublicKeyResponse> {
+        self.keys.get_public_key(ctx, input).await
+    }
+
+    async fn derive_shared_secret(
+        &self,
+        ctx: &RequestContext,
+        input: DeriveSharedSecretRequest,
+    ) -> KmsResult<DeriveSharedSecretResponse> {
+        self.keys.derive_shared_secret(ctx, input).await
+    }
+
+    async fn generate_mac(
+        &self,
+        ctx: &RequestContext,
+        input: GenerateMacRequest,
+    ) -> KmsResult<GenerateMacResponse> {
+        self.keys.generate_mac(ctx, input).await
+    }
+
+    async fn verify_mac(
+        &self,
+        ctx: &RequestContext,
+        input: VerifyMacRequest,
+    ) -> KmsResult<VerifyMacResponse> {
+        self.keys.verify_mac(ctx, input).await
+    }
+
+    async fn generate_data_key_pair(
+        &self,
+        ctx: &RequestContext,
+        input: GenerateDataKeyPairRequest,
+    ) -> KmsResult<GenerateDataKeyPairResponse> {
+        self.keys.generate_data_key_pair(ctx, input).await
+    }
+
+    async fn generate_data_key_pair_without_plaintext(
+        &self,
+        ctx: &RequestContext,
+        input: GenerateDataKeyPairWithoutPlaintextRequest,
+    ) -> KmsResult<GenerateDataKeyPairWithoutPlaintextResponse> {
+        self.keys
+            .generate_data_key_pair_without_plaintext(ctx, input)
+            .await
+    }
+
     // Rotation (`keys/rotation.rs`).
 
     async fn enable_key_rotation(

@@ -178,7 +178,8 @@ impl Keys {
             version: 1,
             doc: serde_json::to_string(&doc).map_err(KmsError::internal)?,
         };
-        let mat = self.new_material(&row, &material_id, row.created_at_ms);
+        let material = self.generate_key_material(key_spec).await?;
+        let mat = self.material_row(&row, &material_id, row.created_at_ms, &material);
         let claims: Vec<UniqueClaim> = match (&store, &doc.xks_key_id) {
             (Some(store), Some(xks_key_id)) => vec![UniqueClaim::exclusive(
                 XKS_KEY_ID_SCOPE,

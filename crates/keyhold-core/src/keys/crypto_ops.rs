@@ -13,6 +13,7 @@ use keyhold_kms_model::enums::{
 use keyhold_kms_model::shapes::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse};
 use keyhold_kms_model::Blob;
 
+use super::asymmetric::oaep;
 use super::holder::{holder_of, CryptoCall};
 use super::states::{state_check, KeyOperationFamily, StateCheck};
 use super::{Keys, LoadedKey};
@@ -107,6 +108,21 @@ impl Keys {
         if req.dry_run == Some(true) {
             return Err(dry_run());
         }
+        if let Some(algorithm) = req.encryption_algorithm.filter(|a| oaep(*a).is_some()) {
+            let has_context = req
+                .encryption_context
+                .as_ref()
+                .is_some_and(|c| !c.is_empty());
+            let ciphertext = self
+                .rsa_encrypt(&key, algorithm, has_context, req.plaintext.as_bytes())
+                .await?;
+            self.record_use(ctx, &key, "Encrypt");
+            return Ok(EncryptResponse {
+                ciphertext_blob: Some(Blob::from(ciphertext)),
+                key_id: Some(key.arn()),
+                encryption_algorithm: Some(algorithm),
+            });
+        }
         let context = req.encryption_context.unwrap_or_default();
         let blob = self
             .seal(ctx, &key, &context, req.plaintext.as_bytes(), "Encrypt")
@@ -134,6 +150,33 @@ impl Keys {
             return Err(KmsError::new(Exception::UnsupportedOperation,
                 "Keyhold does not support Decrypt with a Recipient (Nitro Enclaves attestation) yet".into(),
             ));
+        }
+        // Asymmetric ciphertexts are raw RSA-OAEP output, not Keyhold blobs: AWS needs the
+        // KeyId and the algorithm for them.
+        if let (Some(key_ref), Some(algorithm)) = (
+            req.key_id.as_deref(),
+            req.encryption_algorithm.filter(|a| oaep(*a).is_some()),
+        ) {
+            let key = self.load_for_use(ctx, key_ref).await?;
+            require_usable(&key)?;
+            require_symmetric_encryption(&key, Some(algorithm), "Decrypt")?;
+            if req.dry_run == Some(true) {
+                return Err(dry_run());
+            }
+            let has_context = req
+                .encryption_context
+                .as_ref()
+                .is_some_and(|c| !c.is_empty());
+            let plaintext = self
+                .rsa_decrypt(&key, algorithm, has_context, ciphertext.as_bytes())
+                .await?;
+            self.record_use(ctx, &key, "Decrypt");
+            return Ok(DecryptResponse {
+                key_id: Some(key.arn()),
+                plaintext: Some(Blob::from(plaintext.expose().to_vec())),
+                encryption_algorithm: Some(algorithm),
+                ..Default::default()
+            });
         }
         let (parsed, key) = self
             .load_blob_key(ctx, ciphertext.as_bytes(), req.key_id.as_deref())

@@ -128,6 +128,19 @@ impl Keys {
                     .into(),
             ));
         };
+        let asymmetric = [
+            req.source_encryption_algorithm,
+            req.destination_encryption_algorithm,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|a| super::asymmetric::oaep(a).is_some());
+        if asymmetric {
+            return Err(KmsError::new(
+                Exception::UnsupportedOperation,
+                "Keyhold does not support ReEncrypt with asymmetric KMS keys yet.".into(),
+            ));
+        }
         let (parsed, source) = self
             .load_blob_key(ctx, ciphertext.as_bytes(), req.source_key_id.as_deref())
             .await?;

@@ -7,8 +7,10 @@
 //!   XKS proxy;
 //! * `AWS_CLOUDHSM`: [`super::cloudhsm::CloudHsmHolder`], AES-GCM inside the store's HSM.
 //!
-//! Operations (Encrypt, Decrypt, GenerateDataKey, ReEncrypt, and later Sign, GenerateMac,
-//! DeriveSharedSecret) ask the holder and never branch on origin themselves. A new kind of
+//! Operations (Encrypt, Decrypt, GenerateDataKey, ReEncrypt) ask the holder and never branch on
+//! origin themselves. Asymmetric and HMAC keys (Sign, GenerateMac, DeriveSharedSecret, RSA
+//! encryption: `asymmetric.rs`, `mac.rs`) do not go through holders: AWS offers those specs
+//! only with material KMS holds, so they always use the local material row. A new kind of
 //! holder is a new `impl KeyHolder` and one line in [`holder_of`]; a new cryptographic
 //! capability is a new trait method, which the compiler then asks of every holder.
 

@@ -5,7 +5,9 @@
 //!   `aws_managed`: the AWS managed keys behind `alias/aws/<service>`, created on first use.
 //! * `create`: CreateKey, in Keyhold's default key store and in external key stores.
 //! * `crypto_ops`: Encrypt and Decrypt; `data_keys`: GenerateDataKey(WithoutPlaintext) and
-//!   ReEncrypt.
+//!   ReEncrypt; `data_key_pairs`: GenerateDataKeyPair(WithoutPlaintext).
+//! * `asymmetric`: Sign, Verify, GetPublicKey, DeriveSharedSecret, RSA encryption and the
+//!   generation of asymmetric and HMAC key material; `mac`: GenerateMac and VerifyMac.
 //! * `xks`: double encryption through an XKS proxy for keys in external key stores.
 //! * `cloudhsm`: keys in AWS CloudHSM key stores (AES-GCM inside the HSM), and GenerateRandom.
 //! * `manage`: EnableKey, DisableKey, UpdateKeyDescription, tags, reading the key policy and
@@ -25,16 +27,19 @@
 //! material, so the database alone never reveals a key.
 
 mod aliases;
+mod asymmetric;
 mod aws_managed;
 mod cloudhsm;
 mod create;
 mod crypto_ops;
+mod data_key_pairs;
 mod data_keys;
 mod deletion;
 #[cfg(test)]
 mod deletion_tests;
 mod holder;
 mod last_usage;
+mod mac;
 mod manage;
 mod policy;
 mod resolve;
@@ -168,6 +173,9 @@ pub struct Keys {
     clock: Arc<dyn Clock>,
     /// Last uses recorded since the last flush (`last_usage`).
     usage: last_usage::UsageTable,
+    /// Bounds concurrent asymmetric key generation (RSA-4096 takes long), which runs on
+    /// blocking threads so that a burst of CreateKey cannot starve other requests.
+    keygen: tokio::sync::Semaphore,
 }
 
 /// AWS's default key policy for a key created without one.
@@ -246,7 +254,8 @@ impl LoadedKey {
     pub fn metadata(&self) -> KeyMetadata {
         let d = &self.doc;
         let symmetric = d.key_spec == KeySpec::SymmetricDefault;
-        let algorithms = specs::key_spec_info(d.key_spec).encryption_algorithms(d.key_usage);
+        let info = specs::key_spec_info(d.key_spec);
+        let algorithms = info.encryption_algorithms(d.key_usage);
         let state = self.key_state();
         let own_material = matches!(d.origin, OriginType::AwsKms | OriginType::External);
         KeyMetadata {
@@ -264,6 +273,9 @@ impl LoadedKey {
             customer_master_key_spec: CustomerMasterKeySpec::try_from(d.key_spec.as_str()).ok(),
             key_spec: Some(d.key_spec),
             encryption_algorithms: (!algorithms.is_empty()).then(|| algorithms.to_vec()),
+            signing_algorithms: non_empty(info.signing_algorithms(d.key_usage)),
+            mac_algorithms: non_empty(info.mac_algorithms(d.key_usage)),
+            key_agreement_algorithms: non_empty(info.key_agreement_algorithms(d.key_usage)),
             multi_region: Some(d.multi_region),
             pending_deletion_window_in_days: d.pending_deletion_window_in_days,
             expiration_model: (d.origin == OriginType::External)
@@ -305,6 +317,7 @@ impl Keys {
             throttle: throttle::Throttle::new(rate),
             material_cache: Default::default(),
             usage: Default::default(),
+            keygen: tokio::sync::Semaphore::new(asymmetric::MAX_CONCURRENT_KEYGEN),
         }
     }
 
@@ -417,8 +430,7 @@ impl Keys {
         Ok(LoadedKey { row, doc, store })
     }
 
-    /// A new random key material for the key of `row`, wrapped by the root key under the
-    /// associated data naming the key and `material_id`, as a material row.
+    /// A new random AES-256 key material for the key of `row`, as a material row.
     fn new_material(
         &self,
         row: &StoredKey,
@@ -426,6 +438,18 @@ impl Keys {
         created_at_ms: i64,
     ) -> StoredKeyMaterial {
         let material = keyhold_crypto::random_bytes(32);
+        self.material_row(row, material_id, created_at_ms, &material)
+    }
+
+    /// `material` for the key of `row`, wrapped by the root key under the associated data
+    /// naming the key and `material_id`, as a material row.
+    fn material_row(
+        &self,
+        row: &StoredKey,
+        material_id: &str,
+        created_at_ms: i64,
+        material: &SecretBytes,
+    ) -> StoredKeyMaterial {
         let wrapped = self.root_key.wrap(
             &material_aad(&row.account_id, &row.region, &row.key_id, material_id),
             material.expose(),
@@ -477,6 +501,11 @@ impl Keys {
         }
         Ok(Some(material))
     }
+}
+
+/// `Some(list)` unless `list` is empty, as AWS omits empty algorithm lists.
+fn non_empty<T: Clone>(list: &[T]) -> Option<Vec<T>> {
+    (!list.is_empty()).then(|| list.to_vec())
 }
 
 /// A new key material id: 64 lowercase hex characters, like AWS's `KeyMaterialId`.

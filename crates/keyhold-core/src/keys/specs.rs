@@ -1,6 +1,6 @@
 //! Key specs as data: for every `KeySpec` of the model, the key usages AWS allows and the
 //! algorithms of each usage, as AWS's Developer Guide ("Key spec reference") lists them, and
-//! whether Keyhold implements the spec yet. Operations and DescribeKey read this table instead
+//! whether Keyhold implements the spec yet (all but SM2). Operations and DescribeKey read this table instead
 //! of branching on specs; a new spec is one entry here (and its cryptography in a key holder).
 
 use keyhold_kms_model::enums::{
@@ -43,6 +43,33 @@ impl KeySpecInfo {
             &[]
         }
     }
+
+    /// The signing algorithms of a key of this spec with `usage` (empty for other usages).
+    pub fn signing_algorithms(&self, usage: KeyUsageType) -> &'static [Sig] {
+        if usage == KeyUsageType::SignVerify {
+            self.signing
+        } else {
+            &[]
+        }
+    }
+
+    /// The MAC algorithms of a key of this spec with `usage` (empty for other usages).
+    pub fn mac_algorithms(&self, usage: KeyUsageType) -> &'static [Mac] {
+        if usage == KeyUsageType::GenerateVerifyMac {
+            self.mac
+        } else {
+            &[]
+        }
+    }
+
+    /// The key agreement algorithms of a key of this spec with `usage` (empty for others).
+    pub fn key_agreement_algorithms(&self, usage: KeyUsageType) -> &'static [Ka] {
+        if usage == KeyUsageType::KeyAgreement {
+            self.key_agreement
+        } else {
+            &[]
+        }
+    }
 }
 
 const RSA_USAGES: &[KeyUsageType] = &[KeyUsageType::EncryptDecrypt, KeyUsageType::SignVerify];
@@ -74,8 +101,24 @@ const fn entry(
         signing,
         mac,
         key_agreement,
-        implemented: false,
+        // Every spec but SM2 (whose cryptography needs a further crate) is implemented.
+        implemented: !matches!(spec, KeySpec::Sm2),
     }
+}
+
+/// The cryptography crate's name for an asymmetric key spec (`None` for symmetric, HMAC and
+/// SM2 keys).
+pub fn asymmetric(spec: KeySpec) -> Option<keyhold_crypto::asym::AsymmetricSpec> {
+    match spec {
+        KeySpec::Sm2 => None,
+        other => keyhold_crypto::asym::AsymmetricSpec::from_aws_name(other.as_str()),
+    }
+}
+
+/// The HMAC algorithm of an `HMAC_<n>` key spec (its only MAC algorithm).
+pub fn hmac(spec: KeySpec) -> Option<keyhold_crypto::asym::MacAlgorithm> {
+    let mac = key_spec_info(spec).mac.first()?;
+    keyhold_crypto::asym::MacAlgorithm::from_aws_name(mac.as_str())
 }
 
 /// What `spec` allows. An exhaustive match: a spec added to the model does not compile
@@ -110,7 +153,6 @@ pub const fn key_spec_info(spec: KeySpec) -> KeySpecInfo {
         ),
         S::EccSecgP256k1 => entry(spec, SIGN_ONLY, &[], &[Sig::EcdsaSha256], &[], &[]),
         S::SymmetricDefault => KeySpecInfo {
-            implemented: true,
             ..entry(
                 spec,
                 &[KeyUsageType::EncryptDecrypt],

@@ -9,8 +9,8 @@ use keyhold_kms_model::Exception;
 /// Operations that share a row of AWS's key-state table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyOperationFamily {
-    /// Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext) (and later Sign,
-    /// Verify, GenerateMac, VerifyMac, DeriveSharedSecret, GenerateDataKeyPair*).
+    /// Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext), GenerateDataKeyPair*,
+    /// Sign, Verify, GenerateMac, VerifyMac, DeriveSharedSecret, GetPublicKey.
     Cryptographic,
     /// DescribeKey (and the other read-only metadata operations).
     Describe,

@@ -225,7 +225,14 @@ pub fn verify(
     message: &[u8],
     signature: &[u8],
 ) -> Result<bool, AsymError> {
-    let _ = (spec, private_key, algorithm, message_type, message, signature);
+    let _ = (
+        spec,
+        private_key,
+        algorithm,
+        message_type,
+        message,
+        signature,
+    );
     todo!("asym: verify")
 }
 
