@@ -19,6 +19,10 @@ mod hmac;
 mod mldsa;
 mod prepare;
 mod rsa;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_kex;
 
 /// An asymmetric KMS key spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
