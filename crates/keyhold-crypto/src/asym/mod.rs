@@ -8,9 +8,21 @@
 //! function is synchronous and CPU-bound: callers run key generation off their async executor.
 //!
 //! INTERFACE CONTRACT (written by the domain side; bodies are implemented in this module's
-//! submodules). Private keys are opaque bytes per spec ([`AsymmetricSpec::private_key_format`]).
+//! submodules). Private keys are opaque bytes per spec ([`generate`] documents each form).
 
 use crate::SecretBytes;
+use prepare::{prepare, Input};
+
+mod ecc;
+mod ed25519;
+mod hmac;
+mod mldsa;
+mod prepare;
+mod rsa;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_kex;
 
 /// An asymmetric KMS key spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -136,75 +148,206 @@ pub enum AsymError {
     InvalidPrivateKey(String),
 }
 
+/// The key families behind the specs, with what each needs to pick its implementation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    /// RSA with a modulus of this many bits.
+    Rsa(usize),
+    /// ECDSA (and, for NIST curves, ECDH) on this curve.
+    Ec(ecc::Curve),
+    /// Ed25519.
+    Ed25519,
+    /// ML-DSA at this parameter set.
+    MlDsa(mldsa::Level),
+}
+
+/// Every asymmetric spec with its KMS name.
+const SPEC_NAMES: [(AsymmetricSpec, &str); 11] = [
+    (AsymmetricSpec::Rsa2048, "RSA_2048"),
+    (AsymmetricSpec::Rsa3072, "RSA_3072"),
+    (AsymmetricSpec::Rsa4096, "RSA_4096"),
+    (AsymmetricSpec::EccNistP256, "ECC_NIST_P256"),
+    (AsymmetricSpec::EccNistP384, "ECC_NIST_P384"),
+    (AsymmetricSpec::EccNistP521, "ECC_NIST_P521"),
+    (AsymmetricSpec::EccSecgP256k1, "ECC_SECG_P256K1"),
+    (AsymmetricSpec::EccNistEdwards25519, "ECC_NIST_EDWARDS25519"),
+    (AsymmetricSpec::MlDsa44, "ML_DSA_44"),
+    (AsymmetricSpec::MlDsa65, "ML_DSA_65"),
+    (AsymmetricSpec::MlDsa87, "ML_DSA_87"),
+];
+
+/// Every signing algorithm with its KMS name.
+const ALGORITHM_NAMES: [(SigningAlgorithm, &str); 12] = [
+    (SigningAlgorithm::RsassaPssSha256, "RSASSA_PSS_SHA_256"),
+    (SigningAlgorithm::RsassaPssSha384, "RSASSA_PSS_SHA_384"),
+    (SigningAlgorithm::RsassaPssSha512, "RSASSA_PSS_SHA_512"),
+    (
+        SigningAlgorithm::RsassaPkcs1V15Sha256,
+        "RSASSA_PKCS1_V1_5_SHA_256",
+    ),
+    (
+        SigningAlgorithm::RsassaPkcs1V15Sha384,
+        "RSASSA_PKCS1_V1_5_SHA_384",
+    ),
+    (
+        SigningAlgorithm::RsassaPkcs1V15Sha512,
+        "RSASSA_PKCS1_V1_5_SHA_512",
+    ),
+    (SigningAlgorithm::EcdsaSha256, "ECDSA_SHA_256"),
+    (SigningAlgorithm::EcdsaSha384, "ECDSA_SHA_384"),
+    (SigningAlgorithm::EcdsaSha512, "ECDSA_SHA_512"),
+    (SigningAlgorithm::Ed25519Sha512, "ED25519_SHA_512"),
+    (SigningAlgorithm::Ed25519PhSha512, "ED25519_PH_SHA_512"),
+    (SigningAlgorithm::MlDsaShake256, "ML_DSA_SHAKE_256"),
+];
+
+/// The RSA signing algorithms, in the order KMS lists them.
+const RSA_ALGORITHMS: [SigningAlgorithm; 6] = [
+    SigningAlgorithm::RsassaPssSha256,
+    SigningAlgorithm::RsassaPssSha384,
+    SigningAlgorithm::RsassaPssSha512,
+    SigningAlgorithm::RsassaPkcs1V15Sha256,
+    SigningAlgorithm::RsassaPkcs1V15Sha384,
+    SigningAlgorithm::RsassaPkcs1V15Sha512,
+];
+
 impl AsymmetricSpec {
     /// The spec of KMS name `name` (`RSA_2048`, ...), if asymmetric.
     pub fn from_aws_name(name: &str) -> Option<Self> {
-        let _ = name;
-        todo!("asym: from_aws_name")
+        SPEC_NAMES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(spec, _)| *spec)
     }
 
     /// The KMS name.
     pub fn aws_name(&self) -> &'static str {
-        todo!("asym: aws_name")
+        SPEC_NAMES
+            .iter()
+            .find(|(spec, _)| spec == self)
+            .map_or("", |(_, n)| n)
     }
 
     /// The signing algorithms KMS offers for this spec (empty for none).
     pub fn signing_algorithms(&self) -> &'static [SigningAlgorithm] {
-        todo!("asym: signing_algorithms")
+        use SigningAlgorithm as A;
+        match self {
+            Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096 => &RSA_ALGORITHMS,
+            Self::EccNistP256 | Self::EccSecgP256k1 => &[A::EcdsaSha256],
+            Self::EccNistP384 => &[A::EcdsaSha384],
+            Self::EccNistP521 => &[A::EcdsaSha512],
+            Self::EccNistEdwards25519 => &[A::Ed25519Sha512, A::Ed25519PhSha512],
+            Self::MlDsa44 | Self::MlDsa65 | Self::MlDsa87 => &[A::MlDsaShake256],
+        }
     }
 
     /// True for RSA specs (the only ones with OAEP encryption here).
     pub fn is_rsa(&self) -> bool {
-        todo!("asym: is_rsa")
+        matches!(self.family(), Family::Rsa(_))
     }
 
     /// True for the NIST curves, the specs with ECDH key agreement.
     pub fn has_key_agreement(&self) -> bool {
-        todo!("asym: has_key_agreement")
+        matches!(self.family(), Family::Ec(curve) if curve.has_key_agreement())
+    }
+
+    /// The family and parameters of this spec.
+    fn family(&self) -> Family {
+        match self {
+            Self::Rsa2048 => Family::Rsa(2048),
+            Self::Rsa3072 => Family::Rsa(3072),
+            Self::Rsa4096 => Family::Rsa(4096),
+            Self::EccNistP256 => Family::Ec(ecc::Curve::P256),
+            Self::EccNistP384 => Family::Ec(ecc::Curve::P384),
+            Self::EccNistP521 => Family::Ec(ecc::Curve::P521),
+            Self::EccSecgP256k1 => Family::Ec(ecc::Curve::K256),
+            Self::EccNistEdwards25519 => Family::Ed25519,
+            Self::MlDsa44 => Family::MlDsa(mldsa::Level::L44),
+            Self::MlDsa65 => Family::MlDsa(mldsa::Level::L65),
+            Self::MlDsa87 => Family::MlDsa(mldsa::Level::L87),
+        }
     }
 }
 
 impl SigningAlgorithm {
     /// The algorithm of KMS name `name`.
     pub fn from_aws_name(name: &str) -> Option<Self> {
-        let _ = name;
-        todo!("asym")
+        ALGORITHM_NAMES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(alg, _)| *alg)
     }
 
     /// The KMS name.
     pub fn aws_name(&self) -> &'static str {
-        todo!("asym")
+        ALGORITHM_NAMES
+            .iter()
+            .find(|(alg, _)| alg == self)
+            .map_or("", |(_, n)| n)
     }
 }
 
 impl MacAlgorithm {
     /// The algorithm of KMS name `name`.
     pub fn from_aws_name(name: &str) -> Option<Self> {
-        let _ = name;
-        todo!("asym")
+        match name {
+            "HMAC_SHA_224" => Some(Self::HmacSha224),
+            "HMAC_SHA_256" => Some(Self::HmacSha256),
+            "HMAC_SHA_384" => Some(Self::HmacSha384),
+            "HMAC_SHA_512" => Some(Self::HmacSha512),
+            _ => None,
+        }
     }
 
     /// HMAC key length in bytes for the matching `HMAC_<n>` key spec (n / 8).
     pub fn key_len(&self) -> usize {
-        todo!("asym")
+        match self {
+            Self::HmacSha224 => 28,
+            Self::HmacSha256 => 32,
+            Self::HmacSha384 => 48,
+            Self::HmacSha512 => 64,
+        }
     }
 }
 
-/// A new private key of `spec` (PKCS#8 DER for RSA, ECC and Ed25519; for ML-DSA the
-/// implementation documents its form).
+/// A new private key of `spec`.
+///
+/// - RSA: PKCS#8 DER (`PrivateKeyInfo`, rsaEncryption), public exponent 65537.
+/// - ECC (P-256, P-384, P-521, secp256k1): PKCS#8 DER, id-ecPublicKey with the named curve,
+///   wrapping a SEC1 `ECPrivateKey` that includes the public point.
+/// - Ed25519: PKCS#8 v1 DER (RFC 8410 `OneAsymmetricKey` without the public key, the form
+///   OpenSSL writes).
+/// - ML-DSA: the raw 32-byte FIPS 204 seed ξ, from which `ML-DSA.KeyGen_internal`
+///   (Algorithm 6) re-derives the key pair on every use; no PKCS#8 wrapping. The same seed
+///   gives the same key pair in any FIPS 204 implementation (e.g. OpenSSL 3.5's
+///   seed-based ML-DSA private keys).
 pub fn generate(spec: AsymmetricSpec) -> Result<SecretBytes, AsymError> {
-    let _ = spec;
-    todo!("asym: generate")
+    match spec.family() {
+        Family::Rsa(bits) => rsa::generate(bits),
+        Family::Ec(curve) => ecc::generate(curve),
+        Family::Ed25519 => ed25519::generate(),
+        Family::MlDsa(_) => Ok(mldsa::generate()),
+    }
 }
 
 /// The DER SubjectPublicKeyInfo of a private key made by [`generate`] (what GetPublicKey
-/// returns).
+/// returns): rsaEncryption (NULL parameters) for RSA; id-ecPublicKey with the named curve
+/// and the uncompressed point for ECC; id-Ed25519 for Ed25519; id-ml-dsa-44/65/87 without
+/// parameters and the FIPS 204 encoded public key for ML-DSA.
 pub fn public_key_der(spec: AsymmetricSpec, private_key: &[u8]) -> Result<Vec<u8>, AsymError> {
-    let _ = (spec, private_key);
-    todo!("asym: public_key_der")
+    match spec.family() {
+        Family::Rsa(bits) => rsa::public_key_der(bits, private_key),
+        Family::Ec(curve) => ecc::public_key_der(curve, private_key),
+        Family::Ed25519 => ed25519::public_key_der(private_key),
+        Family::MlDsa(level) => mldsa::public_key_der(level, private_key),
+    }
 }
 
 /// Signs `message` (of `message_type`) with `algorithm`.
+///
+/// RSA signatures are k bytes (PSS: MGF1 with the same hash, salt as long as the digest);
+/// ECDSA signatures are DER `SEQUENCE { r, s }`; Ed25519 signatures are 64 bytes; ML-DSA
+/// signatures are the FIPS 204 encoding (hedged signing, empty context).
 pub fn sign(
     spec: AsymmetricSpec,
     private_key: &[u8],
@@ -212,8 +355,13 @@ pub fn sign(
     message_type: MessageType,
     message: &[u8],
 ) -> Result<Vec<u8>, AsymError> {
-    let _ = (spec, private_key, algorithm, message_type, message);
-    todo!("asym: sign")
+    let input = prepare(spec, algorithm, message_type, message)?;
+    match spec.family() {
+        Family::Rsa(bits) => rsa::sign(bits, private_key, algorithm, &input),
+        Family::Ec(curve) => ecc::sign(curve, private_key, &input),
+        Family::Ed25519 => ed25519::sign(private_key, &input),
+        Family::MlDsa(level) => mldsa::sign(level, private_key, &input),
+    }
 }
 
 /// Whether `signature` is a valid signature of `message`; a malformed signature is `Ok(false)`.
@@ -225,22 +373,22 @@ pub fn verify(
     message: &[u8],
     signature: &[u8],
 ) -> Result<bool, AsymError> {
-    let _ = (
-        spec,
-        private_key,
-        algorithm,
-        message_type,
-        message,
-        signature,
-    );
-    todo!("asym: verify")
+    let input = prepare(spec, algorithm, message_type, message)?;
+    match spec.family() {
+        Family::Rsa(bits) => rsa::verify(bits, private_key, algorithm, &input, signature),
+        Family::Ec(curve) => ecc::verify(curve, private_key, &input, signature),
+        Family::Ed25519 => ed25519::verify(private_key, &input, signature),
+        Family::MlDsa(level) => mldsa::verify(level, private_key, &input, signature),
+    }
 }
 
 /// The largest plaintext RSAES-OAEP with `algorithm` encrypts under an RSA key of `spec`
-/// (k - 2·hLen - 2 bytes).
+/// (k - 2·hLen - 2 bytes); 0 for specs that are not RSA.
 pub fn rsa_max_plaintext(spec: AsymmetricSpec, algorithm: OaepAlgorithm) -> usize {
-    let _ = (spec, algorithm);
-    todo!("asym")
+    match spec.family() {
+        Family::Rsa(bits) => rsa::max_plaintext(bits, algorithm),
+        _ => 0,
+    }
 }
 
 /// RSAES-OAEP encryption under the public half of `private_key`.
@@ -250,8 +398,10 @@ pub fn rsa_encrypt(
     algorithm: OaepAlgorithm,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, AsymError> {
-    let _ = (spec, private_key, algorithm, plaintext);
-    todo!("asym: rsa_encrypt")
+    match spec.family() {
+        Family::Rsa(bits) => rsa::encrypt(bits, private_key, algorithm, plaintext),
+        _ => Err(not_rsa(spec)),
+    }
 }
 
 /// RSAES-OAEP decryption.
@@ -261,8 +411,18 @@ pub fn rsa_decrypt(
     algorithm: OaepAlgorithm,
     ciphertext: &[u8],
 ) -> Result<SecretBytes, AsymError> {
-    let _ = (spec, private_key, algorithm, ciphertext);
-    todo!("asym: rsa_decrypt")
+    match spec.family() {
+        Family::Rsa(bits) => rsa::decrypt(bits, private_key, algorithm, ciphertext),
+        _ => Err(not_rsa(spec)),
+    }
+}
+
+/// The error for encryption with a spec that is not RSA.
+fn not_rsa(spec: AsymmetricSpec) -> AsymError {
+    AsymError::Unsupported(format!(
+        "key spec {} does not support encryption; only RSA key specs do",
+        spec.aws_name()
+    ))
 }
 
 /// The raw ECDH shared secret (the x-coordinate, field-size bytes) of `private_key` and the
@@ -272,18 +432,24 @@ pub fn ecdh(
     private_key: &[u8],
     peer_public_key_der: &[u8],
 ) -> Result<SecretBytes, AsymError> {
-    let _ = (spec, private_key, peer_public_key_der);
-    todo!("asym: ecdh")
+    match spec.family() {
+        Family::Ec(curve) if curve.has_key_agreement() => {
+            ecc::ecdh(curve, private_key, peer_public_key_der)
+        }
+        _ => Err(AsymError::Unsupported(format!(
+            "key spec {} does not support key agreement; only ECC_NIST_P256, ECC_NIST_P384 \
+             and ECC_NIST_P521 do",
+            spec.aws_name()
+        ))),
+    }
 }
 
 /// HMAC of `message` under `key`.
 pub fn mac(algorithm: MacAlgorithm, key: &[u8], message: &[u8]) -> Vec<u8> {
-    let _ = (algorithm, key, message);
-    todo!("asym: mac")
+    hmac::mac(algorithm, key, message)
 }
 
 /// Constant-time check of `tag` against the HMAC of `message`.
 pub fn verify_mac(algorithm: MacAlgorithm, key: &[u8], message: &[u8], tag: &[u8]) -> bool {
-    let _ = (algorithm, key, message, tag);
-    todo!("asym: verify_mac")
+    hmac::verify(algorithm, key, message, tag)
 }
