@@ -25,8 +25,11 @@ async fn create(kms: &aws_sdk_kms::Client, spec: KeySpec, usage: KeyUsageType) -
     out.key_metadata().expect("metadata").key_id().to_string()
 }
 
-/// (spec, algorithms, digest length per algorithm or None where DIGEST is refused).
-fn signing_matrix() -> Vec<(KeySpec, Vec<(SigningAlgorithmSpec, Option<usize>)>)> {
+/// A signing algorithm with its digest length (`None` where DIGEST is refused).
+type AlgorithmRow = (SigningAlgorithmSpec, Option<usize>);
+
+/// (spec, its algorithms).
+fn signing_matrix() -> Vec<(KeySpec, Vec<AlgorithmRow>)> {
     use SigningAlgorithmSpec as S;
     let rsa = vec![
         (S::RsassaPssSha256, Some(32)),
