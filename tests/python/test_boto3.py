@@ -64,9 +64,9 @@ def test_errors_match_aws(kms):
         "Member must have value less than or equal to 1000",
     )
     with pytest.raises(ClientError) as e:
-        kms.get_public_key(KeyId="0b3e2c4a-1111-4222-8333-944455556666")
+        kms.list_grants(KeyId="0b3e2c4a-1111-4222-8333-944455556666")
     assert error(e.value)[0] == "UnsupportedOperationException"
-    assert "GetPublicKey" in error(e.value)[1]
+    assert "ListGrants" in error(e.value)[1]
 
 
 def test_paginator_sees_every_key_once(kms):

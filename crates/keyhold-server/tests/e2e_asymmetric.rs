@@ -256,6 +256,68 @@ async fn rsa_encryption_key_agreement_macs_and_data_key_pairs() {
         );
         assert_eq!(code, "ValidationException");
     }
+    // ReEncrypt between a symmetric key and an RSA key, both ways.
+    let symmetric_key = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+    let sym_blob = kms
+        .encrypt()
+        .key_id(&symmetric_key)
+        .plaintext(Blob::new(b"moved".to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob()
+        .cloned()
+        .unwrap();
+    let to_rsa = kms
+        .re_encrypt()
+        .ciphertext_blob(sym_blob)
+        .destination_key_id(&rsa)
+        .destination_encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256)
+        .send()
+        .await
+        .expect("re-encrypt to RSA");
+    assert_eq!(
+        to_rsa.destination_encryption_algorithm(),
+        Some(&EncryptionAlgorithmSpec::RsaesOaepSha256)
+    );
+    let rsa_blob = to_rsa.ciphertext_blob().cloned().unwrap();
+    let back = kms
+        .re_encrypt()
+        .ciphertext_blob(rsa_blob.clone())
+        .source_key_id(&rsa)
+        .source_encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256)
+        .destination_key_id(&symmetric_key)
+        .send()
+        .await
+        .expect("re-encrypt from RSA");
+    let plain = kms
+        .decrypt()
+        .ciphertext_blob(back.ciphertext_blob().cloned().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.plaintext().unwrap().as_ref(), b"moved");
+    let (code, _) = failure(
+        kms.re_encrypt()
+            .ciphertext_blob(rsa_blob)
+            .source_encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256)
+            .destination_key_id(&symmetric_key)
+            .send()
+            .await,
+    );
+    assert_eq!(
+        code, "ValidationException",
+        "an RSA source needs SourceKeyId"
+    );
+
     let (code, _) = failure(
         kms.generate_data_key()
             .key_id(&rsa)

@@ -88,9 +88,9 @@ async fn malformed_requests_get_aws_errors() {
             "ValidationException",
         ),
         (
-            Some("TrentService.Sign"),
+            Some("TrentService.ListGrants"),
             CT,
-            r#"{"KeyId":"k","Message":"AA==","SigningAlgorithm":"ECDSA_SHA_256"}"#.into(),
+            r#"{"KeyId":"k"}"#.into(),
             400,
             "UnsupportedOperationException",
         ),

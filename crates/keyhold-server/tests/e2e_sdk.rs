@@ -292,7 +292,7 @@ async fn errors_are_aws_errors() {
 
     // Not yet implemented operations say so, by name.
     let err = kms
-        .get_public_key()
+        .list_grants()
         .key_id(&key_id)
         .send()
         .await
@@ -300,7 +300,7 @@ async fn errors_are_aws_errors() {
         .into_service_error();
     let (code, msg) = service_error_code(&err);
     assert_eq!(code, "UnsupportedOperationException");
-    assert!(msg.unwrap().contains("GetPublicKey"));
+    assert!(msg.unwrap().contains("ListGrants"));
 }
 
 #[tokio::test]

@@ -116,7 +116,8 @@ impl Keys {
     }
 
     /// `ReEncrypt`: decrypts under the key the blob names (which must be `SourceKeyId` when
-    /// given) and encrypts under `DestinationKeyId`, without the plaintext leaving Keyhold.
+    /// given; an RSA source is named by `SourceKeyId`) and encrypts under `DestinationKeyId`,
+    /// without the plaintext leaving Keyhold.
     pub async fn re_encrypt(
         &self,
         ctx: &RequestContext,
@@ -128,22 +129,29 @@ impl Keys {
                     .into(),
             ));
         };
-        let asymmetric = [
-            req.source_encryption_algorithm,
-            req.destination_encryption_algorithm,
-        ]
-        .into_iter()
-        .flatten()
-        .any(|a| super::asymmetric::oaep(a).is_some());
-        if asymmetric {
-            return Err(KmsError::new(
-                Exception::UnsupportedOperation,
-                "Keyhold does not support ReEncrypt with asymmetric KMS keys yet.".into(),
-            ));
-        }
-        let (parsed, source) = self
-            .load_blob_key(ctx, ciphertext.as_bytes(), req.source_key_id.as_deref())
-            .await?;
+        // Either side may be an RSA key: its ciphertext is raw OAEP output (the source then
+        // needs SourceKeyId, as AWS requires), and it takes no encryption context.
+        let source_oaep = req
+            .source_encryption_algorithm
+            .filter(|a| super::asymmetric::oaep(*a).is_some());
+        let destination_oaep = req
+            .destination_encryption_algorithm
+            .filter(|a| super::asymmetric::oaep(*a).is_some());
+        let (parsed, source) =
+            match (source_oaep, req.source_key_id.as_deref()) {
+                (Some(_), Some(key_ref)) => (None, self.load_for_use(ctx, key_ref).await?),
+                (Some(_), None) => return Err(KmsError::new(
+                    Exception::Validation,
+                    "SourceKeyId is required when the source encryption algorithm is asymmetric."
+                        .into(),
+                )),
+                (None, requested) => {
+                    let (parsed, key) = self
+                        .load_blob_key(ctx, ciphertext.as_bytes(), requested)
+                        .await?;
+                    (Some(parsed), key)
+                }
+            };
         let destination = self.load_for_use(ctx, &req.destination_key_id).await?;
         require_usable(&source)?;
         require_symmetric_encryption(&source, req.source_encryption_algorithm, "ReEncrypt")?;
@@ -157,25 +165,60 @@ impl Keys {
             return Err(dry_run());
         }
         let source_context = req.source_encryption_context.unwrap_or_default();
-        let plaintext = self
-            .open(ctx, &source, &parsed, &source_context, "ReEncrypt")
-            .await?;
+        let plaintext = match (&parsed, source_oaep) {
+            (Some(parsed), _) => {
+                self.open(ctx, &source, parsed, &source_context, "ReEncrypt")
+                    .await?
+            }
+            (None, Some(algorithm)) => {
+                self.rsa_decrypt(
+                    &source,
+                    algorithm,
+                    !source_context.is_empty(),
+                    ciphertext.as_bytes(),
+                )
+                .await?
+            }
+            (None, None) => return Err(KmsError::new(Exception::InvalidCiphertext, String::new())),
+        };
         let destination_context = req.destination_encryption_context.unwrap_or_default();
-        let blob = self
-            .seal(
-                ctx,
-                &destination,
-                &destination_context,
-                plaintext.expose(),
-                "ReEncrypt",
-            )
-            .await?;
+        let blob = match destination_oaep {
+            Some(algorithm) => {
+                let out = self
+                    .rsa_encrypt(
+                        &destination,
+                        algorithm,
+                        !destination_context.is_empty(),
+                        plaintext.expose(),
+                    )
+                    .await?;
+                self.record_use(ctx, &destination, "ReEncrypt");
+                out
+            }
+            None => {
+                self.seal(
+                    ctx,
+                    &destination,
+                    &destination_context,
+                    plaintext.expose(),
+                    "ReEncrypt",
+                )
+                .await?
+            }
+        };
+        if source_oaep.is_some() {
+            self.record_use(ctx, &source, "ReEncrypt");
+        }
         Ok(ReEncryptResponse {
             ciphertext_blob: Some(Blob::from(blob)),
             source_key_id: Some(source.arn()),
             key_id: Some(destination.arn()),
-            source_encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
-            destination_encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
+            source_encryption_algorithm: Some(
+                source_oaep.unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault),
+            ),
+            destination_encryption_algorithm: Some(
+                destination_oaep.unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault),
+            ),
             ..Default::default()
         })
     }
