@@ -19,6 +19,15 @@ pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 /// The SO PIN of every test token.
 pub const TEST_SO_PIN: &str = "so-pin-1234";
 
+/// Serialises token creation within the process: tests run in parallel threads, and two
+/// `C_InitToken` calls choosing the "first free slot" at once could pick the same slot, one
+/// re-initialising the other's token under it (seen as CKR_GENERAL_ERROR from
+/// `C_GetTokenInfo` in a loaded CI run).
+fn init_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The per-process SoftHSM environment.
 #[derive(Debug)]
 pub struct TestEnv {
@@ -81,6 +90,7 @@ impl TestEnv {
     /// Creates a token labelled `label` whose user PIN is `user_pin`, and
     /// returns a configuration for it (pool of 2 sessions).
     pub fn token(&self, label: &str, user_pin: &str) -> Result<TokenConfig, Pkcs11Error> {
+        let _one_at_a_time = init_lock();
         init_token(
             &self.module_path,
             SlotChoice::FirstFree,
@@ -95,6 +105,7 @@ impl TestEnv {
 
     /// Creates a token without a user (C_InitPIN never ran).
     pub fn token_without_user(&self, label: &str) -> Result<(), Pkcs11Error> {
+        let _one_at_a_time = init_lock();
         init_token(
             &self.module_path,
             SlotChoice::FirstFree,
