@@ -25,7 +25,8 @@ pub const TEST_SO_PIN: &str = "so-pin-1234";
 /// `C_GetTokenInfo` in a loaded CI run).
 fn init_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The per-process SoftHSM environment.

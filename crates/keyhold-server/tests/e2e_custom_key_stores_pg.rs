@@ -9,7 +9,7 @@ mod custom_key_stores_common;
 use std::time::Duration;
 
 use aws_sdk_kms::types::{ConnectionErrorCodeType, ConnectionStateType};
-use common::{client, database_url, fresh_schema, TestServer};
+use common::{client, database_url};
 use custom_key_stores_common::{code, wait_final};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,25 +17,7 @@ async fn two_nodes_racing_creates_yield_one_store() {
     let Some(url) = database_url() else {
         return;
     };
-    let schema = fresh_schema("kh_e2e_cks");
-    let tmp = tempfile::tempdir().expect("tmp");
-    // Both nodes share the root key (secrets written by one are read by the other) and keep
-    // their tables in a schema of their own.
-    let root_key = tmp.path().join("root.key").display().to_string();
-    let cfg = tmp.path().join("keyhold.toml");
-    std::fs::write(&cfg, format!("database_schema = {schema:?}\n")).expect("config");
-    let cfg = cfg.display().to_string();
-    let args = [
-        "--test-mode",
-        "--database-url",
-        url.as_str(),
-        "--config",
-        cfg.as_str(),
-        "--root-key-file",
-        root_key.as_str(),
-    ];
-    let a = TestServer::start_with(&args);
-    let b = TestServer::start_with(&args);
+    let (a, b, _tmp) = common::two_pg_nodes(&url, "kh_e2e_cks", "");
     let (ka, kb) = (client(&a), client(&b));
 
     // Eight racing creates of one name, split across the two nodes.

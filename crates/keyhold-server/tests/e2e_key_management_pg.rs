@@ -9,7 +9,7 @@ mod common;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::KeyLastUsageTrackingOperation;
-use common::{advance_clock, client, database_url, encrypt_blob, fresh_schema, TestServer};
+use common::{advance_clock, client, database_url, encrypt_blob};
 
 fn outcome<T, E: aws_sdk_kms::error::ProvideErrorMetadata>(r: Result<T, E>) -> String {
     match r {
@@ -23,23 +23,7 @@ async fn two_nodes_share_aliases_managed_keys_policies_and_rotations() {
     let Some(url) = database_url() else {
         return;
     };
-    let schema = fresh_schema("kh_e2e_keys");
-    let tmp = tempfile::tempdir().expect("tmp");
-    let root_key = tmp.path().join("root.key").display().to_string();
-    let cfg = tmp.path().join("keyhold.toml");
-    std::fs::write(&cfg, format!("database_schema = {schema:?}\n")).expect("config");
-    let cfg = cfg.display().to_string();
-    let args = [
-        "--test-mode",
-        "--database-url",
-        url.as_str(),
-        "--config",
-        cfg.as_str(),
-        "--root-key-file",
-        root_key.as_str(),
-    ];
-    let a = TestServer::start_with(&args);
-    let b = TestServer::start_with(&args);
+    let (a, b, _tmp) = common::two_pg_nodes(&url, "kh_e2e_keys", "");
     let (ka, kb) = (client(&a), client(&b));
 
     // Eight keys, then eight racing CreateAlias of one name split across the nodes.

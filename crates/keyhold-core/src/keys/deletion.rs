@@ -124,36 +124,47 @@ impl Keys {
         })
     }
 
+    /// The keys whose entry in the due-time index `index` is at or before `due_by` (every
+    /// key in it with `None`), in due order, read page by page: the one walk both background
+    /// sweeps (deletions, rotations) make. Entries owned by anything but a key are skipped.
+    pub(super) async fn due_keys(
+        &self,
+        index: &str,
+        due_by: Option<&str>,
+    ) -> KmsResult<Vec<(String, String, String)>> {
+        let mut after: Option<IndexHit> = None;
+        let mut due = Vec::new();
+        loop {
+            let page = self
+                .store
+                .list_index(index, "", due_by, after.as_ref(), PAGE)
+                .await?;
+            due.extend(page.iter().filter_map(|hit| match &hit.owner {
+                IndexOwner::Key {
+                    account_id,
+                    region,
+                    key_id,
+                } => Some((account_id.clone(), region.clone(), key_id.clone())),
+                _ => None,
+            }));
+            if page.len() < PAGE as usize {
+                return Ok(due);
+            }
+            after = page.into_iter().last();
+        }
+    }
+
     /// Completes the scheduled deletions that are due (all of them with `all`, the test
     /// hook); returns how many keys were deleted.
     pub async fn complete_pending_deletions(&self, all: bool) -> KmsResult<usize> {
         let now = due_value(self.clock.now_millis());
         let due_by = (!all).then_some(now.as_str());
-        let mut after: Option<IndexHit> = None;
         let mut deleted = 0;
-        loop {
-            let page = self
-                .store
-                .list_index(DELETION_DUE_INDEX, "", due_by, after.as_ref(), PAGE)
-                .await?;
-            for hit in &page {
-                // Only keys carry this index; deleting the key removes its entry.
-                let IndexOwner::Key {
-                    account_id,
-                    region,
-                    key_id,
-                } = &hit.owner
-                else {
-                    continue;
-                };
-                if self.complete_one(account_id, region, key_id).await? {
-                    deleted += 1;
-                }
+        // Deleting a key removes its entry, so the walk is read before deleting.
+        for (account, region, key_id) in self.due_keys(DELETION_DUE_INDEX, due_by).await? {
+            if self.complete_one(&account, &region, &key_id).await? {
+                deleted += 1;
             }
-            if page.len() < PAGE as usize {
-                break;
-            }
-            after = page.into_iter().last();
         }
         Ok(deleted)
     }

@@ -28,7 +28,6 @@ use super::{new_material_id, Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
 use crate::paging::Paging;
-use crate::ports::{IndexHit, IndexOwner};
 
 /// The index of keys with automatic rotation enabled, by next rotation date (zero-padded
 /// milliseconds, as the deletion index).
@@ -38,8 +37,6 @@ pub const DEFAULT_ROTATION_PERIOD_DAYS: i32 = 365;
 /// AWS's quota of on-demand rotations per key.
 pub const MAX_ON_DEMAND_ROTATIONS: usize = 10;
 const DAY_SECONDS: f64 = 86_400.0;
-/// Index entries read per page by the sweep.
-const PAGE: u32 = 200;
 
 /// ListKeyRotations paging: markers name the last material id returned.
 const LIST_ROTATIONS_PAGING: Paging = Paging {
@@ -311,43 +308,24 @@ impl Keys {
     /// stays due and rotates once it is enabled again, as in AWS); returns how many rotated.
     pub async fn complete_due_rotations(&self) -> KmsResult<usize> {
         let now = super::deletion::due_value(self.clock.now_millis());
-        let mut after: Option<IndexHit> = None;
         let mut rotated = 0;
-        loop {
-            let page = self
-                .store
-                .list_index(ROTATION_DUE_INDEX, "", Some(&now), after.as_ref(), PAGE)
-                .await?;
-            for hit in &page {
-                let IndexOwner::Key {
-                    account_id,
-                    region,
-                    key_id,
-                } = &hit.owner
-                else {
-                    continue;
-                };
-                let ctx = RequestContext::new(account_id, region, "keyhold-rotation-sweep");
-                let Ok(key) = self.load(&ctx, key_id).await else {
-                    continue;
-                };
-                if key.key_state() != KeyState::Enabled || key.doc.rotation.is_none() {
-                    continue;
+        for (account, region, key_id) in self.due_keys(ROTATION_DUE_INDEX, Some(&now)).await? {
+            let ctx = RequestContext::new(&account, &region, "keyhold-rotation-sweep");
+            let Ok(key) = self.load(&ctx, &key_id).await else {
+                continue;
+            };
+            if key.key_state() != KeyState::Enabled || key.doc.rotation.is_none() {
+                continue;
+            }
+            match self.rotate(&ctx, &key, RotationType::Automatic).await {
+                Ok(k) => {
+                    rotated += 1;
+                    tracing::info!(key_arn = %k.arn(), key_material_id = %k.doc.current_material_id, "automatic key rotation completed");
                 }
-                match self.rotate(&ctx, &key, RotationType::Automatic).await {
-                    Ok(k) => {
-                        rotated += 1;
-                        tracing::info!(key_arn = %k.arn(), key_material_id = %k.doc.current_material_id, "automatic key rotation completed");
-                    }
-                    Err(e) => {
-                        tracing::warn!(key_arn = %key.arn(), error = %e, "automatic key rotation failed; retried at the next sweep")
-                    }
+                Err(e) => {
+                    tracing::warn!(key_arn = %key.arn(), error = %e, "automatic key rotation failed; retried at the next sweep")
                 }
             }
-            if page.len() < PAGE as usize {
-                break;
-            }
-            after = page.into_iter().last();
         }
         Ok(rotated)
     }

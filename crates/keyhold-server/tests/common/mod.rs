@@ -242,6 +242,40 @@ pub fn database_url() -> Option<String> {
     }
 }
 
+/// Two test-mode nodes sharing one PostgreSQL database (`url`) in a fresh schema, with one
+/// root key, as a multi-node deployment runs; `extra_config` is appended to their shared
+/// configuration file. The temp dir holding the config and root key must outlive the nodes.
+pub fn two_pg_nodes(
+    url: &str,
+    schema_prefix: &str,
+    extra_config: &str,
+) -> (TestServer, TestServer, tempfile::TempDir) {
+    let schema = fresh_schema(schema_prefix);
+    let tmp = tempfile::tempdir().expect("tmp");
+    // Both nodes share the root key (secrets written by one are read by the other) and keep
+    // their tables in a schema of their own.
+    let root_key = tmp.path().join("root.key").display().to_string();
+    let cfg = tmp.path().join("keyhold.toml");
+    std::fs::write(
+        &cfg,
+        format!("database_schema = {schema:?}\n{extra_config}"),
+    )
+    .expect("config");
+    let cfg = cfg.display().to_string();
+    let args = [
+        "--test-mode",
+        "--database-url",
+        url,
+        "--config",
+        cfg.as_str(),
+        "--root-key-file",
+        root_key.as_str(),
+    ];
+    let a = TestServer::start_with(&args);
+    let b = TestServer::start_with(&args);
+    (a, b, tmp)
+}
+
 /// A schema name no other run uses, so tests sharing one database never see each other.
 pub fn fresh_schema(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
