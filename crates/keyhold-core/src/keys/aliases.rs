@@ -72,6 +72,36 @@ fn by_key(account: &str, region: &str, key_id: &str) -> String {
     format!("{account}/{region}/{key_id}")
 }
 
+/// A new alias `name` of the caller's account and Region pointing at `key_id`, created at
+/// `now`: its document and its alias-by-key index entry, ready for `insert_document` (whose
+/// document-id uniqueness makes the name unique).
+pub(super) fn new_alias(
+    ctx: &RequestContext,
+    name: &str,
+    key_id: &str,
+    now: f64,
+) -> KmsResult<(StoredDocument, IndexEntry)> {
+    let doc = AliasDoc {
+        target_key_id: key_id.to_owned(),
+        creation_date: now,
+        last_updated_date: now,
+    };
+    let row = StoredDocument {
+        kind: ALIAS_KIND.into(),
+        account_id: ctx.account_id.clone(),
+        region: ctx.region.clone(),
+        id: name.to_owned(),
+        created_at_ms: (now * 1000.0) as i64,
+        version: 1,
+        doc: serde_json::to_string(&doc).map_err(KmsError::internal)?,
+    };
+    let entry = IndexEntry::new(
+        ALIAS_BY_KEY_INDEX,
+        by_key(&ctx.account_id, &ctx.region, key_id),
+    );
+    Ok((row, entry))
+}
+
 fn not_found(ctx: &RequestContext, name: &str) -> KmsError {
     KmsError::new(
         Exception::NotFound,
@@ -156,25 +186,7 @@ impl Keys {
     ) -> KmsResult<()> {
         check_alias_name(&req.alias_name)?;
         let key = self.alias_target(ctx, &req.target_key_id).await?;
-        let now = self.now_seconds();
-        let doc = AliasDoc {
-            target_key_id: key.row.key_id.clone(),
-            creation_date: now,
-            last_updated_date: now,
-        };
-        let row = StoredDocument {
-            kind: ALIAS_KIND.into(),
-            account_id: ctx.account_id.clone(),
-            region: ctx.region.clone(),
-            id: req.alias_name.clone(),
-            created_at_ms: (now * 1000.0) as i64,
-            version: 1,
-            doc: serde_json::to_string(&doc).map_err(KmsError::internal)?,
-        };
-        let entry = IndexEntry::new(
-            ALIAS_BY_KEY_INDEX,
-            by_key(&ctx.account_id, &ctx.region, &key.row.key_id),
-        );
+        let (row, entry) = new_alias(ctx, &req.alias_name, &key.row.key_id, self.now_seconds())?;
         match self.store.insert_document(&row, &[], &[entry]).await {
             Ok(()) => Ok(()),
             Err(StoreError::Conflict { scope }) if scope == DOCUMENT_ID_SCOPE => {

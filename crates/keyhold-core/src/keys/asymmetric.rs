@@ -106,8 +106,17 @@ impl Keys {
         let Some(asym_spec) = specs::asymmetric(spec) else {
             return Ok(keyhold_crypto::random_bytes(32));
         };
+        self.keygen(move || asym::generate(asym_spec)).await
+    }
+
+    /// Runs `work` (key generation) on a blocking thread, at most
+    /// [`MAX_CONCURRENT_KEYGEN`] at a time.
+    pub(super) async fn keygen<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, AsymError> + Send + 'static,
+    ) -> KmsResult<T> {
         let _permit = self.keygen.acquire().await.map_err(KmsError::internal)?;
-        tokio::task::spawn_blocking(move || asym::generate(asym_spec))
+        tokio::task::spawn_blocking(work)
             .await
             .map_err(KmsError::internal)?
             .map_err(asym_error)

@@ -10,13 +10,13 @@
 use keyhold_kms_model::enums::{KeyManagerType, KeySpec, KeyState, KeyUsageType, OriginType};
 use keyhold_kms_model::Exception;
 
-use super::aliases::{AliasDoc, ALIAS_BY_KEY_INDEX, ALIAS_KIND};
+use super::aliases::new_alias;
 use super::resolve::KeyRef;
 use super::rotation::{AutoRotation, DEFAULT_ROTATION_PERIOD_DAYS};
 use super::{new_material_id, KeyDoc, Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
-use crate::ports::{IndexEntry, StoreError, StoredDocument, StoredKey, DOCUMENT_ID_SCOPE};
+use crate::ports::{StoreError, StoredKey, DOCUMENT_ID_SCOPE};
 
 /// The services whose predefined aliases Keyhold offers (`alias/aws/<service>`), sorted.
 pub const AWS_MANAGED_SERVICES: &[&str] = &[
@@ -166,24 +166,8 @@ impl Keys {
         self.store
             .insert_key(&row, Some(&material), &[], &super::indexes_of(&doc))
             .await?;
-        let alias = AliasDoc {
-            target_key_id: key_id.clone(),
-            creation_date: now,
-            last_updated_date: now,
-        };
-        let alias_row = StoredDocument {
-            kind: ALIAS_KIND.into(),
-            account_id: ctx.account_id.clone(),
-            region: ctx.region.clone(),
-            id: format!("alias/aws/{service}"),
-            created_at_ms: now_ms,
-            version: 1,
-            doc: serde_json::to_string(&alias).map_err(KmsError::internal)?,
-        };
-        let entry = IndexEntry::new(
-            ALIAS_BY_KEY_INDEX,
-            format!("{}/{}/{key_id}", ctx.account_id, ctx.region),
-        );
+        let alias_name = format!("alias/aws/{service}");
+        let (alias_row, entry) = new_alias(ctx, &alias_name, &key_id, now)?;
         match self.store.insert_document(&alias_row, &[], &[entry]).await {
             Ok(()) => {
                 tracing::info!(key_arn = %ctx.key_arn(&key_id), alias = %alias_row.id, "AWS managed key created on first use");

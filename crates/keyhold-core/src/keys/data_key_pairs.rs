@@ -14,7 +14,6 @@ use keyhold_kms_model::shapes::{
 };
 use keyhold_kms_model::{Blob, Exception};
 
-use super::asymmetric::asym_error;
 use super::crypto_ops::{dry_run, require_symmetric_encryption, require_usable};
 use super::{Keys, LoadedKey};
 use crate::context::RequestContext;
@@ -53,17 +52,13 @@ impl Keys {
         if dry == Some(true) {
             return Err(dry_run());
         }
-        let (private, public) = {
-            let _permit = self.keygen.acquire().await.map_err(KmsError::internal)?;
-            tokio::task::spawn_blocking(move || {
+        let (private, public) = self
+            .keygen(move || {
                 let private = asym::generate(asym_spec)?;
                 let public = asym::public_key_der(asym_spec, private.expose())?;
-                Ok::<_, asym::AsymError>((private, public))
+                Ok((private, public))
             })
-            .await
-            .map_err(KmsError::internal)?
-            .map_err(asym_error)?
-        };
+            .await?;
         let context = context.unwrap_or_default();
         let blob = self
             .seal(ctx, &key, &context, private.expose(), operation)

@@ -18,13 +18,12 @@ use keyhold_kms_model::shapes::{
 use keyhold_kms_model::Exception;
 use keyhold_kms_model::Timestamp;
 
-use super::crypto_ops::describe_state;
 use super::states::{state_check, KeyOperationFamily, StateCheck};
 use super::{KeyDoc, Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::custom_key_stores::CustomKeyStores;
 use crate::error::{KmsError, KmsResult};
-use crate::ports::{IndexHit, IndexOwner, StoreError, StoredKey};
+use crate::ports::{IndexHit, IndexOwner, StoreError};
 
 /// The index of keys pending deletion, by due time: the value is the deletion time in
 /// milliseconds since the Unix epoch, zero-padded to 15 digits so byte order is time order.
@@ -44,23 +43,6 @@ pub(super) fn due_value(due_ms: i64) -> String {
 }
 
 impl Keys {
-    /// Writes `doc` to `key`'s row (compare-and-set on its version) with the index entries
-    /// the document implies ([`super::indexes_of`]), so the row and its indexes never
-    /// disagree.
-    pub(super) async fn write_doc(&self, key: &LoadedKey, doc: &KeyDoc) -> KmsResult<StoredKey> {
-        let mut row = key.row.clone();
-        row.version += 1;
-        row.doc = serde_json::to_string(doc).map_err(KmsError::internal)?;
-        match self
-            .store
-            .update_key(&row, Some(&super::indexes_of(doc)))
-            .await
-        {
-            Ok(()) => Ok(row),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// `ScheduleKeyDeletion`.
     pub async fn schedule_key_deletion(
         &self,
@@ -73,23 +55,24 @@ impl Keys {
                 "1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value between 7 and 30"
             )));
         }
-        let key = self.load_key(ctx, &req.key_id).await?;
-        // AWS managed keys are deleted by AWS only.
-        super::manage::require_customer_managed(&key)?;
-        if let StateCheck::Refused(e) =
-            state_check(KeyOperationFamily::ScheduleDeletion, key.doc.key_state)
-        {
-            return Err(KmsError::new(
-                e,
-                format!("{} is {}.", key.arn(), describe_state(key.doc.key_state)),
-            ));
-        }
         let deletion = self.now_seconds() + f64::from(days) * 86_400.0;
-        let mut doc = key.doc.clone();
-        doc.key_state = KeyState::PendingDeletion;
-        doc.deletion_date = Some(deletion);
-        doc.pending_deletion_window_in_days = Some(days);
-        self.write_doc(&key, &doc).await?;
+        // Through the shared compare-and-set writer: a concurrent change of the key (a tag,
+        // a rotation) is retried, and the deletion-due index entry is written with the state.
+        let key = self
+            .change_key(
+                ctx,
+                &req.key_id,
+                KeyOperationFamily::ScheduleDeletion,
+                |key, doc| {
+                    // AWS managed keys are deleted by AWS only.
+                    super::manage::require_customer_managed(key)?;
+                    doc.key_state = KeyState::PendingDeletion;
+                    doc.deletion_date = Some(deletion);
+                    doc.pending_deletion_window_in_days = Some(days);
+                    Ok(())
+                },
+            )
+            .await?;
         Ok(ScheduleKeyDeletionResponse {
             key_id: Some(key.arn()),
             deletion_date: Some(Timestamp(deletion)),
@@ -104,21 +87,29 @@ impl Keys {
         ctx: &RequestContext,
         req: CancelKeyDeletionRequest,
     ) -> KmsResult<CancelKeyDeletionResponse> {
-        let key = self.load_key(ctx, &req.key_id).await?;
-        if let StateCheck::Refused(e) =
-            state_check(KeyOperationFamily::CancelDeletion, key.doc.key_state)
-        {
-            return Err(KmsError::new(
-                e,
-                format!("{} is not pending deletion.", key.arn()),
-            ));
-        }
-        let mut doc = key.doc.clone();
-        doc.key_state = KeyState::Disabled;
-        doc.deletion_date = None;
-        doc.pending_deletion_window_in_days = None;
-        // No longer due: the key leaves the deletion index in the same write.
-        self.write_doc(&key, &doc).await?;
+        // The state is checked inside the write (AWS words this refusal its own way), so the
+        // family passed to the writer is one that lets every state through.
+        let key = self
+            .change_key(
+                ctx,
+                &req.key_id,
+                KeyOperationFamily::Describe,
+                |key, doc| {
+                    if let StateCheck::Refused(e) =
+                        state_check(KeyOperationFamily::CancelDeletion, key.doc.key_state)
+                    {
+                        return Err(KmsError::new(
+                            e,
+                            format!("{} is not pending deletion.", key.arn()),
+                        ));
+                    }
+                    doc.key_state = KeyState::Disabled;
+                    doc.deletion_date = None;
+                    doc.pending_deletion_window_in_days = None;
+                    Ok(())
+                },
+            )
+            .await?;
         Ok(CancelKeyDeletionResponse {
             key_id: Some(key.arn()),
         })

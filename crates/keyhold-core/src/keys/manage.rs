@@ -248,13 +248,7 @@ impl Keys {
         req: GetKeyPolicyRequest,
     ) -> KmsResult<GetKeyPolicyResponse> {
         let key = self.load_key(ctx, &req.key_id).await?;
-        let name = req.policy_name.as_deref().unwrap_or(DEFAULT_POLICY_NAME);
-        if name != DEFAULT_POLICY_NAME {
-            return Err(KmsError::new(
-                Exception::NotFound,
-                format!("No such policy exists: {name}. The only valid policy name is default."),
-            ));
-        }
+        require_default_policy_name(req.policy_name.as_deref())?;
         Ok(GetKeyPolicyResponse {
             policy: Some(key.doc.policy.clone()),
             policy_name: Some(DEFAULT_POLICY_NAME.to_owned()),
@@ -273,6 +267,18 @@ impl Keys {
             next_marker: None,
             truncated: Some(false),
         })
+    }
+}
+
+/// Refuses a `PolicyName` other than `default` (absent means `default`): KMS keys have no
+/// other policy.
+pub(super) fn require_default_policy_name(name: Option<&str>) -> KmsResult<()> {
+    match name.unwrap_or(DEFAULT_POLICY_NAME) {
+        DEFAULT_POLICY_NAME => Ok(()),
+        other => Err(KmsError::new(
+            Exception::NotFound,
+            format!("No such policy exists: {other}. The only valid policy name is default."),
+        )),
     }
 }
 

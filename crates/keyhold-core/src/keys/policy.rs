@@ -7,7 +7,7 @@ use keyhold_kms_model::shapes::PutKeyPolicyRequest;
 use keyhold_kms_model::Exception;
 use serde_json::Value;
 
-use super::manage::{require_customer_managed, DEFAULT_POLICY_NAME};
+use super::manage::{require_customer_managed, require_default_policy_name};
 use super::states::KeyOperationFamily;
 use super::Keys;
 use crate::context::RequestContext;
@@ -190,13 +190,7 @@ impl Keys {
         ctx: &RequestContext,
         req: PutKeyPolicyRequest,
     ) -> KmsResult<()> {
-        let name = req.policy_name.as_deref().unwrap_or(DEFAULT_POLICY_NAME);
-        if name != DEFAULT_POLICY_NAME {
-            return Err(KmsError::new(
-                Exception::NotFound,
-                format!("No such policy exists: {name}. The only valid policy name is default."),
-            ));
-        }
+        require_default_policy_name(req.policy_name.as_deref())?;
         check_policy(
             ctx,
             &req.policy,

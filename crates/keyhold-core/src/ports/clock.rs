@@ -27,6 +27,15 @@ pub trait Clock: Send + Sync {
     }
 }
 
+/// Adds `by` (millisecond precision) to `millis`, saturating: how both settable clocks move.
+fn add_millis(millis: &AtomicI64, by: Duration) {
+    let step = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+    // fetch_update never fails with a closure that always returns Some.
+    let _ = millis.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |m| {
+        Some(m.saturating_add(step))
+    });
+}
+
 /// The system's real-time clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
@@ -65,13 +74,7 @@ impl ManualClock {
 
     /// Moves the time forward by `by` (millisecond precision; saturating).
     pub fn advance(&self, by: Duration) {
-        let step = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-        // fetch_update never fails with a closure that always returns Some.
-        let _ = self
-            .millis
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |m| {
-                Some(m.saturating_add(step))
-            });
+        add_millis(&self.millis, by);
     }
 }
 
@@ -92,13 +95,7 @@ pub struct OffsetClock {
 impl OffsetClock {
     /// Moves the time forward by `by` (millisecond precision; saturating).
     pub fn advance(&self, by: Duration) {
-        let step = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-        // fetch_update never fails with a closure that always returns Some.
-        let _ = self
-            .offset_millis
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |m| {
-                Some(m.saturating_add(step))
-            });
+        add_millis(&self.offset_millis, by);
     }
 
     /// How far ahead of the system clock this clock is, in milliseconds.
