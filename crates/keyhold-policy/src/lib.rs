@@ -9,8 +9,50 @@
 //! that depends on accounts and grants, which this crate knows nothing of.
 //!
 //! Pure functions over data; no I/O, no async, no dependency on the rest of Keyhold.
+//!
+//! # Semantics
+//!
+//! AWS's documentation is the specification; where it leaves room, this crate decides as
+//! follows.
+//!
+//! - **Parsing** is as strict as IAM: unknown elements, a bad `Effect`, an unknown condition
+//!   operator, a value an operator cannot read (a number for `NumericLessThan`, a date, a
+//!   CIDR range, base64, `true`/`false` for `Bool` and `Null`) and partial wildcards in an
+//!   AWS principal are [`PolicyError`]s. Operator names match case-insensitively; element
+//!   names and `Allow`/`Deny` do not. Policy variables (`${aws:username}`) are not expanded.
+//! - **Principals** are matched exactly, never with wildcards. A role ARN (with or without a
+//!   path) also names every session of that role. `NotPrincipal` excepts a caller only when
+//!   every identity in its chain is listed: its account, for a role session also the role,
+//!   and the caller's own ARN (AWS's "NotPrincipal" page: an assumed-role session must list
+//!   the session, the role and the account). A `NotPrincipal` statement covers everyone else
+//!   as `*` would, so an `Allow` with one matches as [`Allow::Principal`].
+//! - **Condition keys** are case-insensitive, including the `<k>` of
+//!   `kms:EncryptionContext:<k>` (the KMS guide: the whole condition key is not case
+//!   sensitive; only the value's case follows the operator).
+//! - **Absent keys**: a positive operator is false, a negated one (`StringNotEquals`,
+//!   `NotIpAddress`, ...) true, `...IfExists` true, `ForAnyValue:` false, `ForAllValues:`
+//!   true. A multivalued key with no values counts as absent (also for `Null`).
+//! - **Set operators** apply the operator to each request value: `ForAllValues:` needs every
+//!   value to pass, `ForAnyValue:` one. With a negated operator a value passes when it
+//!   matches none of the policy's values (so `ForAnyValue:StringNotEquals` is "some value is
+//!   not listed").
+//! - **A multivalued key without a set operator** (which AWS says not to write) is true when
+//!   any request value matches; for a negated operator, when none does.
+//! - **Unknown condition keys** (see [`is_known_condition_key`]): an `Allow` statement using
+//!   one never applies; in a `Deny` statement the key is absent, whatever [`Facts`] holds.
+//! - **ARN operators**: `ArnEquals` and `ArnLike` are the same test, matching the six
+//!   colon-separated parts one by one with `*`/`?`; a pattern that is not ARN-shaped is
+//!   matched against the whole value.
 
-// INTERFACE FIXED BY THE MAIN SESSION. The bodies below are placeholders to be written.
+#![warn(missing_docs)]
+
+mod conditions;
+mod keys;
+mod parse;
+mod pattern;
+mod principal;
+mod scalars;
+mod statement;
 
 /// Why a policy document could not be parsed. The message is meant for
 /// `MalformedPolicyDocumentException` and says which element is wrong.
@@ -22,7 +64,7 @@ pub struct PolicyError(pub String);
 /// case-insensitive). Cheap to evaluate many times; `Send + Sync` so it can be cached.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    _private: (),
+    statements: Vec<statement::Statement>,
 }
 
 /// Which kind of policy is parsed: key policies must give every statement a `Principal` or
@@ -37,13 +79,38 @@ pub enum PolicyKind {
 
 impl Policy {
     /// Parses `json` as a policy of `kind`.
-    pub fn parse(_json: &str, _kind: PolicyKind) -> Result<Policy, PolicyError> {
-        todo!()
+    pub fn parse(json: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
+        let statements = parse::document(json, kind)?
+            .into_iter()
+            // An `Allow` with a condition key Keyhold cannot supply never applies.
+            .filter(|s| !s.is_inert())
+            .collect();
+        Ok(Policy { statements })
     }
 
     /// Evaluates the policy for `request`.
-    pub fn evaluate(&self, _request: &Request<'_>) -> Evaluation {
-        todo!()
+    pub fn evaluate(&self, request: &Request<'_>) -> Evaluation {
+        let who = principal::Who::new(&request.caller);
+        let mut out = Evaluation::default();
+        for s in &self.statements {
+            match s.effect {
+                statement::Effect::Deny => {
+                    if !out.explicit_deny && s.applies(request, &who, 1) != Allow::None {
+                        out.explicit_deny = true;
+                    }
+                }
+                statement::Effect::Allow => {
+                    let best = statement::rank(out.allow);
+                    if best < statement::rank(Allow::Principal) {
+                        let found = s.applies(request, &who, best + 1);
+                        if found != Allow::None {
+                            out.allow = found;
+                        }
+                    }
+                }
+            }
+        }
+        out
     }
 }
 
@@ -76,7 +143,14 @@ pub struct Request<'a> {
 /// Key names are case-insensitive.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
-    _private: (),
+    /// `(lower-cased key, values)`; few entries, so a linear search beats hashing.
+    entries: Vec<(Box<str>, FactValues)>,
+}
+
+#[derive(Debug, Clone)]
+enum FactValues {
+    One(String),
+    Many(Vec<String>),
 }
 
 impl Facts {
@@ -86,14 +160,37 @@ impl Facts {
     }
 
     /// Sets a single-valued condition key.
-    pub fn set(&mut self, _key: &str, _value: impl Into<String>) {
-        todo!()
+    ///
+    /// Setting a key again (in any case) replaces its values.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.put(key, FactValues::One(value.into()));
     }
 
     /// Sets a multivalued condition key (e.g. `kms:EncryptionContextKeys`,
     /// `kms:GrantOperations`, `aws:TagKeys`).
-    pub fn set_multi(&mut self, _key: &str, _values: Vec<String>) {
-        todo!()
+    ///
+    /// An empty list counts as an absent key (`ForAllValues:` is then true, `ForAnyValue:`
+    /// false, `Null` true).
+    pub fn set_multi(&mut self, key: &str, values: Vec<String>) {
+        self.put(key, FactValues::Many(values));
+    }
+
+    fn put(&mut self, key: &str, values: FactValues) {
+        let key = fold_case(key);
+        match self.entries.iter_mut().find(|(k, _)| **k == *key) {
+            Some(entry) => entry.1 = values,
+            None => self.entries.push((key.into(), values)),
+        }
+    }
+
+    /// The values of `key` (lower-cased already); `None` when absent or empty.
+    pub(crate) fn get(&self, key: &str) -> Option<&[String]> {
+        let (_, values) = self.entries.iter().find(|(k, _)| **k == *key)?;
+        match values {
+            FactValues::One(v) => Some(std::slice::from_ref(v)),
+            FactValues::Many(vs) if vs.is_empty() => None,
+            FactValues::Many(vs) => Some(vs),
+        }
     }
 }
 
@@ -126,6 +223,12 @@ pub enum Allow {
 /// KMS's `kms:` keys, including the prefixed families `kms:EncryptionContext:<k>`,
 /// `aws:ResourceTag/<k>`, `aws:RequestTag/<k>`, `aws:PrincipalTag/<k>`). An `Allow` statement
 /// whose condition uses an unknown key never applies.
-pub fn is_known_condition_key(_key: &str) -> bool {
-    todo!()
+pub fn is_known_condition_key(key: &str) -> bool {
+    keys::is_known_lower(&fold_case(key))
+}
+
+/// Lower-cases `s` character by character, the same way on the policy's side and the
+/// request's (so `str::to_lowercase`'s context-dependent final sigma cannot make them differ).
+pub(crate) fn fold_case(s: &str) -> String {
+    s.chars().flat_map(char::to_lowercase).collect()
 }
