@@ -82,6 +82,14 @@ pub const RULES: &[Rule] = &[
               anything it pulls in, every model user pays for",
     },
     Rule {
+        krate: "keyhold-policy",
+        forbidden: &["keyhold-*", "tokio", "hyper", "sqlx"],
+        except: &[],
+        why: "IAM policy evaluation is pure functions over data, used by the KMS domain on \
+              every request: no I/O, no async runtime, and no other Keyhold crate, so the \
+              domain can depend on it without a cycle and it stays fast to build and test",
+    },
+    Rule {
         krate: "keyhold-sigv4",
         forbidden: &["keyhold-*"],
         except: &[],
