@@ -64,9 +64,9 @@ def test_errors_match_aws(kms):
         "Member must have value less than or equal to 1000",
     )
     with pytest.raises(ClientError) as e:
-        kms.list_grants(KeyId="0b3e2c4a-1111-4222-8333-944455556666")
+        kms.update_primary_region(KeyId="mrk-0b3e2c4a11114222833394445555666a", PrimaryRegion="us-west-2")
     assert error(e.value)[0] == "UnsupportedOperationException"
-    assert "ListGrants" in error(e.value)[1]
+    assert "UpdatePrimaryRegion" in error(e.value)[1]
 
 
 def test_paginator_sees_every_key_once(kms):

@@ -156,15 +156,18 @@ def test_policies_managed_keys_and_last_usage(kms, server):
     failed = aws(server, "put-key-policy", "--key-id", key_id, "--policy", deny, check=False)
     assert failed.returncode != 0 and "will not allow you to update the key policy" in failed.stderr
 
-    # alias/aws/<service>: an AWS managed key appears on first use.
-    blob = kms.encrypt(KeyId="alias/aws/secretsmanager", Plaintext=b"m")["CiphertextBlob"]
+    # alias/aws/<service>: an AWS managed key appears on first use. Its policy lets only the
+    # service use it (kms:ViaService), so a direct Encrypt is denied, as in AWS.
     md = kms.describe_key(KeyId="alias/aws/secretsmanager")["KeyMetadata"]
     assert md["KeyManager"] == "AWS"
-    assert kms.decrypt(CiphertextBlob=blob)["KeyId"] == md["Arn"]
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId="alias/aws/secretsmanager", Plaintext=b"m")
+    assert error_code(e) == "AccessDeniedException"
+    assert "because no resource-based policy allows the kms:Encrypt action" in str(e.value)
     aliases = {a["AliasName"]: a for a in kms.list_aliases()["Aliases"]}
     assert aliases["alias/aws/secretsmanager"]["TargetKeyId"] == md["KeyId"]
     assert "TargetKeyId" not in aliases["alias/aws/rds"]
 
     usage = json.loads(aws(server, "get-key-last-usage", "--key-id", md["KeyId"]).stdout)
-    assert usage["KeyLastUsage"]["Operation"] == "Decrypt"
+    assert "Operation" not in usage.get("KeyLastUsage", {}), "a denied Encrypt is not a use"
     assert usage["KeyCreationDate"] == usage["TrackingStartDate"]

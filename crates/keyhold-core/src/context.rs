@@ -11,7 +11,27 @@ pub struct RequestContext {
     pub principal_arn: String,
     /// The request id returned in `x-amzn-RequestId`.
     pub request_id: String,
+    /// The caller's IAM identity policies (the stand-in for IAM: configured per access key).
+    /// Empty for the account root, whose permissions IAM policies do not limit.
+    pub identity_policies: IdentityPolicies,
+    /// The caller's IP address (`aws:SourceIp`), when the edge knows it.
+    pub source_ip: Option<std::net::IpAddr>,
+    /// Whether the request came over TLS (`aws:SecureTransport`).
+    pub secure_transport: bool,
 }
+
+/// The identity-based policies of a caller, parsed once at configuration time and shared by
+/// every request of that caller.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityPolicies(pub std::sync::Arc<[keyhold_policy::Policy]>);
+
+impl PartialEq for IdentityPolicies {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0) || (self.0.is_empty() && other.0.is_empty())
+    }
+}
+
+impl Eq for IdentityPolicies {}
 
 impl RequestContext {
     /// A context for `account_id` in `region`, with the account root as principal.
@@ -21,7 +41,18 @@ impl RequestContext {
             region: region.to_string(),
             principal_arn: format!("arn:aws:iam::{account_id}:root"),
             request_id: request_id.to_string(),
+            identity_policies: IdentityPolicies::default(),
+            source_ip: None,
+            secure_transport: false,
         }
+    }
+
+    /// Whether the caller is the root of its account (IAM policies do not limit the root).
+    pub fn is_account_root(&self) -> bool {
+        self.principal_arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|rest| rest.strip_suffix(":root"))
+            == Some(self.account_id.as_str())
     }
 
     /// The ARN of a key of this account and Region.

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod arn;
+pub mod authz;
 pub mod context;
 pub mod custom_key_stores;
 pub mod error;

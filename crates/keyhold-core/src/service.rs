@@ -28,6 +28,27 @@ impl KmsService for Kms {
         ctx: &RequestContext,
         input: CreateKeyRequest,
     ) -> KmsResult<CreateKeyResponse> {
+        let mut facts = vec![(
+            "kms:BypassPolicyLockoutSafetyCheck",
+            input
+                .bypass_policy_lockout_safety_check
+                .unwrap_or(false)
+                .to_string(),
+        )];
+        if let Some(spec) = input.key_spec {
+            facts.push(("kms:KeySpec", spec.as_str().to_string()));
+        }
+        if let Some(usage) = input.key_usage {
+            facts.push(("kms:KeyUsage", usage.as_str().to_string()));
+        }
+        if let Some(origin) = input.origin {
+            facts.push(("kms:KeyOrigin", origin.as_str().to_string()));
+        }
+        facts.push((
+            "kms:MultiRegion",
+            input.multi_region.unwrap_or(false).to_string(),
+        ));
+        self.account_action(ctx, "kms:CreateKey", &facts)?;
         self.keys.create_key(ctx, input).await
     }
 
@@ -44,6 +65,7 @@ impl KmsService for Kms {
         ctx: &RequestContext,
         input: ListKeysRequest,
     ) -> KmsResult<ListKeysResponse> {
+        self.account_action(ctx, "kms:ListKeys", &[])?;
         self.keys.list_keys(ctx, input).await
     }
 
@@ -96,6 +118,7 @@ impl KmsService for Kms {
         ctx: &RequestContext,
         input: GenerateRandomRequest,
     ) -> KmsResult<GenerateRandomResponse> {
+        self.account_action(ctx, "kms:GenerateRandom", &[])?;
         self.keys.generate_random(ctx, input).await
     }
 
@@ -124,6 +147,7 @@ impl KmsService for Kms {
         ctx: &RequestContext,
         input: CreateCustomKeyStoreRequest,
     ) -> KmsResult<CreateCustomKeyStoreResponse> {
+        self.account_action(ctx, "kms:CreateCustomKeyStore", &[])?;
         self.custom_key_stores
             .create_custom_key_store(ctx, input)
             .await
@@ -134,6 +158,7 @@ impl KmsService for Kms {
         ctx: &RequestContext,
         input: DescribeCustomKeyStoresRequest,
     ) -> KmsResult<DescribeCustomKeyStoresResponse> {
+        self.account_action(ctx, "kms:DescribeCustomKeyStores", &[])?;
         self.custom_key_stores
             .describe_custom_key_stores(ctx, input)
             .await
@@ -144,6 +169,7 @@ impl KmsService for Kms {
         ctx: &RequestContext,
         input: ConnectCustomKeyStoreRequest,
     ) -> KmsResult<ConnectCustomKeyStoreResponse> {
+        self.account_action(ctx, "kms:ConnectCustomKeyStore", &[])?;
         self.custom_key_stores
             .connect_custom_key_store(ctx, input)
             .await
@@ -154,6 +180,7 @@ impl KmsService for Kms {
         ctx: &RequestContext,
         input: DisconnectCustomKeyStoreRequest,
     ) -> KmsResult<DisconnectCustomKeyStoreResponse> {
+        self.account_action(ctx, "kms:DisconnectCustomKeyStore", &[])?;
         self.custom_key_stores
             .disconnect_custom_key_store(ctx, input)
             .await
@@ -164,6 +191,7 @@ impl KmsService for Kms {
         ctx: &RequestContext,
         input: UpdateCustomKeyStoreRequest,
     ) -> KmsResult<UpdateCustomKeyStoreResponse> {
+        self.account_action(ctx, "kms:UpdateCustomKeyStore", &[])?;
         self.custom_key_stores
             .update_custom_key_store(ctx, input)
             .await
@@ -174,6 +202,7 @@ impl KmsService for Kms {
         ctx: &RequestContext,
         input: DeleteCustomKeyStoreRequest,
     ) -> KmsResult<DeleteCustomKeyStoreResponse> {
+        self.account_action(ctx, "kms:DeleteCustomKeyStore", &[])?;
         self.custom_key_stores
             .delete_custom_key_store(ctx, input)
             .await
@@ -355,6 +384,40 @@ impl KmsService for Kms {
         self.keys.list_key_rotations(ctx, input).await
     }
 
+    // Grants (`keys/grant_ops.rs`, `keys/grants.rs`).
+
+    async fn create_grant(
+        &self,
+        ctx: &RequestContext,
+        input: CreateGrantRequest,
+    ) -> KmsResult<CreateGrantResponse> {
+        self.keys.create_grant(ctx, input).await
+    }
+
+    async fn list_grants(
+        &self,
+        ctx: &RequestContext,
+        input: ListGrantsRequest,
+    ) -> KmsResult<ListGrantsResponse> {
+        self.keys.list_grants(ctx, input).await
+    }
+
+    async fn list_retirable_grants(
+        &self,
+        ctx: &RequestContext,
+        input: ListRetirableGrantsRequest,
+    ) -> KmsResult<ListGrantsResponse> {
+        self.keys.list_retirable_grants(ctx, input).await
+    }
+
+    async fn retire_grant(&self, ctx: &RequestContext, input: RetireGrantRequest) -> KmsResult<()> {
+        self.keys.retire_grant(ctx, input).await
+    }
+
+    async fn revoke_grant(&self, ctx: &RequestContext, input: RevokeGrantRequest) -> KmsResult<()> {
+        self.keys.revoke_grant(ctx, input).await
+    }
+
     // Aliases (`keys/aliases.rs`).
 
     async fn create_alias(&self, ctx: &RequestContext, input: CreateAliasRequest) -> KmsResult<()> {
@@ -374,6 +437,20 @@ impl KmsService for Kms {
         ctx: &RequestContext,
         input: ListAliasesRequest,
     ) -> KmsResult<ListAliasesResponse> {
+        self.account_action(ctx, "kms:ListAliases", &[])?;
         self.keys.list_aliases(ctx, input).await
+    }
+}
+
+impl Kms {
+    /// Authorizes an operation without a key resource by the caller's identity policies
+    /// ([`crate::authz::authorize_account_action`]).
+    fn account_action(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        facts: &[(&'static str, String)],
+    ) -> KmsResult<()> {
+        crate::authz::authorize_account_action(ctx, action, self.keys.now_seconds(), facts)
     }
 }

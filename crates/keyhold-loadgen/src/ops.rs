@@ -39,6 +39,10 @@ pub enum Operation {
     Encrypt,
     /// KMS `Decrypt` of one blob made by `Encrypt` during setup.
     Decrypt,
+    /// KMS `Encrypt` under a key created with a realistic four-statement key policy (with
+    /// conditions) and ten grants: the cost of authorization, against `encrypt` (default
+    /// policy, no grants).
+    EncryptPolicy,
 }
 
 impl Operation {
@@ -48,13 +52,17 @@ impl Operation {
             Operation::ListKeys => "list-keys",
             Operation::Encrypt => "encrypt",
             Operation::Decrypt => "decrypt",
+            Operation::EncryptPolicy => "encrypt-policy",
         }
     }
 
     /// The protocol family.
     pub fn api(self) -> Api {
         match self {
-            Operation::ListKeys | Operation::Encrypt | Operation::Decrypt => Api::Kms,
+            Operation::ListKeys
+            | Operation::Encrypt
+            | Operation::Decrypt
+            | Operation::EncryptPolicy => Api::Kms,
         }
     }
 }
@@ -86,13 +94,16 @@ pub async fn prepare(
 ) -> anyhow::Result<Prepared> {
     let key_id = match &opts.key_id {
         Some(id) => id.clone(),
+        None if op == Operation::EncryptPolicy => {
+            create_key_with_policy_and_grants(conn, signer).await?
+        }
         // ListKeys does not need a key, but one makes the listing non-empty, as in real use.
         None => create_key(conn, signer).await?,
     };
     let plaintext = base64::engine::general_purpose::STANDARD.encode(pattern(opts.plaintext_bytes));
     let template = match op {
         Operation::ListKeys => kms_request("ListKeys", &json!({})),
-        Operation::Encrypt => kms_request(
+        Operation::Encrypt | Operation::EncryptPolicy => kms_request(
             "Encrypt",
             &json!({ "KeyId": key_id, "Plaintext": plaintext }),
         ),
@@ -128,6 +139,84 @@ async fn create_key(conn: &mut Connection, signer: &Signer) -> anyhow::Result<St
         .and_then(Value::as_str)
         .map(str::to_string)
         .context("CreateKey response has no KeyMetadata.KeyId")
+}
+
+/// A key policy as the console writes one: the account (IAM delegation), key administrators,
+/// key users and grant management for AWS resources — plus a deny with a condition, so every
+/// statement is evaluated on each request.
+fn realistic_policy(account: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Id": "key-consolepolicy-3",
+        "Statement": [
+            {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+             "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+             "Action": "kms:*", "Resource": "*"},
+            {"Sid": "Allow access for Key Administrators", "Effect": "Allow",
+             "Principal": {"AWS": format!("arn:aws:iam::{account}:role/KeyAdmin")},
+             "Action": ["kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*",
+                        "kms:Update*", "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*",
+                        "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion",
+                        "kms:CancelKeyDeletion", "kms:RotateKeyOnDemand"],
+             "Resource": "*"},
+            {"Sid": "Allow use of the key", "Effect": "Allow",
+             "Principal": {"AWS": format!("arn:aws:iam::{account}:role/KeyUser")},
+             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                        "kms:DescribeKey"],
+             "Resource": "*",
+             "Condition": {"StringEquals": {"kms:EncryptionContext:app": "bench"}}},
+            {"Sid": "Only this account", "Effect": "Deny", "Principal": "*",
+             "Action": "kms:*", "Resource": "*",
+             "Condition": {"StringNotEquals": {"kms:CallerAccount": account}}}
+        ]
+    })
+}
+
+/// Creates a key with [`realistic_policy`] for the caller's account and ten grants on it.
+async fn create_key_with_policy_and_grants(
+    conn: &mut Connection,
+    signer: &Signer,
+) -> anyhow::Result<String> {
+    let created = kms_call(
+        conn,
+        signer,
+        "CreateKey",
+        &json!({ "Description": "keyhold-loadgen (policy and grants)" }),
+    )
+    .await?;
+    let key_id = created
+        .pointer("/KeyMetadata/KeyId")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .context("CreateKey response has no KeyMetadata.KeyId")?;
+    let account = created
+        .pointer("/KeyMetadata/AWSAccountId")
+        .and_then(Value::as_str)
+        .context("CreateKey response has no KeyMetadata.AWSAccountId")?
+        .to_string();
+    kms_call(
+        conn,
+        signer,
+        "PutKeyPolicy",
+        &json!({ "KeyId": key_id, "PolicyName": "default",
+                 "Policy": realistic_policy(&account).to_string() }),
+    )
+    .await?;
+    for i in 0..10 {
+        kms_call(
+            conn,
+            signer,
+            "CreateGrant",
+            &json!({
+                "KeyId": key_id,
+                "GranteePrincipal": format!("arn:aws:iam::{account}:role/Service{i}"),
+                "Operations": ["Encrypt", "Decrypt", "GenerateDataKey"],
+                "Constraints": {"EncryptionContextSubset": {"tenant": format!("t{i}")}}
+            }),
+        )
+        .await?;
+    }
+    Ok(key_id)
 }
 
 /// A KMS request template for `TrentService.<operation>` with `body`.

@@ -35,9 +35,19 @@ pub struct AccessKey {
     pub secret_access_key: String,
     /// The 12-digit account the key belongs to.
     pub account_id: String,
-    /// The principal ARN reported for this caller; defaults to the account root.
+    /// The IAM principal this access key belongs to (`arn:aws:iam::<account>:user/<name>` or
+    /// `...:role/<name>`); defaults to the account root. Key policies and grants are
+    /// evaluated for this principal, and it is the `awsPrincipalArn` sent to XKS proxies.
     #[serde(default)]
     pub principal_arn: Option<String>,
+    /// The principal's IAM identity policies, as JSON documents: Keyhold's stand-in for IAM.
+    /// A principal other than the account root may do only what these allow, unless a key
+    /// policy names it directly or a grant gives it the operation.
+    #[serde(default)]
+    pub identity_policies: Vec<String>,
+    /// The parsed `identity_policies` (filled in when the configuration is resolved).
+    #[serde(skip)]
+    pub parsed_identity_policies: keyhold_core::context::IdentityPolicies,
 }
 
 impl std::fmt::Debug for AccessKey {
@@ -256,11 +266,11 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
     if default_account.len() != 12 || !default_account.bytes().all(|b| b.is_ascii_digit()) {
         anyhow::bail!("the default account must be 12 digits, got {default_account:?}");
     }
-    let access_keys = file
-        .access_keys
-        .into_iter()
-        .map(|k| (k.access_key_id.clone(), k))
-        .collect::<BTreeMap<_, _>>();
+    let mut access_keys = BTreeMap::new();
+    for mut k in file.access_keys {
+        k.parsed_identity_policies = parse_identity_policies(&k)?;
+        access_keys.insert(k.access_key_id.clone(), k);
+    }
     if auth == AuthMode::Strict && access_keys.is_empty() {
         anyhow::bail!(
             "strict authentication needs at least one [[access_keys]] entry in the config file"
@@ -299,4 +309,24 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
         node_id: file.node_id,
         cloudhsm: file.cloudhsm.unwrap_or_default(),
     })
+}
+
+/// Parses an access key's identity policies, naming the key and the policy on error.
+fn parse_identity_policies(
+    key: &AccessKey,
+) -> anyhow::Result<keyhold_core::context::IdentityPolicies> {
+    let mut parsed = Vec::with_capacity(key.identity_policies.len());
+    for (i, text) in key.identity_policies.iter().enumerate() {
+        let p = keyhold_policy::Policy::parse(text, keyhold_policy::PolicyKind::Identity).map_err(
+            |e| {
+                anyhow::anyhow!(
+                    "identity policy {} of access key {} is not valid: {e}",
+                    i + 1,
+                    key.access_key_id
+                )
+            },
+        )?;
+        parsed.push(p);
+    }
+    Ok(keyhold_core::context::IdentityPolicies(parsed.into()))
 }

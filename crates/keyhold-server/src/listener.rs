@@ -96,7 +96,12 @@ pub async fn start(
             let state = state.clone();
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let svc = service_fn(move |req| {
+                let info = ConnectionInfo {
+                    peer,
+                    tls: acceptor.is_some(),
+                };
+                let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(info);
                     let state = state.clone();
                     async move { Ok::<_, std::convert::Infallible>(handle(state, req).await) }
                 });
@@ -123,4 +128,14 @@ pub async fn start(
         stop,
         task,
     })
+}
+
+/// What the listener knows of a request's connection, passed to the router as a request
+/// extension (for `aws:SourceIp` and `aws:SecureTransport`).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionInfo {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
 }

@@ -115,6 +115,10 @@ async fn handle_inner(
     }
     let (parts, body) = req.into_parts();
     let body = read_body(body, settings.max_body_bytes, &parts.headers).await?;
+    let connection = parts
+        .extensions
+        .get::<crate::listener::ConnectionInfo>()
+        .copied();
 
     let target = parts
         .headers
@@ -129,7 +133,11 @@ async fn handle_inner(
 
     let http_parts = HttpRequestParts::from_http(&parts, &body);
     let sig_parts = http_parts.request_parts();
-    let ctx = crate::auth::authenticate(settings, &sig_parts, request_id)?;
+    let mut ctx = crate::auth::authenticate(settings, &sig_parts, request_id)?;
+    if let Some(c) = connection {
+        ctx.source_ip = Some(c.peer.ip());
+        ctx.secure_transport = c.tls;
+    }
 
     let content_type = parts
         .headers

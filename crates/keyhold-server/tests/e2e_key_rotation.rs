@@ -104,7 +104,8 @@ async fn key_policies_are_checked_and_stored_exactly() {
     assert_eq!(got.policy(), Some(policy.as_str()));
 
     // A policy that would lock the caller out needs BypassPolicyLockoutSafetyCheck.
-    let lockout = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"kms:*","Resource":"*"}]}"#;
+    // (This one still lets the account read the key and its policy, but not put a policy.)
+    let lockout = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"kms:*","Resource":"*"},{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":["kms:Get*","kms:Describe*"],"Resource":"*"}]}"#;
     let (code, message) = failure(
         kms.put_key_policy()
             .key_id(&key)
@@ -124,6 +125,19 @@ async fn key_policies_are_checked_and_stored_exactly() {
         .send()
         .await
         .expect("bypass");
+    // ... and it is in force: the caller is locked out of PutKeyPolicy now.
+    let (code, message) = failure(
+        kms.put_key_policy()
+            .key_id(&key)
+            .policy(&policy)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "AccessDeniedException");
+    assert!(
+        message.ends_with("because no resource-based policy allows the kms:PutKeyPolicy action"),
+        "{message}"
+    );
 
     // A disabled key's policy can be replaced; the policy survives a restart.
     kms.disable_key()

@@ -227,13 +227,16 @@ async fn aws_managed_keys_are_created_on_first_use() {
         let kms = kms.clone();
         tasks.push(tokio::spawn(async move {
             let out = kms
-                .encrypt()
+                .describe_key()
                 .key_id("alias/aws/s3")
-                .plaintext(Blob::new(b"managed".to_vec()))
                 .send()
                 .await
-                .expect("encrypt under alias/aws/s3");
-            out.key_id().expect("key id").to_string()
+                .expect("describe alias/aws/s3");
+            out.key_metadata()
+                .expect("metadata")
+                .arn()
+                .expect("arn")
+                .to_string()
         }));
     }
     let mut arns = Vec::new();
@@ -255,6 +258,18 @@ async fn aws_managed_keys_are_created_on_first_use() {
         .expect("metadata");
     assert_eq!(md.arn(), Some(arns[0].as_str()));
     assert_eq!(md.key_manager(), Some(&KeyManagerType::Aws));
+    // Only the service may use it (kms:ViaService in AWS's policy): a direct call is denied.
+    let denied = kms
+        .encrypt()
+        .key_id("alias/aws/s3")
+        .plaintext(Blob::new(b"managed".to_vec()))
+        .send()
+        .await
+        .expect_err("AWS managed keys are for their service");
+    assert_eq!(
+        aws_sdk_kms::error::ProvideErrorMetadata::code(&denied),
+        Some("AccessDeniedException")
+    );
     let status = kms
         .get_key_rotation_status()
         .key_id(md.key_id())
@@ -288,7 +303,7 @@ async fn aws_managed_keys_are_created_on_first_use() {
     let (code, _) = failure(kms.describe_key().key_id("alias/aws/nothing").send().await);
     assert_eq!(code, "NotFoundException");
 
-    // AWS manages them: not disabled, deleted or re-pointed by the caller.
+    // AWS manages them: not disabled, deleted or aliased by the caller.
     for (op, result) in [
         (
             "DisableKey",
@@ -309,8 +324,10 @@ async fn aws_managed_keys_are_created_on_first_use() {
             ),
         ),
     ] {
-        assert_eq!(
-            result.0, "UnsupportedOperationException",
+        // AWS's policy for them lets the account only read them (kms:Describe*, Get*, List*).
+        assert_eq!(result.0, "AccessDeniedException", "{op}: {}", result.1);
+        assert!(
+            result.1.contains("because no resource-based policy allows"),
             "{op}: {}",
             result.1
         );

@@ -88,9 +88,9 @@ async fn malformed_requests_get_aws_errors() {
             "ValidationException",
         ),
         (
-            Some("TrentService.ListGrants"),
+            Some("TrentService.UpdatePrimaryRegion"),
             CT,
-            r#"{"KeyId":"k"}"#.into(),
+            r#"{"KeyId":"k","PrimaryRegion":"us-west-2"}"#.into(),
             400,
             "UnsupportedOperationException",
         ),

@@ -292,15 +292,16 @@ async fn errors_are_aws_errors() {
 
     // Not yet implemented operations say so, by name.
     let err = kms
-        .list_grants()
+        .update_primary_region()
         .key_id(&key_id)
+        .primary_region("us-west-2")
         .send()
         .await
         .unwrap_err()
         .into_service_error();
     let (code, msg) = service_error_code(&err);
     assert_eq!(code, "UnsupportedOperationException");
-    assert!(msg.unwrap().contains("ListGrants"));
+    assert!(msg.unwrap().contains("UpdatePrimaryRegion"));
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ use super::resolve::KeyRef;
 use super::states::KeyOperationFamily;
 use super::{Keys, LoadedKey};
 use crate::arn::alias_arn;
+use crate::authz::{Access, KeyAction};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
 use crate::paging::Paging;
@@ -163,7 +164,12 @@ impl Keys {
 
     /// The key an alias may point at: named by key id or key ARN (not by another alias), in
     /// the caller's account, customer managed, and in a state that allows it.
-    async fn alias_target(&self, ctx: &RequestContext, target: &str) -> KmsResult<LoadedKey> {
+    async fn alias_target(
+        &self,
+        ctx: &RequestContext,
+        target: &str,
+        action: KeyAction,
+    ) -> KmsResult<LoadedKey> {
         if let KeyRef::Alias { .. } = KeyRef::parse(ctx, target)? {
             return Err(KmsError::new(
                 Exception::Validation,
@@ -172,7 +178,7 @@ impl Keys {
                 ),
             ));
         }
-        let key = self.load(ctx, target).await?;
+        let key = self.load(ctx, target, &Access::new(action)).await?;
         super::manage::require_state(&key, KeyOperationFamily::ManageMetadata)?;
         super::manage::require_customer_managed(&key)?;
         Ok(key)
@@ -185,7 +191,11 @@ impl Keys {
         req: CreateAliasRequest,
     ) -> KmsResult<()> {
         check_alias_name(&req.alias_name)?;
-        let key = self.alias_target(ctx, &req.target_key_id).await?;
+        let alias = alias_arn(&ctx.region, &ctx.account_id, &req.alias_name);
+        self.authorize_identity_on(ctx, "kms:CreateAlias", &alias)?;
+        let key = self
+            .alias_target(ctx, &req.target_key_id, KeyAction::CreateAlias)
+            .await?;
         let (row, entry) = new_alias(ctx, &req.alias_name, &key.row.key_id, self.now_seconds())?;
         match self.store.insert_document(&row, &[], &[entry]).await {
             Ok(()) => Ok(()),
@@ -209,7 +219,11 @@ impl Keys {
         req: UpdateAliasRequest,
     ) -> KmsResult<()> {
         check_alias_name(&req.alias_name)?;
-        let key = self.alias_target(ctx, &req.target_key_id).await?;
+        let alias = alias_arn(&ctx.region, &ctx.account_id, &req.alias_name);
+        self.authorize_identity_on(ctx, "kms:UpdateAlias", &alias)?;
+        let key = self
+            .alias_target(ctx, &req.target_key_id, KeyAction::UpdateAlias)
+            .await?;
         let Some(row) = self
             .store
             .get_document(ALIAS_KIND, &ctx.account_id, &ctx.region, &req.alias_name)
@@ -277,6 +291,16 @@ impl Keys {
         else {
             return Err(not_found(ctx, &req.alias_name));
         };
+        // kms:DeleteAlias is needed on the alias (IAM) and on its key (key policy).
+        let alias = alias_arn(&ctx.region, &ctx.account_id, &req.alias_name);
+        self.authorize_identity_on(ctx, "kms:DeleteAlias", &alias)?;
+        let target: AliasDoc = serde_json::from_str(&row.doc).map_err(KmsError::internal)?;
+        let access = Access::new(KeyAction::DeleteAlias);
+        match self.load(ctx, &target.target_key_id, &access).await {
+            Ok(_) => {}
+            Err(e) if e.is(Exception::NotFound) => {}
+            Err(e) => return Err(e),
+        }
         match self
             .store
             .delete_document(
@@ -321,7 +345,9 @@ impl Keys {
                     .await?
             }
             Some(key_ref) => {
-                let key = self.load_key(ctx, key_ref).await?;
+                // ListAliases is authorized by IAM alone, even with a KeyId.
+                super::refuse_alias(ctx, key_ref)?;
+                let key = self.load_unauthorized(ctx, key_ref).await?;
                 self.aliases_of(&key, after.as_deref(), size + 1).await?
             }
         };

@@ -21,6 +21,7 @@ use keyhold_kms_model::{Blob, Exception};
 use super::crypto_ops::{dry_run, require_usable};
 use super::specs::{self, key_spec_info};
 use super::{Keys, LoadedKey};
+use crate::authz::{Access, KeyAction};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
 
@@ -131,7 +132,13 @@ impl Keys {
 
     /// `Sign`.
     pub async fn sign(&self, ctx: &RequestContext, req: SignRequest) -> KmsResult<SignResponse> {
-        let key = self.load_for_use(ctx, &req.key_id).await?;
+        let access = Access::new(KeyAction::Sign)
+            .with_fact(
+                "kms:MessageType",
+                req.message_type.unwrap_or_default().as_str(),
+            )
+            .with_fact("kms:SigningAlgorithm", req.signing_algorithm.as_str());
+        let key = self.load_for_use(ctx, &req.key_id, &access).await?;
         require_usable(&key)?;
         require_usage(&key, KeyUsageType::SignVerify, "Sign")?;
         let algorithm = self.signing_algorithm(&key, req.signing_algorithm)?;
@@ -162,7 +169,13 @@ impl Keys {
         ctx: &RequestContext,
         req: VerifyRequest,
     ) -> KmsResult<VerifyResponse> {
-        let key = self.load_for_use(ctx, &req.key_id).await?;
+        let access = Access::new(KeyAction::Verify)
+            .with_fact(
+                "kms:MessageType",
+                req.message_type.unwrap_or_default().as_str(),
+            )
+            .with_fact("kms:SigningAlgorithm", req.signing_algorithm.as_str());
+        let key = self.load_for_use(ctx, &req.key_id, &access).await?;
         require_usable(&key)?;
         require_usage(&key, KeyUsageType::SignVerify, "Verify")?;
         let algorithm = self.signing_algorithm(&key, req.signing_algorithm)?;
@@ -211,7 +224,8 @@ impl Keys {
         ctx: &RequestContext,
         req: GetPublicKeyRequest,
     ) -> KmsResult<GetPublicKeyResponse> {
-        let key = self.load_for_use(ctx, &req.key_id).await?;
+        let access = Access::new(KeyAction::GetPublicKey);
+        let key = self.load_for_use(ctx, &req.key_id, &access).await?;
         let spec = asymmetric_spec(&key)?;
         require_usable(&key)?;
         let private = self.private_key(&key).await?;
@@ -244,7 +258,11 @@ impl Keys {
                 "Keyhold does not support DeriveSharedSecret with a Recipient (Nitro Enclaves attestation) yet".into(),
             ));
         }
-        let key = self.load_for_use(ctx, &req.key_id).await?;
+        let access = Access::new(KeyAction::DeriveSharedSecret).with_fact(
+            "kms:KeyAgreementAlgorithm",
+            req.key_agreement_algorithm.as_str(),
+        );
+        let key = self.load_for_use(ctx, &req.key_id, &access).await?;
         require_usable(&key)?;
         require_usage(&key, KeyUsageType::KeyAgreement, "DeriveSharedSecret")?;
         if !key_spec_info(key.doc.key_spec)

@@ -14,6 +14,7 @@ use super::aliases::new_alias;
 use super::resolve::KeyRef;
 use super::rotation::{AutoRotation, DEFAULT_ROTATION_PERIOD_DAYS};
 use super::{new_material_id, KeyDoc, Keys, LoadedKey};
+use crate::authz::Access;
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
 use crate::ports::{StoreError, StoredKey, DOCUMENT_ID_SCOPE};
@@ -96,8 +97,9 @@ impl Keys {
         &self,
         ctx: &RequestContext,
         key_ref: &str,
+        access: &Access<'_>,
     ) -> KmsResult<LoadedKey> {
-        match self.load(ctx, key_ref).await {
+        match self.load(ctx, key_ref, access).await {
             Err(e) if e.is(Exception::NotFound) => {
                 let Ok(KeyRef::Alias {
                     account_id,
@@ -114,7 +116,7 @@ impl Keys {
                     return Err(e);
                 }
                 self.create_aws_managed_key(ctx, service).await?;
-                self.load(ctx, key_ref).await
+                self.load(ctx, key_ref, access).await
             }
             other => other,
         }

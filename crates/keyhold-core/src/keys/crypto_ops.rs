@@ -14,9 +14,11 @@ use keyhold_kms_model::shapes::{DecryptRequest, DecryptResponse, EncryptRequest,
 use keyhold_kms_model::Blob;
 
 use super::asymmetric::oaep;
+use super::grants::check_grant_tokens;
 use super::holder::{holder_of, CryptoCall};
 use super::states::{state_check, KeyOperationFamily, StateCheck};
 use super::{Keys, LoadedKey};
+use crate::authz::{Access, KeyAction};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
 use crate::ports::xks::msg;
@@ -102,7 +104,19 @@ impl Keys {
         ctx: &RequestContext,
         req: EncryptRequest,
     ) -> KmsResult<EncryptResponse> {
-        let key = self.load_for_use(ctx, &req.key_id).await?;
+        check_grant_tokens(req.grant_tokens.as_ref())?;
+        let mut access = Access::new(KeyAction::Encrypt)
+            .with_context(req.encryption_context.as_ref())
+            .with_fact(
+                "kms:EncryptionAlgorithm",
+                req.encryption_algorithm
+                    .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault)
+                    .as_str(),
+            );
+        if req.encryption_algorithm.is_some_and(|a| oaep(a).is_some()) {
+            access.encryption_context = None;
+        }
+        let key = self.load_for_use(ctx, &req.key_id, &access).await?;
         require_usable(&key)?;
         require_symmetric_encryption(&key, req.encryption_algorithm, "Encrypt")?;
         if req.dry_run == Some(true) {
@@ -146,6 +160,7 @@ impl Keys {
                     .into(),
             ));
         };
+        check_grant_tokens(req.grant_tokens.as_ref())?;
         if req.recipient.is_some() {
             return Err(KmsError::new(Exception::UnsupportedOperation,
                 "Keyhold does not support Decrypt with a Recipient (Nitro Enclaves attestation) yet".into(),
@@ -157,7 +172,9 @@ impl Keys {
             req.key_id.as_deref(),
             req.encryption_algorithm.filter(|a| oaep(*a).is_some()),
         ) {
-            let key = self.load_for_use(ctx, key_ref).await?;
+            let access = Access::new(KeyAction::Decrypt)
+                .with_fact("kms:EncryptionAlgorithm", algorithm.as_str());
+            let key = self.load_for_use(ctx, key_ref, &access).await?;
             require_usable(&key)?;
             require_symmetric_encryption(&key, Some(algorithm), "Decrypt")?;
             if req.dry_run == Some(true) {
@@ -178,8 +195,11 @@ impl Keys {
                 ..Default::default()
             });
         }
+        let access = Access::new(KeyAction::Decrypt)
+            .with_context(req.encryption_context.as_ref())
+            .with_fact("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
         let (parsed, key) = self
-            .load_blob_key(ctx, ciphertext.as_bytes(), req.key_id.as_deref())
+            .load_blob_key(ctx, ciphertext.as_bytes(), req.key_id.as_deref(), &access)
             .await?;
         require_usable(&key)?;
         require_symmetric_encryption(&key, req.encryption_algorithm, "Decrypt")?;
@@ -207,19 +227,23 @@ impl Keys {
         ctx: &RequestContext,
         ciphertext: &[u8],
         requested: Option<&str>,
+        access: &Access<'_>,
     ) -> KmsResult<(CiphertextBlob, LoadedKey)> {
         let parsed = CiphertextBlob::parse(ciphertext)
             .map_err(|_| KmsError::new(Exception::InvalidCiphertext, String::new()))?;
         let blob_key = crate::arn::key_arn(&parsed.region, &parsed.account_id, &parsed.key_id);
-        let key = self.load(ctx, &blob_key).await.map_err(|e| match e {
-            // A blob naming a key that is not there is not a valid ciphertext for this caller.
-            e if e.is(Exception::NotFound) => {
-                KmsError::new(Exception::InvalidCiphertext, String::new())
-            }
-            other => other,
-        })?;
+        let key = self
+            .load(ctx, &blob_key, access)
+            .await
+            .map_err(|e| match e {
+                // A blob naming a key that is not there is not a valid ciphertext for this caller.
+                e if e.is(Exception::NotFound) => {
+                    KmsError::new(Exception::InvalidCiphertext, String::new())
+                }
+                other => other,
+            })?;
         if let Some(requested) = requested {
-            let wanted = self.load(ctx, requested).await?;
+            let wanted = self.load_unauthorized(ctx, requested).await?;
             if wanted.arn() != key.arn() {
                 return Err(KmsError::new(Exception::IncorrectKey,
                     "The key ID in the request does not identify a CMK that can perform this operation."

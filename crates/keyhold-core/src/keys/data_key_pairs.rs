@@ -16,6 +16,7 @@ use keyhold_kms_model::{Blob, Exception};
 
 use super::crypto_ops::{dry_run, require_symmetric_encryption, require_usable};
 use super::{Keys, LoadedKey};
+use crate::authz::{Access, KeyAction};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
 
@@ -38,7 +39,15 @@ impl Keys {
         dry: Option<bool>,
         operation: &str,
     ) -> KmsResult<Pair> {
-        let key = self.load_for_use(ctx, key_id).await?;
+        let action = if operation == "GenerateDataKeyPair" {
+            KeyAction::GenerateDataKeyPair
+        } else {
+            KeyAction::GenerateDataKeyPairWithoutPlaintext
+        };
+        let access = Access::new(action)
+            .with_context(context.as_ref())
+            .with_fact("kms:DataKeyPairSpec", spec.as_str());
+        let key = self.load_for_use(ctx, key_id, &access).await?;
         require_usable(&key)?;
         require_symmetric_encryption(&key, None, operation)?;
         let Some(asym_spec) = asym::AsymmetricSpec::from_aws_name(spec.as_str())

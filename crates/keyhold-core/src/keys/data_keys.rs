@@ -12,6 +12,7 @@ use keyhold_kms_model::Blob;
 
 use super::crypto_ops::{dry_run, require_symmetric_encryption, require_usable};
 use super::{Keys, LoadedKey};
+use crate::authz::{Access, KeyAction};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
 
@@ -47,7 +48,13 @@ impl Keys {
         operation: &str,
     ) -> KmsResult<(LoadedKey, keyhold_crypto::SecretBytes, Vec<u8>)> {
         let len = data_key_len(spec, bytes)?;
-        let key = self.load_for_use(ctx, key_id).await?;
+        let action = if operation == "GenerateDataKey" {
+            KeyAction::GenerateDataKey
+        } else {
+            KeyAction::GenerateDataKeyWithoutPlaintext
+        };
+        let access = Access::new(action).with_context(context.as_ref());
+        let key = self.load_for_use(ctx, key_id, &access).await?;
         require_usable(&key)?;
         require_symmetric_encryption(&key, None, operation)?;
         if dry == Some(true) {
@@ -139,20 +146,32 @@ impl Keys {
             .filter(|a| super::asymmetric::oaep(*a).is_some());
         let (parsed, source) =
             match (source_oaep, req.source_key_id.as_deref()) {
-                (Some(_), Some(key_ref)) => (None, self.load_for_use(ctx, key_ref).await?),
+                (Some(_), Some(key_ref)) => (
+                    None,
+                    self.load_for_use(ctx, key_ref, &Access::new(KeyAction::ReEncryptFrom))
+                        .await?,
+                ),
                 (Some(_), None) => return Err(KmsError::new(
                     Exception::Validation,
                     "SourceKeyId is required when the source encryption algorithm is asymmetric."
                         .into(),
                 )),
                 (None, requested) => {
+                    let access = Access::new(KeyAction::ReEncryptFrom)
+                        .with_context(req.source_encryption_context.as_ref());
                     let (parsed, key) = self
-                        .load_blob_key(ctx, ciphertext.as_bytes(), requested)
+                        .load_blob_key(ctx, ciphertext.as_bytes(), requested, &access)
                         .await?;
                     (Some(parsed), key)
                 }
             };
-        let destination = self.load_for_use(ctx, &req.destination_key_id).await?;
+        let mut access = Access::new(KeyAction::ReEncryptTo);
+        if destination_oaep.is_none() {
+            access = access.with_context(req.destination_encryption_context.as_ref());
+        }
+        let destination = self
+            .load_for_use(ctx, &req.destination_key_id, &access)
+            .await?;
         require_usable(&source)?;
         require_symmetric_encryption(&source, req.source_encryption_algorithm, "ReEncrypt")?;
         require_usable(&destination)?;

@@ -20,6 +20,7 @@ use keyhold_kms_model::Timestamp;
 
 use super::states::{state_check, KeyOperationFamily, StateCheck};
 use super::{KeyDoc, Keys, LoadedKey};
+use crate::authz::{Access, KeyAction};
 use crate::context::RequestContext;
 use crate::custom_key_stores::CustomKeyStores;
 use crate::error::{KmsError, KmsResult};
@@ -62,6 +63,10 @@ impl Keys {
             .change_key(
                 ctx,
                 &req.key_id,
+                &Access::new(KeyAction::ScheduleKeyDeletion).with_fact(
+                    "kms:ScheduleKeyDeletionPendingWindowInDays",
+                    req.pending_window_in_days.unwrap_or(30).to_string(),
+                ),
                 KeyOperationFamily::ScheduleDeletion,
                 |key, doc| {
                     // AWS managed keys are deleted by AWS only.
@@ -93,6 +98,7 @@ impl Keys {
             .change_key(
                 ctx,
                 &req.key_id,
+                &Access::new(KeyAction::CancelKeyDeletion),
                 KeyOperationFamily::Describe,
                 |key, doc| {
                     if let StateCheck::Refused(e) =
@@ -181,6 +187,7 @@ impl Keys {
         tracing::info!(key_arn = %key.arn(), origin = %key.doc.origin, "scheduled key deletion completed");
         // Aliases go with their key, as in AWS.
         self.delete_aliases_of(&key).await;
+        self.delete_grants_of(&key).await;
         self.forget_usage(&key).await;
         super::holder::holder_of(key.doc.origin)
             .key_deleted(self, &key)

@@ -205,3 +205,56 @@ async fn a_scheduled_key_becomes_due_only_when_the_clock_passes_its_window() {
     assert_eq!(store.get_key(ACCT, REGION, &key).await.ok(), Some(None));
     assert!(index(&store).await.is_empty());
 }
+
+#[tokio::test]
+async fn grants_go_with_their_key() {
+    use keyhold_kms_model::enums::GrantOperation;
+    use keyhold_kms_model::shapes::{CreateGrantRequest, ListRetirableGrantsRequest};
+    let (kms, store, ctx) = kms();
+    let key = create(&kms, &ctx).await;
+    let other = create(&kms, &ctx).await;
+    for k in [&key, &other] {
+        kms.keys
+            .create_grant(
+                &ctx,
+                CreateGrantRequest {
+                    key_id: k.clone(),
+                    grantee_principal: format!("arn:aws:iam::{ACCT}:role/app"),
+                    retiring_principal: Some(format!("arn:aws:iam::{ACCT}:role/ops")),
+                    operations: vec![GrantOperation::Encrypt],
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("grant");
+    }
+    let retirable = || ListRetirableGrantsRequest {
+        retiring_principal: format!("arn:aws:iam::{ACCT}:role/ops"),
+        ..Default::default()
+    };
+    let before = kms
+        .keys
+        .list_retirable_grants(&ctx, retirable())
+        .await
+        .unwrap();
+    assert_eq!(before.grants.unwrap_or_default().len(), 2);
+    schedule(&kms, &ctx, &key, 7).await;
+    assert_eq!(kms.keys.complete_pending_deletions(true).await.unwrap(), 1);
+    let after = kms
+        .keys
+        .list_retirable_grants(&ctx, retirable())
+        .await
+        .unwrap();
+    let left = after.grants.unwrap_or_default();
+    assert_eq!(left.len(), 1, "only the other key's grant is left");
+    assert!(left[0]
+        .key_id
+        .as_deref()
+        .unwrap_or_default()
+        .ends_with(&other));
+    let docs = store
+        .list_documents(super::GRANT_KIND, ACCT, REGION, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(docs.len(), 1, "the deleted key's grant document is gone");
+}

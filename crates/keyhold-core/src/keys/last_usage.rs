@@ -19,6 +19,7 @@ use keyhold_kms_model::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::{Keys, LoadedKey};
+use crate::authz::{Access, KeyAction};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
 use crate::ports::{StoreError, StoredDocument, DOCUMENT_ID_SCOPE};
@@ -96,7 +97,8 @@ impl Keys {
         ctx: &RequestContext,
         req: GetKeyLastUsageRequest,
     ) -> KmsResult<GetKeyLastUsageResponse> {
-        let key = self.load_key(ctx, &req.key_id).await?;
+        let access = Access::new(KeyAction::GetKeyLastUsage);
+        let key = self.load_key(ctx, &req.key_id, &access).await?;
         let usage = match self.usage.get(&address_of(&key)) {
             Some(u) => Some(u),
             None => self.stored_usage(&key).await?.map(|(u, _)| u),

@@ -12,6 +12,7 @@ use super::asymmetric::require_usage;
 use super::crypto_ops::{dry_run, require_usable};
 use super::specs::key_spec_info;
 use super::{Keys, LoadedKey};
+use crate::authz::{Access, KeyAction};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
 
@@ -39,7 +40,9 @@ impl Keys {
         ctx: &RequestContext,
         req: GenerateMacRequest,
     ) -> KmsResult<GenerateMacResponse> {
-        let key = self.load_for_use(ctx, &req.key_id).await?;
+        let access = Access::new(KeyAction::GenerateMac)
+            .with_fact("kms:MacAlgorithm", req.mac_algorithm.as_str());
+        let key = self.load_for_use(ctx, &req.key_id, &access).await?;
         require_usable(&key)?;
         require_usage(&key, KeyUsageType::GenerateVerifyMac, "GenerateMac")?;
         let algorithm = mac_algorithm(&key, req.mac_algorithm)?;
@@ -62,7 +65,9 @@ impl Keys {
         ctx: &RequestContext,
         req: VerifyMacRequest,
     ) -> KmsResult<VerifyMacResponse> {
-        let key = self.load_for_use(ctx, &req.key_id).await?;
+        let access = Access::new(KeyAction::VerifyMac)
+            .with_fact("kms:MacAlgorithm", req.mac_algorithm.as_str());
+        let key = self.load_for_use(ctx, &req.key_id, &access).await?;
         require_usable(&key)?;
         require_usage(&key, KeyUsageType::GenerateVerifyMac, "VerifyMac")?;
         let algorithm = mac_algorithm(&key, req.mac_algorithm)?;

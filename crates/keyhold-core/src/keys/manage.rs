@@ -18,6 +18,7 @@ use keyhold_kms_model::Exception;
 use super::crypto_ops::describe_state;
 use super::states::{state_check, KeyOperationFamily, StateCheck};
 use super::{KeyDoc, Keys, LoadedKey};
+use crate::authz::{Access, KeyAction};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
 use crate::paging::Paging;
@@ -65,11 +66,12 @@ impl Keys {
         &self,
         ctx: &RequestContext,
         key_ref: &str,
+        access: &Access<'_>,
         family: KeyOperationFamily,
         change: impl Fn(&LoadedKey, &mut KeyDoc) -> KmsResult<()>,
     ) -> KmsResult<LoadedKey> {
         for _ in 0..WRITE_ATTEMPTS {
-            let key = self.load_key(ctx, key_ref).await?;
+            let key = self.load_key(ctx, key_ref, access).await?;
             require_state(&key, family)?;
             let mut doc = key.doc.clone();
             change(&key, &mut doc)?;
@@ -119,9 +121,15 @@ impl Keys {
         key_ref: &str,
         to: KeyState,
     ) -> KmsResult<()> {
+        let action = if to == KeyState::Enabled {
+            KeyAction::EnableKey
+        } else {
+            KeyAction::DisableKey
+        };
         self.change_key(
             ctx,
             key_ref,
+            &Access::new(action),
             KeyOperationFamily::EnableDisable,
             |key, doc| {
                 require_customer_managed(key)?;
@@ -142,6 +150,7 @@ impl Keys {
         self.change_key(
             ctx,
             &req.key_id,
+            &Access::new(KeyAction::UpdateKeyDescription),
             KeyOperationFamily::ManageMetadata,
             |key, doc| {
                 require_customer_managed(key)?;
@@ -160,7 +169,12 @@ impl Keys {
         req: TagResourceRequest,
     ) -> KmsResult<()> {
         check_tags(&req.tags)?;
-        self.change_key(ctx, &req.key_id, KeyOperationFamily::ManageMetadata, |key, doc| {
+        let access = Access::new(KeyAction::TagResource).with_multi_fact(
+            "aws:TagKeys",
+            req.tags.iter().map(|t| t.tag_key.clone()).collect(),
+        );
+        let family = KeyOperationFamily::ManageMetadata;
+        self.change_key(ctx, &req.key_id, &access, family, |key, doc| {
             require_customer_managed(key)?;
             let mut tags = doc.tags.clone();
             for t in &req.tags {
@@ -197,6 +211,8 @@ impl Keys {
         self.change_key(
             ctx,
             &req.key_id,
+            &Access::new(KeyAction::UntagResource)
+                .with_multi_fact("aws:TagKeys", req.tag_keys.clone()),
             KeyOperationFamily::ManageMetadata,
             |key, doc| {
                 require_customer_managed(key)?;
@@ -216,7 +232,8 @@ impl Keys {
     ) -> KmsResult<ListResourceTagsResponse> {
         let size = LIST_TAGS_PAGING.page_size(req.limit);
         let after = LIST_TAGS_PAGING.decode(req.marker.as_deref())?;
-        let key = self.load_key(ctx, &req.key_id).await?;
+        let access = Access::new(KeyAction::ListResourceTags);
+        let key = self.load_key(ctx, &req.key_id, &access).await?;
         let start = match after {
             None => 0,
             Some(last) => match key.doc.tags.iter().position(|(k, _)| *k == last) {
@@ -247,7 +264,8 @@ impl Keys {
         ctx: &RequestContext,
         req: GetKeyPolicyRequest,
     ) -> KmsResult<GetKeyPolicyResponse> {
-        let key = self.load_key(ctx, &req.key_id).await?;
+        let access = Access::new(KeyAction::GetKeyPolicy);
+        let key = self.load_key(ctx, &req.key_id, &access).await?;
         require_default_policy_name(req.policy_name.as_deref())?;
         Ok(GetKeyPolicyResponse {
             policy: Some(key.doc.policy.clone()),
@@ -261,7 +279,8 @@ impl Keys {
         ctx: &RequestContext,
         req: ListKeyPoliciesRequest,
     ) -> KmsResult<ListKeyPoliciesResponse> {
-        self.load_key(ctx, &req.key_id).await?;
+        let access = Access::new(KeyAction::ListKeyPolicies);
+        self.load_key(ctx, &req.key_id, &access).await?;
         Ok(ListKeyPoliciesResponse {
             policy_names: Some(vec![DEFAULT_POLICY_NAME.to_owned()]),
             next_marker: None,

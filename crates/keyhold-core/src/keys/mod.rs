@@ -37,6 +37,9 @@ mod data_keys;
 mod deletion;
 #[cfg(test)]
 mod deletion_tests;
+mod grant_ops;
+mod grant_rules;
+mod grants;
 mod holder;
 mod last_usage;
 mod mac;
@@ -66,6 +69,7 @@ use keyhold_kms_model::shapes::{
 use keyhold_kms_model::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::authz::{Access, Authorized, KeyAction};
 use crate::context::RequestContext;
 use crate::custom_key_stores::{CustomKeyStores, LoadedStore};
 use crate::error::{KmsError, KmsResult};
@@ -74,6 +78,9 @@ use crate::ports::clock::Clock;
 use crate::ports::{IndexEntry, MetadataStore, StoredKey, StoredKeyMaterial};
 
 pub use deletion::DELETION_DUE_INDEX;
+pub use grant_ops::MAX_GRANTS_PER_KEY;
+pub(crate) use grants::GrantDoc;
+pub use grants::{GRANT_KIND, GRANT_RETIRING_INDEX};
 pub use last_usage::KEY_USAGE_KIND;
 pub use policy::{check_policy, LOCKOUT_MESSAGE};
 pub use resolve::KeyRef;
@@ -143,6 +150,18 @@ pub(crate) fn indexes_of(doc: &KeyDoc) -> Vec<IndexEntry> {
     out
 }
 
+/// Operations that take a key id or key ARN only refuse an alias with AWS's
+/// `NotFoundException` "Invalid keyId alias/x".
+pub(crate) fn refuse_alias(ctx: &RequestContext, key_ref: &str) -> KmsResult<()> {
+    if let KeyRef::Alias { .. } = KeyRef::parse(ctx, key_ref)? {
+        return Err(KmsError::new(
+            Exception::NotFound,
+            format!("Invalid keyId {key_ref}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Identity of one key material: (account, Region, key id, material id).
 type MaterialId = (String, String, String, String);
 
@@ -176,6 +195,8 @@ pub struct Keys {
     /// Bounds concurrent asymmetric key generation (RSA-4096 takes long), which runs on
     /// blocking threads so that a burst of CreateKey cannot starve other requests.
     keygen: tokio::sync::Semaphore,
+    /// Parsed key policies, so that authorization does not parse JSON per request.
+    pub(crate) policies: crate::authz::PolicyCache,
 }
 
 /// AWS's default key policy for a key created without one.
@@ -318,11 +339,12 @@ impl Keys {
             material_cache: Default::default(),
             usage: Default::default(),
             keygen: tokio::sync::Semaphore::new(asymmetric::MAX_CONCURRENT_KEYGEN),
+            policies: crate::authz::PolicyCache::default(),
         }
     }
 
     /// Now, in seconds since the epoch with millisecond precision, as AWS returns dates.
-    fn now_seconds(&self) -> f64 {
+    pub(crate) fn now_seconds(&self) -> f64 {
         self.clock.now_seconds()
     }
 
@@ -332,7 +354,9 @@ impl Keys {
         ctx: &RequestContext,
         req: DescribeKeyRequest,
     ) -> KmsResult<DescribeKeyResponse> {
-        let key = self.load_for_use(ctx, &req.key_id).await?;
+        grants::check_grant_tokens(req.grant_tokens.as_ref())?;
+        let access = Access::new(KeyAction::DescribeKey);
+        let key = self.load_for_use(ctx, &req.key_id, &access).await?;
         Ok(DescribeKeyResponse {
             key_metadata: Some(key.metadata()),
         })
@@ -370,18 +394,51 @@ impl Keys {
     /// AWS documents as "key ID or key ARN" (managing a key, as opposed to using it) refuse
     /// an alias with `NotFoundException`, as AWS does ("Invalid keyId alias/x", unquoted, as
     /// moto's test of this case records it; a malformed key id is quoted).
-    pub async fn load_key(&self, ctx: &RequestContext, key_ref: &str) -> KmsResult<LoadedKey> {
-        if let KeyRef::Alias { .. } = KeyRef::parse(ctx, key_ref)? {
-            return Err(KmsError::new(
-                Exception::NotFound,
-                format!("Invalid keyId {key_ref}"),
-            ));
-        }
-        self.load(ctx, key_ref).await
+    pub async fn load_key(
+        &self,
+        ctx: &RequestContext,
+        key_ref: &str,
+        access: &Access<'_>,
+    ) -> KmsResult<LoadedKey> {
+        refuse_alias(ctx, key_ref)?;
+        self.load(ctx, key_ref, access).await
     }
 
-    /// Loads the key `key_ref` names (id, ARN, alias name or alias ARN).
-    pub async fn load(&self, ctx: &RequestContext, key_ref: &str) -> KmsResult<LoadedKey> {
+    /// Loads the key `key_ref` names (id, ARN, alias name or alias ARN) for `access`, which
+    /// the caller must be authorized for (key policy, identity policies, grants; see
+    /// [`crate::authz`]).
+    pub async fn load(
+        &self,
+        ctx: &RequestContext,
+        key_ref: &str,
+        access: &Access<'_>,
+    ) -> KmsResult<LoadedKey> {
+        Ok(self.load_authorized(ctx, key_ref, access).await?.0)
+    }
+
+    /// [`Keys::load`], also saying what authorized the request.
+    pub(crate) async fn load_authorized(
+        &self,
+        ctx: &RequestContext,
+        key_ref: &str,
+        access: &Access<'_>,
+    ) -> KmsResult<(LoadedKey, Authorized)> {
+        let key = self.load_unauthorized(ctx, key_ref).await?;
+        let alias = match KeyRef::parse(ctx, key_ref)? {
+            KeyRef::Alias { name, .. } => Some(name),
+            KeyRef::Key { .. } => None,
+        };
+        let by = self.authorize(ctx, &key, access, alias.as_deref()).await?;
+        Ok((key, by))
+    }
+
+    /// Loads the key `key_ref` names without authorizing anyone: for background work and
+    /// for operations whose permission is decided otherwise (RetireGrant).
+    pub(crate) async fn load_unauthorized(
+        &self,
+        ctx: &RequestContext,
+        key_ref: &str,
+    ) -> KmsResult<LoadedKey> {
         let r = KeyRef::parse(ctx, key_ref)?;
         let aliased;
         let (account, region, key_id) = match &r {
@@ -407,17 +464,6 @@ impl Keys {
             .get_key(account, region, key_id)
             .await?
             .ok_or_else(|| KmsError::new(Exception::NotFound, r.not_found_message()))?;
-        if *account != ctx.account_id {
-            // Keyhold does not evaluate key policies or grants yet, so no key is usable from
-            // another account; AWS answers such calls with AccessDeniedException. Checked after
-            // the lookup, so a key that does not exist is NotFound wherever it would live
-            // (Decrypt turns that into InvalidCiphertextException).
-            return Err(KmsError::new(Exception::AccessDenied, format!(
-                    "User: {} is not authorized to perform this operation on resource: {} because no resource-based policy allows it",
-                    ctx.principal_arn,
-                    crate::arn::key_arn(region, account, key_id)
-                )));
-        }
         let doc: KeyDoc = serde_json::from_str(&row.doc).map_err(KmsError::internal)?;
         let store = match &row.custom_key_store_id {
             Some(id) => {

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::manage::{require_customer_managed, require_default_policy_name};
 use super::states::KeyOperationFamily;
 use super::Keys;
+use crate::authz::{Access, KeyAction};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
 
@@ -56,7 +57,12 @@ pub fn check_policy(ctx: &RequestContext, policy: &str, bypass_lockout: bool) ->
     for st in &statements {
         check_statement(st)?;
     }
-    if !bypass_lockout && !statements.iter().any(|st| allows_put_key_policy(ctx, st)) {
+    // The evaluator's parse is the full grammar (condition operators and their values): a
+    // policy it cannot parse would allow nothing, so it is refused here, with its reason.
+    let parsed = keyhold_policy::Policy::parse(policy, keyhold_policy::PolicyKind::Key)
+        .map_err(|e| malformed(e.to_string()))?;
+    let resource = crate::arn::key_arn(&ctx.region, &ctx.account_id, "*");
+    if !bypass_lockout && !crate::authz::could_put_key_policy(ctx, &parsed, &resource) {
         return Err(malformed(LOCKOUT_MESSAGE));
     }
     Ok(())
@@ -139,50 +145,6 @@ fn strings(v: &Value) -> Vec<&str> {
     }
 }
 
-/// True when `st` is an Allow statement whose principal covers the caller and whose actions
-/// cover `kms:PutKeyPolicy`. A principal naming the caller's account (its id or its `root`
-/// ARN) covers the caller, because the account can then allow it by IAM policy, which is how
-/// AWS's safety check treats the default key policy.
-fn allows_put_key_policy(ctx: &RequestContext, st: &Value) -> bool {
-    let Some(st) = st.as_object() else {
-        return false;
-    };
-    if st.get("Effect").and_then(Value::as_str) != Some("Allow") {
-        return false;
-    }
-    let Some(principal) = st.get("Principal") else {
-        return false;
-    };
-    let root = format!("arn:aws:iam::{}:root", ctx.account_id);
-    let covers =
-        |s: &str| s == "*" || s == ctx.account_id || s == root || s == ctx.principal_arn.as_str();
-    let principal_ok = principal.as_str() == Some("*")
-        || principal
-            .get("AWS")
-            .is_some_and(|v| strings(v).into_iter().any(covers));
-    let action_ok = st.get("Action").is_some_and(|v| {
-        strings(v)
-            .into_iter()
-            .any(|a| action_matches(a, "kms:PutKeyPolicy"))
-    });
-    principal_ok && action_ok
-}
-
-/// IAM action matching: case-insensitive, `*` matches any run of characters, `?` one.
-pub fn action_matches(pattern: &str, action: &str) -> bool {
-    fn go(p: &[u8], a: &[u8]) -> bool {
-        match p.split_first() {
-            None => a.is_empty(),
-            Some((b'*', rest)) => (0..=a.len()).any(|i| go(rest, &a[i..])),
-            Some((b'?', rest)) => !a.is_empty() && go(rest, &a[1..]),
-            Some((c, rest)) => a
-                .split_first()
-                .is_some_and(|(d, tail)| c.eq_ignore_ascii_case(d) && go(rest, tail)),
-        }
-    }
-    go(pattern.as_bytes(), action.as_bytes())
-}
-
 impl Keys {
     /// `PutKeyPolicy`: checks the policy and stores exactly its text.
     pub async fn put_key_policy(
@@ -191,14 +153,15 @@ impl Keys {
         req: PutKeyPolicyRequest,
     ) -> KmsResult<()> {
         require_default_policy_name(req.policy_name.as_deref())?;
-        check_policy(
-            ctx,
-            &req.policy,
-            req.bypass_policy_lockout_safety_check == Some(true),
-        )?;
+        let bypass = req.bypass_policy_lockout_safety_check == Some(true);
+        check_policy(ctx, &req.policy, bypass)?;
         self.change_key(
             ctx,
             &req.key_id,
+            &Access::new(KeyAction::PutKeyPolicy).with_fact(
+                "kms:BypassPolicyLockoutSafetyCheck",
+                if bypass { "true" } else { "false" },
+            ),
             KeyOperationFamily::ManagePolicy,
             |key, doc| {
                 require_customer_managed(key)?;
@@ -217,6 +180,20 @@ mod tests {
 
     fn ctx() -> RequestContext {
         RequestContext::new("111122223333", "us-east-1", "req-1")
+    }
+
+    #[test]
+    fn a_policy_the_evaluator_cannot_read_is_malformed() {
+        let bad_operator = r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringFancy":{"kms:CallerAccount":"1"}}}}"#;
+        let e = check_policy(&ctx(), bad_operator, true).unwrap_err();
+        assert!(e.is(Exception::MalformedPolicyDocument), "{e}");
+        // A user of the account, named only through the account, is not locked out if IAM
+        // could allow it; a user the policy denies is.
+        let mut user = ctx();
+        user.principal_arn = "arn:aws:iam::111122223333:user/alice".into();
+        let deny_alice = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"kms:*","Resource":"*"},{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"kms:PutKeyPolicy","Resource":"*"}]}"#;
+        let e = check_policy(&user, deny_alice, false).unwrap_err();
+        assert_eq!(e.to_string(), LOCKOUT_MESSAGE);
     }
 
     #[test]
@@ -261,14 +238,5 @@ mod tests {
         let deny_only =
             r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*"}}"#;
         assert!(check_policy(&ctx(), deny_only, false).is_err());
-    }
-
-    #[test]
-    fn action_patterns() {
-        assert!(action_matches("kms:*", "kms:PutKeyPolicy"));
-        assert!(action_matches("*", "kms:PutKeyPolicy"));
-        assert!(action_matches("KMS:putkeypolicy", "kms:PutKeyPolicy"));
-        assert!(action_matches("kms:Put?eyPolicy", "kms:PutKeyPolicy"));
-        assert!(!action_matches("kms:Get*", "kms:PutKeyPolicy"));
     }
 }

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::manage::require_customer_managed;
 use super::states::KeyOperationFamily;
 use super::{new_material_id, Keys, LoadedKey};
+use crate::authz::{Access, KeyAction};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
 use crate::paging::Paging;
@@ -111,6 +112,12 @@ impl Keys {
         self.change_key(
             ctx,
             &req.key_id,
+            &Access::new(KeyAction::EnableKeyRotation).with_fact(
+                "kms:RotationPeriodInDays",
+                req.rotation_period_in_days
+                    .unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS)
+                    .to_string(),
+            ),
             KeyOperationFamily::ManageRotation,
             |key, doc| {
                 require_customer_managed(key)?;
@@ -146,6 +153,7 @@ impl Keys {
         self.change_key(
             ctx,
             &req.key_id,
+            &Access::new(KeyAction::DisableKeyRotation),
             KeyOperationFamily::ManageRotation,
             |key, doc| {
                 require_customer_managed(key)?;
@@ -166,7 +174,8 @@ impl Keys {
         ctx: &RequestContext,
         req: GetKeyRotationStatusRequest,
     ) -> KmsResult<GetKeyRotationStatusResponse> {
-        let key = self.load_key(ctx, &req.key_id).await?;
+        let access = Access::new(KeyAction::GetKeyRotationStatus);
+        let key = self.load_key(ctx, &req.key_id, &access).await?;
         let rotation = key
             .doc
             .rotation
@@ -188,7 +197,8 @@ impl Keys {
         ctx: &RequestContext,
         req: RotateKeyOnDemandRequest,
     ) -> KmsResult<RotateKeyOnDemandResponse> {
-        let key = self.load_key(ctx, &req.key_id).await?;
+        let access = Access::new(KeyAction::RotateKeyOnDemand);
+        let key = self.load_key(ctx, &req.key_id, &access).await?;
         check_on_demand(&key)?;
         let key = self.rotate(ctx, &key, RotationType::OnDemand).await?;
         Ok(RotateKeyOnDemandResponse {
@@ -215,6 +225,7 @@ impl Keys {
         self.change_key(
             ctx,
             &key.row.key_id,
+            &Access::new(KeyAction::RotateKeyOnDemand),
             KeyOperationFamily::ManageRotation,
             |k, doc| {
                 match kind {
@@ -254,7 +265,8 @@ impl Keys {
     ) -> KmsResult<ListKeyRotationsResponse> {
         let size = LIST_ROTATIONS_PAGING.page_size(req.limit);
         let after = LIST_ROTATIONS_PAGING.decode(req.marker.as_deref())?;
-        let key = self.load_key(ctx, &req.key_id).await?;
+        let access = Access::new(KeyAction::ListKeyRotations);
+        let key = self.load_key(ctx, &req.key_id, &access).await?;
         require_rotatable(&key, "ListKeyRotations")?;
         let doc = &key.doc;
         let state = |id: &str| {
@@ -311,7 +323,7 @@ impl Keys {
         let mut rotated = 0;
         for (account, region, key_id) in self.due_keys(ROTATION_DUE_INDEX, Some(&now)).await? {
             let ctx = RequestContext::new(&account, &region, "keyhold-rotation-sweep");
-            let Ok(key) = self.load(&ctx, &key_id).await else {
+            let Ok(key) = self.load_unauthorized(&ctx, &key_id).await else {
                 continue;
             };
             if key.key_state() != KeyState::Enabled || key.doc.rotation.is_none() {
