@@ -35,8 +35,14 @@ pub enum WrappingAlgorithm {
 const ALGORITHMS: [(WrappingAlgorithm, &str); 4] = [
     (WrappingAlgorithm::RsaesOaepSha1, "RSAES_OAEP_SHA_1"),
     (WrappingAlgorithm::RsaesOaepSha256, "RSAES_OAEP_SHA_256"),
-    (WrappingAlgorithm::RsaAesKeyWrapSha1, "RSA_AES_KEY_WRAP_SHA_1"),
-    (WrappingAlgorithm::RsaAesKeyWrapSha256, "RSA_AES_KEY_WRAP_SHA_256"),
+    (
+        WrappingAlgorithm::RsaAesKeyWrapSha1,
+        "RSA_AES_KEY_WRAP_SHA_1",
+    ),
+    (
+        WrappingAlgorithm::RsaAesKeyWrapSha256,
+        "RSA_AES_KEY_WRAP_SHA_256",
+    ),
 ];
 
 impl WrappingAlgorithm {
@@ -162,7 +168,10 @@ pub fn generate_wrapping_key(spec: WrappingKeySpec) -> Result<SecretBytes, AsymE
 
 /// The DER SubjectPublicKeyInfo of a wrapping key made by [`generate_wrapping_key`] (what
 /// `GetParametersForImport` returns as `PublicKey`).
-pub fn wrapping_public_key(spec: WrappingKeySpec, private_key: &[u8]) -> Result<Vec<u8>, AsymError> {
+pub fn wrapping_public_key(
+    spec: WrappingKeySpec,
+    private_key: &[u8],
+) -> Result<Vec<u8>, AsymError> {
     asym::public_key_der(spec.asymmetric(), private_key)
 }
 
@@ -299,7 +308,9 @@ mod tests {
         let m = crate::random_bytes(32);
         let a = material_id(m.expose(), "arn:aws:kms:us-east-1:111122223333:key/a");
         assert_eq!(a.len(), 64);
-        assert!(a.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(a
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         assert_eq!(
             a,
             material_id(m.expose(), "arn:aws:kms:us-east-1:111122223333:key/a")

@@ -71,9 +71,10 @@ pub struct RotationRecord {
 }
 
 /// Refuses keys whose material KMS cannot rotate, with `UnsupportedOperationException`:
-/// keys in custom key stores, keys that are not symmetric encryption keys, and keys with
-/// imported material (Keyhold cannot import material yet, so none can be pending rotation).
-fn require_rotatable(key: &LoadedKey, operation: &str) -> KmsResult<()> {
+/// keys in custom key stores and keys that are not symmetric encryption keys; with
+/// `automatic`, also keys with imported material, which rotate only on demand (to material
+/// imported for the rotation, `import.rs`) and never automatically.
+fn require_rotatable(key: &LoadedKey, operation: &str, automatic: bool) -> KmsResult<()> {
     let arn = key.arn();
     let unsupported = |why: String| Err(KmsError::new(Exception::UnsupportedOperation, why));
     if key.row.custom_key_store_id.is_some() {
@@ -87,9 +88,10 @@ fn require_rotatable(key: &LoadedKey, operation: &str) -> KmsResult<()> {
             key.doc.key_spec
         ));
     }
-    if key.doc.origin != OriginType::AwsKms {
+    let imported = key.doc.origin == OriginType::External;
+    if key.doc.origin != OriginType::AwsKms && (automatic || !imported) {
         return unsupported(format!(
-            "{arn} origin is {} which is not valid for {operation}.",
+            "{arn} origin is {} which is not valid for this operation.",
             key.doc.origin
         ));
     }
@@ -111,10 +113,12 @@ impl Keys {
         self.change_key(
             ctx,
             &req.key_id,
-            KeyOperationFamily::ManageRotation,
+            KeyOperationFamily::Describe,
             |key, doc| {
+                refuse_imported_first(key, "EnableKeyRotation")?;
+                super::manage::require_state(key, KeyOperationFamily::ManageRotation)?;
                 require_customer_managed(key)?;
-                require_rotatable(key, "EnableKeyRotation")?;
+                require_rotatable(key, "EnableKeyRotation", true)?;
                 let base = match &doc.rotation {
                     Some(r) => doc
                         .rotations
@@ -146,10 +150,12 @@ impl Keys {
         self.change_key(
             ctx,
             &req.key_id,
-            KeyOperationFamily::ManageRotation,
+            KeyOperationFamily::Describe,
             |key, doc| {
+                refuse_imported_first(key, "DisableKeyRotation")?;
+                super::manage::require_state(key, KeyOperationFamily::ManageRotation)?;
                 require_customer_managed(key)?;
-                require_rotatable(key, "DisableKeyRotation")?;
+                require_rotatable(key, "DisableKeyRotation", true)?;
                 doc.rotation = None;
                 Ok(())
             },
@@ -190,7 +196,11 @@ impl Keys {
     ) -> KmsResult<RotateKeyOnDemandResponse> {
         let key = self.load_key(ctx, &req.key_id).await?;
         check_on_demand(&key)?;
-        let key = self.rotate(ctx, &key, RotationType::OnDemand).await?;
+        let key = if key.doc.origin == OriginType::External {
+            self.rotate_to_imported(ctx, &key).await?
+        } else {
+            self.rotate(ctx, &key, RotationType::OnDemand).await?
+        };
         Ok(RotateKeyOnDemandResponse {
             key_id: Some(key.row.key_id.clone()),
         })
@@ -220,7 +230,7 @@ impl Keys {
                 match kind {
                     RotationType::OnDemand => check_on_demand(k)?,
                     RotationType::Automatic => {
-                        require_rotatable(k, "rotation")?;
+                        require_rotatable(k, "rotation", true)?;
                         if doc.rotation.is_none() {
                             return Err(KmsError::new(
                                 Exception::KMSInvalidState,
@@ -255,7 +265,7 @@ impl Keys {
         let size = LIST_ROTATIONS_PAGING.page_size(req.limit);
         let after = LIST_ROTATIONS_PAGING.decode(req.marker.as_deref())?;
         let key = self.load_key(ctx, &req.key_id).await?;
-        require_rotatable(&key, "ListKeyRotations")?;
+        require_rotatable(&key, "ListKeyRotations", false)?;
         let doc = &key.doc;
         let state = |id: &str| {
             if id == doc.current_material_id {
@@ -265,11 +275,13 @@ impl Keys {
             }
         };
         let mut entries = Vec::new();
-        if req.include_key_material == Some(IncludeKeyMaterial::AllKeyMaterial) {
-            let first = doc
-                .rotations
-                .first()
-                .map_or(&doc.current_material_id, |r| &r.previous_material_id);
+        let all = req.include_key_material == Some(IncludeKeyMaterial::AllKeyMaterial);
+        let first = doc
+            .rotations
+            .first()
+            .map_or(&doc.current_material_id, |r| &r.previous_material_id);
+        // A key awaiting its first imported material has none to list.
+        if all && !first.is_empty() {
             entries.push(RotationsListEntry {
                 key_id: Some(key.row.key_id.clone()),
                 key_material_id: Some(first.clone()),
@@ -285,6 +297,9 @@ impl Keys {
             rotation_type: Some(r.kind),
             ..Default::default()
         }));
+        if doc.origin == OriginType::External {
+            super::imported::annotate_rotations(doc, &key.row.key_id, &mut entries, all);
+        }
         let start = match after {
             None => 0,
             Some(last) => entries
@@ -331,14 +346,23 @@ impl Keys {
     }
 }
 
+/// AWS refuses Enable/DisableKeyRotation on a key with imported material whatever its state
+/// (a key pending import included): checked before the key state.
+fn refuse_imported_first(key: &LoadedKey, operation: &str) -> KmsResult<()> {
+    if key.doc.origin == OriginType::External {
+        return require_rotatable(key, operation, true);
+    }
+    Ok(())
+}
+
 /// What RotateKeyOnDemand requires of a key besides its state: customer managed, rotatable,
 /// and within the on-demand quota.
-fn check_on_demand(key: &LoadedKey) -> KmsResult<()> {
+pub(super) fn check_on_demand(key: &LoadedKey) -> KmsResult<()> {
     super::manage::require_state(key, KeyOperationFamily::ManageRotation)?;
     if key.doc.key_manager == KeyManagerType::Aws {
         return require_customer_managed(key);
     }
-    require_rotatable(key, "RotateKeyOnDemand")?;
+    require_rotatable(key, "RotateKeyOnDemand", false)?;
     let done = key
         .doc
         .rotations
