@@ -18,6 +18,7 @@ use aws_sdk_kms::Client;
 use common::{advance_clock, client, database_url, encrypt_blob, failure, TestServer};
 use keyhold_crypto::asym::{self, AsymmetricSpec, MacAlgorithm};
 use rsa::pkcs8::DecodePublicKey;
+use serde_json::json;
 
 const HOUR: u64 = 3_600;
 
@@ -744,4 +745,134 @@ async fn two_nodes_on_postgres_share_tokens_materials_and_expiry() {
         decrypt(&kb, blob).await.unwrap_err().0,
         "KMSInvalidStateException"
     );
+}
+
+/// AWS's key-state table for a key pending import, over the wire: (operation, request body,
+/// expected exception or "" for success, message suffix).
+#[tokio::test]
+async fn the_key_state_table_of_a_key_pending_import() {
+    let server = TestServer::start();
+    let kms = client(&server);
+    let k = create_external(
+        &kms,
+        KeySpec::SymmetricDefault,
+        KeyUsageType::EncryptDecrypt,
+    )
+    .await;
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:*","Resource":"*"}]}"#;
+    const INVALID: &str = "KMSInvalidStateException";
+    const UNSUPPORTED: &str = "UnsupportedOperationException";
+    let pending = "is pending import.";
+    let origin = "origin is EXTERNAL which is not valid for this operation.";
+    let rows: Vec<(&str, serde_json::Value, &str, &str)> = vec![
+        ("DescribeKey", json!({"KeyId": k}), "", ""),
+        (
+            "Encrypt",
+            json!({"KeyId": k, "Plaintext": "eA=="}),
+            INVALID,
+            pending,
+        ),
+        (
+            "GenerateDataKey",
+            json!({"KeyId": k, "NumberOfBytes": 16}),
+            INVALID,
+            pending,
+        ),
+        (
+            "GenerateDataKeyWithoutPlaintext",
+            json!({"KeyId": k, "KeySpec": "AES_256"}),
+            INVALID,
+            pending,
+        ),
+        ("EnableKey", json!({"KeyId": k}), INVALID, pending),
+        ("DisableKey", json!({"KeyId": k}), INVALID, pending),
+        (
+            "UpdateKeyDescription",
+            json!({"KeyId": k, "Description": "d"}),
+            "",
+            "",
+        ),
+        (
+            "TagResource",
+            json!({"KeyId": k, "Tags": [{"TagKey": "a", "TagValue": "b"}]}),
+            "",
+            "",
+        ),
+        (
+            "PutKeyPolicy",
+            json!({"KeyId": k, "Policy": policy}),
+            "",
+            "",
+        ),
+        ("GetKeyPolicy", json!({"KeyId": k}), "", ""),
+        (
+            "EnableKeyRotation",
+            json!({"KeyId": k}),
+            UNSUPPORTED,
+            origin,
+        ),
+        (
+            "DisableKeyRotation",
+            json!({"KeyId": k}),
+            UNSUPPORTED,
+            origin,
+        ),
+        ("RotateKeyOnDemand", json!({"KeyId": k}), INVALID, pending),
+        ("GetKeyRotationStatus", json!({"KeyId": k}), "", ""),
+        ("ListKeyRotations", json!({"KeyId": k}), "", ""),
+        (
+            "CancelKeyDeletion",
+            json!({"KeyId": k}),
+            INVALID,
+            "is not pending deletion.",
+        ),
+        // No material yet: deleting it has no effect.
+        ("DeleteImportedKeyMaterial", json!({"KeyId": k}), "", ""),
+        (
+            "GetParametersForImport",
+            json!({"KeyId": k, "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048"}),
+            "",
+            "",
+        ),
+        (
+            "ScheduleKeyDeletion",
+            json!({"KeyId": k, "PendingWindowInDays": 7}),
+            "",
+            "",
+        ),
+        // Pending deletion: no import, but deleting imported material is allowed.
+        (
+            "GetParametersForImport",
+            json!({"KeyId": k, "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048"}),
+            INVALID,
+            "is pending deletion.",
+        ),
+        ("DeleteImportedKeyMaterial", json!({"KeyId": k}), "", ""),
+        ("CancelKeyDeletion", json!({"KeyId": k}), "", ""),
+    ];
+    for (op, body, exception, suffix) in rows {
+        let target = format!("TrentService.{op}");
+        let (status, out, _) = common::raw(
+            &server.endpoint,
+            Some(&target),
+            Some("application/x-amz-json-1.1"),
+            body.to_string(),
+        )
+        .await;
+        if exception.is_empty() {
+            assert_eq!(status, 200, "{op}: {out}");
+        } else {
+            assert_eq!(out["__type"], exception, "{op}: {out}");
+            let message = out["message"].as_str().unwrap_or_default();
+            assert!(message.ends_with(suffix), "{op}: {message}");
+        }
+    }
+    // Cancelling the deletion leaves the key waiting for its material.
+    assert_eq!(state(&kms, &k).await, KeyState::PendingImport);
+    // The import operations refuse keys whose material KMS made.
+    let aws = kms.create_key().send().await.unwrap();
+    let aws = aws.key_metadata().unwrap().key_id().to_string();
+    let (code, message) = failure(kms.delete_imported_key_material().key_id(&aws).send().await);
+    assert_eq!(code, UNSUPPORTED);
+    assert!(message.ends_with("origin is AWS_KMS which is not valid for this operation."));
 }
