@@ -101,7 +101,7 @@ pub fn wrap_with_padding(kek: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyWra
 /// the length and the zero padding.
 pub fn unwrap_with_padding(kek: &[u8], wrapped: &[u8]) -> Result<SecretBytes, KeyWrapError> {
     let cipher = Cipher::new(kek)?;
-    if wrapped.len() < 16 || wrapped.len() % 8 != 0 {
+    if wrapped.len() < 16 || !wrapped.len().is_multiple_of(8) {
         return Err(KeyWrapError::Unwrap);
     }
     let (a, p) = if wrapped.len() == 16 {

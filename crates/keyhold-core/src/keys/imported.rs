@@ -50,10 +50,11 @@ pub struct ImportedMaterial {
 impl ImportedMaterial {
     /// `ExpirationModel` and `ValidTo` of the current import (`None` while not imported).
     fn expiration(&self) -> Option<(ExpirationModelType, Option<f64>)> {
-        self.imported.then(|| match self.valid_to {
+        let expiration = match self.valid_to {
             Some(t) => (ExpirationModelType::KeyMaterialExpires, Some(t)),
             None => (ExpirationModelType::KeyMaterialDoesNotExpire, None),
-        })
+        };
+        self.imported.then_some(expiration)
     }
 }
 
