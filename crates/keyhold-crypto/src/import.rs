@@ -303,6 +303,52 @@ mod tests {
         }
     }
 
+    /// Imported private keys are checked against the spec and stored in one canonical form,
+    /// whatever valid encoding they came in.
+    #[test]
+    fn imported_private_keys_are_checked_and_canonical() {
+        use ed25519_dalek::pkcs8::{EncodePrivateKey, KeypairBytes};
+        for spec in [
+            AsymmetricSpec::EccNistP256,
+            AsymmetricSpec::EccNistP384,
+            AsymmetricSpec::EccNistP521,
+            AsymmetricSpec::EccSecgP256k1,
+            AsymmetricSpec::Rsa2048,
+            AsymmetricSpec::EccNistEdwards25519,
+        ] {
+            let key = asym::generate(spec).unwrap();
+            let imported = asym::import_private_key(spec, key.expose()).unwrap();
+            assert_eq!(imported.expose(), key.expose(), "{spec:?}");
+        }
+        // Another curve or size, garbage, and ML-DSA are refused.
+        let p384 = asym::generate(AsymmetricSpec::EccNistP384).unwrap();
+        assert!(asym::import_private_key(AsymmetricSpec::EccNistP256, p384.expose()).is_err());
+        let rsa = asym::generate(AsymmetricSpec::Rsa2048).unwrap();
+        assert!(asym::import_private_key(AsymmetricSpec::Rsa3072, rsa.expose()).is_err());
+        assert!(
+            asym::import_private_key(AsymmetricSpec::EccNistP256, &[0x30, 3, 1, 2, 3]).is_err()
+        );
+        let seed = asym::generate(AsymmetricSpec::MlDsa44).unwrap();
+        assert!(asym::import_private_key(AsymmetricSpec::MlDsa44, seed.expose()).is_err());
+        // Ed25519 in PKCS#8 v2 (with the public key) is stored as v1, the seed only.
+        let v1 = asym::generate(AsymmetricSpec::EccNistEdwards25519).unwrap();
+        let signing = ed25519_dalek::SigningKey::from_bytes(
+            &v1.expose()[v1.len() - 32..].try_into().unwrap(),
+        );
+        let v2 = KeypairBytes {
+            secret_key: signing.to_bytes(),
+            public_key: Some(ed25519_dalek::pkcs8::PublicKeyBytes(
+                signing.verifying_key().to_bytes(),
+            )),
+        }
+        .to_pkcs8_der()
+        .unwrap();
+        assert_ne!(v2.as_bytes(), v1.expose());
+        let imported =
+            asym::import_private_key(AsymmetricSpec::EccNistEdwards25519, v2.as_bytes()).unwrap();
+        assert_eq!(imported.expose(), v1.expose());
+    }
+
     #[test]
     fn material_ids_are_stable_per_key_and_distinct_across_keys() {
         let m = crate::random_bytes(32);
