@@ -418,6 +418,32 @@ impl KmsService for Kms {
         self.keys.revoke_grant(ctx, input).await
     }
 
+    // Imported key material (`keys/import.rs`).
+
+    async fn get_parameters_for_import(
+        &self,
+        ctx: &RequestContext,
+        input: GetParametersForImportRequest,
+    ) -> KmsResult<GetParametersForImportResponse> {
+        self.keys.get_parameters_for_import(ctx, input).await
+    }
+
+    async fn import_key_material(
+        &self,
+        ctx: &RequestContext,
+        input: ImportKeyMaterialRequest,
+    ) -> KmsResult<ImportKeyMaterialResponse> {
+        self.keys.import_key_material(ctx, input).await
+    }
+
+    async fn delete_imported_key_material(
+        &self,
+        ctx: &RequestContext,
+        input: DeleteImportedKeyMaterialRequest,
+    ) -> KmsResult<DeleteImportedKeyMaterialResponse> {
+        self.keys.delete_imported_key_material(ctx, input).await
+    }
+
     // Aliases (`keys/aliases.rs`).
 
     async fn create_alias(&self, ctx: &RequestContext, input: CreateAliasRequest) -> KmsResult<()> {

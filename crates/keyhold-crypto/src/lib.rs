@@ -1,5 +1,6 @@
 //! Cryptographic building blocks of Keyhold: zeroizing secret types, the root key that wraps
-//! everything secret at rest, AES-256-GCM, and the self-describing ciphertext-blob format.
+//! everything secret at rest, AES-256-GCM, the self-describing ciphertext-blob format, AES Key
+//! Wrap with Padding and the unwrapping of imported key material.
 //!
 //! Everything here is synchronous and free of I/O except [`root_key`], which reads or creates
 //! the root key file.
@@ -8,6 +9,8 @@
 pub mod aead;
 pub mod asym;
 pub mod blob;
+pub mod import;
+pub mod keywrap;
 pub mod root_key;
 pub mod secret;
 

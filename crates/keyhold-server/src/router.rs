@@ -37,8 +37,9 @@ pub const MOTO_RESET_PATH: &str = "/moto-api/reset";
 pub const COMPLETE_DELETIONS_PATH: &str = "/keyhold-test/complete-pending-deletions";
 
 /// Test mode only: moves the domain clock forward by `{"seconds": n}` (`POST`), then
-/// completes what fell due — scheduled deletions and automatic rotations — writes recorded key
-/// uses, and answers `{"deleted": n, "rotated": m}`. Lets tests see a year pass without waiting for it.
+/// completes what fell due — scheduled deletions, automatic rotations, expiring imported key
+/// material — writes recorded key uses, and answers `{"deleted": n, "rotated": m, "expired":
+/// k}`. Lets tests see a year pass without waiting for it.
 pub const ADVANCE_CLOCK_PATH: &str = "/keyhold-test/advance-clock";
 
 /// Handles one request; never fails (errors become AWS error responses).
@@ -187,12 +188,16 @@ async fn advance_clock(
         .complete_due_rotations()
         .await
         .map_err(WireError::from)?;
+    let expired = keys
+        .complete_material_expirations()
+        .await
+        .map_err(WireError::from)?;
     // Recorded key uses are written too, so a test can restart right after.
     keys.flush_key_usage().await.map_err(WireError::from)?;
     Ok(json_response(
         StatusCode::OK,
         Bytes::from(format!(
-            "{{\"deleted\": {deleted}, \"rotated\": {rotated}}}"
+            "{{\"deleted\": {deleted}, \"rotated\": {rotated}, \"expired\": {expired}}}"
         )),
         request_id,
     ))

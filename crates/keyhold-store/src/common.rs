@@ -104,12 +104,19 @@ pub(crate) fn validate_new_key(
     if key.version != 1 {
         return Err(StoreError::VersionMismatch);
     }
-    if let Some(m) = material {
-        if m.account_id != key.account_id || m.region != key.region || m.key_id != key.key_id {
-            return Err(message(
-                "insert_key: the key material belongs to another key",
-            ));
-        }
+    match material {
+        Some(m) => validate_material_owner(key, m),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a key material that belongs to another key than `key`.
+pub(crate) fn validate_material_owner(
+    key: &StoredKey,
+    m: &StoredKeyMaterial,
+) -> Result<(), StoreError> {
+    if m.account_id != key.account_id || m.region != key.region || m.key_id != key.key_id {
+        return Err(message("the key material belongs to another key"));
     }
     Ok(())
 }

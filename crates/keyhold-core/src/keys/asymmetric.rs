@@ -1,16 +1,17 @@
 //! Asymmetric keys: `Sign`, `Verify`, `GetPublicKey`, `DeriveSharedSecret`, RSA encryption
 //! for `Encrypt`/`Decrypt`, and the generation of asymmetric and HMAC key material.
 //!
-//! AWS offers these key specs only for keys whose material KMS holds, so their material is a
-//! Keyhold key-material row like a symmetric key's — the private key as PKCS#8 DER (an HMAC
-//! key as its bytes), wrapped by the root key — and the cryptography is `keyhold_crypto::asym`.
+//! AWS offers these key specs only for keys whose material KMS holds (generated, or imported
+//! with `Origin: EXTERNAL`), so their material is a Keyhold key-material row like a symmetric
+//! key's — the private key as PKCS#8 DER (an HMAC key as its bytes), wrapped by the root key —
+//! and the cryptography is `keyhold_crypto::asym`.
 //! Key generation runs on blocking threads, at most [`MAX_CONCURRENT_KEYGEN`] at a time.
 
 use keyhold_crypto::asym::{self, AsymError, MessageType as AsymMessageType, OaepAlgorithm};
 use keyhold_crypto::SecretBytes;
 use keyhold_kms_model::enums::{
     CustomerMasterKeySpec, EncryptionAlgorithmSpec, KeyAgreementAlgorithmSpec, KeySpec,
-    KeyUsageType, MessageType, OriginType, SigningAlgorithmSpec,
+    KeyUsageType, MessageType, SigningAlgorithmSpec,
 };
 use keyhold_kms_model::shapes::{
     DeriveSharedSecretRequest, DeriveSharedSecretResponse, GetPublicKeyRequest,
@@ -284,7 +285,7 @@ impl Keys {
             shared_secret: Some(Blob::from(secret.expose().to_vec())),
             ciphertext_for_recipient: None,
             key_agreement_algorithm: Some(KeyAgreementAlgorithmSpec::Ecdh),
-            key_origin: Some(OriginType::AwsKms),
+            key_origin: Some(key.doc.origin),
         })
     }
 

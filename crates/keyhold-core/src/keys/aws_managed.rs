@@ -154,6 +154,7 @@ impl Keys {
                 enabled_date: now,
             }),
             rotations: Vec::new(),
+            imported: Vec::new(),
         };
         let row = StoredKey {
             account_id: ctx.account_id.clone(),

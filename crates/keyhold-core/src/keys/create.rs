@@ -1,5 +1,6 @@
-//! `CreateKey`: symmetric keys in Keyhold's default key store, in external key stores and in
-//! AWS CloudHSM key stores.
+//! `CreateKey`: keys in Keyhold's default key store (with Keyhold's material or, with
+//! `Origin: EXTERNAL`, none until material is imported), in external key stores and in AWS
+//! CloudHSM key stores.
 
 use keyhold_kms_model::enums::{
     ConnectionStateType, CustomKeyStoreType, KeyManagerType, KeySpec, KeyState, KeyUsageType,
@@ -109,8 +110,25 @@ impl Keys {
                 "Keyhold does not support KeySpec {key_spec} yet; only SYMMETRIC_DEFAULT keys can be created"
             )));
         }
+        let external = origin == OriginType::External;
+        if external {
+            if req.custom_key_store_id.is_some() {
+                return Err(KmsError::new(
+                    Exception::UnsupportedOperation,
+                    "You cannot import key material into a KMS key in a custom key store. Origin EXTERNAL is not valid with CustomKeyStoreId."
+                        .into(),
+                ));
+            }
+            if !super::imported::importable(key_spec) {
+                return Err(KmsError::new(
+                    Exception::UnsupportedOperation,
+                    format!("KeySpec {key_spec} is not supported for KMS keys with imported key material (Origin EXTERNAL)."),
+                ));
+            }
+        }
         if xks.is_none()
             && cloudhsm.is_none()
+            && !external
             && (origin != OriginType::AwsKms || req.custom_key_store_id.is_some())
         {
             return Err(KmsError::new(Exception::UnsupportedOperation, format!(
@@ -138,7 +156,12 @@ impl Keys {
             .collect();
 
         let key_id = uuid::Uuid::new_v4().to_string();
-        let material_id = new_material_id();
+        // A key for imported material has none until the first import.
+        let material_id = if external {
+            String::new()
+        } else {
+            new_material_id()
+        };
         let created = self.now_seconds();
         let doc = KeyDoc {
             description: req.description.unwrap_or_default(),
@@ -146,7 +169,11 @@ impl Keys {
             key_spec,
             origin,
             key_manager: KeyManagerType::Customer,
-            key_state: KeyState::Enabled,
+            key_state: if external {
+                KeyState::PendingImport
+            } else {
+                KeyState::Enabled
+            },
             creation_date: created,
             deletion_date: None,
             pending_deletion_window_in_days: None,
@@ -159,6 +186,7 @@ impl Keys {
             xks_key_id: req.xks_key_id.clone().filter(|_| xks.is_some()),
             rotation: None,
             rotations: Vec::new(),
+            imported: Vec::new(),
         };
         let arn = crate::arn::key_arn(&ctx.region, &ctx.account_id, &key_id);
         // Keys in AWS CloudHSM key stores: the backing key, in the cluster, labelled with the
@@ -178,8 +206,12 @@ impl Keys {
             version: 1,
             doc: serde_json::to_string(&doc).map_err(KmsError::internal)?,
         };
-        let material = self.generate_key_material(key_spec).await?;
-        let mat = self.material_row(&row, &material_id, row.created_at_ms, &material);
+        let mat = if external {
+            None
+        } else {
+            let material = self.generate_key_material(key_spec).await?;
+            Some(self.material_row(&row, &material_id, row.created_at_ms, &material))
+        };
         let claims: Vec<UniqueClaim> = match (&store, &doc.xks_key_id) {
             (Some(store), Some(xks_key_id)) => vec![UniqueClaim::exclusive(
                 XKS_KEY_ID_SCOPE,
@@ -195,7 +227,7 @@ impl Keys {
             .store
             .insert_key(
                 &row,
-                (!is_cloudhsm).then_some(&mat),
+                mat.as_ref().filter(|_| !is_cloudhsm),
                 &claims,
                 &super::indexes_of(&doc),
             )

@@ -86,7 +86,8 @@ impl Keys {
         })
     }
 
-    /// `CancelKeyDeletion`: the key becomes `Disabled`, as in AWS.
+    /// `CancelKeyDeletion`: the key becomes `Disabled`, as in AWS (`PendingImport` when its
+    /// imported key material is missing).
     pub async fn cancel_key_deletion(
         &self,
         ctx: &RequestContext,
@@ -109,7 +110,14 @@ impl Keys {
                             format!("{} is not pending deletion.", key.arn()),
                         ));
                     }
-                    doc.key_state = KeyState::Disabled;
+                    // A key whose imported material is missing waits for it again.
+                    doc.key_state = if doc.origin == keyhold_kms_model::enums::OriginType::External
+                        && doc.awaits_import()
+                    {
+                        KeyState::PendingImport
+                    } else {
+                        KeyState::Disabled
+                    };
                     doc.deletion_date = None;
                     doc.pending_deletion_window_in_days = None;
                     Ok(())
@@ -223,8 +231,8 @@ impl Keys {
         }
     }
 
-    /// Completes due deletions and due automatic rotations every `interval`, forever (spawn
-    /// it).
+    /// Completes due deletions and due automatic rotations, and deletes expired imported key
+    /// material, every `interval`, forever (spawn it).
     pub async fn run_due_work(&self, interval: std::time::Duration) {
         loop {
             tokio::time::sleep(interval).await;
@@ -233,6 +241,9 @@ impl Keys {
             }
             if let Err(e) = self.complete_due_rotations().await {
                 tracing::warn!(error = %e, "the automatic key rotation sweep failed");
+            }
+            if let Err(e) = self.complete_material_expirations().await {
+                tracing::warn!(error = %e, "the imported key material expiry sweep failed");
             }
         }
     }

@@ -15,6 +15,9 @@
 //! * `policy`: PutKeyPolicy and the checks a policy passes before it is stored.
 //! * `rotation`: automatic and on-demand rotation of key material, ListKeyRotations.
 //! * `deletion`: ScheduleKeyDeletion, CancelKeyDeletion and completing scheduled deletions.
+//! * `import`: GetParametersForImport, ImportKeyMaterial, DeleteImportedKeyMaterial and the
+//!   expiry of imported material; `imported`: what a key records about its imported
+//!   materials and the rules that read it; `import_token`: sealed import tokens.
 //! * `holder`: the [`KeyHolder`](holder) of each origin — where material lives and where
 //!   encryption happens; operations never branch on origin.
 //! * `specs`: key spec → usages and algorithms, as data; `states`: the key-state table (which
@@ -41,6 +44,11 @@ mod grant_ops;
 mod grant_rules;
 mod grants;
 mod holder;
+mod import;
+#[cfg(test)]
+mod import_tests;
+mod import_token;
+mod imported;
 mod last_usage;
 mod mac;
 mod manage;
@@ -59,8 +67,8 @@ use std::sync::Arc;
 
 use keyhold_crypto::{RootKey, SecretBytes};
 use keyhold_kms_model::enums::{
-    ConnectionStateType, CustomerMasterKeySpec, ExpirationModelType, KeyManagerType, KeySpec,
-    KeyState, KeyUsageType, OriginType,
+    ConnectionStateType, CustomerMasterKeySpec, KeyManagerType, KeySpec, KeyState, KeyUsageType,
+    OriginType,
 };
 use keyhold_kms_model::shapes::{
     DescribeKeyRequest, DescribeKeyResponse, KeyListEntry, KeyMetadata, ListKeysRequest,
@@ -81,6 +89,8 @@ pub use deletion::DELETION_DUE_INDEX;
 pub use grant_ops::MAX_GRANTS_PER_KEY;
 pub(crate) use grants::GrantDoc;
 pub use grants::{GRANT_KIND, GRANT_RETIRING_INDEX};
+pub use import::PARAMETERS_VALIDITY_MS;
+pub use imported::{ImportedMaterial, MATERIAL_EXPIRY_INDEX};
 pub use last_usage::KEY_USAGE_KIND;
 pub use policy::{check_policy, LOCKOUT_MESSAGE};
 pub use resolve::KeyRef;
@@ -128,11 +138,16 @@ pub struct KeyDoc {
     /// Completed rotations, oldest first (the first material is not one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rotations: Vec<rotation::RotationRecord>,
+    /// Keys with imported material (`Origin: EXTERNAL`): every material imported, in import
+    /// order. Until the first import the key has none and `current_material_id` is empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imported: Vec<ImportedMaterial>,
 }
 
 /// The index entries a key row carries, derived from its document alone so that every write
 /// of the document writes them too: [`DELETION_DUE_INDEX`] while the key is pending
-/// deletion, [`ROTATION_DUE_INDEX`] while automatic rotation is enabled.
+/// deletion, [`ROTATION_DUE_INDEX`] while automatic rotation is enabled, one
+/// [`MATERIAL_EXPIRY_INDEX`] entry per imported material that expires.
 pub(crate) fn indexes_of(doc: &KeyDoc) -> Vec<IndexEntry> {
     let mut out = Vec::new();
     if let (KeyState::PendingDeletion, Some(date)) = (doc.key_state, doc.deletion_date) {
@@ -147,6 +162,12 @@ pub(crate) fn indexes_of(doc: &KeyDoc) -> Vec<IndexEntry> {
             deletion::due_value((r.next_rotation_date * 1000.0) as i64),
         ));
     }
+    out.extend(doc.material_expiries().map(|t| {
+        IndexEntry::new(
+            MATERIAL_EXPIRY_INDEX,
+            deletion::due_value((t * 1000.0) as i64),
+        )
+    }));
     out
 }
 
@@ -279,6 +300,9 @@ impl LoadedKey {
         let algorithms = info.encryption_algorithms(d.key_usage);
         let state = self.key_state();
         let own_material = matches!(d.origin, OriginType::AwsKms | OriginType::External);
+        let expiration = (d.origin == OriginType::External)
+            .then(|| d.import_expiration())
+            .flatten();
         KeyMetadata {
             aws_account_id: Some(self.row.account_id.clone()),
             key_id: self.row.key_id.clone(),
@@ -299,10 +323,13 @@ impl LoadedKey {
             key_agreement_algorithms: non_empty(info.key_agreement_algorithms(d.key_usage)),
             multi_region: Some(d.multi_region),
             pending_deletion_window_in_days: d.pending_deletion_window_in_days,
-            expiration_model: (d.origin == OriginType::External)
-                .then_some(ExpirationModelType::KeyMaterialDoesNotExpire),
-            current_key_material_id: (symmetric && own_material)
-                .then(|| d.current_material_id.clone()),
+            expiration_model: expiration.map(|(model, _)| model),
+            valid_to: expiration.and_then(|(_, t)| t).map(Timestamp),
+            // A key awaiting its first import has no material yet.
+            current_key_material_id: (symmetric
+                && own_material
+                && !d.current_material_id.is_empty())
+            .then(|| d.current_material_id.clone()),
             custom_key_store_id: self.row.custom_key_store_id.clone(),
             cloud_hsm_cluster_id: if self.is_cloudhsm() {
                 self.store

@@ -72,9 +72,10 @@ pub struct RotationRecord {
 }
 
 /// Refuses keys whose material KMS cannot rotate, with `UnsupportedOperationException`:
-/// keys in custom key stores, keys that are not symmetric encryption keys, and keys with
-/// imported material (Keyhold cannot import material yet, so none can be pending rotation).
-fn require_rotatable(key: &LoadedKey, operation: &str) -> KmsResult<()> {
+/// keys in custom key stores and keys that are not symmetric encryption keys; with
+/// `automatic`, also keys with imported material, which rotate only on demand (to material
+/// imported for the rotation, `import.rs`) and never automatically.
+fn require_rotatable(key: &LoadedKey, operation: &str, automatic: bool) -> KmsResult<()> {
     let arn = key.arn();
     let unsupported = |why: String| Err(KmsError::new(Exception::UnsupportedOperation, why));
     if key.row.custom_key_store_id.is_some() {
@@ -88,9 +89,10 @@ fn require_rotatable(key: &LoadedKey, operation: &str) -> KmsResult<()> {
             key.doc.key_spec
         ));
     }
-    if key.doc.origin != OriginType::AwsKms {
+    let imported = key.doc.origin == OriginType::External;
+    if key.doc.origin != OriginType::AwsKms && (automatic || !imported) {
         return unsupported(format!(
-            "{arn} origin is {} which is not valid for {operation}.",
+            "{arn} origin is {} which is not valid for this operation.",
             key.doc.origin
         ));
     }
@@ -118,10 +120,12 @@ impl Keys {
                     .unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS)
                     .to_string(),
             ),
-            KeyOperationFamily::ManageRotation,
+            KeyOperationFamily::Describe,
             |key, doc| {
+                refuse_imported_first(key, "EnableKeyRotation")?;
+                super::manage::require_state(key, KeyOperationFamily::ManageRotation)?;
                 require_customer_managed(key)?;
-                require_rotatable(key, "EnableKeyRotation")?;
+                require_rotatable(key, "EnableKeyRotation", true)?;
                 let base = match &doc.rotation {
                     Some(r) => doc
                         .rotations
@@ -154,10 +158,12 @@ impl Keys {
             ctx,
             &req.key_id,
             &Access::new(KeyAction::DisableKeyRotation),
-            KeyOperationFamily::ManageRotation,
+            KeyOperationFamily::Describe,
             |key, doc| {
+                refuse_imported_first(key, "DisableKeyRotation")?;
+                super::manage::require_state(key, KeyOperationFamily::ManageRotation)?;
                 require_customer_managed(key)?;
-                require_rotatable(key, "DisableKeyRotation")?;
+                require_rotatable(key, "DisableKeyRotation", true)?;
                 doc.rotation = None;
                 Ok(())
             },
@@ -200,7 +206,11 @@ impl Keys {
         let access = Access::new(KeyAction::RotateKeyOnDemand);
         let key = self.load_key(ctx, &req.key_id, &access).await?;
         check_on_demand(&key)?;
-        let key = self.rotate(ctx, &key, RotationType::OnDemand).await?;
+        let key = if key.doc.origin == OriginType::External {
+            self.rotate_to_imported(ctx, &key).await?
+        } else {
+            self.rotate(ctx, &key, RotationType::OnDemand).await?
+        };
         Ok(RotateKeyOnDemandResponse {
             key_id: Some(key.row.key_id.clone()),
         })
@@ -231,7 +241,7 @@ impl Keys {
                 match kind {
                     RotationType::OnDemand => check_on_demand(k)?,
                     RotationType::Automatic => {
-                        require_rotatable(k, "rotation")?;
+                        require_rotatable(k, "rotation", true)?;
                         if doc.rotation.is_none() {
                             return Err(KmsError::new(
                                 Exception::KMSInvalidState,
@@ -267,7 +277,7 @@ impl Keys {
         let after = LIST_ROTATIONS_PAGING.decode(req.marker.as_deref())?;
         let access = Access::new(KeyAction::ListKeyRotations);
         let key = self.load_key(ctx, &req.key_id, &access).await?;
-        require_rotatable(&key, "ListKeyRotations")?;
+        require_rotatable(&key, "ListKeyRotations", false)?;
         let doc = &key.doc;
         let state = |id: &str| {
             if id == doc.current_material_id {
@@ -277,11 +287,13 @@ impl Keys {
             }
         };
         let mut entries = Vec::new();
-        if req.include_key_material == Some(IncludeKeyMaterial::AllKeyMaterial) {
-            let first = doc
-                .rotations
-                .first()
-                .map_or(&doc.current_material_id, |r| &r.previous_material_id);
+        let all = req.include_key_material == Some(IncludeKeyMaterial::AllKeyMaterial);
+        let first = doc
+            .rotations
+            .first()
+            .map_or(&doc.current_material_id, |r| &r.previous_material_id);
+        // A key awaiting its first imported material has none to list.
+        if all && !first.is_empty() {
             entries.push(RotationsListEntry {
                 key_id: Some(key.row.key_id.clone()),
                 key_material_id: Some(first.clone()),
@@ -297,6 +309,9 @@ impl Keys {
             rotation_type: Some(r.kind),
             ..Default::default()
         }));
+        if doc.origin == OriginType::External {
+            super::imported::annotate_rotations(doc, &key.row.key_id, &mut entries, all);
+        }
         let start = match after {
             None => 0,
             Some(last) => entries
@@ -343,14 +358,23 @@ impl Keys {
     }
 }
 
+/// AWS refuses Enable/DisableKeyRotation on a key with imported material whatever its state
+/// (a key pending import included): checked before the key state.
+fn refuse_imported_first(key: &LoadedKey, operation: &str) -> KmsResult<()> {
+    if key.doc.origin == OriginType::External {
+        return require_rotatable(key, operation, true);
+    }
+    Ok(())
+}
+
 /// What RotateKeyOnDemand requires of a key besides its state: customer managed, rotatable,
 /// and within the on-demand quota.
-fn check_on_demand(key: &LoadedKey) -> KmsResult<()> {
+pub(super) fn check_on_demand(key: &LoadedKey) -> KmsResult<()> {
     super::manage::require_state(key, KeyOperationFamily::ManageRotation)?;
     if key.doc.key_manager == KeyManagerType::Aws {
         return require_customer_managed(key);
     }
-    require_rotatable(key, "RotateKeyOnDemand")?;
+    require_rotatable(key, "RotateKeyOnDemand", false)?;
     let done = key
         .doc
         .rotations

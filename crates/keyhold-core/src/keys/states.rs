@@ -28,6 +28,13 @@ pub enum KeyOperationFamily {
     /// EnableKeyRotation, DisableKeyRotation, RotateKeyOnDemand: a disabled key is refused
     /// with `DisabledException` (the model lists it for these operations).
     ManageRotation,
+    /// GetParametersForImport, ImportKeyMaterial (keys with imported material only; other
+    /// origins are refused before the state is looked at): a key pending deletion is
+    /// `KMSInvalidStateException`.
+    ImportMaterial,
+    /// DeleteImportedKeyMaterial: every settled state, pending deletion included (the state
+    /// then stays); on a key pending import it has no effect.
+    DeleteImportedMaterial,
 }
 
 /// What a key state means for an operation family.
@@ -99,6 +106,23 @@ pub const fn state_check(family: KeyOperationFamily, state: KeyState) -> StateCh
             | S::Updating
             | S::PendingReplicaDeletion,
         ) => INVALID,
+        (F::ImportMaterial, S::Enabled | S::Disabled | S::PendingImport) => Allowed,
+        (
+            F::ImportMaterial,
+            S::PendingDeletion
+            | S::Unavailable
+            | S::Creating
+            | S::Updating
+            | S::PendingReplicaDeletion,
+        ) => INVALID,
+        (
+            F::DeleteImportedMaterial,
+            S::Enabled | S::Disabled | S::PendingDeletion | S::PendingImport,
+        ) => Allowed,
+        (
+            F::DeleteImportedMaterial,
+            S::Unavailable | S::Creating | S::Updating | S::PendingReplicaDeletion,
+        ) => INVALID,
         (F::CancelDeletion, S::PendingDeletion) => Allowed,
         (
             F::CancelDeletion,
@@ -152,6 +176,36 @@ mod tests {
         assert_eq!(
             state_check(F::ManageRotation, KeyState::PendingDeletion),
             StateCheck::Refused(Exception::KMSInvalidState)
+        );
+        // Imported key material: a key pending import is used with nothing but import and
+        // management operations.
+        for f in [F::Cryptographic, F::EnableDisable, F::ManageRotation] {
+            assert_eq!(
+                state_check(f, KeyState::PendingImport),
+                StateCheck::Refused(Exception::KMSInvalidState),
+                "{f:?}"
+            );
+        }
+        for f in [
+            F::ImportMaterial,
+            F::DeleteImportedMaterial,
+            F::ScheduleDeletion,
+            F::ManageMetadata,
+            F::ManagePolicy,
+        ] {
+            assert_eq!(
+                state_check(f, KeyState::PendingImport),
+                StateCheck::Allowed,
+                "{f:?}"
+            );
+        }
+        assert_eq!(
+            state_check(F::ImportMaterial, KeyState::PendingDeletion),
+            StateCheck::Refused(Exception::KMSInvalidState)
+        );
+        assert_eq!(
+            state_check(F::DeleteImportedMaterial, KeyState::PendingDeletion),
+            StateCheck::Allowed
         );
     }
 }

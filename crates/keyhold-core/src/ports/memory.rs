@@ -259,6 +259,55 @@ impl MetadataStore for MemoryStore {
         Ok(())
     }
 
+    async fn update_key_and_materials(
+        &self,
+        key: &StoredKey,
+        indexes: Option<&[IndexEntry]>,
+        add: Option<&StoredKeyMaterial>,
+        remove: &[String],
+    ) -> Result<(), StoreError> {
+        let mut s = self.state();
+        let id = id3(&key.account_id, &key.region, &key.key_id);
+        let current = s.keys.get(&id).map(|k| k.version);
+        compare_and_set(current, key.version.wrapping_sub(1))?;
+        let mid = |m: &str| id4(&key.account_id, &key.region, &key.key_id, m);
+        if let Some(m) = add {
+            if (m.account_id.as_str(), m.region.as_str(), m.key_id.as_str())
+                != (
+                    key.account_id.as_str(),
+                    key.region.as_str(),
+                    key.key_id.as_str(),
+                )
+            {
+                return Err(StoreError::Backend(Box::new(Misuse(
+                    "update_key_and_materials: the key material belongs to another key",
+                ))));
+            }
+            // The removals happen first, so a material removed and added again is no conflict.
+            if s.materials.contains_key(&mid(&m.material_id)) && !remove.contains(&m.material_id) {
+                return Err(StoreError::Conflict {
+                    scope: KEY_MATERIAL_ID_SCOPE.into(),
+                });
+            }
+        }
+        for m in remove {
+            s.materials.remove(&mid(m));
+        }
+        if let Some(m) = add {
+            s.materials.insert(mid(&m.material_id), m.clone());
+        }
+        if let Some(row) = s.keys.get_mut(&id) {
+            row.custom_key_store_id = key.custom_key_store_id.clone();
+            row.doc = key.doc.clone();
+            row.version = key.version;
+        }
+        if let Some(entries) = indexes {
+            let owner = key_owner(&key.account_id, &key.region, &key.key_id);
+            s.replace_indexes(&owner, entries);
+        }
+        Ok(())
+    }
+
     async fn delete_key(
         &self,
         account_id: &str,

@@ -320,6 +320,20 @@ pub trait MetadataStore: Send + Sync {
         indexes: Option<&[IndexEntry]>,
     ) -> Result<(), StoreError>;
 
+    /// As [`MetadataStore::update_key`] (compare-and-set on the version, index entries replaced
+    /// when `indexes` is `Some`), and in the same transaction deletes the key's materials named
+    /// in `remove` (absent ones are ignored) and then inserts `add` (a material with the same
+    /// id answers [`StoreError::Conflict`] in [`KEY_MATERIAL_ID_SCOPE`]); on any error nothing
+    /// changes. Imported key material comes and goes with the key document recording it, so
+    /// the document and the material rows never disagree, whatever races or crashes.
+    async fn update_key_and_materials(
+        &self,
+        key: &StoredKey,
+        indexes: Option<&[IndexEntry]>,
+        add: Option<&StoredKeyMaterial>,
+        remove: &[String],
+    ) -> Result<(), StoreError>;
+
     /// Deletes a key, its materials, its claims and its index entries.
     async fn delete_key(
         &self,

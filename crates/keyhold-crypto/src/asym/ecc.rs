@@ -58,6 +58,14 @@ macro_rules! curve_module {
                 })
             }
 
+            /// `private_key` (PKCS#8 on this curve) re-encoded as [`generate`] writes keys.
+            pub(in crate::asym) fn canonical(private_key: &[u8]) -> Result<SecretBytes, AsymError> {
+                let der = parse(private_key)?.to_pkcs8_der().map_err(|e| {
+                    AsymError::InvalidPrivateKey(format!("{} key encoding failed: {e}", $name))
+                })?;
+                Ok(SecretBytes::from_slice(der.as_bytes()))
+            }
+
             /// The SubjectPublicKeyInfo (id-ecPublicKey, named curve, uncompressed point).
             pub(in crate::asym) fn public_key_der(
                 private_key: &[u8],
@@ -145,6 +153,16 @@ pub(super) fn generate(curve: Curve) -> Result<SecretBytes, AsymError> {
         Curve::P384 => p384_ops::generate(),
         Curve::P521 => p521_ops::generate(),
         Curve::K256 => k256_ops::generate(),
+    }
+}
+
+/// `private_key` (PKCS#8 on `curve`) re-encoded as [`generate`] writes keys.
+pub(super) fn canonical(curve: Curve, private_key: &[u8]) -> Result<SecretBytes, AsymError> {
+    match curve {
+        Curve::P256 => p256_ops::canonical(private_key),
+        Curve::P384 => p384_ops::canonical(private_key),
+        Curve::P521 => p521_ops::canonical(private_key),
+        Curve::K256 => k256_ops::canonical(private_key),
     }
 }
 

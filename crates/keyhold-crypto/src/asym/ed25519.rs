@@ -97,6 +97,20 @@ pub(super) fn generate() -> Result<SecretBytes, AsymError> {
     Ok(SecretBytes::from_slice(der.as_bytes()))
 }
 
+/// `private_key` (PKCS#8 v1, or v2 with a matching public key) re-encoded as [`generate`]
+/// writes keys: v1, the seed only.
+pub(super) fn canonical(private_key: &[u8]) -> Result<SecretBytes, AsymError> {
+    let mut keypair = KeypairBytes {
+        secret_key: parse(private_key)?.to_bytes(),
+        public_key: None,
+    };
+    let der = keypair.to_pkcs8_der();
+    keypair.secret_key.zeroize();
+    let der =
+        der.map_err(|e| AsymError::InvalidPrivateKey(format!("Ed25519 key encoding failed: {e}")))?;
+    Ok(SecretBytes::from_slice(der.as_bytes()))
+}
+
 /// Parses a stored PKCS#8 key (v1, or v2 with a matching public key).
 pub(super) fn parse(private_key: &[u8]) -> Result<SigningKey, AsymError> {
     SigningKey::from_pkcs8_der(private_key)

@@ -343,6 +343,23 @@ pub fn public_key_der(spec: AsymmetricSpec, private_key: &[u8]) -> Result<Vec<u8
     }
 }
 
+/// Checks an imported private key (PKCS#8 DER, as KMS takes asymmetric key material) against
+/// `spec` and returns it in the stored form [`generate`] writes, so the same key imported in
+/// any valid encoding is stored, and identified, the same way: RSA keys must have the spec's
+/// modulus and be consistent; ECC keys must be on the spec's curve (the public point is
+/// recomputed); Ed25519 keys are stored as their seed. ML-DSA keys cannot be imported.
+pub fn import_private_key(spec: AsymmetricSpec, der: &[u8]) -> Result<SecretBytes, AsymError> {
+    match spec.family() {
+        Family::Rsa(bits) => rsa::canonical(bits, der),
+        Family::Ec(curve) => ecc::canonical(curve, der),
+        Family::Ed25519 => ed25519::canonical(der),
+        Family::MlDsa(_) => Err(AsymError::Unsupported(format!(
+            "key material of {} keys cannot be imported",
+            spec.aws_name()
+        ))),
+    }
+}
+
 /// Signs `message` (of `message_type`) with `algorithm`.
 ///
 /// RSA signatures are k bytes (PSS: MGF1 with the same hash, salt as long as the digest);

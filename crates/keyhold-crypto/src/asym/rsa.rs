@@ -35,6 +35,15 @@ pub(super) fn parse(bits: usize, private_key: &[u8]) -> Result<RsaPrivateKey, As
     Ok(key)
 }
 
+/// `private_key` (PKCS#8, a consistent RSA key of `bits` bits) re-encoded the way [`generate`]
+/// writes keys, so one key always has one stored form.
+pub(super) fn canonical(bits: usize, private_key: &[u8]) -> Result<SecretBytes, AsymError> {
+    let der = parse(bits, private_key)?
+        .to_pkcs8_der()
+        .map_err(|e| AsymError::InvalidPrivateKey(format!("RSA key encoding failed: {e}")))?;
+    Ok(SecretBytes::from_slice(der.as_bytes()))
+}
+
 /// The SubjectPublicKeyInfo (rsaEncryption) of a stored key.
 pub(super) fn public_key_der(bits: usize, private_key: &[u8]) -> Result<Vec<u8>, AsymError> {
     let key = parse(bits, private_key)?;

@@ -35,6 +35,9 @@ pub(super) const SQL: Sql = Sql {
                        FROM key_materials \
                        WHERE account_id = $1 AND region = $2 AND key_id = $3 \
                        AND material_id = $4",
+    delete_key_material: "DELETE FROM key_materials \
+                          WHERE account_id = $1 AND region = $2 AND key_id = $3 \
+                          AND material_id = $4",
 
     count_custom_key_stores: "SELECT COUNT(*) FROM custom_key_stores \
                               WHERE account_id = $1 AND region = $2",

@@ -123,6 +123,8 @@ pub(crate) struct Sql {
     /// Binds `account_id, region, key_id, material_id`; selects the columns
     /// `material_from_row` decodes.
     pub(crate) get_key_material: &'static str,
+    /// Binds `account_id, region, key_id, material_id`; deletes that one material.
+    pub(crate) delete_key_material: &'static str,
 
     /// Binds `account_id, region`; selects `COUNT(*)` of that Region's custom key stores.
     pub(crate) count_custom_key_stores: &'static str,

@@ -37,7 +37,7 @@ macro_rules! metadata_store {
                 backend, cks_from_row, cks_owner, count_u64, decode_all, doc_from_row,
                 doc_index_owner, doc_owner, index_hit_from_row, insert_error, key_from_row,
                 key_index_owner, key_owner, material_from_row, normalize_claims, normalize_indexes,
-                sql_limit, validate_new_key,
+                sql_limit, validate_material_owner, validate_new_key,
             };
             use crate::shared::{cks_lock, claim_locks, quota_lock, Engine, TABLES};
 
@@ -116,6 +116,51 @@ macro_rules! metadata_store {
                         .map_err(backend)?;
                     let id = [&*key.account_id, &key.region, &key.key_id];
                     cas_outcome(&mut tx, done.rows_affected(), SQL.key_exists, &id).await?;
+                    let index_owner = key_index_owner(&key.account_id, &key.region, &key.key_id);
+                    update_indexes(&mut tx, &index_owner, indexes.as_deref()).await?;
+                    tx.commit().await.map_err(backend)
+                }
+
+                async fn update_key_and_materials(
+                    &self,
+                    key: &StoredKey,
+                    indexes: Option<&[IndexEntry]>,
+                    add: Option<&StoredKeyMaterial>,
+                    remove: &[String],
+                ) -> Result<(), StoreError> {
+                    if let Some(m) = add {
+                        validate_material_owner(key, m)?;
+                    }
+                    let indexes = indexes.map(normalize_indexes);
+                    let locks: Vec<String> = key
+                        .custom_key_store_id
+                        .iter()
+                        .map(|cks| cks_lock(&key.account_id, &key.region, cks))
+                        .collect();
+                    let mut tx = self.begin_write(&locks).await?;
+                    let done = sqlx::query(SQL.update_key)
+                        .bind(&key.custom_key_store_id)
+                        .bind(&key.doc)
+                        .bind(key.version)
+                        .bind(&key.account_id)
+                        .bind(&key.region)
+                        .bind(&key.key_id)
+                        .bind(key.version.wrapping_sub(1))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    let id = [&*key.account_id, &key.region, &key.key_id];
+                    cas_outcome(&mut tx, done.rows_affected(), SQL.key_exists, &id).await?;
+                    for material_id in remove {
+                        let target = [&*key.account_id, &key.region, &key.key_id, material_id];
+                        keyed(SQL.delete_key_material, &target)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                    }
+                    if let Some(m) = add {
+                        insert_material(&mut tx, m).await?;
+                    }
                     let index_owner = key_index_owner(&key.account_id, &key.region, &key.key_id);
                     update_indexes(&mut tx, &index_owner, indexes.as_deref()).await?;
                     tx.commit().await.map_err(backend)

@@ -36,6 +36,8 @@ pub(super) const SQL: Sql = Sql {
     get_key_material: "SELECT account_id, region, key_id, material_id, created_at_ms, wrapped \
                        FROM key_materials \
                        WHERE account_id = ? AND region = ? AND key_id = ? AND material_id = ?",
+    delete_key_material: "DELETE FROM key_materials \
+                          WHERE account_id = ? AND region = ? AND key_id = ? AND material_id = ?",
 
     count_custom_key_stores: "SELECT COUNT(*) FROM custom_key_stores \
                               WHERE account_id = ? AND region = ?",

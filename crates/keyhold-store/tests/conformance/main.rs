@@ -8,6 +8,7 @@ mod documents;
 mod fixtures;
 mod harness;
 mod indexes;
+mod key_materials;
 mod keys;
 mod misc;
 mod specific;
@@ -43,6 +44,10 @@ macro_rules! suite {
                     insert_is_atomic, mismatched_material_is_refused, update_compare_and_set,
                     delete_removes_materials_and_claims, list_pages_in_byte_order,
                     materials, count_keys_in_store,
+                }
+                key_materials {
+                    add_and_remove_with_the_document, failed_change_changes_nothing,
+                    race_document_and_material_agree,
                 }
                 cks {
                     insert_get_update, update_compare_and_set, duplicate_id_conflicts,
