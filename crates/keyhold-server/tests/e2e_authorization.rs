@@ -491,67 +491,63 @@ async fn grants_allow_within_their_constraints_until_retired_or_revoked() {
         .expect("schedule deletion");
 }
 
+/// CreateGrant of `ops` on `key_id` to `grantee` of account A, optionally constrained to
+/// the encryption context `team=a` exactly; (code, message) on failure.
+async fn grant_team_a(
+    kms: &aws_sdk_kms::Client,
+    key_id: &str,
+    grantee: &str,
+    ops: &[GrantOperation],
+    constrained: bool,
+) -> Result<(), (String, String)> {
+    let mut req = kms
+        .create_grant()
+        .key_id(key_id)
+        .grantee_principal(format!("arn:aws:iam::{A}:user/{grantee}"));
+    for op in ops {
+        req = req.operations(op.clone());
+    }
+    if constrained {
+        req = req.constraints(
+            GrantConstraints::builder()
+                .encryption_context_equals("team", "a")
+                .build(),
+        );
+    }
+    req.send()
+        .await
+        .map(|_| ())
+        .map_err(|e| failure::<(), _>(Err(e)))
+}
+
 #[tokio::test]
 async fn a_grant_given_create_grant_only_passes_on_what_it_has() {
     let (server, _dir) = strict_server();
     let c = clients(&server);
     let key = c.root.create_key().send().await.expect("key");
     let key_id = key.key_metadata().unwrap().key_id().to_string();
-    c.root
-        .create_grant()
-        .key_id(&key_id)
-        .grantee_principal(format!("arn:aws:iam::{A}:user/alice"))
-        .operations(GrantOperation::CreateGrant)
-        .operations(GrantOperation::Encrypt)
-        .constraints(
-            GrantConstraints::builder()
-                .encryption_context_equals("team", "a")
-                .build(),
-        )
-        .send()
+    use GrantOperation::{CreateGrant, Decrypt, Encrypt};
+    grant_team_a(&c.root, &key_id, "alice", &[CreateGrant, Encrypt], true)
         .await
         .expect("grant with CreateGrant");
     // alice may pass on Encrypt with the same constraint ...
-    c.alice
-        .create_grant()
-        .key_id(&key_id)
-        .grantee_principal(format!("arn:aws:iam::{A}:user/bob"))
-        .operations(GrantOperation::Encrypt)
-        .constraints(
-            GrantConstraints::builder()
-                .encryption_context_equals("team", "a")
-                .build(),
-        )
-        .send()
+    grant_team_a(&c.alice, &key_id, "bob", &[Encrypt], true)
         .await
         .expect("alice passes on Encrypt");
     // ... but not Decrypt, which she does not have, nor Encrypt without the constraint.
-    let (code, _) = failure(
-        c.alice
-            .create_grant()
-            .key_id(&key_id)
-            .grantee_principal(format!("arn:aws:iam::{A}:user/bob"))
-            .operations(GrantOperation::Decrypt)
-            .constraints(
-                GrantConstraints::builder()
-                    .encryption_context_equals("team", "a")
-                    .build(),
-            )
-            .send()
-            .await,
-    );
+    let (code, _) = grant_team_a(&c.alice, &key_id, "bob", &[Decrypt], true)
+        .await
+        .expect_err("Decrypt is not alice's to give");
     assert_eq!(code, "AccessDeniedException");
-    let (code, _) = failure(
-        c.alice
-            .create_grant()
-            .key_id(&key_id)
-            .grantee_principal(format!("arn:aws:iam::{A}:user/bob"))
-            .operations(GrantOperation::Encrypt)
-            .send()
-            .await,
-    );
+    let (code, _) = grant_team_a(&c.alice, &key_id, "bob", &[Encrypt], false)
+        .await
+        .expect_err("the constraint must be kept");
     assert_eq!(code, "AccessDeniedException");
     encrypt(&c.bob, &key_id, &[("team", "a")])
         .await
         .expect("bob encrypts");
+    denied(
+        encrypt(&c.bob, &key_id, &[("team", "b")]).await,
+        "kms:Encrypt",
+    );
 }

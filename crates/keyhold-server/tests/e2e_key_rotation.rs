@@ -201,8 +201,8 @@ async fn automatic_rotation_by_the_clock_and_on_demand_rotation() {
     assert_ne!(second, first);
     assert_eq!(decrypt(&kms, old.clone()).await, b"made before rotation");
 
-    // On demand: up to 10 per key, then LimitExceededException.
-    for _ in 0..10 {
+    // On demand: up to 25 per key (the pinned model's quota), then LimitExceededException.
+    for _ in 0..25 {
         kms.rotate_key_on_demand()
             .key_id(&key)
             .send()
@@ -243,7 +243,7 @@ async fn automatic_rotation_by_the_clock_and_on_demand_rotation() {
         all.extend(next.rotations().iter().cloned());
         marker = next.next_marker().map(str::to_string);
     }
-    assert_eq!(all.len(), 12, "first material + 1 automatic + 10 on demand");
+    assert_eq!(all.len(), 27, "first material + 1 automatic + 25 on demand");
     let current: Vec<_> = all
         .iter()
         .filter(|r| r.key_material_state() == Some(&KeyMaterialState::Current))

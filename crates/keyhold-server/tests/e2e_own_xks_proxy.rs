@@ -257,6 +257,13 @@ async fn setup(dir: &Path, module: &str, token_label: &str, envs: &[(&str, &str)
     }
 }
 
+/// The tests of this file run one at a time: each starts proxy processes that load SoftHSM
+/// over the process's shared token directory, and a proxy scanning the directory while the
+/// other test's `C_InitToken` writes a token there sees `CKR_GENERAL_ERROR` (seen under load:
+/// `C_GetSlotList` failing in the test, "all key manager instances unavailable" from the
+/// proxy).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A fresh SoftHSM token for one test; its label.
 fn test_token(env: &keyhold_pkcs11::softhsm::TestEnv) -> String {
     let token_label = format!(
@@ -269,6 +276,7 @@ fn test_token(env: &keyhold_pkcs11::softhsm::TestEnv) -> String {
 
 #[tokio::test]
 async fn kms_through_keyholds_own_proxy_on_softhsm() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let Some(env) = keyhold_pkcs11::softhsm::TestEnv::get() else {
         return;
     };
@@ -490,6 +498,7 @@ async fn kms_through_keyholds_own_proxy_on_softhsm() {
 /// or reconfiguring the proxy.
 #[tokio::test]
 async fn own_proxy_recovers_from_hsm_faults_without_restart() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let Some(env) = keyhold_pkcs11::softhsm::TestEnv::get() else {
         return;
     };

@@ -96,30 +96,31 @@ pub fn authorize_account_action(
     for (k, v) in extra {
         facts.set(k, v.clone());
     }
+    identity_only(ctx, action, "*", &facts)
+}
+
+/// The decision of the caller's identity policies alone for `action` on `resource`.
+fn identity_only(
+    ctx: &RequestContext,
+    action: &str,
+    resource: &str,
+    facts: &Facts,
+) -> KmsResult<()> {
     let request = Request {
         caller: caller(ctx),
         action,
-        resource: "*",
-        facts: &facts,
+        resource,
+        facts,
     };
     let e = identity_evaluation(ctx, &request);
-    if e.explicit_deny {
-        return Err(access_denied(
-            ctx,
-            action,
-            "*",
-            DenyReason::ExplicitIdentityDeny,
-        ));
-    }
-    if e.allow == Allow::None {
-        return Err(access_denied(
-            ctx,
-            action,
-            "*",
-            DenyReason::NoIdentityPolicy,
-        ));
-    }
-    Ok(())
+    let reason = if e.explicit_deny {
+        DenyReason::ExplicitIdentityDeny
+    } else if e.allow == Allow::None {
+        DenyReason::NoIdentityPolicy
+    } else {
+        return Ok(());
+    };
+    Err(access_denied(ctx, action, resource, reason))
 }
 
 impl Keys {
@@ -201,31 +202,12 @@ impl Keys {
         if ctx.is_account_root() {
             return Ok(());
         }
-        let facts = principal_facts(ctx, self.now_seconds());
-        let request = Request {
-            caller: caller(ctx),
+        identity_only(
+            ctx,
             action,
             resource,
-            facts: &facts,
-        };
-        let e = identity_evaluation(ctx, &request);
-        if e.explicit_deny {
-            return Err(access_denied(
-                ctx,
-                action,
-                resource,
-                DenyReason::ExplicitIdentityDeny,
-            ));
-        }
-        if e.allow == Allow::None {
-            return Err(access_denied(
-                ctx,
-                action,
-                resource,
-                DenyReason::NoIdentityPolicy,
-            ));
-        }
-        Ok(())
+            &principal_facts(ctx, self.now_seconds()),
+        )
     }
 }
 

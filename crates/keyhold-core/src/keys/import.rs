@@ -23,25 +23,16 @@ use keyhold_kms_model::{Blob, Exception, Timestamp};
 use super::import_token::{self, ImportParameters, TokenError};
 use super::imported::{checked_material, valid_to_of, ImportedMaterial, MATERIAL_EXPIRY_INDEX};
 use super::manage::require_state;
+use super::manage::MaterialChange;
 use super::rotation::RotationRecord;
 use super::states::KeyOperationFamily;
 use super::{KeyDoc, Keys, LoadedKey};
 use crate::authz::{Access, KeyAction};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
-use crate::ports::{StoreError, StoredKeyMaterial};
 
 /// How long an import token and its public key are valid: 24 hours.
 pub const PARAMETERS_VALIDITY_MS: i64 = 24 * 3_600 * 1_000;
-/// How often a change is retried when the key changed under it.
-const WRITE_ATTEMPTS: usize = 8;
-
-/// A change of a key's material rows, made with its document.
-#[derive(Default)]
-struct MaterialChange {
-    add: Option<StoredKeyMaterial>,
-    remove: Vec<String>,
-}
 
 /// AWS's refusal of an import operation on a key whose material cannot be imported.
 fn require_external(key: &LoadedKey) -> KmsResult<()> {
@@ -394,65 +385,6 @@ impl Keys {
             }
         }
         Ok(expired)
-    }
-
-    /// Loads `key_ref`, refuses it as `family` refuses its state, applies `change` to its
-    /// document and writes the document with the material rows `change` adds and removes in
-    /// one compare-and-set, retrying when the key changed meanwhile. Returns the key as
-    /// written.
-    async fn change_materials(
-        &self,
-        ctx: &RequestContext,
-        key_ref: &str,
-        access: Option<&Access<'_>>,
-        family: KeyOperationFamily,
-        mut change: impl FnMut(&LoadedKey, &mut KeyDoc) -> KmsResult<MaterialChange>,
-    ) -> KmsResult<LoadedKey> {
-        for _ in 0..WRITE_ATTEMPTS {
-            // `None`: background work (the expiry sweep), which no caller authorizes.
-            let key = match access {
-                Some(access) => self.load_key(ctx, key_ref, access).await?,
-                None => {
-                    super::refuse_alias(ctx, key_ref)?;
-                    self.load_unauthorized(ctx, key_ref).await?
-                }
-            };
-            require_state(&key, family)?;
-            let mut doc = key.doc.clone();
-            let materials = change(&key, &mut doc)?;
-            let mut row = key.row.clone();
-            row.version += 1;
-            row.doc = serde_json::to_string(&doc).map_err(KmsError::internal)?;
-            match self
-                .store
-                .update_key_and_materials(
-                    &row,
-                    Some(&super::indexes_of(&doc)),
-                    materials.add.as_ref(),
-                    &materials.remove,
-                )
-                .await
-            {
-                Ok(()) => {
-                    return Ok(LoadedKey {
-                        row,
-                        doc,
-                        store: key.store,
-                    })
-                }
-                Err(StoreError::VersionMismatch) => continue,
-                Err(StoreError::NotFound) => {
-                    return Err(KmsError::new(
-                        Exception::NotFound,
-                        format!("Key '{}' does not exist", key.arn()),
-                    ))
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(KmsError::internal(std::io::Error::other(
-            "the key kept changing while its key material was being changed",
-        )))
     }
 
     /// Drops a deleted material from this node's cache of unwrapped materials. (Other nodes'

@@ -22,7 +22,7 @@ use crate::authz::{Access, KeyAction};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
 use crate::paging::Paging;
-use crate::ports::StoreError;
+use crate::ports::{StoreError, StoredKeyMaterial};
 
 /// The only key policy name KMS has.
 pub const DEFAULT_POLICY_NAME: &str = "default";
@@ -58,6 +58,16 @@ pub(crate) fn check_tags(tags: &[Tag]) -> KmsResult<()> {
     Ok(())
 }
 
+/// A change of a key's material rows, written with its document by
+/// [`Keys::change_materials`].
+#[derive(Default)]
+pub(super) struct MaterialChange {
+    /// A material row to add.
+    pub add: Option<StoredKeyMaterial>,
+    /// Ids of material rows to remove.
+    pub remove: Vec<String>,
+}
+
 impl Keys {
     /// Loads `key_ref`, refuses it as `family` refuses its state, applies `change` to its
     /// document and writes it with compare-and-set, retrying when the key changed meanwhile.
@@ -70,17 +80,47 @@ impl Keys {
         family: KeyOperationFamily,
         change: impl Fn(&LoadedKey, &mut KeyDoc) -> KmsResult<()>,
     ) -> KmsResult<LoadedKey> {
+        self.change_materials(ctx, key_ref, Some(access), family, |key, doc| {
+            change(key, doc).map(|()| MaterialChange::default())
+        })
+        .await
+    }
+
+    /// Loads `key_ref`, refuses it as `family` refuses its state, applies `change` to its
+    /// document and writes the document with the material rows `change` adds and removes in
+    /// one compare-and-set, retrying when the key changed meanwhile. Returns the key as
+    /// written.
+    pub(super) async fn change_materials(
+        &self,
+        ctx: &RequestContext,
+        key_ref: &str,
+        access: Option<&Access<'_>>,
+        family: KeyOperationFamily,
+        mut change: impl FnMut(&LoadedKey, &mut KeyDoc) -> KmsResult<MaterialChange>,
+    ) -> KmsResult<LoadedKey> {
         for _ in 0..WRITE_ATTEMPTS {
-            let key = self.load_key(ctx, key_ref, access).await?;
+            // `None`: background work (e.g. the expiry sweep), which no caller authorizes.
+            let key = match access {
+                Some(access) => self.load_key(ctx, key_ref, access).await?,
+                None => {
+                    super::refuse_alias(ctx, key_ref)?;
+                    self.load_unauthorized(ctx, key_ref).await?
+                }
+            };
             require_state(&key, family)?;
             let mut doc = key.doc.clone();
-            change(&key, &mut doc)?;
+            let materials = change(&key, &mut doc)?;
             let mut row = key.row.clone();
             row.version += 1;
             row.doc = serde_json::to_string(&doc).map_err(KmsError::internal)?;
             match self
                 .store
-                .update_key(&row, Some(&super::indexes_of(&doc)))
+                .update_key_and_materials(
+                    &row,
+                    Some(&super::indexes_of(&doc)),
+                    materials.add.as_ref(),
+                    &materials.remove,
+                )
                 .await
             {
                 Ok(()) => {
@@ -101,7 +141,7 @@ impl Keys {
             }
         }
         Err(KmsError::internal(std::io::Error::other(
-            "the key kept changing while it was being updated",
+            "the key kept changing while its key material was being changed",
         )))
     }
 

@@ -35,8 +35,9 @@ use crate::paging::Paging;
 pub const ROTATION_DUE_INDEX: &str = "rotation-due";
 /// AWS's default `RotationPeriodInDays`.
 pub const DEFAULT_ROTATION_PERIOD_DAYS: i32 = 365;
-/// AWS's quota of on-demand rotations per key.
-pub const MAX_ON_DEMAND_ROTATIONS: usize = 10;
+/// AWS's quota of on-demand rotations per key (25 in the pinned model's documentation of
+/// RotateKeyOnDemand and in the developer guide; older pages say 10).
+pub const MAX_ON_DEMAND_ROTATIONS: usize = 25;
 const DAY_SECONDS: f64 = 86_400.0;
 
 /// ListKeyRotations paging: markers name the last material id returned.

@@ -275,7 +275,7 @@ async fn on_demand_rotation_quota_and_state_checks() {
     let key = create(&kms, &ctx).await;
     let old = encrypt(&kms, &ctx, &key, b"x").await;
     let mut seen = vec![current_material(&kms, &ctx, &key).await];
-    for _ in 0..10 {
+    for _ in 0..super::rotation::MAX_ON_DEMAND_ROTATIONS {
         let out = kms
             .keys
             .rotate_key_on_demand(
