@@ -324,7 +324,7 @@ async fn rotating_the_primary_rotates_every_replica() {
         .send()
         .await
         .expect("status");
-    assert_eq!(status.key_rotation_enabled(), true);
+    assert!(status.key_rotation_enabled());
     let done = advance_clock(&server, 366 * DAY).await;
     assert_eq!(done["rotated"], 1, "{done}");
     let rotations = eu

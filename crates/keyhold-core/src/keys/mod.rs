@@ -15,6 +15,8 @@
 //! * `policy`: PutKeyPolicy and the checks a policy passes before it is stored.
 //! * `rotation`: automatic and on-demand rotation of key material, ListKeyRotations.
 //! * `deletion`: ScheduleKeyDeletion, CancelKeyDeletion and completing scheduled deletions.
+//! * `multi_region`: multi-Region keys — ReplicateKey, UpdatePrimaryRegion, the
+//!   `MultiRegionConfiguration`, and copying the shared properties from primary to replicas.
 //! * `import`: GetParametersForImport, ImportKeyMaterial, DeleteImportedKeyMaterial and the
 //!   expiry of imported material; `imported`: what a key records about its imported
 //!   materials and the rules that read it; `import_token`: sealed import tokens.
@@ -53,6 +55,8 @@ mod last_usage;
 mod mac;
 mod manage;
 mod multi_region;
+#[cfg(test)]
+mod multi_region_tests;
 mod policy;
 mod resolve;
 mod rotation;

@@ -572,38 +572,3 @@ impl Keys {
 #[derive(Debug, thiserror::Error)]
 #[error("a key material of the multi-Region primary key is missing from the store")]
 struct MissingSharedMaterial;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_ids_look_like_aws() {
-        let id = new_key_id();
-        assert_eq!(id.len(), 36);
-        assert!(id.starts_with("mrk-"));
-        assert!(id[4..].bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_ne!(id, new_key_id());
-    }
-
-    #[test]
-    fn configuration_lists_primary_and_replicas() {
-        let mrk = MultiRegionDoc {
-            key_id: "mrk-0123456789abcdef0123456789abcdef".into(),
-            primary_region: "us-east-1".into(),
-            replica: true,
-        };
-        let regions = vec!["eu-west-1".to_string(), "us-east-1".to_string()];
-        let c = configuration("111122223333", &mrk, &regions);
-        assert_eq!(c.multi_region_key_type, Some(MultiRegionKeyType::Replica));
-        let primary = c.primary_key.unwrap();
-        assert_eq!(primary.region.as_deref(), Some("us-east-1"));
-        assert_eq!(
-            primary.arn.as_deref(),
-            Some("arn:aws:kms:us-east-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef")
-        );
-        let replicas = c.replica_keys.unwrap();
-        assert_eq!(replicas.len(), 1);
-        assert_eq!(replicas[0].region.as_deref(), Some("eu-west-1"));
-    }
-}
