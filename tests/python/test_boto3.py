@@ -2,6 +2,7 @@
 
 import json
 import os
+import urllib.error
 import urllib.request
 
 import pytest
@@ -63,10 +64,20 @@ def test_errors_match_aws(kms):
         "1 validation error detected: Value '1001' at 'limit' failed to satisfy constraint: "
         "Member must have value less than or equal to 1000",
     )
-    with pytest.raises(ClientError) as e:
-        kms.update_primary_region(KeyId="mrk-0b3e2c4a11114222833394445555666a", PrimaryRegion="us-west-2")
-    assert error(e.value)[0] == "UnsupportedOperationException"
-    assert "UpdatePrimaryRegion" in error(e.value)[1]
+    # Every operation of the model is implemented; a target outside it is unknown, as in AWS.
+    req = urllib.request.Request(
+        kms.meta.endpoint_url + "/",
+        data=b"{}",
+        method="POST",
+        headers={
+            "X-Amz-Target": "TrentService.NoSuchOperation",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+    )
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req)
+    assert e.value.code == 400
+    assert json.loads(e.value.read())["__type"].endswith("UnknownOperationException")
 
 
 def test_paginator_sees_every_key_once(kms):

@@ -368,6 +368,24 @@ impl KmsService for Kms {
         self.keys.get_key_rotation_status(ctx, input).await
     }
 
+    // Multi-Region keys (`keys/multi_region.rs`).
+
+    async fn replicate_key(
+        &self,
+        ctx: &RequestContext,
+        input: ReplicateKeyRequest,
+    ) -> KmsResult<ReplicateKeyResponse> {
+        self.keys.replicate_key(ctx, input).await
+    }
+
+    async fn update_primary_region(
+        &self,
+        ctx: &RequestContext,
+        input: UpdatePrimaryRegionRequest,
+    ) -> KmsResult<()> {
+        self.keys.update_primary_region(ctx, input).await
+    }
+
     async fn rotate_key_on_demand(
         &self,
         ctx: &RequestContext,

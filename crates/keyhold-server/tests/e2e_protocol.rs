@@ -90,9 +90,9 @@ async fn malformed_requests_get_aws_errors() {
         (
             Some("TrentService.UpdatePrimaryRegion"),
             CT,
-            r#"{"KeyId":"k","PrimaryRegion":"us-west-2"}"#.into(),
+            r#"{"KeyId":"k","PrimaryRegion":"Not a Region"}"#.into(),
             400,
-            "UnsupportedOperationException",
+            "ValidationException",
         ),
         (
             Some("TrentService.ListKeys"),

@@ -155,6 +155,7 @@ impl Keys {
             }),
             rotations: Vec::new(),
             imported: Vec::new(),
+            mrk: None,
         };
         let row = StoredKey {
             account_id: ctx.account_id.clone(),

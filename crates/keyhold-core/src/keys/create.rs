@@ -135,10 +135,11 @@ impl Keys {
                 "Keyhold does not support Origin {origin} for CreateKey yet, nor CustomKeyStoreId without Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE"
             )));
         }
-        if req.multi_region == Some(true) {
+        let multi_region = req.multi_region == Some(true);
+        if multi_region && external {
             return Err(KmsError::new(
                 Exception::UnsupportedOperation,
-                "Keyhold does not support multi-Region keys yet".into(),
+                "Keyhold does not support multi-Region keys with imported key material (Origin EXTERNAL) yet".into(),
             ));
         }
         let req_tags = req.tags.unwrap_or_default();
@@ -155,7 +156,11 @@ impl Keys {
             .map(|t| (t.tag_key, t.tag_value))
             .collect();
 
-        let key_id = uuid::Uuid::new_v4().to_string();
+        let key_id = if multi_region {
+            super::multi_region::new_key_id()
+        } else {
+            uuid::Uuid::new_v4().to_string()
+        };
         // A key for imported material has none until the first import.
         let material_id = if external {
             String::new()
@@ -177,7 +182,7 @@ impl Keys {
             creation_date: created,
             deletion_date: None,
             pending_deletion_window_in_days: None,
-            multi_region: false,
+            multi_region,
             current_material_id: material_id.clone(),
             policy: req
                 .policy
@@ -187,6 +192,11 @@ impl Keys {
             rotation: None,
             rotations: Vec::new(),
             imported: Vec::new(),
+            mrk: multi_region.then(|| super::MultiRegionDoc {
+                key_id: key_id.clone(),
+                primary_region: ctx.region.clone(),
+                replica: false,
+            }),
         };
         let arn = crate::arn::key_arn(&ctx.region, &ctx.account_id, &key_id);
         // Keys in AWS CloudHSM key stores: the backing key, in the cluster, labelled with the
@@ -250,7 +260,7 @@ impl Keys {
         }
         let loaded = LoadedKey { row, doc, store };
         Ok(CreateKeyResponse {
-            key_metadata: Some(loaded.metadata()),
+            key_metadata: Some(self.full_metadata(&loaded).await?),
         })
     }
 

@@ -231,7 +231,14 @@ impl Keys {
     ) -> KmsResult<(CiphertextBlob, LoadedKey)> {
         let parsed = CiphertextBlob::parse(ciphertext)
             .map_err(|_| KmsError::new(Exception::InvalidCiphertext, String::new()))?;
-        let blob_key = crate::arn::key_arn(&parsed.region, &parsed.account_id, &parsed.key_id);
+        // A multi-Region key's ciphertext decrypts with the related key in the caller's Region:
+        // every related key holds the same materials under the same ids.
+        let region = if parsed.key_id.starts_with("mrk-") {
+            &ctx.region
+        } else {
+            &parsed.region
+        };
+        let blob_key = crate::arn::key_arn(region, &parsed.account_id, &parsed.key_id);
         let key = self
             .load(ctx, &blob_key, access)
             .await

@@ -57,6 +57,13 @@ impl Keys {
             )));
         }
         let deletion = self.now_seconds() + f64::from(days) * 86_400.0;
+        // A multi-Region primary key with replicas waits for their deletion first; its
+        // waiting period begins when the last one is deleted. (Read before the write: a
+        // replica created meanwhile is seen by the next sweep, which keeps the primary.)
+        let waits = match self.load_unauthorized(ctx, &req.key_id).await {
+            Ok(k) => self.has_replicas(&k).await?,
+            Err(_) => false,
+        };
         // Through the shared compare-and-set writer: a concurrent change of the key (a tag,
         // a rotation) is retried, and the deletion-due index entry is written with the state.
         let key = self
@@ -71,8 +78,13 @@ impl Keys {
                 |key, doc| {
                     // AWS managed keys are deleted by AWS only.
                     super::manage::require_customer_managed(key)?;
-                    doc.key_state = KeyState::PendingDeletion;
-                    doc.deletion_date = Some(deletion);
+                    if waits {
+                        doc.key_state = KeyState::PendingReplicaDeletion;
+                        doc.deletion_date = None;
+                    } else {
+                        doc.key_state = KeyState::PendingDeletion;
+                        doc.deletion_date = Some(deletion);
+                    }
                     doc.pending_deletion_window_in_days = Some(days);
                     Ok(())
                 },
@@ -80,8 +92,8 @@ impl Keys {
             .await?;
         Ok(ScheduleKeyDeletionResponse {
             key_id: Some(key.arn()),
-            deletion_date: Some(Timestamp(deletion)),
-            key_state: Some(KeyState::PendingDeletion),
+            deletion_date: key.doc.deletion_date.map(Timestamp),
+            key_state: Some(key.doc.key_state),
             pending_window_in_days: Some(days),
         })
     }
@@ -180,6 +192,12 @@ impl Keys {
             return Ok(false);
         };
         let doc: KeyDoc = serde_json::from_str(&row.doc).map_err(KmsError::internal)?;
+        if doc.key_state == KeyState::PendingReplicaDeletion {
+            if let Err(e) = self.settle_replica_deletions(account, key_id).await {
+                tracing::warn!(key_id = %key_id, region = %region, error = %e, "checking the replicas of a primary key pending replica deletion failed");
+            }
+            return Ok(false);
+        }
         if doc.key_state != KeyState::PendingDeletion {
             return Ok(false);
         }
@@ -193,6 +211,12 @@ impl Keys {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(key_arn = %key.arn(), origin = %key.doc.origin, "scheduled key deletion completed");
+        // A primary key waiting for this replica's deletion may start its waiting period.
+        if key.doc.mrk.is_some() {
+            if let Err(e) = self.settle_replica_deletions(account, key_id).await {
+                tracing::warn!(key_arn = %key.arn(), error = %e, "updating the primary key after a replica's deletion failed; retried by the next sweep");
+            }
+        }
         // Aliases go with their key, as in AWS.
         self.delete_aliases_of(&key).await;
         self.delete_grants_of(&key).await;

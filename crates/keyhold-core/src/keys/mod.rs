@@ -15,6 +15,8 @@
 //! * `policy`: PutKeyPolicy and the checks a policy passes before it is stored.
 //! * `rotation`: automatic and on-demand rotation of key material, ListKeyRotations.
 //! * `deletion`: ScheduleKeyDeletion, CancelKeyDeletion and completing scheduled deletions.
+//! * `multi_region`: multi-Region keys — ReplicateKey, UpdatePrimaryRegion, the
+//!   `MultiRegionConfiguration`, and copying the shared properties from primary to replicas.
 //! * `import`: GetParametersForImport, ImportKeyMaterial, DeleteImportedKeyMaterial and the
 //!   expiry of imported material; `imported`: what a key records about its imported
 //!   materials and the rules that read it; `import_token`: sealed import tokens.
@@ -52,6 +54,9 @@ mod imported;
 mod last_usage;
 mod mac;
 mod manage;
+mod multi_region;
+#[cfg(test)]
+mod multi_region_tests;
 mod policy;
 mod resolve;
 mod rotation;
@@ -92,6 +97,7 @@ pub use grants::{GRANT_KIND, GRANT_RETIRING_INDEX};
 pub use import::PARAMETERS_VALIDITY_MS;
 pub use imported::{ImportedMaterial, MATERIAL_EXPIRY_INDEX};
 pub use last_usage::KEY_USAGE_KIND;
+pub use multi_region::{MultiRegionDoc, MULTI_REGION_INDEX};
 pub use policy::{check_policy, LOCKOUT_MESSAGE};
 pub use resolve::KeyRef;
 pub use rotation::ROTATION_DUE_INDEX;
@@ -142,12 +148,18 @@ pub struct KeyDoc {
     /// order. Until the first import the key has none and `current_material_id` is empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub imported: Vec<ImportedMaterial>,
+    /// Multi-Region keys: the key's place in its set of related keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mrk: Option<MultiRegionDoc>,
 }
 
 /// The index entries a key row carries, derived from its document alone so that every write
 /// of the document writes them too: [`DELETION_DUE_INDEX`] while the key is pending
 /// deletion, [`ROTATION_DUE_INDEX`] while automatic rotation is enabled, one
-/// [`MATERIAL_EXPIRY_INDEX`] entry per imported material that expires.
+/// [`MATERIAL_EXPIRY_INDEX`] entry per imported material that expires; for multi-Region keys
+/// a [`MULTI_REGION_INDEX`] entry naming the shared key id, rotation entries on the primary key
+/// only, and a deletion entry due at once while a primary waits for its replicas' deletion
+/// (`PendingReplicaDeletion`), so that every sweep checks whether they are gone.
 pub(crate) fn indexes_of(doc: &KeyDoc) -> Vec<IndexEntry> {
     let mut out = Vec::new();
     if let (KeyState::PendingDeletion, Some(date)) = (doc.key_state, doc.deletion_date) {
@@ -156,7 +168,14 @@ pub(crate) fn indexes_of(doc: &KeyDoc) -> Vec<IndexEntry> {
             deletion::due_value((date * 1000.0) as i64),
         ));
     }
-    if let Some(r) = &doc.rotation {
+    if doc.key_state == KeyState::PendingReplicaDeletion {
+        out.push(IndexEntry::new(DELETION_DUE_INDEX, deletion::due_value(0)));
+    }
+    if let Some(m) = &doc.mrk {
+        out.push(IndexEntry::new(MULTI_REGION_INDEX, m.key_id.clone()));
+    }
+    let replica = doc.mrk.as_ref().is_some_and(|m| m.replica);
+    if let Some(r) = doc.rotation.as_ref().filter(|_| !replica) {
         out.push(IndexEntry::new(
             ROTATION_DUE_INDEX,
             deletion::due_value((r.next_rotation_date * 1000.0) as i64),
@@ -385,7 +404,7 @@ impl Keys {
         let access = Access::new(KeyAction::DescribeKey);
         let key = self.load_for_use(ctx, &req.key_id, &access).await?;
         Ok(DescribeKeyResponse {
-            key_metadata: Some(key.metadata()),
+            key_metadata: Some(self.full_metadata(&key).await?),
         })
     }
 

@@ -112,40 +112,43 @@ impl Keys {
             .rotation_period_in_days
             .unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
         let now = self.now_seconds();
-        self.change_key(
-            ctx,
-            &req.key_id,
-            &Access::new(KeyAction::EnableKeyRotation).with_fact(
-                "kms:RotationPeriodInDays",
-                req.rotation_period_in_days
-                    .unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS)
-                    .to_string(),
-            ),
-            KeyOperationFamily::Describe,
-            |key, doc| {
-                refuse_imported_first(key, "EnableKeyRotation")?;
-                super::manage::require_state(key, KeyOperationFamily::ManageRotation)?;
-                require_customer_managed(key)?;
-                require_rotatable(key, "EnableKeyRotation", true)?;
-                let base = match &doc.rotation {
-                    Some(r) => doc
-                        .rotations
-                        .iter()
-                        .rev()
-                        .find(|x| x.kind == RotationType::Automatic && x.date >= r.enabled_date)
-                        .map_or(r.enabled_date, |x| x.date),
-                    None => now,
-                };
-                let enabled_date = doc.rotation.as_ref().map_or(now, |r| r.enabled_date);
-                doc.rotation = Some(AutoRotation {
-                    period_days: period,
-                    next_rotation_date: base + f64::from(period) * DAY_SECONDS,
-                    enabled_date,
-                });
-                Ok(())
-            },
-        )
-        .await?;
+        let key = self
+            .change_key(
+                ctx,
+                &req.key_id,
+                &Access::new(KeyAction::EnableKeyRotation).with_fact(
+                    "kms:RotationPeriodInDays",
+                    req.rotation_period_in_days
+                        .unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS)
+                        .to_string(),
+                ),
+                KeyOperationFamily::Describe,
+                |key, doc| {
+                    refuse_imported_first(key, "EnableKeyRotation")?;
+                    super::manage::require_state(key, KeyOperationFamily::ManageRotation)?;
+                    require_customer_managed(key)?;
+                    require_rotatable(key, "EnableKeyRotation", true)?;
+                    super::multi_region::refuse_replica(key, "EnableKeyRotation")?;
+                    let base = match &doc.rotation {
+                        Some(r) => doc
+                            .rotations
+                            .iter()
+                            .rev()
+                            .find(|x| x.kind == RotationType::Automatic && x.date >= r.enabled_date)
+                            .map_or(r.enabled_date, |x| x.date),
+                        None => now,
+                    };
+                    let enabled_date = doc.rotation.as_ref().map_or(now, |r| r.enabled_date);
+                    doc.rotation = Some(AutoRotation {
+                        period_days: period,
+                        next_rotation_date: base + f64::from(period) * DAY_SECONDS,
+                        enabled_date,
+                    });
+                    Ok(())
+                },
+            )
+            .await?;
+        self.sync_replicas(&key).await;
         Ok(())
     }
 
@@ -155,21 +158,24 @@ impl Keys {
         ctx: &RequestContext,
         req: DisableKeyRotationRequest,
     ) -> KmsResult<()> {
-        self.change_key(
-            ctx,
-            &req.key_id,
-            &Access::new(KeyAction::DisableKeyRotation),
-            KeyOperationFamily::Describe,
-            |key, doc| {
-                refuse_imported_first(key, "DisableKeyRotation")?;
-                super::manage::require_state(key, KeyOperationFamily::ManageRotation)?;
-                require_customer_managed(key)?;
-                require_rotatable(key, "DisableKeyRotation", true)?;
-                doc.rotation = None;
-                Ok(())
-            },
-        )
-        .await?;
+        let key = self
+            .change_key(
+                ctx,
+                &req.key_id,
+                &Access::new(KeyAction::DisableKeyRotation),
+                KeyOperationFamily::Describe,
+                |key, doc| {
+                    refuse_imported_first(key, "DisableKeyRotation")?;
+                    super::manage::require_state(key, KeyOperationFamily::ManageRotation)?;
+                    require_customer_managed(key)?;
+                    require_rotatable(key, "DisableKeyRotation", true)?;
+                    super::multi_region::refuse_replica(key, "DisableKeyRotation")?;
+                    doc.rotation = None;
+                    Ok(())
+                },
+            )
+            .await?;
+        self.sync_replicas(&key).await;
         Ok(())
     }
 
@@ -233,38 +239,44 @@ impl Keys {
         // stays unused; it is wrapped like every material and deleted with the key.
         // The sweep skips keys that are not enabled before it gets here, so both kinds use the
         // rotation row of the key-state table.
-        self.change_key(
-            ctx,
-            &key.row.key_id,
-            &Access::new(KeyAction::RotateKeyOnDemand),
-            KeyOperationFamily::ManageRotation,
-            |k, doc| {
-                match kind {
-                    RotationType::OnDemand => check_on_demand(k)?,
-                    RotationType::Automatic => {
-                        require_rotatable(k, "rotation", true)?;
-                        if doc.rotation.is_none() {
-                            return Err(KmsError::new(
-                                Exception::KMSInvalidState,
-                                format!("{} no longer has automatic rotation enabled.", k.arn()),
-                            ));
+        let key = self
+            .change_key(
+                ctx,
+                &key.row.key_id,
+                &Access::new(KeyAction::RotateKeyOnDemand),
+                KeyOperationFamily::ManageRotation,
+                |k, doc| {
+                    match kind {
+                        RotationType::OnDemand => check_on_demand(k)?,
+                        RotationType::Automatic => {
+                            require_rotatable(k, "rotation", true)?;
+                            if doc.rotation.is_none() {
+                                return Err(KmsError::new(
+                                    Exception::KMSInvalidState,
+                                    format!(
+                                        "{} no longer has automatic rotation enabled.",
+                                        k.arn()
+                                    ),
+                                ));
+                            }
                         }
                     }
-                }
-                doc.rotations.push(RotationRecord {
-                    material_id: material_id.clone(),
-                    previous_material_id: doc.current_material_id.clone(),
-                    date: now,
-                    kind,
-                });
-                doc.current_material_id.clone_from(&material_id);
-                if let (RotationType::Automatic, Some(r)) = (kind, doc.rotation.as_mut()) {
-                    r.next_rotation_date = now + f64::from(r.period_days) * DAY_SECONDS;
-                }
-                Ok(())
-            },
-        )
-        .await
+                    doc.rotations.push(RotationRecord {
+                        material_id: material_id.clone(),
+                        previous_material_id: doc.current_material_id.clone(),
+                        date: now,
+                        kind,
+                    });
+                    doc.current_material_id.clone_from(&material_id);
+                    if let (RotationType::Automatic, Some(r)) = (kind, doc.rotation.as_mut()) {
+                        r.next_rotation_date = now + f64::from(r.period_days) * DAY_SECONDS;
+                    }
+                    Ok(())
+                },
+            )
+            .await?;
+        self.sync_replicas(&key).await;
+        Ok(key)
     }
 
     /// `ListKeyRotations`: the completed rotations, oldest first (with `ALL_KEY_MATERIAL`,
@@ -372,6 +384,7 @@ fn refuse_imported_first(key: &LoadedKey, operation: &str) -> KmsResult<()> {
 /// and within the on-demand quota.
 pub(super) fn check_on_demand(key: &LoadedKey) -> KmsResult<()> {
     super::manage::require_state(key, KeyOperationFamily::ManageRotation)?;
+    super::multi_region::refuse_replica(key, "RotateKeyOnDemand")?;
     if key.doc.key_manager == KeyManagerType::Aws {
         return require_customer_managed(key);
     }

@@ -123,7 +123,7 @@ pub const fn state_check(family: KeyOperationFamily, state: KeyState) -> StateCh
             F::DeleteImportedMaterial,
             S::Unavailable | S::Creating | S::Updating | S::PendingReplicaDeletion,
         ) => INVALID,
-        (F::CancelDeletion, S::PendingDeletion) => Allowed,
+        (F::CancelDeletion, S::PendingDeletion | S::PendingReplicaDeletion) => Allowed,
         (
             F::CancelDeletion,
             S::Enabled
@@ -131,8 +131,7 @@ pub const fn state_check(family: KeyOperationFamily, state: KeyState) -> StateCh
             | S::PendingImport
             | S::Unavailable
             | S::Creating
-            | S::Updating
-            | S::PendingReplicaDeletion,
+            | S::Updating,
         ) => INVALID,
     }
 }
@@ -155,7 +154,11 @@ mod tests {
         for s in KeyState::ALL {
             assert_eq!(state_check(F::Describe, *s), StateCheck::Allowed);
             let cancel = state_check(F::CancelDeletion, *s) == StateCheck::Allowed;
-            assert_eq!(cancel, *s == KeyState::PendingDeletion, "{s}");
+            let pending = matches!(
+                s,
+                KeyState::PendingDeletion | KeyState::PendingReplicaDeletion
+            );
+            assert_eq!(cancel, pending, "{s}");
         }
         assert_eq!(
             state_check(F::ScheduleDeletion, KeyState::PendingDeletion),
