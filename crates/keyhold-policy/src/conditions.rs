@@ -21,6 +21,13 @@ pub(crate) struct Condition {
     test: Test,
 }
 
+impl Condition {
+    /// The condition key, lower-cased.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SetOp {
     /// No set operator: a single-valued comparison.

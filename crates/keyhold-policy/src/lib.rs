@@ -88,6 +88,17 @@ impl Policy {
         Ok(Policy { statements })
     }
 
+    /// Whether a condition of the policy uses the condition key `key` (case-insensitive).
+    /// Lets a caller compute an expensive key (e.g. `kms:ResourceAliases`, which needs a
+    /// lookup) only for the policies that use it.
+    pub fn uses_condition_key(&self, key: &str) -> bool {
+        self.statements.iter().any(|st| {
+            st.conditions
+                .iter()
+                .any(|c| c.key().eq_ignore_ascii_case(key))
+        })
+    }
+
     /// Evaluates the policy for `request`.
     pub fn evaluate(&self, request: &Request<'_>) -> Evaluation {
         let who = principal::Who::new(&request.caller);

@@ -436,3 +436,15 @@ fn policies_are_send_sync_and_clone() {
     let q = p.clone();
     assert_eq!(eval(&q, ALICE, "kms:Encrypt"), allow(Allow::Principal));
 }
+
+#[test]
+fn policies_say_which_condition_keys_they_use() {
+    let p = keyhold_policy::Policy::parse(
+        r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:Encrypt","Resource":"*",
+            "Condition":{"ForAnyValue:StringLike":{"KMS:resourcealiases":"alias/a*"}}}]}"#,
+        keyhold_policy::PolicyKind::Key,
+    )
+    .expect("parses");
+    assert!(p.uses_condition_key("kms:ResourceAliases"));
+    assert!(!p.uses_condition_key("kms:RequestAlias"));
+}

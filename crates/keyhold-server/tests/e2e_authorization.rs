@@ -551,3 +551,47 @@ async fn a_grant_given_create_grant_only_passes_on_what_it_has() {
         "kms:Encrypt",
     );
 }
+
+#[tokio::test]
+async fn resource_aliases_and_request_alias_conditions() {
+    let (server, _dir) = strict_server();
+    let c = clients(&server);
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+      {"Sid":"admin","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+      {"Sid":"finance keys","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/bob"},
+       "Action":"kms:Encrypt","Resource":"*",
+       "Condition":{"ForAnyValue:StringLike":{"kms:ResourceAliases":"alias/finance-*"}}},
+      {"Sid":"through the alias","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},
+       "Action":"kms:Encrypt","Resource":"*",
+       "Condition":{"StringEquals":{"kms:RequestAlias":"alias/app"}}}]}"#;
+    let key = c
+        .root
+        .create_key()
+        .policy(policy)
+        .send()
+        .await
+        .expect("key");
+    let key_id = key.key_metadata().unwrap().key_id().to_string();
+    denied(encrypt(&c.bob, &key_id, &[]).await, "kms:Encrypt");
+    c.root
+        .create_alias()
+        .alias_name("alias/finance-2026")
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .expect("alias");
+    encrypt(&c.bob, &key_id, &[])
+        .await
+        .expect("bob encrypts once the key has a finance alias");
+    c.root
+        .create_alias()
+        .alias_name("alias/app")
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .expect("alias");
+    denied(encrypt(&c.alice, &key_id, &[]).await, "kms:Encrypt");
+    encrypt(&c.alice, "alias/app", &[])
+        .await
+        .expect("alice encrypts through alias/app");
+}

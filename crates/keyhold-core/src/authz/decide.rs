@@ -136,18 +136,28 @@ impl Keys {
     ) -> KmsResult<Authorized> {
         let arn = key.arn();
         let action = access.action.iam_name();
-        let facts = key_facts(ctx, key, access, request_alias, self.now_seconds());
+        let policy = self.policies.key_policy(&key.doc.policy);
+        let mut facts = key_facts(ctx, key, access, request_alias, self.now_seconds());
+        // kms:ResourceAliases needs a lookup: made only for policies that use it.
+        const RESOURCE_ALIASES: &str = "kms:ResourceAliases";
+        if policy
+            .as_ref()
+            .is_some_and(|p| p.uses_condition_key(RESOURCE_ALIASES))
+            || ctx
+                .identity_policies
+                .0
+                .iter()
+                .any(|p| p.uses_condition_key(RESOURCE_ALIASES))
+        {
+            facts.set_multi(RESOURCE_ALIASES, self.alias_names_of(key).await?);
+        }
         let request = Request {
             caller: caller(ctx),
             action,
             resource: &arn,
             facts: &facts,
         };
-        let key_policy = self
-            .policies
-            .key_policy(&key.doc.policy)
-            .map(|p| p.evaluate(&request))
-            .unwrap_or_default();
+        let key_policy = policy.map(|p| p.evaluate(&request)).unwrap_or_default();
         if key_policy.explicit_deny {
             return Err(access_denied(
                 ctx,

@@ -430,6 +430,17 @@ impl Keys {
     }
 
     /// The alias documents of `key`, by name, after `after`, at most `limit`.
+    /// The names of the aliases of `key` (AWS allows at most 50 per key), for the
+    /// `kms:ResourceAliases` condition key.
+    pub(crate) async fn alias_names_of(&self, key: &LoadedKey) -> KmsResult<Vec<String>> {
+        Ok(self
+            .aliases_of(key, None, 100)
+            .await?
+            .into_iter()
+            .map(|d| d.id)
+            .collect())
+    }
+
     async fn aliases_of(
         &self,
         key: &LoadedKey,
