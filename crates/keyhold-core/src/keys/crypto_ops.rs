@@ -113,10 +113,7 @@ impl Keys {
                     .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault)
                     .as_str(),
             );
-        if req
-            .encryption_algorithm
-            .is_some_and(|a| is_raw_asymmetric(a))
-        {
+        if req.encryption_algorithm.is_some_and(is_raw_asymmetric) {
             access.encryption_context = None;
         }
         let key = self.load_for_use(ctx, &req.key_id, &access).await?;
