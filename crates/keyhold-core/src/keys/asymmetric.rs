@@ -1,5 +1,6 @@
-//! Asymmetric keys: `Sign`, `Verify`, `GetPublicKey`, `DeriveSharedSecret`, RSA encryption
-//! for `Encrypt`/`Decrypt`, and the generation of asymmetric and HMAC key material.
+//! Asymmetric keys: `Sign`, `Verify`, `GetPublicKey`, `DeriveSharedSecret`, RSA-OAEP and
+//! SM2PKE encryption for `Encrypt`/`Decrypt`/`ReEncrypt`, and the generation of asymmetric
+//! and HMAC key material.
 //!
 //! AWS offers these key specs only for keys whose material KMS holds (generated, or imported
 //! with `Origin: EXTERNAL`), so their material is a Keyhold key-material row like a symmetric
@@ -253,7 +254,8 @@ impl Keys {
     }
 
     /// `DeriveSharedSecret`: ECDH between the key's private key and the caller's public key,
-    /// returning the raw shared secret, as AWS does without a `Recipient`.
+    /// returning the raw shared secret, as AWS does without a `Recipient` (a `Recipient` is
+    /// refused: see `recipient`).
     pub async fn derive_shared_secret(
         &self,
         ctx: &RequestContext,
