@@ -1,7 +1,8 @@
 """Asymmetric and HMAC keys through boto3, checked offline with `cryptography` and the openssl
 CLI: signatures made by Keyhold verify with the public key from GetPublicKey, data encrypted
 offline decrypts in Keyhold, ECDH secrets match a local computation, data key pairs are usable
-key pairs, and wrong usage gets AWS's exceptions."""
+key pairs, and wrong usage gets AWS's exceptions. SM2 keys (China Regions) are checked with the
+openssl CLI; a Recipient with a garbage attestation document gets ValidationException."""
 
 import hashlib
 import os
@@ -216,3 +217,82 @@ def test_hmac_keys_and_wrong_usage(kms):
     with pytest.raises(ClientError) as e:
         kms.encrypt(KeyId=signing, Plaintext=b"x")
     assert error_code(e) == "InvalidKeyUsageException"
+
+
+# SM2 (China Regions only), checked with the openssl CLI (`cryptography` has no SM2).
+
+SM2_ID = b"1234567812345678"
+SM2_A = bytes.fromhex("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC")
+SM2_B = bytes.fromhex("28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93")
+SM2_GX = bytes.fromhex("32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7")
+SM2_GY = bytes.fromhex("BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0")
+
+
+def sm2_digest(spki, message, distid=SM2_ID):
+    """e = SM3(ZA || M), ZA = SM3(ENTL || ID || a || b || xG || yG || xA || yA)."""
+    point = spki[-64:]
+    za = hashlib.new("sm3", len(distid * 8).to_bytes(2, "big") + distid + SM2_A + SM2_B + SM2_GX + SM2_GY
+                     + point).digest()
+    return hashlib.new("sm3", za + message).digest()
+
+
+def test_sm2_only_in_china_regions(server, kms):
+    with pytest.raises(ClientError) as e:
+        kms.create_key(KeySpec="SM2", KeyUsage="SIGN_VERIFY")
+    assert error_code(e) == "UnsupportedOperationException"
+    assert e.value.response["Error"]["Message"] == "KeySpec SM2 is not supported in this Region"
+    cn = server.client(region="cn-northwest-1")
+    md = cn.create_key(KeySpec="SM2", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    assert md["Arn"].startswith("arn:aws-cn:kms:cn-northwest-1:")
+    assert md["SigningAlgorithms"] == ["SM2DSA"]
+
+
+def test_sm2_interoperates_with_openssl(server):
+    cn = server.client(region="cn-north-1")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = lambda name: os.path.join(tmp, name)  # noqa: E731
+        open(path("msg"), "wb").write(MESSAGE)
+
+        # SM2DSA: a RAW signature verifies with OpenSSL and distid 1234567812345678; a DIGEST
+        # signature over e = SM3(ZA || M) is the same kind of signature.
+        key_id = cn.create_key(KeySpec="SM2", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+        spki = cn.get_public_key(KeyId=key_id)["PublicKey"]
+        open(path("pub.der"), "wb").write(spki)
+        e = sm2_digest(spki, MESSAGE)
+        for kind, message in [("RAW", MESSAGE), ("DIGEST", e)]:
+            sig = cn.sign(KeyId=key_id, Message=message, MessageType=kind, SigningAlgorithm="SM2DSA")["Signature"]
+            open(path("sig"), "wb").write(sig)
+            out = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey",
+                                  path("pub.der"), "-rawin", "-digest", "sm3", "-in", path("msg"), "-sigfile",
+                                  path("sig"), "-pkeyopt", "distid:1234567812345678"],
+                                 capture_output=True, text=True)
+            assert out.returncode == 0 and "Signature Verified Successfully" in out.stdout, (kind, out.stderr)
+
+        # SM2PKE: OpenSSL's ASN.1 ciphertext decrypts in Keyhold.
+        key_id = cn.create_key(KeySpec="SM2", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+        open(path("enc.der"), "wb").write(cn.get_public_key(KeyId=key_id)["PublicKey"])
+        out = subprocess.run(["openssl", "pkeyutl", "-encrypt", "-pubin", "-keyform", "DER", "-inkey",
+                              path("enc.der"), "-in", path("msg"), "-out", path("ct")], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        plain = cn.decrypt(KeyId=key_id, CiphertextBlob=open(path("ct"), "rb").read(),
+                           EncryptionAlgorithm="SM2PKE")["Plaintext"]
+        assert plain == MESSAGE
+        ct = cn.encrypt(KeyId=key_id, Plaintext=MESSAGE, EncryptionAlgorithm="SM2PKE")["CiphertextBlob"]
+        open(path("kms-ct"), "wb").write(ct)
+        out = subprocess.run(["openssl", "asn1parse", "-inform", "DER", "-in", path("kms-ct")],
+                             capture_output=True, text=True)
+        assert out.returncode == 0 and out.stdout.count("OCTET STRING") == 2, out.stdout
+
+
+def test_recipient_with_garbage_attestation_document(kms):
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"secret")["CiphertextBlob"]
+    recipient = {"AttestationDocument": b"this is not an attestation document",
+                 "KeyEncryptionAlgorithm": "RSAES_OAEP_SHA_256"}
+    for call in [lambda: kms.decrypt(CiphertextBlob=blob, Recipient=recipient),
+                 lambda: kms.generate_data_key(KeyId=key_id, NumberOfBytes=32, Recipient=recipient),
+                 lambda: kms.generate_random(NumberOfBytes=16, Recipient=recipient)]:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_code(e) == "ValidationException"
+        assert "attestation document" in e.value.response["Error"]["Message"]

@@ -1,5 +1,6 @@
-//! Asymmetric keys: `Sign`, `Verify`, `GetPublicKey`, `DeriveSharedSecret`, RSA encryption
-//! for `Encrypt`/`Decrypt`, and the generation of asymmetric and HMAC key material.
+//! Asymmetric keys: `Sign`, `Verify`, `GetPublicKey`, `DeriveSharedSecret`, RSA-OAEP and
+//! SM2PKE encryption for `Encrypt`/`Decrypt`/`ReEncrypt`, and the generation of asymmetric
+//! and HMAC key material.
 //!
 //! AWS offers these key specs only for keys whose material KMS holds (generated, or imported
 //! with `Origin: EXTERNAL`), so their material is a Keyhold key-material row like a symmetric
@@ -87,6 +88,12 @@ fn message_type(t: Option<MessageType>) -> AsymMessageType {
         MessageType::Digest => AsymMessageType::Digest,
         MessageType::ExternalMu => AsymMessageType::ExternalMu,
     }
+}
+
+/// Whether ciphertexts of `algorithm` are raw public-key ciphertexts (RSAES-OAEP, SM2PKE)
+/// rather than Keyhold blobs: such requests need the KeyId and the algorithm.
+pub(super) fn is_raw_asymmetric(algorithm: EncryptionAlgorithmSpec) -> bool {
+    oaep(algorithm).is_some() || algorithm == EncryptionAlgorithmSpec::Sm2pke
 }
 
 /// The OAEP variant of an encryption algorithm (`None` for the others).
@@ -247,18 +254,14 @@ impl Keys {
     }
 
     /// `DeriveSharedSecret`: ECDH between the key's private key and the caller's public key,
-    /// returning the raw shared secret, as AWS does without a `Recipient`.
+    /// returning the raw shared secret, as AWS does without a `Recipient` (a `Recipient` is
+    /// refused: see `recipient`).
     pub async fn derive_shared_secret(
         &self,
         ctx: &RequestContext,
         req: DeriveSharedSecretRequest,
     ) -> KmsResult<DeriveSharedSecretResponse> {
-        if req.recipient.is_some() {
-            return Err(KmsError::new(
-                Exception::UnsupportedOperation,
-                "Keyhold does not support DeriveSharedSecret with a Recipient (Nitro Enclaves attestation) yet".into(),
-            ));
-        }
+        super::recipient::refuse_recipient(req.recipient.as_ref())?;
         let access = Access::new(KeyAction::DeriveSharedSecret).with_fact(
             "kms:KeyAgreementAlgorithm",
             req.key_agreement_algorithm.as_str(),
@@ -289,41 +292,52 @@ impl Keys {
         })
     }
 
-    /// RSAES-OAEP encryption for `Encrypt` with an RSA key (`algorithm` already checked
-    /// against the spec); the ciphertext is the raw OAEP output, as AWS returns it, so data
-    /// encrypted offline with the public key decrypts too. AWS takes no encryption context
-    /// with asymmetric keys.
-    pub(super) async fn rsa_encrypt(
+    /// Public-key encryption for `Encrypt` (and ReEncrypt's destination) with an RSA key
+    /// (RSAES-OAEP) or an SM2 key (SM2PKE); `algorithm` is already checked against the spec.
+    /// The ciphertext is what AWS returns — raw OAEP output, or SM2PKE's ASN.1 C1C3C2 — so
+    /// data encrypted offline with the public key decrypts too. AWS takes no encryption
+    /// context with asymmetric keys.
+    pub(super) async fn asym_encrypt(
         &self,
         key: &LoadedKey,
         algorithm: EncryptionAlgorithmSpec,
         has_context: bool,
         plaintext: &[u8],
     ) -> KmsResult<Vec<u8>> {
-        let (spec, oaep) = self.rsa_parts(key, algorithm, has_context)?;
+        let (spec, scheme) = self.asym_parts(key, algorithm, has_context)?;
         let private = self.private_key(key).await?;
-        asym::rsa_encrypt(spec, private.expose(), oaep, plaintext).map_err(asym_error)
+        match scheme {
+            Scheme::Oaep(oaep) => asym::rsa_encrypt(spec, private.expose(), oaep, plaintext),
+            #[cfg(feature = "sm2")]
+            Scheme::Sm2pke => asym::sm2_encrypt(spec, private.expose(), plaintext),
+        }
+        .map_err(asym_error)
     }
 
-    /// RSAES-OAEP decryption for `Decrypt` with an RSA key.
-    pub(super) async fn rsa_decrypt(
+    /// Public-key decryption for `Decrypt` (and ReEncrypt's source) with an RSA or SM2 key.
+    pub(super) async fn asym_decrypt(
         &self,
         key: &LoadedKey,
         algorithm: EncryptionAlgorithmSpec,
         has_context: bool,
         ciphertext: &[u8],
     ) -> KmsResult<SecretBytes> {
-        let (spec, oaep) = self.rsa_parts(key, algorithm, has_context)?;
+        let (spec, scheme) = self.asym_parts(key, algorithm, has_context)?;
         let private = self.private_key(key).await?;
-        asym::rsa_decrypt(spec, private.expose(), oaep, ciphertext).map_err(asym_error)
+        match scheme {
+            Scheme::Oaep(oaep) => asym::rsa_decrypt(spec, private.expose(), oaep, ciphertext),
+            #[cfg(feature = "sm2")]
+            Scheme::Sm2pke => asym::sm2_decrypt(spec, private.expose(), ciphertext),
+        }
+        .map_err(asym_error)
     }
 
-    fn rsa_parts(
+    fn asym_parts(
         &self,
         key: &LoadedKey,
         algorithm: EncryptionAlgorithmSpec,
         has_context: bool,
-    ) -> KmsResult<(asym::AsymmetricSpec, OaepAlgorithm)> {
+    ) -> KmsResult<(asym::AsymmetricSpec, Scheme)> {
         if has_context {
             return Err(KmsError::new(
                 Exception::Validation,
@@ -331,7 +345,23 @@ impl Keys {
             ));
         }
         let spec = asymmetric_spec(key)?;
-        let oaep = oaep(algorithm).ok_or_else(|| incompatible(algorithm.as_str(), key))?;
-        Ok((spec, oaep))
+        if let Some(oaep) = oaep(algorithm) {
+            return Ok((spec, Scheme::Oaep(oaep)));
+        }
+        #[cfg(feature = "sm2")]
+        if algorithm == EncryptionAlgorithmSpec::Sm2pke && spec.is_sm2() {
+            return Ok((spec, Scheme::Sm2pke));
+        }
+        Err(incompatible(algorithm.as_str(), key))
     }
+}
+
+/// The public-key encryption scheme of an asymmetric encryption algorithm.
+#[derive(Debug, Clone, Copy)]
+enum Scheme {
+    /// RSAES-OAEP.
+    Oaep(OaepAlgorithm),
+    /// SM2PKE.
+    #[cfg(feature = "sm2")]
+    Sm2pke,
 }

@@ -224,11 +224,7 @@ impl Keys {
         ctx: &RequestContext,
         req: GenerateRandomRequest,
     ) -> KmsResult<GenerateRandomResponse> {
-        if req.recipient.is_some() {
-            return Err(KmsError::new(Exception::UnsupportedOperation,
-                "Keyhold does not support GenerateRandom with a Recipient (Nitro Enclaves attestation) yet".into(),
-            ));
-        }
+        super::recipient::refuse_recipient(req.recipient.as_ref())?;
         let n = match req.number_of_bytes {
             Some(n) if (1..=1024).contains(&n) => n as usize,
             Some(n) => {

@@ -105,6 +105,14 @@ impl Keys {
         } else {
             None
         };
+        // AWS offers SM2 only in the China Regions; elsewhere it answers this (the message
+        // as AWS gives it in us-east-1).
+        if key_spec == KeySpec::Sm2 && !crate::arn::is_china_region(&ctx.region) {
+            return Err(KmsError::new(
+                Exception::UnsupportedOperation,
+                format!("KeySpec {key_spec} is not supported in this Region"),
+            ));
+        }
         if !spec_info.implemented {
             return Err(KmsError::new(Exception::UnsupportedOperation, format!(
                 "Keyhold does not support KeySpec {key_spec} yet; only SYMMETRIC_DEFAULT keys can be created"

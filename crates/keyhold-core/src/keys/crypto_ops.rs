@@ -13,7 +13,7 @@ use keyhold_kms_model::enums::{
 use keyhold_kms_model::shapes::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse};
 use keyhold_kms_model::Blob;
 
-use super::asymmetric::oaep;
+use super::asymmetric::is_raw_asymmetric;
 use super::grants::check_grant_tokens;
 use super::holder::{holder_of, CryptoCall};
 use super::states::{state_check, KeyOperationFamily, StateCheck};
@@ -113,7 +113,7 @@ impl Keys {
                     .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault)
                     .as_str(),
             );
-        if req.encryption_algorithm.is_some_and(|a| oaep(a).is_some()) {
+        if req.encryption_algorithm.is_some_and(is_raw_asymmetric) {
             access.encryption_context = None;
         }
         let key = self.load_for_use(ctx, &req.key_id, &access).await?;
@@ -122,13 +122,13 @@ impl Keys {
         if req.dry_run == Some(true) {
             return Err(dry_run());
         }
-        if let Some(algorithm) = req.encryption_algorithm.filter(|a| oaep(*a).is_some()) {
+        if let Some(algorithm) = req.encryption_algorithm.filter(|a| is_raw_asymmetric(*a)) {
             let has_context = req
                 .encryption_context
                 .as_ref()
                 .is_some_and(|c| !c.is_empty());
             let ciphertext = self
-                .rsa_encrypt(&key, algorithm, has_context, req.plaintext.as_bytes())
+                .asym_encrypt(&key, algorithm, has_context, req.plaintext.as_bytes())
                 .await?;
             self.record_use(ctx, &key, "Encrypt");
             return Ok(EncryptResponse {
@@ -161,16 +161,12 @@ impl Keys {
             ));
         };
         check_grant_tokens(req.grant_tokens.as_ref())?;
-        if req.recipient.is_some() {
-            return Err(KmsError::new(Exception::UnsupportedOperation,
-                "Keyhold does not support Decrypt with a Recipient (Nitro Enclaves attestation) yet".into(),
-            ));
-        }
+        super::recipient::refuse_recipient(req.recipient.as_ref())?;
         // Asymmetric ciphertexts are raw RSA-OAEP output, not Keyhold blobs: AWS needs the
         // KeyId and the algorithm for them.
         if let (Some(key_ref), Some(algorithm)) = (
             req.key_id.as_deref(),
-            req.encryption_algorithm.filter(|a| oaep(*a).is_some()),
+            req.encryption_algorithm.filter(|a| is_raw_asymmetric(*a)),
         ) {
             let access = Access::new(KeyAction::Decrypt)
                 .with_fact("kms:EncryptionAlgorithm", algorithm.as_str());
@@ -185,7 +181,7 @@ impl Keys {
                 .as_ref()
                 .is_some_and(|c| !c.is_empty());
             let plaintext = self
-                .rsa_decrypt(&key, algorithm, has_context, ciphertext.as_bytes())
+                .asym_decrypt(&key, algorithm, has_context, ciphertext.as_bytes())
                 .await?;
             self.record_use(ctx, &key, "Decrypt");
             return Ok(DecryptResponse {

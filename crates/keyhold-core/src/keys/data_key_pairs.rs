@@ -50,9 +50,14 @@ impl Keys {
         let key = self.load_for_use(ctx, key_id, &access).await?;
         require_usable(&key)?;
         require_symmetric_encryption(&key, None, operation)?;
-        let Some(asym_spec) = asym::AsymmetricSpec::from_aws_name(spec.as_str())
-            .filter(|_| spec != DataKeyPairSpec::Sm2)
-        else {
+        // SM2 data key pairs, like SM2 KMS keys, exist only in the China Regions.
+        if spec == DataKeyPairSpec::Sm2 && !crate::arn::is_china_region(&ctx.region) {
+            return Err(KmsError::new(
+                Exception::UnsupportedOperation,
+                format!("KeyPairSpec {spec} is not supported in this Region"),
+            ));
+        }
+        let Some(asym_spec) = asym::AsymmetricSpec::from_aws_name(spec.as_str()) else {
             return Err(KmsError::new(
                 Exception::UnsupportedOperation,
                 format!("Keyhold does not support KeyPairSpec {spec} yet."),
@@ -86,11 +91,7 @@ impl Keys {
         ctx: &RequestContext,
         req: GenerateDataKeyPairRequest,
     ) -> KmsResult<GenerateDataKeyPairResponse> {
-        if req.recipient.is_some() {
-            return Err(KmsError::new(Exception::UnsupportedOperation,
-                "Keyhold does not support GenerateDataKeyPair with a Recipient (Nitro Enclaves attestation) yet".into(),
-            ));
-        }
+        super::recipient::refuse_recipient(req.recipient.as_ref())?;
         let pair = self
             .generate_pair(
                 ctx,

@@ -74,11 +74,7 @@ impl Keys {
         ctx: &RequestContext,
         req: GenerateDataKeyRequest,
     ) -> KmsResult<GenerateDataKeyResponse> {
-        if req.recipient.is_some() {
-            return Err(KmsError::new(Exception::UnsupportedOperation,
-                "Keyhold does not support GenerateDataKey with a Recipient (Nitro Enclaves attestation) yet".into(),
-            ));
-        }
+        super::recipient::refuse_recipient(req.recipient.as_ref())?;
         let (key, data_key, blob) = self
             .generate(
                 ctx,
@@ -140,10 +136,10 @@ impl Keys {
         // needs SourceKeyId, as AWS requires), and it takes no encryption context.
         let source_oaep = req
             .source_encryption_algorithm
-            .filter(|a| super::asymmetric::oaep(*a).is_some());
+            .filter(|a| super::asymmetric::is_raw_asymmetric(*a));
         let destination_oaep = req
             .destination_encryption_algorithm
-            .filter(|a| super::asymmetric::oaep(*a).is_some());
+            .filter(|a| super::asymmetric::is_raw_asymmetric(*a));
         let (parsed, source) =
             match (source_oaep, req.source_key_id.as_deref()) {
                 (Some(_), Some(key_ref)) => (
@@ -190,7 +186,7 @@ impl Keys {
                     .await?
             }
             (None, Some(algorithm)) => {
-                self.rsa_decrypt(
+                self.asym_decrypt(
                     &source,
                     algorithm,
                     !source_context.is_empty(),
@@ -204,7 +200,7 @@ impl Keys {
         let blob = match destination_oaep {
             Some(algorithm) => {
                 let out = self
-                    .rsa_encrypt(
+                    .asym_encrypt(
                         &destination,
                         algorithm,
                         !destination_context.is_empty(),

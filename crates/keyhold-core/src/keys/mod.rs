@@ -58,6 +58,7 @@ mod multi_region;
 #[cfg(test)]
 mod multi_region_tests;
 mod policy;
+mod recipient;
 mod resolve;
 mod rotation;
 #[cfg(test)]

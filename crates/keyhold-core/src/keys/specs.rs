@@ -1,6 +1,6 @@
 //! Key specs as data: for every `KeySpec` of the model, the key usages AWS allows and the
 //! algorithms of each usage, as AWS's Developer Guide ("Key spec reference") lists them, and
-//! whether Keyhold implements the spec yet (all but SM2). Operations and DescribeKey read this table instead
+//! whether Keyhold implements the spec (all of them; SM2 with the `sm2` feature). Operations and DescribeKey read this table instead
 //! of branching on specs; a new spec is one entry here (and its cryptography in a key holder).
 
 use keyhold_kms_model::enums::{
@@ -101,18 +101,18 @@ const fn entry(
         signing,
         mac,
         key_agreement,
-        // Every spec but SM2 (whose cryptography needs a further crate) is implemented.
-        implemented: !matches!(spec, KeySpec::Sm2),
+        // SM2 needs the `sm2` feature (on by default); every other spec is implemented.
+        implemented: cfg!(feature = "sm2") || !matches!(spec, KeySpec::Sm2),
     }
 }
 
-/// The cryptography crate's name for an asymmetric key spec (`None` for symmetric, HMAC and
-/// SM2 keys).
+/// The cryptography crate's name for an asymmetric key spec (`None` for symmetric and HMAC
+/// keys, and for SM2 keys without the `sm2` feature).
 pub fn asymmetric(spec: KeySpec) -> Option<keyhold_crypto::asym::AsymmetricSpec> {
-    match spec {
-        KeySpec::Sm2 => None,
-        other => keyhold_crypto::asym::AsymmetricSpec::from_aws_name(other.as_str()),
+    if spec == KeySpec::Sm2 && !cfg!(feature = "sm2") {
+        return None;
     }
+    keyhold_crypto::asym::AsymmetricSpec::from_aws_name(spec.as_str())
 }
 
 /// The HMAC algorithm of an `HMAC_<n>` key spec (its only MAC algorithm).

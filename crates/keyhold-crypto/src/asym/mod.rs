@@ -1,7 +1,7 @@
 //! Asymmetric and HMAC cryptography for KMS's non-symmetric key specs, as standard bytes a
 //! user can check offline: PKCS#8 private keys, SubjectPublicKeyInfo public keys, RSA OAEP and
 //! PSS/PKCS#1 v1.5, DER-encoded ECDSA, Ed25519 (pure and pre-hashed), ML-DSA, raw ECDH secrets
-//! and HMAC.
+//! and HMAC; with the `sm2` feature, SM2 (SM2DSA, SM2PKE and ECDH on sm2p256v1).
 //!
 //! The KMS vocabulary (key specs, algorithm names, message types) is mirrored here by small
 //! enums with `from_aws_name`, so this crate stays independent of the generated model. Every
@@ -19,10 +19,14 @@ mod hmac;
 mod mldsa;
 mod prepare;
 mod rsa;
+#[cfg(feature = "sm2")]
+mod sm2;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_kex;
+#[cfg(all(test, feature = "sm2"))]
+mod tests_sm2;
 
 /// An asymmetric KMS key spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,9 +53,12 @@ pub enum AsymmetricSpec {
     MlDsa65,
     /// `ML_DSA_87`.
     MlDsa87,
+    /// `SM2` (sm2p256v1; China Regions only in AWS).
+    #[cfg(feature = "sm2")]
+    Sm2,
 }
 
-/// A KMS signing algorithm (`SigningAlgorithmSpec`), SM2DSA excepted.
+/// A KMS signing algorithm (`SigningAlgorithmSpec`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SigningAlgorithm {
     /// `RSASSA_PSS_SHA_256` (MGF1 with SHA-256, salt length 32).
@@ -80,6 +87,10 @@ pub enum SigningAlgorithm {
     /// `ML_DSA_SHAKE_256`: ML-DSA (FIPS 204), RAW (pure, empty context) or EXTERNAL_MU (the
     /// 64-byte mu).
     MlDsaShake256,
+    /// `SM2DSA`: RAW is signed as e = SM3(ZA || M) with the distinguishing ID
+    /// `1234567812345678`; DIGEST is that 32-byte e.
+    #[cfg(feature = "sm2")]
+    Sm2dsa,
 }
 
 /// `MessageType`.
@@ -159,10 +170,13 @@ enum Family {
     Ed25519,
     /// ML-DSA at this parameter set.
     MlDsa(mldsa::Level),
+    /// SM2.
+    #[cfg(feature = "sm2")]
+    Sm2,
 }
 
 /// Every asymmetric spec with its KMS name.
-const SPEC_NAMES: [(AsymmetricSpec, &str); 11] = [
+const SPEC_NAMES: &[(AsymmetricSpec, &str)] = &[
     (AsymmetricSpec::Rsa2048, "RSA_2048"),
     (AsymmetricSpec::Rsa3072, "RSA_3072"),
     (AsymmetricSpec::Rsa4096, "RSA_4096"),
@@ -174,10 +188,12 @@ const SPEC_NAMES: [(AsymmetricSpec, &str); 11] = [
     (AsymmetricSpec::MlDsa44, "ML_DSA_44"),
     (AsymmetricSpec::MlDsa65, "ML_DSA_65"),
     (AsymmetricSpec::MlDsa87, "ML_DSA_87"),
+    #[cfg(feature = "sm2")]
+    (AsymmetricSpec::Sm2, "SM2"),
 ];
 
 /// Every signing algorithm with its KMS name.
-const ALGORITHM_NAMES: [(SigningAlgorithm, &str); 12] = [
+const ALGORITHM_NAMES: &[(SigningAlgorithm, &str)] = &[
     (SigningAlgorithm::RsassaPssSha256, "RSASSA_PSS_SHA_256"),
     (SigningAlgorithm::RsassaPssSha384, "RSASSA_PSS_SHA_384"),
     (SigningAlgorithm::RsassaPssSha512, "RSASSA_PSS_SHA_512"),
@@ -199,6 +215,8 @@ const ALGORITHM_NAMES: [(SigningAlgorithm, &str); 12] = [
     (SigningAlgorithm::Ed25519Sha512, "ED25519_SHA_512"),
     (SigningAlgorithm::Ed25519PhSha512, "ED25519_PH_SHA_512"),
     (SigningAlgorithm::MlDsaShake256, "ML_DSA_SHAKE_256"),
+    #[cfg(feature = "sm2")]
+    (SigningAlgorithm::Sm2dsa, "SM2DSA"),
 ];
 
 /// The RSA signing algorithms, in the order KMS lists them.
@@ -238,6 +256,8 @@ impl AsymmetricSpec {
             Self::EccNistP521 => &[A::EcdsaSha512],
             Self::EccNistEdwards25519 => &[A::Ed25519Sha512, A::Ed25519PhSha512],
             Self::MlDsa44 | Self::MlDsa65 | Self::MlDsa87 => &[A::MlDsaShake256],
+            #[cfg(feature = "sm2")]
+            Self::Sm2 => &[A::Sm2dsa],
         }
     }
 
@@ -246,9 +266,23 @@ impl AsymmetricSpec {
         matches!(self.family(), Family::Rsa(_))
     }
 
-    /// True for the NIST curves, the specs with ECDH key agreement.
+    /// True for the NIST curves and SM2, the specs with ECDH key agreement.
     pub fn has_key_agreement(&self) -> bool {
-        matches!(self.family(), Family::Ec(curve) if curve.has_key_agreement())
+        match self.family() {
+            Family::Ec(curve) => curve.has_key_agreement(),
+            #[cfg(feature = "sm2")]
+            Family::Sm2 => true,
+            _ => false,
+        }
+    }
+
+    /// True for SM2, the spec with SM2PKE encryption.
+    pub fn is_sm2(&self) -> bool {
+        #[cfg(feature = "sm2")]
+        if matches!(self, Self::Sm2) {
+            return true;
+        }
+        false
     }
 
     /// The family and parameters of this spec.
@@ -265,6 +299,8 @@ impl AsymmetricSpec {
             Self::MlDsa44 => Family::MlDsa(mldsa::Level::L44),
             Self::MlDsa65 => Family::MlDsa(mldsa::Level::L65),
             Self::MlDsa87 => Family::MlDsa(mldsa::Level::L87),
+            #[cfg(feature = "sm2")]
+            Self::Sm2 => Family::Sm2,
         }
     }
 }
@@ -321,12 +357,16 @@ impl MacAlgorithm {
 ///   (Algorithm 6) re-derives the key pair on every use; no PKCS#8 wrapping. The same seed
 ///   gives the same key pair in any FIPS 204 implementation (e.g. OpenSSL 3.5's
 ///   seed-based ML-DSA private keys).
+/// - SM2: PKCS#8 DER, id-ecPublicKey with the named curve sm2p256v1 (1.2.156.10197.1.301),
+///   wrapping a SEC1 `ECPrivateKey` that includes the public point.
 pub fn generate(spec: AsymmetricSpec) -> Result<SecretBytes, AsymError> {
     match spec.family() {
         Family::Rsa(bits) => rsa::generate(bits),
         Family::Ec(curve) => ecc::generate(curve),
         Family::Ed25519 => ed25519::generate(),
         Family::MlDsa(_) => Ok(mldsa::generate()),
+        #[cfg(feature = "sm2")]
+        Family::Sm2 => sm2::generate(),
     }
 }
 
@@ -340,6 +380,8 @@ pub fn public_key_der(spec: AsymmetricSpec, private_key: &[u8]) -> Result<Vec<u8
         Family::Ec(curve) => ecc::public_key_der(curve, private_key),
         Family::Ed25519 => ed25519::public_key_der(private_key),
         Family::MlDsa(level) => mldsa::public_key_der(level, private_key),
+        #[cfg(feature = "sm2")]
+        Family::Sm2 => sm2::public_key_der(private_key),
     }
 }
 
@@ -357,6 +399,8 @@ pub fn import_private_key(spec: AsymmetricSpec, der: &[u8]) -> Result<SecretByte
             "key material of {} keys cannot be imported",
             spec.aws_name()
         ))),
+        #[cfg(feature = "sm2")]
+        Family::Sm2 => sm2::canonical(der),
     }
 }
 
@@ -378,6 +422,8 @@ pub fn sign(
         Family::Ec(curve) => ecc::sign(curve, private_key, &input),
         Family::Ed25519 => ed25519::sign(private_key, &input),
         Family::MlDsa(level) => mldsa::sign(level, private_key, &input),
+        #[cfg(feature = "sm2")]
+        Family::Sm2 => sm2::sign(private_key, &input),
     }
 }
 
@@ -396,6 +442,8 @@ pub fn verify(
         Family::Ec(curve) => ecc::verify(curve, private_key, &input, signature),
         Family::Ed25519 => ed25519::verify(private_key, &input, signature),
         Family::MlDsa(level) => mldsa::verify(level, private_key, &input, signature),
+        #[cfg(feature = "sm2")]
+        Family::Sm2 => sm2::verify(private_key, &input, signature),
     }
 }
 
@@ -442,6 +490,60 @@ fn not_rsa(spec: AsymmetricSpec) -> AsymError {
     ))
 }
 
+/// The largest plaintext SM2PKE encrypts (1024 bytes, AWS's limit).
+#[cfg(feature = "sm2")]
+pub const SM2PKE_MAX_PLAINTEXT: usize = sm2::MAX_PLAINTEXT;
+
+/// SM2PKE encryption under the public half of an SM2 `private_key`; the ciphertext is the
+/// ASN.1 `SEQUENCE { x, y, C3, C2 }` AWS returns and accepts (OpenSSL's form too).
+#[cfg(feature = "sm2")]
+pub fn sm2_encrypt(
+    spec: AsymmetricSpec,
+    private_key: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, AsymError> {
+    match spec.family() {
+        Family::Sm2 => sm2::encrypt(private_key, plaintext),
+        _ => Err(not_sm2(spec)),
+    }
+}
+
+/// SM2PKE decryption of an ASN.1 C1C3C2 ciphertext.
+#[cfg(feature = "sm2")]
+pub fn sm2_decrypt(
+    spec: AsymmetricSpec,
+    private_key: &[u8],
+    ciphertext: &[u8],
+) -> Result<SecretBytes, AsymError> {
+    match spec.family() {
+        Family::Sm2 => sm2::decrypt(private_key, ciphertext),
+        _ => Err(not_sm2(spec)),
+    }
+}
+
+/// The error for SM2PKE with a spec that is not SM2.
+#[cfg(feature = "sm2")]
+fn not_sm2(spec: AsymmetricSpec) -> AsymError {
+    AsymError::Unsupported(format!(
+        "key spec {} does not support SM2PKE; only SM2 does",
+        spec.aws_name()
+    ))
+}
+
+/// e = SM3(ZA || M) for an SM2 key's public key, ZA over `distinguishing_id`: what a caller
+/// passes as a DIGEST message to SM2DSA (KMS itself uses `1234567812345678` for RAW).
+#[cfg(feature = "sm2")]
+pub fn sm2_message_digest(
+    private_key: &[u8],
+    distinguishing_id: &str,
+    message: &[u8],
+) -> Result<[u8; 32], AsymError> {
+    use pkcs8::DecodePrivateKey;
+    let key = ::sm2::SecretKey::from_pkcs8_der(private_key)
+        .map_err(|e| AsymError::InvalidPrivateKey(format!("not a PKCS#8 SM2 key: {e}")))?;
+    sm2::message_digest(&key.public_key(), distinguishing_id, message)
+}
+
 /// The raw ECDH shared secret (the x-coordinate, field-size bytes) of `private_key` and the
 /// peer's DER SubjectPublicKeyInfo, which must be on the same curve.
 pub fn ecdh(
@@ -453,9 +555,11 @@ pub fn ecdh(
         Family::Ec(curve) if curve.has_key_agreement() => {
             ecc::ecdh(curve, private_key, peer_public_key_der)
         }
+        #[cfg(feature = "sm2")]
+        Family::Sm2 => sm2::ecdh(private_key, peer_public_key_der),
         _ => Err(AsymError::Unsupported(format!(
-            "key spec {} does not support key agreement; only ECC_NIST_P256, ECC_NIST_P384 \
-             and ECC_NIST_P521 do",
+            "key spec {} does not support key agreement; only ECC_NIST_P256, ECC_NIST_P384, \
+             ECC_NIST_P521 and SM2 do",
             spec.aws_name()
         ))),
     }

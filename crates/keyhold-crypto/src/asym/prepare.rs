@@ -28,6 +28,8 @@ impl SigningAlgorithm {
             A::RsassaPssSha512 | A::RsassaPkcs1V15Sha512 | A::EcdsaSha512 => Some(Hash::Sha512),
             A::Ed25519PhSha512 => Some(Hash::Sha512),
             A::Ed25519Sha512 | A::MlDsaShake256 => None,
+            #[cfg(feature = "sm2")]
+            A::Sm2dsa => None,
         }
     }
 }
@@ -144,6 +146,19 @@ pub(super) fn prepare<'m>(
             } else {
                 Err(AsymError::DigestLength {
                     expected: mldsa::MU_LEN,
+                    actual: message.len(),
+                })
+            }
+        }
+        #[cfg(feature = "sm2")]
+        (SigningAlgorithm::Sm2dsa, MessageType::Raw) => Ok(Input::Message(message)),
+        #[cfg(feature = "sm2")]
+        (SigningAlgorithm::Sm2dsa, MessageType::Digest) => {
+            if message.len() == super::sm2::DIGEST_LEN {
+                Ok(Input::Digest(Cow::Borrowed(message)))
+            } else {
+                Err(AsymError::DigestLength {
+                    expected: super::sm2::DIGEST_LEN,
                     actual: message.len(),
                 })
             }
