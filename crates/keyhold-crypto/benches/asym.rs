@@ -159,11 +159,48 @@ fn ml_dsa_65(c: &mut Criterion) {
     );
 }
 
+#[cfg(feature = "sm2")]
+fn sm2(c: &mut Criterion) {
+    use sm2::dsa::{Signature, SigningKey, VerifyingKey};
+    /// The distinguishing ID AWS KMS signs with.
+    const DISTID: &str = "1234567812345678";
+    compare(
+        c,
+        AsymmetricSpec::Sm2,
+        SigningAlgorithm::Sm2dsa,
+        |der| {
+            let secret = sm2::SecretKey::from_pkcs8_der(der).expect("SM2 key");
+            let key = SigningKey::new(DISTID, &secret).expect("SM2 signing key");
+            let public = VerifyingKey::new(DISTID, secret.public_key()).expect("SM2 public key");
+            (key, public)
+        },
+        |(key, _), message| {
+            // AWS returns DER signatures; the raw path pays the same encoding.
+            let signature: Signature = signature::Signer::sign(key, message);
+            ecdsa::Signature::<sm2::Sm2>::from_scalars(signature.r_bytes(), signature.s_bytes())
+                .expect("scalars")
+                .to_der()
+                .as_bytes()
+                .to_vec()
+        },
+        |(_, public), message, signature| {
+            ecdsa::Signature::<sm2::Sm2>::from_der(signature).is_ok_and(|der| {
+                Signature::from_scalars(der.r().to_bytes(), der.s().to_bytes())
+                    .is_ok_and(|s| signature::Verifier::verify(public, message, &s).is_ok())
+            })
+        },
+    );
+}
+
+#[cfg(not(feature = "sm2"))]
+fn sm2(_: &mut Criterion) {}
+
 criterion_group!(
     benches,
     rsa_2048,
     ecc_nist_p256,
     ecc_nist_edwards25519,
-    ml_dsa_65
+    ml_dsa_65,
+    sm2
 );
 criterion_main!(benches);
