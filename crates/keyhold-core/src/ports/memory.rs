@@ -243,20 +243,7 @@ impl MetadataStore for MemoryStore {
         key: &StoredKey,
         indexes: Option<&[IndexEntry]>,
     ) -> Result<(), StoreError> {
-        let mut s = self.state();
-        let id = id3(&key.account_id, &key.region, &key.key_id);
-        let current = s.keys.get(&id).map(|k| k.version);
-        compare_and_set(current, key.version.wrapping_sub(1))?;
-        if let Some(row) = s.keys.get_mut(&id) {
-            row.custom_key_store_id = key.custom_key_store_id.clone();
-            row.doc = key.doc.clone();
-            row.version = key.version;
-        }
-        if let Some(entries) = indexes {
-            let owner = key_owner(&key.account_id, &key.region, &key.key_id);
-            s.replace_indexes(&owner, entries);
-        }
-        Ok(())
+        self.update_key_and_materials(key, indexes, None, &[]).await
     }
 
     async fn update_key_and_materials(

@@ -95,30 +95,8 @@ macro_rules! metadata_store {
                     key: &StoredKey,
                     indexes: Option<&[IndexEntry]>,
                 ) -> Result<(), StoreError> {
-                    let indexes = indexes.map(normalize_indexes);
-                    // Placing the key in a custom key store must not race with deleting the store.
-                    let locks: Vec<String> = key
-                        .custom_key_store_id
-                        .iter()
-                        .map(|cks| cks_lock(&key.account_id, &key.region, cks))
-                        .collect();
-                    let mut tx = self.begin_write(&locks).await?;
-                    let done = sqlx::query(SQL.update_key)
-                        .bind(&key.custom_key_store_id)
-                        .bind(&key.doc)
-                        .bind(key.version)
-                        .bind(&key.account_id)
-                        .bind(&key.region)
-                        .bind(&key.key_id)
-                        .bind(key.version.wrapping_sub(1))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    let id = [&*key.account_id, &key.region, &key.key_id];
-                    cas_outcome(&mut tx, done.rows_affected(), SQL.key_exists, &id).await?;
-                    let index_owner = key_index_owner(&key.account_id, &key.region, &key.key_id);
-                    update_indexes(&mut tx, &index_owner, indexes.as_deref()).await?;
-                    tx.commit().await.map_err(backend)
+                    // The same transaction with no material to add or remove.
+                    self.update_key_and_materials(key, indexes, None, &[]).await
                 }
 
                 async fn update_key_and_materials(
@@ -132,6 +110,7 @@ macro_rules! metadata_store {
                         validate_material_owner(key, m)?;
                     }
                     let indexes = indexes.map(normalize_indexes);
+                    // Placing the key in a custom key store must not race with deleting the store.
                     let locks: Vec<String> = key
                         .custom_key_store_id
                         .iter()
