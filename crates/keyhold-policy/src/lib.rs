@@ -88,6 +88,12 @@ impl Policy {
         Ok(Policy { statements })
     }
 
+    /// Whether any statement has a condition: a policy without one never reads the request's
+    /// facts, so a caller may skip building them.
+    pub fn has_conditions(&self) -> bool {
+        self.statements.iter().any(|st| !st.conditions.is_empty())
+    }
+
     /// Whether a condition of the policy uses the condition key `key` (case-insensitive).
     /// Lets a caller compute an expensive key (e.g. `kms:ResourceAliases`, which needs a
     /// lookup) only for the policies that use it.

@@ -137,7 +137,15 @@ impl Keys {
         let arn = key.arn();
         let action = access.action.iam_name();
         let policy = self.policies.key_policy(&key.doc.policy);
-        let mut facts = key_facts(ctx, key, access, request_alias, self.now_seconds());
+        // Facts are read only by conditions: a request under policies without any (the
+        // default policy, most identity policies) skips building them.
+        let needs_facts = policy.as_ref().is_some_and(|p| p.has_conditions())
+            || ctx.identity_policies.0.iter().any(Policy::has_conditions);
+        let mut facts = if needs_facts {
+            key_facts(ctx, key, access, request_alias, self.now_seconds())
+        } else {
+            Facts::new()
+        };
         // kms:ResourceAliases needs a lookup: made only for policies that use it.
         const RESOURCE_ALIASES: &str = "kms:ResourceAliases";
         if policy
