@@ -192,6 +192,9 @@ async fn advance_clock(
         .complete_material_expirations()
         .await
         .map_err(WireError::from)?;
+    keys.complete_replica_syncs()
+        .await
+        .map_err(WireError::from)?;
     // Recorded key uses are written too, so a test can restart right after.
     keys.flush_key_usage().await.map_err(WireError::from)?;
     Ok(json_response(

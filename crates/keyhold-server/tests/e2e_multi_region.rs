@@ -7,25 +7,12 @@
 mod common;
 
 use aws_sdk_kms::types::{KeyState, MultiRegionKeyType, Tag};
-use common::{advance_clock, assert_decrypts_to, encrypt_blob, failure, TestServer};
+use common::{advance_clock, assert_decrypts_to, encrypt_blob, failure, regional, TestServer};
 
 const DAY: u64 = 86_400;
 const US: &str = "us-east-1";
 const EU: &str = "eu-west-1";
 const AP: &str = "ap-northeast-1";
-
-/// A dev-mode client of `endpoint` in `region`.
-fn regional(endpoint: &str, region: &str) -> aws_sdk_kms::Client {
-    let creds =
-        aws_credential_types::Credentials::new("AKIDEXAMPLEKEYHOLD", "secret", None, None, "test");
-    let conf = aws_sdk_kms::Config::builder()
-        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
-        .region(aws_sdk_kms::config::Region::new(region.to_string()))
-        .endpoint_url(endpoint)
-        .credentials_provider(creds)
-        .build();
-    aws_sdk_kms::Client::from_conf(conf)
-}
 
 fn tag(k: &str, v: &str) -> Tag {
     Tag::builder().tag_key(k).tag_value(v).build().expect("tag")

@@ -144,12 +144,6 @@ impl Keys {
             )));
         }
         let multi_region = req.multi_region == Some(true);
-        if multi_region && external {
-            return Err(KmsError::new(
-                Exception::UnsupportedOperation,
-                "Keyhold does not support multi-Region keys with imported key material (Origin EXTERNAL) yet".into(),
-            ));
-        }
         let req_tags = req.tags.unwrap_or_default();
         super::manage::check_tags(&req_tags)?;
         if let Some(policy) = &req.policy {
@@ -204,6 +198,7 @@ impl Keys {
                 key_id: key_id.clone(),
                 primary_region: ctx.region.clone(),
                 replica: false,
+                sync_due: false,
             }),
         };
         let arn = crate::arn::key_arn(&ctx.region, &ctx.account_id, &key_id);

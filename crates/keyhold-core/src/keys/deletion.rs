@@ -255,8 +255,9 @@ impl Keys {
         }
     }
 
-    /// Completes due deletions and due automatic rotations, and deletes expired imported key
-    /// material, every `interval`, forever (spawn it).
+    /// Completes due deletions and due automatic rotations, deletes expired imported key
+    /// material, and copies to replicas the changes of multi-Region primary keys that did not
+    /// reach them, every `interval`, forever (spawn it).
     pub async fn run_due_work(&self, interval: std::time::Duration) {
         loop {
             tokio::time::sleep(interval).await;
@@ -268,6 +269,9 @@ impl Keys {
             }
             if let Err(e) = self.complete_material_expirations().await {
                 tracing::warn!(error = %e, "the imported key material expiry sweep failed");
+            }
+            if let Err(e) = self.complete_replica_syncs().await {
+                tracing::warn!(error = %e, "the multi-Region replica repair sweep failed");
             }
         }
     }

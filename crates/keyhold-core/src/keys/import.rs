@@ -24,6 +24,7 @@ use super::import_token::{self, ImportParameters, TokenError};
 use super::imported::{checked_material, valid_to_of, ImportedMaterial, MATERIAL_EXPIRY_INDEX};
 use super::manage::require_state;
 use super::manage::MaterialChange;
+use super::multi_region_sync::{adopt_pending_material, adopt_primary_materials};
 use super::rotation::RotationRecord;
 use super::states::KeyOperationFamily;
 use super::{KeyDoc, Keys, LoadedKey};
@@ -174,7 +175,21 @@ impl Keys {
             ImportError::WrappingKey(e) => KmsError::internal(e),
         })?;
         let material = checked_material(key.doc.key_spec, material)?;
-        let material_id = import::material_id(material.expose(), &key.arn());
+        let material_id = import::material_id(material.expose(), &material_binding(&key));
+        // A replica takes only material its primary key has (`multi_region_sync`).
+        let primary = match key.doc.mrk.as_ref().filter(|m| m.replica) {
+            Some(mrk) => {
+                if req.import_type == Some(ImportType::NewKeyMaterial) {
+                    return Err(KmsError::new(Exception::UnsupportedOperation, format!(
+                        "{} is a multi-Region replica key. Import new key material into its primary key in {}, then import the same key material into this key with ImportType EXISTING_KEY_MATERIAL.",
+                        key.arn(),
+                        mrk.primary_region
+                    )));
+                }
+                self.primary_doc(&key, mrk).await?
+            }
+            None => None,
+        };
         if req
             .key_material_id
             .as_deref()
@@ -187,13 +202,17 @@ impl Keys {
         let written = self
             .change_materials(ctx, &req.key_id, Some(&access), KeyOperationFamily::ImportMaterial, |k, doc| {
                 require_external(k)?;
+                let mut change = MaterialChange::default();
+                if let Some(primary) = &primary {
+                    change.remove = adopt_primary_materials(doc, primary);
+                    adopt_pending_material(doc, primary, &material_id);
+                }
                 let first = doc.imported.is_empty();
                 let new = match import_type {
                     Some(t) => t == ImportType::NewKeyMaterial,
-                    None => first,
+                    None => first && primary.is_none(),
                 };
                 let position = doc.imported.iter().position(|m| m.material_id == material_id);
-                let mut change = MaterialChange::default();
                 match (new, position) {
                     (true, Some(_)) => {
                         return Err(KmsError::new(Exception::IncorrectKeyMaterial, format!(
@@ -239,6 +258,7 @@ impl Keys {
             })
             .await?;
         tracing::info!(key_arn = %written.arn(), key_material_id = %material_id, expires = valid_to.is_some(), "key material imported");
+        self.sync_replicas(&written).await;
         Ok(ImportKeyMaterialResponse {
             key_id: Some(written.arn()),
             key_material_id: symmetric.then_some(material_id),
@@ -291,6 +311,8 @@ impl Keys {
             deleted = Some(id);
         }
         tracing::info!(key_arn = %written.arn(), key_material_id = deleted.as_deref().unwrap_or(""), "imported key material deleted");
+        // Material pending rotation deleted from a primary key goes from its replicas too.
+        self.sync_replicas(&written).await;
         Ok(DeleteImportedKeyMaterialResponse {
             key_id: Some(written.arn()),
             key_material_id: deleted.filter(|_| written.doc.key_spec == KeySpec::SymmetricDefault),
@@ -305,36 +327,46 @@ impl Keys {
         key: &LoadedKey,
     ) -> KmsResult<LoadedKey> {
         let now = self.now_seconds();
-        self.change_materials(
-            ctx,
-            &key.row.key_id,
-            Some(&Access::new(KeyAction::RotateKeyOnDemand)),
-            KeyOperationFamily::Describe,
-            |k, doc| {
-                super::rotation::check_on_demand(k)?;
-                let Some(pending) = doc.imported.iter_mut().find(|m| m.pending_rotation) else {
-                    return Err(KmsError::new(
-                        Exception::KMSInvalidState,
-                        format!(
-                            "No available key material pending rotation for the key: {}.",
-                            k.arn()
-                        ),
-                    ));
-                };
-                pending.pending_rotation = false;
-                let material_id = pending.material_id.clone();
-                doc.rotations.push(RotationRecord {
-                    material_id: material_id.clone(),
-                    previous_material_id: doc.current_material_id.clone(),
-                    date: now,
-                    kind: RotationType::OnDemand,
-                });
-                doc.current_material_id = material_id;
-                doc.settle_import_state();
-                Ok(MaterialChange::default())
-            },
-        )
-        .await
+        // A multi-Region primary rotates only once every replica has the new material.
+        if let Some((material_id, replica)) = self.pending_replica_imports(key).await?.first() {
+            return Err(KmsError::new(Exception::KMSInvalidState, format!(
+                "The key material (id: {material_id}) pending rotation in {} has not been imported into its replica key {replica}. Import it there with ImportType EXISTING_KEY_MATERIAL before rotating.",
+                key.arn()
+            )));
+        }
+        let written = self
+            .change_materials(
+                ctx,
+                &key.row.key_id,
+                Some(&Access::new(KeyAction::RotateKeyOnDemand)),
+                KeyOperationFamily::Describe,
+                |k, doc| {
+                    super::rotation::check_on_demand(k)?;
+                    let Some(pending) = doc.imported.iter_mut().find(|m| m.pending_rotation) else {
+                        return Err(KmsError::new(
+                            Exception::KMSInvalidState,
+                            format!(
+                                "No available key material pending rotation for the key: {}.",
+                                k.arn()
+                            ),
+                        ));
+                    };
+                    pending.pending_rotation = false;
+                    let material_id = pending.material_id.clone();
+                    doc.rotations.push(RotationRecord {
+                        material_id: material_id.clone(),
+                        previous_material_id: doc.current_material_id.clone(),
+                        date: now,
+                        kind: RotationType::OnDemand,
+                    });
+                    doc.current_material_id = material_id;
+                    doc.settle_import_state();
+                    Ok(MaterialChange::default())
+                },
+            )
+            .await?;
+        self.sync_replicas(&written).await;
+        Ok(written)
     }
 
     /// Deletes every imported material whose `ValidTo` has passed by the clock port, as AWS
@@ -430,6 +462,17 @@ fn not_the_same_material(key: &LoadedKey) -> KmsError {
             key.arn()
         ),
     )
+}
+
+/// What an imported material's id is bound to besides the material: the key's ARN, or for a
+/// multi-Region key its account and shared key id, so that the same material has the same id
+/// in every related key (AWS: the id is "based on the KMS key ID and the imported key
+/// material").
+fn material_binding(key: &LoadedKey) -> String {
+    match &key.doc.mrk {
+        Some(mrk) => format!("multi-region:{}:{}", key.row.account_id, mrk.key_id),
+        None => key.arn(),
+    }
 }
 
 /// `(account, Region, key id)` of a key, as import tokens are bound to it.

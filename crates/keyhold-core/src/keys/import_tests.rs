@@ -33,15 +33,17 @@ use crate::{Kms, KmsResult, RequestContext};
 
 const HOUR: Duration = Duration::from_secs(3_600);
 
-struct Fixture {
-    kms: Kms,
-    store: Arc<MemoryStore>,
-    clock: Arc<ManualClock>,
-    root: Arc<RootKey>,
-    ctx: RequestContext,
+/// A `Kms` over the in-memory store and a manual clock; requests are made as `ctx` (tests of
+/// multi-Region keys change its Region).
+pub(super) struct Fixture {
+    pub(super) kms: Kms,
+    pub(super) store: Arc<MemoryStore>,
+    pub(super) clock: Arc<ManualClock>,
+    pub(super) root: Arc<RootKey>,
+    pub(super) ctx: RequestContext,
 }
 
-fn fixture() -> Fixture {
+pub(super) fn fixture() -> Fixture {
     let store = Arc::new(MemoryStore::new());
     let root = Arc::new(RootKey::new(&[9u8; 32]).expect("root key"));
     let clock = Arc::new(ManualClock::at_millis(1_700_000_000_000));
@@ -63,7 +65,7 @@ fn fixture() -> Fixture {
 }
 
 impl Fixture {
-    async fn create_external(&self) -> String {
+    pub(super) async fn create_external(&self) -> String {
         let req = CreateKeyRequest {
             origin: Some(OriginType::External),
             ..Default::default()
@@ -77,7 +79,7 @@ impl Fixture {
         made.key_metadata.expect("metadata").key_id
     }
 
-    async fn describe(&self, key: &str) -> KeyMetadata {
+    pub(super) async fn describe(&self, key: &str) -> KeyMetadata {
         let req = DescribeKeyRequest {
             key_id: key.into(),
             ..Default::default()
@@ -87,7 +89,12 @@ impl Fixture {
     }
 
     /// (token, material wrapped with `algorithm`).
-    async fn wrap(&self, key: &str, algorithm: AlgorithmSpec, material: &[u8]) -> (Blob, Blob) {
+    pub(super) async fn wrap(
+        &self,
+        key: &str,
+        algorithm: AlgorithmSpec,
+        material: &[u8],
+    ) -> (Blob, Blob) {
         let req = GetParametersForImportRequest {
             key_id: key.into(),
             wrapping_algorithm: algorithm,
@@ -108,7 +115,7 @@ impl Fixture {
         let token = out.import_token.expect("token");
         let opened = import_token::open(
             &self.root,
-            ("111122223333", "us-east-1", key),
+            (&self.ctx.account_id, &self.ctx.region, key),
             token.as_bytes(),
             self.clock.now_millis(),
         )
@@ -138,7 +145,7 @@ impl Fixture {
         (token, Blob::from(wrapped))
     }
 
-    async fn import(
+    pub(super) async fn import(
         &self,
         key: &str,
         material: &[u8],
@@ -159,7 +166,7 @@ impl Fixture {
         Ok(out.key_material_id)
     }
 
-    async fn encrypt(&self, key: &str) -> KmsResult<Blob> {
+    pub(super) async fn encrypt(&self, key: &str) -> KmsResult<Blob> {
         let req = EncryptRequest {
             key_id: key.into(),
             plaintext: Blob::from(b"imported".to_vec()),
@@ -169,7 +176,7 @@ impl Fixture {
         Ok(out.ciphertext_blob.expect("blob"))
     }
 
-    async fn decrypt(&self, blob: Blob) -> KmsResult<Vec<u8>> {
+    pub(super) async fn decrypt(&self, blob: Blob) -> KmsResult<Vec<u8>> {
         let req = DecryptRequest {
             ciphertext_blob: Some(blob),
             ..Default::default()
@@ -178,7 +185,7 @@ impl Fixture {
         Ok(out.plaintext.expect("plaintext").as_ref().to_vec())
     }
 
-    async fn delete(&self, key: &str, material: Option<&str>) -> KmsResult<()> {
+    pub(super) async fn delete(&self, key: &str, material: Option<&str>) -> KmsResult<()> {
         let req = DeleteImportedKeyMaterialRequest {
             key_id: key.into(),
             key_material_id: material.map(str::to_string),
@@ -191,7 +198,7 @@ impl Fixture {
     }
 }
 
-fn refused<T: std::fmt::Debug>(r: KmsResult<T>, exception: Exception) -> String {
+pub(super) fn refused<T: std::fmt::Debug>(r: KmsResult<T>, exception: Exception) -> String {
     let e = r.expect_err("must be refused");
     assert!(e.is(exception), "{e:?} is not {exception:?}");
     e.to_string()

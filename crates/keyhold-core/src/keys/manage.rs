@@ -110,6 +110,7 @@ impl Keys {
             require_state(&key, family)?;
             let mut doc = key.doc.clone();
             let materials = change(&key, &mut doc)?;
+            super::multi_region_sync::note_shared_change(&key.doc, &mut doc);
             let mut row = key.row.clone();
             row.version += 1;
             row.doc = serde_json::to_string(&doc).map_err(KmsError::internal)?;

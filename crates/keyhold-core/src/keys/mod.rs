@@ -55,6 +55,9 @@ mod last_usage;
 mod mac;
 mod manage;
 mod multi_region;
+mod multi_region_sync;
+#[cfg(test)]
+mod multi_region_sync_tests;
 #[cfg(test)]
 mod multi_region_tests;
 mod policy;
@@ -174,6 +177,12 @@ pub(crate) fn indexes_of(doc: &KeyDoc) -> Vec<IndexEntry> {
     }
     if let Some(m) = &doc.mrk {
         out.push(IndexEntry::new(MULTI_REGION_INDEX, m.key_id.clone()));
+        if m.sync_due && !m.replica {
+            out.push(IndexEntry::new(
+                multi_region_sync::REPLICA_SYNC_INDEX,
+                multi_region_sync::SYNC_DUE,
+            ));
+        }
     }
     let replica = doc.mrk.as_ref().is_some_and(|m| m.replica);
     if let Some(r) = doc.rotation.as_ref().filter(|_| !replica) {

@@ -13,11 +13,12 @@
 //! The shared properties (key spec, usage, origin, material, automatic rotation setting and
 //! rotations) are set on the primary key and copied to the replicas right after each change
 //! ([`Keys::sync_replicas`]): materials first, then the replica's document under
-//! compare-and-set. Keyhold completes replication and primary updates within the request, so
+//! compare-and-set (`multi_region_sync.rs`, which also repairs a copy that failed; imported
+//! material is never copied, as AWS). Keyhold completes replication and primary updates within the request, so
 //! replicas are returned `Enabled` (AWS shows `Creating` and `Updating` for a few seconds); a
 //! replica whose copy was interrupted by a crash stays `Creating`, as AWS shows it.
 
-use keyhold_kms_model::enums::{KeyState, MultiRegionKeyType};
+use keyhold_kms_model::enums::{KeyState, MultiRegionKeyType, OriginType};
 use keyhold_kms_model::shapes::{
     KeyMetadata, MultiRegionConfiguration, MultiRegionKey, ReplicateKeyRequest,
     ReplicateKeyResponse, UpdatePrimaryRegionRequest,
@@ -49,6 +50,10 @@ pub struct MultiRegionDoc {
     /// True for a replica key, false for the primary key.
     #[serde(default)]
     pub replica: bool,
+    /// On a primary key: its shared properties changed and some replica may not have the
+    /// change yet (`multi_region_sync`); the due-work sweep copies it again until cleared.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sync_due: bool,
 }
 
 /// A new multi-Region key id: `mrk-` and 32 lowercase hex digits, as AWS's.
@@ -226,6 +231,9 @@ impl Keys {
         }
         match key.key_state() {
             KeyState::Enabled | KeyState::Disabled => {}
+            // A primary awaiting its imported material can be replicated: the replica awaits
+            // the same material (unconfirmed against AWS's key-state table).
+            KeyState::PendingImport if key.doc.origin == OriginType::External => {}
             other => {
                 return Err(KmsError::new(
                     Exception::KMSInvalidState,
@@ -278,8 +286,16 @@ impl Keys {
         doc.pending_deletion_window_in_days = None;
         doc.mrk = Some(MultiRegionDoc {
             replica: true,
+            sync_due: false,
             ..mrk
         });
+        // Imported material is not copied: the replica learns which materials are the key's
+        // and waits, `PendingImport`, for the same material to be imported into it.
+        let imported = doc.origin == OriginType::External;
+        if imported {
+            doc.imported.clear();
+            super::multi_region_sync::adopt_primary_materials(&mut doc, &key.doc);
+        }
         let created_ms = (now * 1000.0) as i64;
         let mut row = StoredKey {
             account_id: key.row.account_id.clone(),
@@ -290,14 +306,18 @@ impl Keys {
             version: 1,
             doc: serde_json::to_string(&doc).map_err(KmsError::internal)?,
         };
-        let current = self
-            .material(&key, &doc.current_material_id)
-            .await?
-            .ok_or_else(|| KmsError::internal(MissingSharedMaterial))?;
-        let first = self.material_row(&row, &doc.current_material_id, created_ms, &current);
+        let first = if imported {
+            None
+        } else {
+            let current = self
+                .material(&key, &doc.current_material_id)
+                .await?
+                .ok_or_else(|| KmsError::internal(MissingSharedMaterial))?;
+            Some(self.material_row(&row, &doc.current_material_id, created_ms, &current))
+        };
         match self
             .store
-            .insert_key(&row, Some(&first), &[], &super::indexes_of(&doc))
+            .insert_key(&row, first.as_ref(), &[], &super::indexes_of(&doc))
             .await
         {
             Ok(()) => {}
@@ -313,9 +333,14 @@ impl Keys {
             Err(e) => return Err(e.into()),
         }
         // The older materials, then `Enabled`: a crash in between leaves the replica `Creating`.
-        self.copy_materials(&key, &row, &material_ids(&key.doc))
-            .await?;
+        if !imported {
+            self.copy_materials(&key, &row, &material_ids(&key.doc))
+                .await?;
+        }
         doc.key_state = KeyState::Enabled;
+        if imported {
+            doc.settle_import_state();
+        }
         row.version += 1;
         row.doc = serde_json::to_string(&doc).map_err(KmsError::internal)?;
         self.store
@@ -340,7 +365,7 @@ impl Keys {
 
     /// Copies the materials `ids` of `from` to the key of `to` (re-wrapped under its own
     /// associated data); a material already there is kept.
-    async fn copy_materials(
+    pub(super) async fn copy_materials(
         &self,
         from: &LoadedKey,
         to: &StoredKey,
@@ -362,69 +387,6 @@ impl Keys {
             }
         }
         Ok(())
-    }
-
-    /// Gives the replica of `primary` in `region` the primary's shared properties: its
-    /// materials first, then (compare-and-set) its current material, rotation setting and
-    /// rotations. A replica that is gone is left alone.
-    pub(super) async fn sync_replica(&self, primary: &LoadedKey, region: &str) -> KmsResult<()> {
-        let (account, key_id) = (&primary.row.account_id, &primary.row.key_id);
-        for _ in 0..WRITE_ATTEMPTS {
-            let Some(mut row) = self.store.get_key(account, region, key_id).await? else {
-                return Ok(());
-            };
-            let doc: KeyDoc = serde_json::from_str(&row.doc).map_err(KmsError::internal)?;
-            let have = material_ids(&doc);
-            let missing: Vec<String> = material_ids(&primary.doc)
-                .into_iter()
-                .filter(|id| !have.contains(id))
-                .collect();
-            self.copy_materials(primary, &row, &missing).await?;
-            let mut synced = doc.clone();
-            synced.current_material_id = primary.doc.current_material_id.clone();
-            synced.rotation = primary.doc.rotation.clone();
-            synced.rotations = primary.doc.rotations.clone();
-            if synced == doc {
-                return Ok(());
-            }
-            row.version += 1;
-            row.doc = serde_json::to_string(&synced).map_err(KmsError::internal)?;
-            match self
-                .store
-                .update_key(&row, Some(&super::indexes_of(&synced)))
-                .await
-            {
-                Ok(()) | Err(StoreError::NotFound) => return Ok(()),
-                Err(StoreError::VersionMismatch) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(KmsError::internal(std::io::Error::other(
-            "the replica key kept changing while it was being synchronized",
-        )))
-    }
-
-    /// After a change of the shared properties of `primary` (rotation): copies them to every
-    /// replica. Failures are logged; the primary's change stands.
-    pub(super) async fn sync_replicas(&self, primary: &LoadedKey) {
-        let Some(mrk) = primary.doc.mrk.as_ref().filter(|m| !m.replica) else {
-            return;
-        };
-        let regions = match self
-            .related_regions(&primary.row.account_id, &mrk.key_id)
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(key_arn = %primary.arn(), error = %e, "listing the replica keys failed");
-                return;
-            }
-        };
-        for region in regions.iter().filter(|r| **r != primary.row.region) {
-            if let Err(e) = self.sync_replica(primary, region).await {
-                tracing::warn!(key_arn = %primary.arn(), replica_region = %region, error = %e, "synchronizing a replica key failed");
-            }
-        }
     }
 
     /// `UpdatePrimaryRegion`: the replica in `PrimaryRegion` becomes the primary key and the

@@ -64,6 +64,7 @@ fn configuration_lists_primary_and_replicas() {
         key_id: "mrk-0123456789abcdef0123456789abcdef".into(),
         primary_region: "us-east-1".into(),
         replica: true,
+        sync_due: false,
     };
     let regions = vec!["eu-west-1".to_string(), "us-east-1".to_string()];
     let c = configuration("111122223333", &mrk, &regions);

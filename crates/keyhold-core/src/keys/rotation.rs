@@ -324,6 +324,16 @@ impl Keys {
         }));
         if doc.origin == OriginType::External {
             super::imported::annotate_rotations(doc, &key.row.key_id, &mut entries, all);
+            let waiting = self.pending_replica_imports(&key).await?;
+            for e in entries.iter_mut() {
+                if waiting
+                    .iter()
+                    .any(|(id, _)| e.key_material_id.as_deref() == Some(id))
+                {
+                    e.key_material_state =
+                        Some(KeyMaterialState::PendingMultiRegionImportAndRotation);
+                }
+            }
         }
         let start = match after {
             None => 0,

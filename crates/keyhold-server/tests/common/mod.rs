@@ -131,10 +131,25 @@ fn wait_for_file(path: &Path, child: &mut Child) -> String {
 
 /// An aws-sdk-kms client for `endpoint` with static credentials.
 pub fn sdk_client(endpoint: &str, access_key: &str, secret: &str) -> aws_sdk_kms::Client {
+    sdk_client_in(endpoint, access_key, secret, "us-east-1")
+}
+
+/// A dev-mode client of `endpoint` in `region` (multi-Region keys).
+pub fn regional(endpoint: &str, region: &str) -> aws_sdk_kms::Client {
+    sdk_client_in(endpoint, "AKIDEXAMPLEKEYHOLD", "secret", region)
+}
+
+/// An aws-sdk-kms client for `endpoint` in `region` with static credentials.
+pub fn sdk_client_in(
+    endpoint: &str,
+    access_key: &str,
+    secret: &str,
+    region: &str,
+) -> aws_sdk_kms::Client {
     let creds = aws_credential_types::Credentials::new(access_key, secret, None, None, "test");
     let conf = aws_sdk_kms::Config::builder()
         .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
-        .region(aws_sdk_kms::config::Region::new("us-east-1"))
+        .region(aws_sdk_kms::config::Region::new(region.to_string()))
         .endpoint_url(endpoint)
         .credentials_provider(creds)
         .build();
