@@ -12,6 +12,7 @@ use rand::Rng;
 
 use crate::backend::pkcs11::Pkcs11Backend;
 use crate::backend::software::SoftwareBackend;
+use crate::backend::KeyUsage;
 use crate::bench::{run_bench, BenchOptions};
 use crate::client::ClientOptions;
 use crate::config::{BackendConfig, Config, StoreConfig};
@@ -53,8 +54,8 @@ pub enum XksProxyCommand {
 /// `keys` actions.
 #[derive(Debug, Subcommand)]
 pub enum KeysAction {
-    /// Create a new AES-256 key.
-    Create(KeyArgs),
+    /// Create a new AES-256 key (on the store's PKCS#11 token or in its software key file).
+    Create(CreateKeyArgs),
     /// List keys.
     List(StoreArgs),
     /// Disable a key (metadata DISABLED, crypto InvalidStateException).
@@ -83,6 +84,18 @@ pub struct KeyArgs {
     /// External key id.
     #[arg(long)]
     pub key_id: String,
+}
+
+/// `keys create` options.
+#[derive(Debug, Args)]
+pub struct CreateKeyArgs {
+    /// The store and key id.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// What the key may be used for: `encrypt,decrypt`, `encrypt`, `decrypt` or `none`
+    /// (reported in GetKeyMetadata's keyUsage and enforced; KMS only accepts keys with both).
+    #[arg(long, default_value = "encrypt,decrypt")]
+    pub usage: KeyUsage,
 }
 
 /// `bench` options.
@@ -218,18 +231,18 @@ pub fn run(command: XksProxyCommand) -> Result<(), CliError> {
             })
         }
         XksProxyCommand::Keys { action } => match action {
-            KeysAction::Create(k) => {
+            KeysAction::Create(CreateKeyArgs { key: k, usage }) => {
                 let config = Config::load(&k.store.config).map_err(err)?;
                 let s = store(&config, &k.store.store)?;
                 match config.backends.get(&s.backend) {
                     Some(BackendConfig::Pkcs11(c)) => Pkcs11Backend::new(&s.backend, c)
-                        .and_then(|b| b.create_key(&k.key_id))
+                        .and_then(|b| b.create_key_with_usage(&k.key_id, usage))
                         .map_err(err)?,
                     _ => software_store(&k.store.config, &k.store.store)?
-                        .create_key(&k.key_id)
+                        .create_key_with_usage(&k.key_id, usage)
                         .map_err(err)?,
                 }
-                println!("created key {}", k.key_id);
+                println!("created key {} (usage {usage})", k.key_id);
                 if let Some(allowed) = &store(&config, &k.store.store)?.allowed_keys {
                     if !allowed.contains(&k.key_id) {
                         println!(
@@ -243,7 +256,7 @@ pub fn run(command: XksProxyCommand) -> Result<(), CliError> {
             KeysAction::List(s) => {
                 for key in software_store(&s.config, &s.store)?.list().map_err(err)? {
                     let status = if key.enabled { "ENABLED" } else { "DISABLED" };
-                    println!("{}\t{status}\t{}", key.id, key.created_at);
+                    println!("{}\t{status}\t{}\t{}", key.id, key.usage, key.created_at);
                 }
                 Ok(())
             }
@@ -306,6 +319,44 @@ pub fn run(command: XksProxyCommand) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_option_parses() {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            command: XksProxyCommand,
+        }
+        let parse = |extra: &[&str]| {
+            let mut argv = vec![
+                "x", "keys", "create", "--config", "c", "--store", "", "--key-id", "k",
+            ];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv).map(|c| c.command) {
+                Ok(XksProxyCommand::Keys {
+                    action: KeysAction::Create(a),
+                }) => Ok(a.usage),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let both = KeyUsage::ENCRYPT_DECRYPT;
+        assert_eq!(parse(&[]), Ok(both));
+        assert_eq!(parse(&["--usage", "decrypt,ENCRYPT"]), Ok(both));
+        assert_eq!(
+            parse(&["--usage", "encrypt"]),
+            Ok(KeyUsage {
+                encrypt: true,
+                decrypt: false
+            })
+        );
+        assert_eq!(
+            parse(&["--usage", "none"]).map(|u| u.to_string()),
+            Ok("none".to_string())
+        );
+        assert!(parse(&["--usage", "sign"]).is_err());
+    }
 
     #[test]
     fn generated_credentials_meet_kms_rules() {

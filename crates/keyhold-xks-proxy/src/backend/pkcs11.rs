@@ -11,10 +11,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use keyhold_crypto::SecretBytes;
-use keyhold_pkcs11::{Ckr, Pin, Pkcs11Error, Token, TokenConfig, GCM_IV_LEN, GCM_TAG_LEN};
+use keyhold_pkcs11::{
+    AesKeyUsage, Ckr, Pin, Pkcs11Error, Token, TokenConfig, GCM_IV_LEN, GCM_TAG_LEN,
+};
 use serde::Deserialize;
 
-use super::{BackendError, KeyBackend, KeyMeta, KeyStatus, Sealed};
+use super::{BackendError, KeyBackend, KeyMeta, KeyStatus, KeyUsage, Sealed};
 
 /// Label of the token key the health check round-trips through; never reachable as an
 /// external key.
@@ -109,12 +111,23 @@ impl Pkcs11Backend {
         Ok(label)
     }
 
-    /// Creates a token key for external key id `key_id` (blocking; for the CLI and tests).
+    /// Creates a token key for external key id `key_id`, able to encrypt and decrypt
+    /// (blocking; for the CLI and tests).
     pub fn create_key(&self, key_id: &str) -> Result<(), BackendError> {
+        self.create_key_with_usage(key_id, KeyUsage::ENCRYPT_DECRYPT)
+    }
+
+    /// Creates a token key for external key id `key_id` whose `CKA_ENCRYPT`/`CKA_DECRYPT`
+    /// are `usage` (blocking; for the CLI and tests).
+    pub fn create_key_with_usage(&self, key_id: &str, usage: KeyUsage) -> Result<(), BackendError> {
         let label = self.label(key_id)?;
+        let usage = AesKeyUsage {
+            encrypt: usage.encrypt,
+            decrypt: usage.decrypt,
+        };
         self.inner
             .token()?
-            .generate_aes_key(&label)
+            .generate_aes_key_with_usage(&label, usage)
             .map_err(map_err)
     }
 
@@ -184,8 +197,10 @@ impl KeyBackend for Pkcs11Backend {
                 // Not an AES-256 key: KMS refuses it at CreateKey either way.
                 KeyStatus::Disabled
             },
-            can_encrypt: info.can_encrypt,
-            can_decrypt: info.can_decrypt,
+            usage: KeyUsage {
+                encrypt: info.can_encrypt,
+                decrypt: info.can_decrypt,
+            },
         })
     }
 
