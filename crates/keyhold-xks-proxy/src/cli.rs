@@ -56,6 +56,8 @@ pub enum XksProxyCommand {
 pub enum KeysAction {
     /// Create a new AES-256 key (on the store's PKCS#11 token or in its software key file).
     Create(CreateKeyArgs),
+    /// Create the key a PKCS#11 backend's `health_check_key_label` names, if missing.
+    CreateHealthCheckKey(StoreArgs),
     /// List keys.
     List(StoreArgs),
     /// Disable a key (metadata DISABLED, crypto InvalidStateException).
@@ -250,6 +252,31 @@ pub fn run(command: XksProxyCommand) -> Result<(), CliError> {
                             k.store.store
                         );
                     }
+                }
+                Ok(())
+            }
+            KeysAction::CreateHealthCheckKey(s) => {
+                let config = Config::load(&s.config).map_err(err)?;
+                let sc = store(&config, &s.store)?;
+                let Some(BackendConfig::Pkcs11(c)) = config.backends.get(&sc.backend) else {
+                    return Err(CliError(format!(
+                        "store {:?} is not on a PKCS#11 token",
+                        s.store
+                    )));
+                };
+                let Some(label) = c.health_check_key_label.clone() else {
+                    return Err(CliError(format!(
+                        "backend {} has no health_check_key_label",
+                        sc.backend
+                    )));
+                };
+                let created = Pkcs11Backend::new(&sc.backend, c)
+                    .and_then(|b| b.create_health_check_key())
+                    .map_err(err)?;
+                if created {
+                    println!("created health-check key {label}");
+                } else {
+                    println!("health-check key {label} already exists");
                 }
                 Ok(())
             }

@@ -1,7 +1,8 @@
 //! Key managers behind the proxy: a small [`KeyBackend`] trait and its implementations.
 //!
-//! A backend knows keys by id, does AES-256-GCM with keys that never leave it, and can prove
-//! it is alive with a real encrypt/decrypt on a key reserved for health checks.
+//! A backend knows keys by id and their [`KeyUsage`], does AES-256-GCM with keys that never
+//! leave it (refusing what a key's usage does not allow), and can prove it is alive without
+//! changing anything: a read-only probe or a round trip on a key reserved for health checks.
 
 pub mod pkcs11;
 pub mod software;
@@ -183,7 +184,8 @@ pub trait KeyBackend: Send + Sync + 'static {
         ciphertext: &[u8],
         tag: &[u8],
     ) -> Result<SecretBytes, BackendError>;
-    /// A real encrypt/decrypt round trip on the backend's health-check key.
+    /// Whether the key manager can serve. Must not change the key manager (no keys created,
+    /// no state written): a read-only probe, or a round trip on a key reserved for it.
     async fn health(&self) -> Result<(), BackendError>;
     /// Picks up changes made behind the proxy's back (e.g. the key file edited by the CLI).
     async fn refresh(&self) -> Result<(), BackendError> {
