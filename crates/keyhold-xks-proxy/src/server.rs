@@ -138,6 +138,40 @@ fn max_body(rt: &Runtime) -> usize {
     (rt.settings.max_plaintext_bytes + rt.settings.max_aad_bytes + 64) / 3 * 4 + 16 * 1024
 }
 
+/// Reads the whole request body, at most `limit` bytes.
+async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, XksError> {
+    Ok(Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                XksError::new(
+                    ErrorName::UnsupportedOperation,
+                    format!("request body above {limit} bytes"),
+                )
+            } else {
+                XksError::new(ErrorName::Validation, "request body could not be read")
+            }
+        })?
+        .to_bytes())
+}
+
+/// Answers a request that reaches no operation, after reading its (bounded) body as for any
+/// other request: over HTTP/2 an answer sent while the body is still coming ends with a
+/// stream reset, and some clients (curl 7.88) then drop the answer and report only the reset.
+async fn refuse(
+    rt: &Runtime,
+    req: Request<Incoming>,
+    response: Response<Full<Bytes>>,
+) -> Response<Full<Bytes>> {
+    if let Err(e) = read_body(req.into_body(), max_body(rt)).await {
+        tracing::debug!(error = %e, "body of a refused request not read to its end");
+    }
+    response
+}
+
 async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
@@ -147,7 +181,8 @@ async fn handle(
     let path = req.uri().path().to_string();
     if req.method() == Method::GET && path == "/ping" {
         // For load balancers: a plain GET that answers 200 without touching keys.
-        return Ok(json_response(200, br#"{"status":"ok"}"#.to_vec()));
+        let ok = json_response(200, br#"{"status":"ok"}"#.to_vec());
+        return Ok(refuse(&rt, req, ok).await);
     }
     let Some((prefix, op)) = route(&path) else {
         let e = XksError::new(
@@ -155,12 +190,12 @@ async fn handle(
             format!("no XKS operation at {path}"),
         );
         tracing::info!(path = %path, outcome = e.name.as_str(), "request refused");
-        return Ok(error_response(&e));
+        return Ok(refuse(&rt, req, error_response(&e)).await);
     };
     let Some(store) = rt.stores.get(prefix).cloned() else {
         let e = XksError::new(ErrorName::InvalidUriPath, format!("no key store at {path}"));
         tracing::info!(path = %path, outcome = e.name.as_str(), "request refused");
-        return Ok(error_response(&e));
+        return Ok(refuse(&rt, req, error_response(&e)).await);
     };
     if req.method() != Method::POST {
         let mut r = json_response(
@@ -170,7 +205,7 @@ async fn handle(
         );
         r.headers_mut()
             .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
-        return Ok(r);
+        return Ok(refuse(&rt, req, r).await);
     }
     let mut log = RequestLog::default();
     let result = serve_op(&rt, &store, &op, req, &mut log).await;
@@ -205,23 +240,7 @@ async fn serve_op(
     log: &mut RequestLog,
 ) -> Result<Vec<u8>, XksError> {
     let (parts, body) = req.into_parts();
-    let limit = max_body(rt);
-    let body = Limited::new(body, limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                XksError::new(
-                    ErrorName::UnsupportedOperation,
-                    format!("request body above {limit} bytes"),
-                )
-            } else {
-                XksError::new(ErrorName::Validation, "request body could not be read")
-            }
-        })?
-        .to_bytes();
+    let body = read_body(body, max_body(rt)).await?;
     authenticate(rt, store, &parts, &body)?;
     // After authentication, so unauthenticated traffic cannot use up KMS's share.
     if let Some(limiter) = &store.limiter {
