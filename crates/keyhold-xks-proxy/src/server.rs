@@ -444,18 +444,19 @@ async fn accept_loop(
         let acceptor = TlsAcceptor::from(Arc::clone(&shared.current().tls));
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
-            let tls =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => {
-                        tracing::info!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::info!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
+            let handshake = acceptor.accept(tcp).into_fallible();
+            let tls = match tokio::time::timeout(Duration::from_secs(10), handshake).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err((e, tcp))) => {
+                    tracing::info!(%peer, error = %e, "TLS handshake failed");
+                    crate::tls::close_after_refusal(tcp).await;
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
             let service = hyper::service::service_fn(move |req| handle(Arc::clone(&shared), req));
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {

@@ -116,3 +116,78 @@ async fn http2_refusal_of_an_unknown_prefix_reads_the_body_first() {
         );
     }
 }
+
+/// Connects with `cert`, sends a request, and returns the rustls error the client ends with.
+async fn refused_with(
+    h: &Harness,
+    cert: (PathBuf, PathBuf),
+    version: &'static rustls::SupportedProtocolVersion,
+) -> Result<rustls::Error, String> {
+    let config = tls_config(h, b"http/1.1", &[version], Some(cert));
+    let io_error = match tls_connect(h, config).await {
+        // TLS 1.2: the server's verdict arrives before the handshake ends.
+        Err(e) => e,
+        // TLS 1.3: the client is done first and sends its request at once.
+        Ok(mut tls) => {
+            let body = vec![b'x'; 16 * 1024];
+            let head = format!(
+                "POST /a/kms/xks/v1/health HTTP/1.1\r\nhost: {HOST}\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            );
+            let mut sent = tls.write_all(head.as_bytes()).await;
+            if sent.is_ok() {
+                sent = tls.write_all(&body).await;
+            }
+            let mut answer = Vec::new();
+            match sent {
+                Err(e) => e,
+                Ok(()) => match tls.read_to_end(&mut answer).await {
+                    Err(e) => e,
+                    Ok(_) => return Err(format!("server answered: {answer:?}")),
+                },
+            }
+        }
+    };
+    io_error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .cloned()
+        .ok_or_else(|| format!("not a TLS alert but {io_error:?}"))
+}
+
+#[tokio::test]
+async fn refused_client_certificates_get_a_handshake_failure_alert() {
+    let h = Harness::start().await;
+    let extra = format!(
+        "client_ca = \"{}\"\nclient_subject_cn = [\"cks.kms.{REGION}.amazonaws.com\"]",
+        h.pki.ca_pem.display()
+    );
+    h.rewrite_config(&extra, &[(AKID_1, SECRET_1)]);
+    h.server.reload().expect("reload with mTLS");
+    let subject = format!("cks.kms.{REGION}.amazonaws.com");
+    // The right subject from a CA the proxy does not trust, and a trusted CA's certificate
+    // with another subject.
+    let other_dir = tempfile::tempdir().expect("tempdir");
+    let untrusted = Pki::new(other_dir.path()).client_cert(other_dir.path(), &subject);
+    let wrong_subject = h.pki.client_cert(h.dir.path(), "someone.example.com");
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        for cert in [&untrusted, &wrong_subject] {
+            assert_eq!(
+                refused_with(&h, cert.clone(), version).await,
+                Ok(rustls::Error::AlertReceived(
+                    rustls::AlertDescription::HandshakeFailure
+                )),
+                "{:?} with {}",
+                version.version,
+                cert.0.display()
+            );
+        }
+    }
+    // The right certificate still gets in.
+    let good = h.pki.client_cert(h.dir.path(), &subject);
+    let c = h.signed_custom("/a", REGION, Some(good), false);
+    let mut conn = c.connect().await.expect("mTLS connection");
+    let health = br#"{"requestMetadata":{"kmsRequestId":"r","kmsOperation":"KmsHealthCheck"}}"#;
+    let req = c.request("/health", health.to_vec()).expect("request");
+    assert_eq!(conn.send(req).await.expect("send").0, 200);
+}
