@@ -93,7 +93,14 @@ fn error_response(e: &XksError) -> Response<Full<Bytes>> {
     json_response(e.name.status(), e.body())
 }
 
+/// Signs for an access key id the store does not know, so that such a request goes through
+/// the same checks (and about the same work) as one with a known id and a wrong secret.
+const UNKNOWN_KEY_SECRET: &str = "keyhold-xks-proxy/unknown-access-key-id/no-secret";
+
 /// Checks the SigV4 signature against the store's credentials.
+///
+/// An unknown access key id is answered exactly as a wrong secret is (same status, name and
+/// message: a signature mismatch), so valid ids cannot be probed; the log says which it was.
 fn authenticate(
     rt: &Runtime,
     store: &Store,
@@ -104,10 +111,7 @@ fn authenticate(
     let http_parts = keyhold_sigv4::HttpRequestParts::from_http(parts, body);
     let req = http_parts.request_parts();
     let parsed = keyhold_sigv4::inspect(&req).map_err(|e| fail(e.to_string()))?;
-    let secret = store
-        .credentials
-        .get(parsed.access_key_id())
-        .ok_or_else(|| fail(format!("unknown access key id {}", parsed.access_key_id())))?;
+    let secret = store.credentials.get(parsed.access_key_id());
     parsed
         .check_scope(rt.settings.region.as_deref(), SERVICE)
         .map_err(|e| fail(e.to_string()))?;
@@ -128,9 +132,34 @@ fn authenticate(
         }
     }
     let skew = time::Duration::seconds(i64::try_from(rt.settings.max_skew_seconds).unwrap_or(300));
-    keyhold_sigv4::verify(&parsed, &req, secret, time::OffsetDateTime::now_utc(), skew)
-        .map_err(|e| fail(e.to_string()))?;
-    Ok(parsed.access_key_id().to_string())
+    let verdict = keyhold_sigv4::verify(
+        &parsed,
+        &req,
+        secret.map_or(UNKNOWN_KEY_SECRET, |s| s.as_str()),
+        time::OffsetDateTime::now_utc(),
+        skew,
+    );
+    match (secret, verdict) {
+        (Some(_), Ok(())) => Ok(parsed.access_key_id().to_string()),
+        (Some(_), Err(e)) => Err(fail(e.to_string())),
+        (None, verdict) => {
+            tracing::info!(
+                access_key_id = parsed.access_key_id(),
+                store = %store.prefix,
+                "request signed with an access key id this store does not have"
+            );
+            // A clock-skew refusal does not depend on the id; anything else reads as a
+            // signature mismatch, as a wrong secret would.
+            Err(fail(match verdict {
+                Err(e @ keyhold_sigv4::SigV4Error::RequestExpired { .. }) => e.to_string(),
+                _ => keyhold_sigv4::SigV4Error::SignatureMismatch {
+                    canonical_request: String::new(),
+                    string_to_sign: String::new(),
+                }
+                .to_string(),
+            }))
+        }
+    }
 }
 
 /// Largest request body: Base64 of the data and AAD limits plus room for metadata.

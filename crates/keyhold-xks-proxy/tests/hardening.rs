@@ -191,3 +191,57 @@ async fn refused_client_certificates_get_a_handshake_failure_alert() {
     let req = c.request("/health", health.to_vec()).expect("request");
     assert_eq!(conn.send(req).await.expect("send").0, 200);
 }
+
+/// The whole HTTP/1.1 answer to a request signed with this credential, its `date` header
+/// removed.
+async fn raw_answer(h: &Harness, akid: &str, secret: &str) -> String {
+    let c = h.signed("/a", akid, secret, false);
+    let body = br#"{"requestMetadata":{"kmsRequestId":"r","kmsOperation":"KmsHealthCheck"}}"#;
+    let req = c
+        .request_with("/health", body.to_vec(), akid, secret)
+        .expect("signed request");
+    let mut head = format!("POST {} HTTP/1.1\r\n", req.uri());
+    for (name, value) in req.headers() {
+        head.push_str(&format!(
+            "{name}: {}\r\n",
+            value.to_str().expect("ascii header")
+        ));
+    }
+    head.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut tls = tls_connect(
+        h,
+        tls_config(h, b"http/1.1", &[&rustls::version::TLS13], None),
+    )
+    .await
+    .expect("TLS");
+    tls.write_all(head.as_bytes()).await.expect("write head");
+    tls.write_all(body).await.expect("write body");
+    let mut answer = Vec::new();
+    // The proxy closes after answering; how it closes does not matter here.
+    let _ = tls.read_to_end(&mut answer).await;
+    String::from_utf8(answer)
+        .expect("utf-8 answer")
+        .split("\r\n")
+        .filter(|line| !line.to_ascii_lowercase().starts_with("date:"))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+#[tokio::test]
+async fn unknown_access_key_id_and_wrong_secret_get_the_same_answer() {
+    let h = Harness::start().await;
+    let unknown = raw_answer(&h, "AKIAXKSPROXYUNKNOWN2", SECRET_1).await;
+    let wrong_secret = raw_answer(&h, AKID_1, SECRET_2).await;
+    assert!(unknown.starts_with("HTTP/1.1 401"), "{unknown}");
+    assert!(
+        unknown.contains("AuthenticationFailedException"),
+        "{unknown}"
+    );
+    assert!(!unknown.contains("AKIAXKSPROXYUNKNOWN2"), "{unknown}");
+    assert_eq!(unknown, wrong_secret);
+    // And a credential of another store is just as unknown here.
+    assert_eq!(raw_answer(&h, AKID_3, SECRET_3).await, wrong_secret);
+}
