@@ -166,8 +166,9 @@ pub fn software_store(config_path: &Path, prefix: &str) -> Result<SoftwareBacken
     match config.backends.get(&s.backend) {
         Some(BackendConfig::Software(c)) => SoftwareBackend::open(&s.backend, c).map_err(err),
         Some(BackendConfig::Pkcs11(_)) => Err(CliError(format!(
-            "store {prefix:?} is on a PKCS#11 token: only `keys create` applies; disable keys with \
-             disabled_keys in the store's configuration"
+            "store {prefix:?} is on a PKCS#11 token: only `keys create` and \
+             `keys create-health-check-key` apply; disable keys with disabled_keys in the \
+             store's configuration"
         ))),
         None => Err(CliError(format!("store {prefix:?} has no backend"))),
     }

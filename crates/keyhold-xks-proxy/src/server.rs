@@ -187,10 +187,11 @@ async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, XksError> {
         .to_bytes())
 }
 
-/// Answers a request that reaches no operation, after reading its (bounded) body as for any
-/// other request: over HTTP/2 an answer sent while the body is still coming ends with a
-/// stream reset, and some clients (curl 7.88) then drop the answer and report only the reset.
-async fn refuse(
+/// Answers a request that reaches no operation with `response`, after reading its (bounded)
+/// body as for any other request: over HTTP/2 an answer sent while the body is still coming
+/// ends with a stream reset, and some clients (curl 7.88) then drop the answer and report
+/// only the reset.
+async fn answer_after_body(
     rt: &Runtime,
     req: Request<Incoming>,
     response: Response<Full<Bytes>>,
@@ -211,7 +212,7 @@ async fn handle(
     if req.method() == Method::GET && path == "/ping" {
         // For load balancers: a plain GET that answers 200 without touching keys.
         let ok = json_response(200, br#"{"status":"ok"}"#.to_vec());
-        return Ok(refuse(&rt, req, ok).await);
+        return Ok(answer_after_body(&rt, req, ok).await);
     }
     let Some((prefix, op)) = route(&path) else {
         let e = XksError::new(
@@ -219,12 +220,12 @@ async fn handle(
             format!("no XKS operation at {path}"),
         );
         tracing::info!(path = %path, outcome = e.name.as_str(), "request refused");
-        return Ok(refuse(&rt, req, error_response(&e)).await);
+        return Ok(answer_after_body(&rt, req, error_response(&e)).await);
     };
     let Some(store) = rt.stores.get(prefix).cloned() else {
         let e = XksError::new(ErrorName::InvalidUriPath, format!("no key store at {path}"));
         tracing::info!(path = %path, outcome = e.name.as_str(), "request refused");
-        return Ok(refuse(&rt, req, error_response(&e)).await);
+        return Ok(answer_after_body(&rt, req, error_response(&e)).await);
     };
     if req.method() != Method::POST {
         let mut r = json_response(
@@ -234,7 +235,7 @@ async fn handle(
         );
         r.headers_mut()
             .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
-        return Ok(refuse(&rt, req, r).await);
+        return Ok(answer_after_body(&rt, req, r).await);
     }
     let mut log = RequestLog::default();
     let result = serve_op(&rt, &store, &op, req, &mut log).await;
