@@ -34,6 +34,25 @@ pub struct GcmOutput {
     pub tag: [u8; GCM_TAG_LEN],
 }
 
+/// What a key [`Token::generate_aes_key_with_usage`] creates may be used for: its
+/// `CKA_ENCRYPT` and `CKA_DECRYPT` attributes. The token enforces them (an
+/// operation the key does not allow fails with `CKR_KEY_FUNCTION_NOT_PERMITTED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AesKeyUsage {
+    /// `CKA_ENCRYPT`.
+    pub encrypt: bool,
+    /// `CKA_DECRYPT`.
+    pub decrypt: bool,
+}
+
+impl AesKeyUsage {
+    /// Both encryption and decryption (what [`Token::generate_aes_key`] creates).
+    pub const ENCRYPT_DECRYPT: AesKeyUsage = AesKeyUsage {
+        encrypt: true,
+        decrypt: true,
+    };
+}
+
 /// What the token reports about a key (never its value).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyInfo {
@@ -80,6 +99,17 @@ impl Token {
     /// Not retried after a device failure: the first attempt may have
     /// created the key, and a retry would then report a duplicate.
     pub fn generate_aes_key(&self, label: &str) -> Result<(), Pkcs11Error> {
+        self.generate_aes_key_with_usage(label, AesKeyUsage::ENCRYPT_DECRYPT)
+    }
+
+    /// [`Token::generate_aes_key`] with the key's `CKA_ENCRYPT` and
+    /// `CKA_DECRYPT` set from `usage` (both false: a key that can do neither,
+    /// e.g. one kept for later). Wrapping, signing and derivation stay off.
+    pub fn generate_aes_key_with_usage(
+        &self,
+        label: &str,
+        usage: AesKeyUsage,
+    ) -> Result<(), Pkcs11Error> {
         if label.is_empty() {
             return Err(Pkcs11Error::InvalidArgument("empty key label"));
         }
@@ -103,8 +133,8 @@ impl Token {
                 Attribute::Private(true),
                 Attribute::Sensitive(true),
                 Attribute::Extractable(false),
-                Attribute::Encrypt(true),
-                Attribute::Decrypt(true),
+                Attribute::Encrypt(usage.encrypt),
+                Attribute::Decrypt(usage.decrypt),
                 Attribute::Wrap(false),
                 Attribute::Unwrap(false),
                 Attribute::Sign(false),
@@ -230,6 +260,10 @@ impl Token {
     /// A real round trip through the token: creates the health-check key on
     /// first use, encrypts random data with it and checks it decrypts back.
     /// Exercises login, key lookup, the RNG and the GCM mechanism.
+    ///
+    /// Note that the first call *writes* a key to the token; a caller that
+    /// must not change the token uses [`Token::probe`] or
+    /// [`Token::round_trip_check`] on a key it was given.
     pub fn health_check(&self) -> Result<(), Pkcs11Error> {
         let label = self.inner.config.health_key_label.clone();
         if !self.has_key(&label)? {
@@ -238,13 +272,20 @@ impl Token {
                 Err(e) => return Err(e),
             }
         }
+        self.round_trip_check(&label)
+    }
+
+    /// Encrypts random data with the existing key `label` and checks that it
+    /// decrypts back; creates nothing. Fails with [`Pkcs11Error::KeyNotFound`]
+    /// when the key is missing.
+    pub fn round_trip_check(&self, label: &str) -> Result<(), Pkcs11Error> {
         let probe = self.generate_random(32)?;
         let aad = b"keyhold health check";
-        let out = self.aes_gcm_encrypt(&label, aad, &probe)?;
+        let out = self.aes_gcm_encrypt(label, aad, &probe)?;
         if out.ciphertext == probe {
             return Err(Pkcs11Error::HealthCheck("ciphertext equals plaintext"));
         }
-        let back = self.aes_gcm_decrypt(&label, &out.iv, aad, &out.ciphertext, &out.tag)?;
+        let back = self.aes_gcm_decrypt(label, &out.iv, aad, &out.ciphertext, &out.tag)?;
         if back.as_slice() != probe.as_slice() {
             return Err(Pkcs11Error::HealthCheck("round trip changed the data"));
         }

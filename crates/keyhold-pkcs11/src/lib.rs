@@ -11,13 +11,18 @@
 //!   R/W sessions and logs in as the user.
 //! * Keys are persistent, non-extractable AES-256 keys addressed by label:
 //!   [`Token::generate_aes_key`], [`Token::has_key`], [`Token::key_info`],
-//!   [`Token::destroy_key`].
+//!   [`Token::destroy_key`]; [`Token::generate_aes_key_with_usage`] sets
+//!   `CKA_ENCRYPT`/`CKA_DECRYPT` from an [`AesKeyUsage`].
 //! * [`Token::aes_gcm_encrypt`] / [`Token::aes_gcm_decrypt`] run AES-256-GCM
 //!   inside the token with a random 96-bit IV (from the token's RNG, or the
 //!   OS CSPRNG if it has none; or the caller's, via
 //!   [`Token::aes_gcm_encrypt_with_iv`]) and a 128-bit tag.
 //! * [`Token::generate_random`], [`Token::set_user_pin`], [`Token::logout`],
 //!   and [`Token::health_check`] (a real round trip on a key it creates).
+//! * Read-only inspection: [`Token::probe`] (token present and healthy, user
+//!   logged in, object search answers; changes nothing),
+//!   [`Token::round_trip_check`] (GCM round trip on an existing key) and
+//!   [`Token::list_objects`].
 //! * [`admin`] initialises tokens and users; `softhsm::TestEnv` (feature
 //!   `testing`) gives tests a private SoftHSMv2 token store.
 //!
@@ -60,6 +65,7 @@ pub mod admin;
 mod ckr_table;
 mod config;
 mod error;
+mod inspect;
 mod keys;
 mod module;
 mod pool;
@@ -69,5 +75,6 @@ mod token;
 
 pub use config::{Pin, TokenConfig};
 pub use error::{Ckr, Pkcs11Error};
-pub use keys::{GcmOutput, KeyInfo, GCM_IV_LEN, GCM_TAG_LEN};
+pub use inspect::ObjectSummary;
+pub use keys::{AesKeyUsage, GcmOutput, KeyInfo, GCM_IV_LEN, GCM_TAG_LEN};
 pub use token::Token;

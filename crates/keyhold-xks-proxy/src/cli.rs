@@ -12,6 +12,7 @@ use rand::Rng;
 
 use crate::backend::pkcs11::Pkcs11Backend;
 use crate::backend::software::SoftwareBackend;
+use crate::backend::KeyUsage;
 use crate::bench::{run_bench, BenchOptions};
 use crate::client::ClientOptions;
 use crate::config::{BackendConfig, Config, StoreConfig};
@@ -53,8 +54,10 @@ pub enum XksProxyCommand {
 /// `keys` actions.
 #[derive(Debug, Subcommand)]
 pub enum KeysAction {
-    /// Create a new AES-256 key.
-    Create(KeyArgs),
+    /// Create a new AES-256 key (on the store's PKCS#11 token or in its software key file).
+    Create(CreateKeyArgs),
+    /// Create the key a PKCS#11 backend's `health_check_key_label` names, if missing.
+    CreateHealthCheckKey(StoreArgs),
     /// List keys.
     List(StoreArgs),
     /// Disable a key (metadata DISABLED, crypto InvalidStateException).
@@ -83,6 +86,18 @@ pub struct KeyArgs {
     /// External key id.
     #[arg(long)]
     pub key_id: String,
+}
+
+/// `keys create` options.
+#[derive(Debug, Args)]
+pub struct CreateKeyArgs {
+    /// The store and key id.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// What the key may be used for: `encrypt,decrypt`, `encrypt`, `decrypt` or `none`
+    /// (reported in GetKeyMetadata's keyUsage and enforced; KMS only accepts keys with both).
+    #[arg(long, default_value = "encrypt,decrypt")]
+    pub usage: KeyUsage,
 }
 
 /// `bench` options.
@@ -151,8 +166,9 @@ pub fn software_store(config_path: &Path, prefix: &str) -> Result<SoftwareBacken
     match config.backends.get(&s.backend) {
         Some(BackendConfig::Software(c)) => SoftwareBackend::open(&s.backend, c).map_err(err),
         Some(BackendConfig::Pkcs11(_)) => Err(CliError(format!(
-            "store {prefix:?} is on a PKCS#11 token: only `keys create` applies; disable keys with \
-             disabled_keys in the store's configuration"
+            "store {prefix:?} is on a PKCS#11 token: only `keys create` and \
+             `keys create-health-check-key` apply; disable keys with disabled_keys in the \
+             store's configuration"
         ))),
         None => Err(CliError(format!("store {prefix:?} has no backend"))),
     }
@@ -218,18 +234,18 @@ pub fn run(command: XksProxyCommand) -> Result<(), CliError> {
             })
         }
         XksProxyCommand::Keys { action } => match action {
-            KeysAction::Create(k) => {
+            KeysAction::Create(CreateKeyArgs { key: k, usage }) => {
                 let config = Config::load(&k.store.config).map_err(err)?;
                 let s = store(&config, &k.store.store)?;
                 match config.backends.get(&s.backend) {
                     Some(BackendConfig::Pkcs11(c)) => Pkcs11Backend::new(&s.backend, c)
-                        .and_then(|b| b.create_key(&k.key_id))
+                        .and_then(|b| b.create_key_with_usage(&k.key_id, usage))
                         .map_err(err)?,
                     _ => software_store(&k.store.config, &k.store.store)?
-                        .create_key(&k.key_id)
+                        .create_key_with_usage(&k.key_id, usage)
                         .map_err(err)?,
                 }
-                println!("created key {}", k.key_id);
+                println!("created key {} (usage {usage})", k.key_id);
                 if let Some(allowed) = &store(&config, &k.store.store)?.allowed_keys {
                     if !allowed.contains(&k.key_id) {
                         println!(
@@ -240,10 +256,35 @@ pub fn run(command: XksProxyCommand) -> Result<(), CliError> {
                 }
                 Ok(())
             }
+            KeysAction::CreateHealthCheckKey(s) => {
+                let config = Config::load(&s.config).map_err(err)?;
+                let sc = store(&config, &s.store)?;
+                let Some(BackendConfig::Pkcs11(c)) = config.backends.get(&sc.backend) else {
+                    return Err(CliError(format!(
+                        "store {:?} is not on a PKCS#11 token",
+                        s.store
+                    )));
+                };
+                let Some(label) = c.health_check_key_label.clone() else {
+                    return Err(CliError(format!(
+                        "backend {} has no health_check_key_label",
+                        sc.backend
+                    )));
+                };
+                let created = Pkcs11Backend::new(&sc.backend, c)
+                    .and_then(|b| b.create_health_check_key())
+                    .map_err(err)?;
+                if created {
+                    println!("created health-check key {label}");
+                } else {
+                    println!("health-check key {label} already exists");
+                }
+                Ok(())
+            }
             KeysAction::List(s) => {
                 for key in software_store(&s.config, &s.store)?.list().map_err(err)? {
                     let status = if key.enabled { "ENABLED" } else { "DISABLED" };
-                    println!("{}\t{status}\t{}", key.id, key.created_at);
+                    println!("{}\t{status}\t{}\t{}", key.id, key.usage, key.created_at);
                 }
                 Ok(())
             }
@@ -306,6 +347,44 @@ pub fn run(command: XksProxyCommand) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_option_parses() {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            command: XksProxyCommand,
+        }
+        let parse = |extra: &[&str]| {
+            let mut argv = vec![
+                "x", "keys", "create", "--config", "c", "--store", "", "--key-id", "k",
+            ];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv).map(|c| c.command) {
+                Ok(XksProxyCommand::Keys {
+                    action: KeysAction::Create(a),
+                }) => Ok(a.usage),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let both = KeyUsage::ENCRYPT_DECRYPT;
+        assert_eq!(parse(&[]), Ok(both));
+        assert_eq!(parse(&["--usage", "decrypt,ENCRYPT"]), Ok(both));
+        assert_eq!(
+            parse(&["--usage", "encrypt"]),
+            Ok(KeyUsage {
+                encrypt: true,
+                decrypt: false
+            })
+        );
+        assert_eq!(
+            parse(&["--usage", "none"]).map(|u| u.to_string()),
+            Ok("none".to_string())
+        );
+        assert!(parse(&["--usage", "sign"]).is_err());
+    }
 
     #[test]
     fn generated_credentials_meet_kms_rules() {

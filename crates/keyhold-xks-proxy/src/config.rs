@@ -28,6 +28,11 @@
 //! # module = "/usr/lib/softhsm/libsofthsm2.so"
 //! # token_label = "keyhold"
 //! # user_pin_env = "KEYHOLD_HSM_PIN"
+//! # key_label_prefix = "xks/"
+//! # # Health checks never write to the token: without this, a read-only probe (token
+//! # # info, login state, an object search); with it, a GCM round trip on this existing key,
+//! # # made once with `keyhold xks-proxy keys create-health-check-key`.
+//! # health_check_key_label = "xks-health-check"
 //! [[stores.credentials]]
 //! access_key_id = "ABCDEFGHIJKLMNOPQRST"
 //! secret = "..."                # or secret_env = "VAR"

@@ -279,11 +279,7 @@ pub async fn metadata(
     let disabled = meta.status == KeyStatus::Disabled || store.disabled_keys.contains(key_id);
     to_json(&GetKeyMetadataResponse {
         key_spec: "AES_256".to_string(),
-        key_usage: [("ENCRYPT", meta.can_encrypt), ("DECRYPT", meta.can_decrypt)]
-            .iter()
-            .filter(|(_, allowed)| *allowed)
-            .map(|(usage, _)| usage.to_string())
-            .collect(),
+        key_usage: meta.usage.wire_values(),
         key_status: if disabled { "DISABLED" } else { "ENABLED" }.to_string(),
     })
 }
@@ -343,13 +339,27 @@ pub async fn encrypt(
             &sealed.ciphertext,
             &sealed.tag,
         );
+        // The test decryption is a decryption like any other: a key that may only encrypt
+        // cannot vouch for its ciphertext, and the Encrypt is refused as the backend refuses
+        // the decryption (InvalidKeyUsageException).
         let sealed_ref = &sealed;
         let back = call(rt, store, |b| async move {
             let s = sealed_ref;
             b.decrypt(key_id, &s.iv, km_ref, &s.ciphertext, &s.tag)
                 .await
         })
-        .await?;
+        .await
+        .map_err(|e| {
+            if e.name == ErrorName::InvalidKeyUsage {
+                XksError::new(
+                    ErrorName::InvalidKeyUsage,
+                    "the key does not allow decryption, which the test decryption behind \
+                     ciphertextDataIntegrityValueAlgorithm needs",
+                )
+            } else {
+                e
+            }
+        })?;
         if back.expose() != req.plaintext.0.as_slice() {
             return Err(XksError::new(
                 ErrorName::Internal,

@@ -33,8 +33,10 @@ impl KeyBackend for Scripted {
         tokio::time::sleep(self.delay).await;
         Ok(KeyMeta {
             status: KeyStatus::Enabled,
-            can_encrypt: self.can_encrypt,
-            can_decrypt: true,
+            usage: crate::backend::KeyUsage {
+                encrypt: self.can_encrypt,
+                decrypt: true,
+            },
         })
     }
     async fn encrypt(&self, _: &str, _: &[u8], p: &[u8]) -> Result<Sealed, BackendError> {

@@ -93,7 +93,14 @@ fn error_response(e: &XksError) -> Response<Full<Bytes>> {
     json_response(e.name.status(), e.body())
 }
 
+/// Signs for an access key id the store does not know, so that such a request goes through
+/// the same checks (and about the same work) as one with a known id and a wrong secret.
+const UNKNOWN_KEY_SECRET: &str = "keyhold-xks-proxy/unknown-access-key-id/no-secret";
+
 /// Checks the SigV4 signature against the store's credentials.
+///
+/// An unknown access key id is answered exactly as a wrong secret is (same status, name and
+/// message: a signature mismatch), so valid ids cannot be probed; the log says which it was.
 fn authenticate(
     rt: &Runtime,
     store: &Store,
@@ -104,10 +111,7 @@ fn authenticate(
     let http_parts = keyhold_sigv4::HttpRequestParts::from_http(parts, body);
     let req = http_parts.request_parts();
     let parsed = keyhold_sigv4::inspect(&req).map_err(|e| fail(e.to_string()))?;
-    let secret = store
-        .credentials
-        .get(parsed.access_key_id())
-        .ok_or_else(|| fail(format!("unknown access key id {}", parsed.access_key_id())))?;
+    let secret = store.credentials.get(parsed.access_key_id());
     parsed
         .check_scope(rt.settings.region.as_deref(), SERVICE)
         .map_err(|e| fail(e.to_string()))?;
@@ -128,14 +132,74 @@ fn authenticate(
         }
     }
     let skew = time::Duration::seconds(i64::try_from(rt.settings.max_skew_seconds).unwrap_or(300));
-    keyhold_sigv4::verify(&parsed, &req, secret, time::OffsetDateTime::now_utc(), skew)
-        .map_err(|e| fail(e.to_string()))?;
-    Ok(parsed.access_key_id().to_string())
+    let verdict = keyhold_sigv4::verify(
+        &parsed,
+        &req,
+        secret.map_or(UNKNOWN_KEY_SECRET, |s| s.as_str()),
+        time::OffsetDateTime::now_utc(),
+        skew,
+    );
+    match (secret, verdict) {
+        (Some(_), Ok(())) => Ok(parsed.access_key_id().to_string()),
+        (Some(_), Err(e)) => Err(fail(e.to_string())),
+        (None, verdict) => {
+            tracing::info!(
+                access_key_id = parsed.access_key_id(),
+                store = %store.prefix,
+                "request signed with an access key id this store does not have"
+            );
+            // A clock-skew refusal does not depend on the id; anything else reads as a
+            // signature mismatch, as a wrong secret would.
+            Err(fail(match verdict {
+                Err(e @ keyhold_sigv4::SigV4Error::RequestExpired { .. }) => e.to_string(),
+                _ => keyhold_sigv4::SigV4Error::SignatureMismatch {
+                    canonical_request: String::new(),
+                    string_to_sign: String::new(),
+                }
+                .to_string(),
+            }))
+        }
+    }
 }
 
 /// Largest request body: Base64 of the data and AAD limits plus room for metadata.
 fn max_body(rt: &Runtime) -> usize {
     (rt.settings.max_plaintext_bytes + rt.settings.max_aad_bytes + 64) / 3 * 4 + 16 * 1024
+}
+
+/// Reads the whole request body, at most `limit` bytes.
+async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, XksError> {
+    Ok(Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                XksError::new(
+                    ErrorName::UnsupportedOperation,
+                    format!("request body above {limit} bytes"),
+                )
+            } else {
+                XksError::new(ErrorName::Validation, "request body could not be read")
+            }
+        })?
+        .to_bytes())
+}
+
+/// Answers a request that reaches no operation with `response`, after reading its (bounded)
+/// body as for any other request: over HTTP/2 an answer sent while the body is still coming
+/// ends with a stream reset, and some clients (curl 7.88) then drop the answer and report
+/// only the reset.
+async fn answer_after_body(
+    rt: &Runtime,
+    req: Request<Incoming>,
+    response: Response<Full<Bytes>>,
+) -> Response<Full<Bytes>> {
+    if let Err(e) = read_body(req.into_body(), max_body(rt)).await {
+        tracing::debug!(error = %e, "body of a refused request not read to its end");
+    }
+    response
 }
 
 async fn handle(
@@ -147,7 +211,8 @@ async fn handle(
     let path = req.uri().path().to_string();
     if req.method() == Method::GET && path == "/ping" {
         // For load balancers: a plain GET that answers 200 without touching keys.
-        return Ok(json_response(200, br#"{"status":"ok"}"#.to_vec()));
+        let ok = json_response(200, br#"{"status":"ok"}"#.to_vec());
+        return Ok(answer_after_body(&rt, req, ok).await);
     }
     let Some((prefix, op)) = route(&path) else {
         let e = XksError::new(
@@ -155,12 +220,12 @@ async fn handle(
             format!("no XKS operation at {path}"),
         );
         tracing::info!(path = %path, outcome = e.name.as_str(), "request refused");
-        return Ok(error_response(&e));
+        return Ok(answer_after_body(&rt, req, error_response(&e)).await);
     };
     let Some(store) = rt.stores.get(prefix).cloned() else {
         let e = XksError::new(ErrorName::InvalidUriPath, format!("no key store at {path}"));
         tracing::info!(path = %path, outcome = e.name.as_str(), "request refused");
-        return Ok(error_response(&e));
+        return Ok(answer_after_body(&rt, req, error_response(&e)).await);
     };
     if req.method() != Method::POST {
         let mut r = json_response(
@@ -170,7 +235,7 @@ async fn handle(
         );
         r.headers_mut()
             .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
-        return Ok(r);
+        return Ok(answer_after_body(&rt, req, r).await);
     }
     let mut log = RequestLog::default();
     let result = serve_op(&rt, &store, &op, req, &mut log).await;
@@ -205,23 +270,7 @@ async fn serve_op(
     log: &mut RequestLog,
 ) -> Result<Vec<u8>, XksError> {
     let (parts, body) = req.into_parts();
-    let limit = max_body(rt);
-    let body = Limited::new(body, limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                XksError::new(
-                    ErrorName::UnsupportedOperation,
-                    format!("request body above {limit} bytes"),
-                )
-            } else {
-                XksError::new(ErrorName::Validation, "request body could not be read")
-            }
-        })?
-        .to_bytes();
+    let body = read_body(body, max_body(rt)).await?;
     authenticate(rt, store, &parts, &body)?;
     // After authentication, so unauthenticated traffic cannot use up KMS's share.
     if let Some(limiter) = &store.limiter {
@@ -425,18 +474,19 @@ async fn accept_loop(
         let acceptor = TlsAcceptor::from(Arc::clone(&shared.current().tls));
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
-            let tls =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => {
-                        tracing::info!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::info!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
+            let handshake = acceptor.accept(tcp).into_fallible();
+            let tls = match tokio::time::timeout(Duration::from_secs(10), handshake).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err((e, tcp))) => {
+                    tracing::info!(%peer, error = %e, "TLS handshake failed");
+                    crate::tls::close_after_refusal(tcp).await;
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
             let service = hyper::service::service_fn(move |req| handle(Arc::clone(&shared), req));
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {

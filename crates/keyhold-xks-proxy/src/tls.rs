@@ -1,9 +1,17 @@
 //! The TLS side: rustls with TLS 1.3/1.2 and only the spec's cipher suites, ALPN `h2` and
 //! `http/1.1`, and optional mutual TLS with a configured client CA and subject check that
 //! ends the handshake for any other client (spec Appendix A, "mTLS").
+//!
+//! A client certificate that fails verification (unknown CA, expired, wrong subject, ...) is
+//! refused with a `handshake_failure` alert, as AWS's reference proxy does, rather than the
+//! alert rustls would pick for the cause; the cause is logged. The connection is then closed
+//! cleanly ([`close_after_refusal`]): the alert is sent, the write side shut, and what the
+//! client already sent is read (bounded) before the socket is dropped, so the client reads the
+//! alert instead of a connection reset.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::ring::cipher_suite;
@@ -92,6 +100,46 @@ struct SubjectCheck {
     allowed_cn: Vec<String>,
 }
 
+/// Why a client certificate was refused; carried in [`rustls::Error::Other`], which rustls
+/// answers with a `handshake_failure` alert.
+#[derive(Debug, thiserror::Error)]
+#[error("client certificate refused: {0}")]
+pub struct ClientCertRefused(#[source] pub rustls::Error);
+
+impl ClientCertRefused {
+    /// The rustls error that makes rustls send `handshake_failure`, keeping `cause`.
+    pub fn into_rustls(cause: rustls::Error) -> rustls::Error {
+        rustls::Error::Other(rustls::OtherError(Arc::new(ClientCertRefused(cause))))
+    }
+}
+
+/// How long and how much [`close_after_refusal`] reads before dropping the socket.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+const DRAIN_BYTES: usize = 64 * 1024;
+
+/// Closes a connection whose TLS handshake failed without resetting it: flushes what is
+/// pending (the alert), shuts the write side (FIN), then reads and discards what the client
+/// sent — at most 64 KiB, for at most a second, until it closes — and only then drops the
+/// socket. A socket closed with unread data is reset by the kernel, and the reset can reach
+/// the client before it reads the alert.
+pub async fn close_after_refusal<S>(mut io: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = io.flush().await;
+    let _ = io.shutdown().await;
+    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+    let mut buf = [0u8; 4096];
+    let mut total = 0usize;
+    while total < DRAIN_BYTES {
+        match tokio::time::timeout_at(deadline, io.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => total += n,
+            _ => break,
+        }
+    }
+}
+
 impl ClientCertVerifier for SubjectCheck {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         self.inner.root_hint_subjects()
@@ -104,7 +152,11 @@ impl ClientCertVerifier for SubjectCheck {
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         self.inner
-            .verify_client_cert(end_entity, intermediates, now)?;
+            .verify_client_cert(end_entity, intermediates, now)
+            .map_err(|e| {
+                tracing::warn!(error = %e, "client certificate refused");
+                ClientCertRefused::into_rustls(e)
+            })?;
         if self.allowed_cn.is_empty() {
             return Ok(ClientCertVerified::assertion());
         }
@@ -114,8 +166,10 @@ impl ClientCertVerifier for SubjectCheck {
             }
             other => {
                 tracing::warn!(subject_cn = ?other, "client certificate subject refused");
-                Err(rustls::Error::InvalidCertificate(
-                    rustls::CertificateError::ApplicationVerificationFailure,
+                Err(ClientCertRefused::into_rustls(
+                    rustls::Error::InvalidCertificate(
+                        rustls::CertificateError::ApplicationVerificationFailure,
+                    ),
                 ))
             }
         }

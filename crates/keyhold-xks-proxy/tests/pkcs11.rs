@@ -203,3 +203,89 @@ secret = "{SECRET_1}"
     );
     server.shutdown();
 }
+
+#[tokio::test]
+async fn health_checks_do_not_change_the_token() {
+    let Some(env) = keyhold_pkcs11::softhsm::TestEnv::get() else {
+        return;
+    };
+    let pin = "user-pin-health";
+    let token_cfg = env.token("xks-proxy-health", pin).expect("token");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::new(dir.path());
+    let text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+tls_cert = "{cert}"
+tls_key = "{key}"
+health_cache_seconds = 0
+backend_timeout_ms = 2000
+# Only availability is checked here, not speed (CI machines are busy).
+degraded_latency_ms = 2000
+
+[backends.hsm]
+type = "pkcs11"
+module = "{module}"
+token_label = "xks-proxy-health"
+user_pin = "{pin}"
+pool_size = 2
+
+[[stores]]
+prefix = "/hsm"
+backend = "hsm"
+[[stores.credentials]]
+access_key_id = "{AKID_1}"
+secret = "{SECRET_1}"
+"#,
+        cert = pki.cert.display(),
+        key = pki.key.display(),
+        module = env.module_path().display(),
+    );
+    let config = Config::parse(&text).expect("valid config");
+    let Some(BackendConfig::Pkcs11(hsm)) = config.backends.get("hsm") else {
+        panic!("pkcs11 backend configured");
+    };
+    let admin = Pkcs11Backend::new("hsm", hsm).expect("backend");
+    admin.create_key("k1").expect("create token key");
+    // The test's own view of the token, through the crate's PKCS#11 layer.
+    let view = keyhold_pkcs11::Token::open(token_cfg).expect("open token");
+    let before = view.list_objects().expect("list objects");
+    assert_eq!(
+        before.iter().map(|o| o.label.as_str()).collect::<Vec<_>>(),
+        ["k1"]
+    );
+
+    let server = ProxyServer::start(config, None).await.expect("start");
+    let mut connect_to = BTreeMap::new();
+    connect_to.insert(HOST.to_string(), server.local_addr.to_string());
+    let client = XksClient::new(XksClientConfig {
+        extra_ca_files: vec![pki.ca_pem.clone()],
+        use_system_roots: false,
+        connect_to,
+        timeout_ms: 5000,
+        ..Default::default()
+    })
+    .expect("client");
+    let t = keyhold_core::ports::xks::XksTarget {
+        uri_endpoint: format!("https://{HOST}"),
+        uri_path: "/hsm/kms/xks/v1".to_string(),
+        connectivity: keyhold_core::ports::xks::XksConnectivity::PublicEndpoint,
+        access_key_id: AKID_1.to_string(),
+        secret_access_key: keyhold_crypto::SecretBytes::from_slice(SECRET_1.as_bytes()),
+        region: REGION.to_string(),
+    };
+    for reason in [
+        HealthCheckReason::Connect,
+        HealthCheckReason::Periodic,
+        HealthCheckReason::Periodic,
+    ] {
+        let health = client
+            .get_health_status(&t, reason, &health_meta())
+            .await
+            .expect("health");
+        assert_eq!(health.ekm_fleet_details[0].health_status, "ACTIVE");
+    }
+    assert_eq!(view.list_objects().expect("list objects"), before);
+    server.shutdown();
+}

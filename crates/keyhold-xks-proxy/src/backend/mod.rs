@@ -1,7 +1,8 @@
 //! Key managers behind the proxy: a small [`KeyBackend`] trait and its implementations.
 //!
-//! A backend knows keys by id, does AES-256-GCM with keys that never leave it, and can prove
-//! it is alive with a real encrypt/decrypt on a key reserved for health checks.
+//! A backend knows keys by id and their [`KeyUsage`], does AES-256-GCM with keys that never
+//! leave it (refusing what a key's usage does not allow), and can prove it is alive without
+//! changing anything: a read-only probe or a round trip on a key reserved for health checks.
 
 pub mod pkcs11;
 pub mod software;
@@ -18,15 +19,101 @@ pub enum KeyStatus {
     Disabled,
 }
 
+/// What a key may be used for. Reported in GetKeyMetadata's `keyUsage` (`ENCRYPT`,
+/// `DECRYPT`) and enforced by the backend on every encryption and decryption, the proxy's own
+/// test decryption included: a use the key does not allow is [`BackendError::KeyUsage`]
+/// (`InvalidKeyUsageException`).
+///
+/// Written `encrypt,decrypt`, `encrypt`, `decrypt` or `none` (case-insensitive) on the
+/// command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyUsage {
+    /// The key may encrypt.
+    pub encrypt: bool,
+    /// The key may decrypt.
+    pub decrypt: bool,
+}
+
+impl KeyUsage {
+    /// Encrypt and decrypt: the default, and what KMS requires of an external key.
+    pub const ENCRYPT_DECRYPT: KeyUsage = KeyUsage {
+        encrypt: true,
+        decrypt: true,
+    };
+
+    /// The `keyUsage` values of GetKeyMetadata, in the spec's spelling and order.
+    pub fn wire_values(self) -> Vec<String> {
+        [(WIRE_ENCRYPT, self.encrypt), (WIRE_DECRYPT, self.decrypt)]
+            .iter()
+            .filter(|(_, allowed)| *allowed)
+            .map(|(usage, _)| (*usage).to_string())
+            .collect()
+    }
+
+    /// The usage named by `keyUsage`-style values (`ENCRYPT`, `DECRYPT`, any case); `None`
+    /// for a value that is neither.
+    pub fn from_values<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<KeyUsage> {
+        let mut usage = KeyUsage {
+            encrypt: false,
+            decrypt: false,
+        };
+        for v in values {
+            if v.eq_ignore_ascii_case(WIRE_ENCRYPT) {
+                usage.encrypt = true;
+            } else if v.eq_ignore_ascii_case(WIRE_DECRYPT) {
+                usage.decrypt = true;
+            } else {
+                return None;
+            }
+        }
+        Some(usage)
+    }
+}
+
+const WIRE_ENCRYPT: &str = "ENCRYPT";
+const WIRE_DECRYPT: &str = "DECRYPT";
+
+impl Default for KeyUsage {
+    fn default() -> Self {
+        KeyUsage::ENCRYPT_DECRYPT
+    }
+}
+
+impl std::str::FromStr for KeyUsage {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("none") {
+            return Ok(KeyUsage {
+                encrypt: false,
+                decrypt: false,
+            });
+        }
+        KeyUsage::from_values(s.split(',').map(str::trim)).ok_or_else(|| {
+            format!("invalid key usage {s:?}: encrypt,decrypt | encrypt | decrypt | none")
+        })
+    }
+}
+
+impl std::fmt::Display for KeyUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.encrypt, self.decrypt) {
+            (true, true) => f.write_str("encrypt,decrypt"),
+            (true, false) => f.write_str("encrypt"),
+            (false, true) => f.write_str("decrypt"),
+            (false, false) => f.write_str("none"),
+        }
+    }
+}
+
 /// What the proxy needs to know about a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyMeta {
     /// Enabled or disabled.
     pub status: KeyStatus,
-    /// The key may encrypt.
-    pub can_encrypt: bool,
-    /// The key may decrypt.
-    pub can_decrypt: bool,
+    /// What the key may be used for.
+    pub usage: KeyUsage,
 }
 
 /// AES-GCM output, split the way the XKS API carries it.
@@ -79,14 +166,16 @@ pub trait KeyBackend: Send + Sync + 'static {
     }
     /// Metadata of `key_id`.
     async fn metadata(&self, key_id: &str) -> Result<KeyMeta, BackendError>;
-    /// AES-256-GCM encryption with a fresh 12-byte IV; fails on disabled keys.
+    /// AES-256-GCM encryption with a fresh 12-byte IV; fails on disabled keys and with
+    /// [`BackendError::KeyUsage`] on keys that may not encrypt.
     async fn encrypt(
         &self,
         key_id: &str,
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<Sealed, BackendError>;
-    /// AES-256-GCM decryption; fails on disabled keys.
+    /// AES-256-GCM decryption; fails on disabled keys and with [`BackendError::KeyUsage`] on
+    /// keys that may not decrypt.
     async fn decrypt(
         &self,
         key_id: &str,
@@ -95,7 +184,8 @@ pub trait KeyBackend: Send + Sync + 'static {
         ciphertext: &[u8],
         tag: &[u8],
     ) -> Result<SecretBytes, BackendError>;
-    /// A real encrypt/decrypt round trip on the backend's health-check key.
+    /// Whether the key manager can serve. Must not change the key manager (no keys created,
+    /// no state written): a read-only probe, or a round trip on a key reserved for it.
     async fn health(&self) -> Result<(), BackendError>;
     /// Picks up changes made behind the proxy's back (e.g. the key file edited by the CLI).
     async fn refresh(&self) -> Result<(), BackendError> {

@@ -1,6 +1,12 @@
 //! PKCS#11 backend over `keyhold-pkcs11` (cryptoki): keys are persistent AES-256 token keys found
-//! by label (`key_label_prefix` + external key id), AES-256-GCM runs inside the token, and the
-//! health check is the token's own round trip on its reserved health-check key.
+//! by label (`key_label_prefix` + external key id), AES-256-GCM runs inside the token, and a key's
+//! usage is its `CKA_ENCRYPT`/`CKA_DECRYPT` attributes, set at creation, read back for
+//! GetKeyMetadata and enforced by the token itself (`CKR_KEY_FUNCTION_NOT_PERMITTED`).
+//!
+//! The health check never changes the token: by default it is [`Token::probe`] (token present
+//! and healthy, user logged in, object search answers); with `health_check_key_label` it is a
+//! GCM round trip on that existing key, which the operator creates once (e.g. with
+//! `keyhold xks-proxy keys create`) and which is then no longer reachable as an external key.
 //!
 //! The token is opened lazily and reopened after a failed open, so the proxy starts (and
 //! reports `UNAVAILABLE`) while the HSM is down, and recovers when it comes back. Calls block on
@@ -11,13 +17,15 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use keyhold_crypto::SecretBytes;
-use keyhold_pkcs11::{Ckr, Pin, Pkcs11Error, Token, TokenConfig, GCM_IV_LEN, GCM_TAG_LEN};
+use keyhold_pkcs11::{
+    AesKeyUsage, Ckr, Pin, Pkcs11Error, Token, TokenConfig, GCM_IV_LEN, GCM_TAG_LEN,
+};
 use serde::Deserialize;
 
-use super::{BackendError, KeyBackend, KeyMeta, KeyStatus, Sealed};
+use super::{BackendError, KeyBackend, KeyMeta, KeyStatus, KeyUsage, Sealed};
 
-/// Label of the token key the health check round-trips through; never reachable as an
-/// external key.
+/// Label of the token key earlier releases created for their health check; never reachable
+/// as an external key (and no longer created).
 pub const HEALTH_KEY_LABEL: &str = "keyhold-xks-proxy-health-check";
 
 /// Configuration of a PKCS#11 backend.
@@ -40,6 +48,11 @@ pub struct Pkcs11Config {
     /// Prefix added to external key ids to form the token key label.
     #[serde(default)]
     pub key_label_prefix: String,
+    /// Full token label of an existing AES key (able to encrypt and decrypt) the health
+    /// check round-trips through; absent: a read-only probe without cryptography. The key is
+    /// never created by the proxy and is not reachable as an external key.
+    #[serde(default)]
+    pub health_check_key_label: Option<String>,
 }
 
 fn default_pool() -> usize {
@@ -103,19 +116,46 @@ impl Pkcs11Backend {
 
     fn label(&self, key_id: &str) -> Result<String, BackendError> {
         let label = format!("{}{key_id}", self.inner.config.key_label_prefix);
-        if label == HEALTH_KEY_LABEL {
+        if label == HEALTH_KEY_LABEL
+            || self.inner.config.health_check_key_label.as_deref() == Some(label.as_str())
+        {
             return Err(BackendError::NotFound);
         }
         Ok(label)
     }
 
-    /// Creates a token key for external key id `key_id` (blocking; for the CLI and tests).
+    /// Creates a token key for external key id `key_id`, able to encrypt and decrypt
+    /// (blocking; for the CLI and tests).
     pub fn create_key(&self, key_id: &str) -> Result<(), BackendError> {
+        self.create_key_with_usage(key_id, KeyUsage::ENCRYPT_DECRYPT)
+    }
+
+    /// Creates a token key for external key id `key_id` whose `CKA_ENCRYPT`/`CKA_DECRYPT`
+    /// are `usage` (blocking; for the CLI and tests).
+    pub fn create_key_with_usage(&self, key_id: &str, usage: KeyUsage) -> Result<(), BackendError> {
         let label = self.label(key_id)?;
+        let usage = AesKeyUsage {
+            encrypt: usage.encrypt,
+            decrypt: usage.decrypt,
+        };
         self.inner
             .token()?
-            .generate_aes_key(&label)
+            .generate_aes_key_with_usage(&label, usage)
             .map_err(map_err)
+    }
+
+    /// Creates the key `health_check_key_label` names, if configured and missing (blocking;
+    /// for the CLI). Returns whether a key was created.
+    pub fn create_health_check_key(&self) -> Result<bool, BackendError> {
+        let Some(label) = self.inner.config.health_check_key_label.clone() else {
+            return Ok(false);
+        };
+        let token = self.inner.token()?;
+        if token.has_key(&label).map_err(map_err)? {
+            return Ok(false);
+        }
+        token.generate_aes_key(&label).map_err(map_err)?;
+        Ok(true)
     }
 
     /// Runs `f` on the blocking pool, opening the token there first if needed.
@@ -152,7 +192,12 @@ impl Inner {
         }
         let mut cfg = TokenConfig::new(&self.config.module, &self.config.token_label, self.pin()?);
         cfg.pool_size = self.config.pool_size.max(1);
-        cfg.health_key_label = HEALTH_KEY_LABEL.to_string();
+        // What the read-only probe searches for (it never creates it).
+        cfg.health_key_label = self
+            .config
+            .health_check_key_label
+            .clone()
+            .unwrap_or_else(|| HEALTH_KEY_LABEL.to_string());
         let token =
             Arc::new(Token::open(cfg).map_err(|e| BackendError::Unavailable(e.to_string()))?);
         *slot = Some(Arc::clone(&token));
@@ -184,8 +229,10 @@ impl KeyBackend for Pkcs11Backend {
                 // Not an AES-256 key: KMS refuses it at CreateKey either way.
                 KeyStatus::Disabled
             },
-            can_encrypt: info.can_encrypt,
-            can_decrypt: info.can_decrypt,
+            usage: KeyUsage {
+                encrypt: info.can_encrypt,
+                decrypt: info.can_decrypt,
+            },
         })
     }
 
@@ -228,6 +275,9 @@ impl KeyBackend for Pkcs11Backend {
     }
 
     async fn health(&self) -> Result<(), BackendError> {
-        self.blocking(|t| t.health_check()).await
+        match self.inner.config.health_check_key_label.clone() {
+            Some(label) => self.blocking(move |t| t.round_trip_check(&label)).await,
+            None => self.blocking(|t| t.probe()).await,
+        }
     }
 }

@@ -1,5 +1,8 @@
 //! The built-in software key store: AES-256 keys in a JSON file, each wrapped by Keyhold's
 //! root key and bound to its key id, so a wrapped key copied under another id does not unwrap.
+//! A key's usage (`usage` in the file: `ENCRYPT`, `DECRYPT`, both, or neither) is stored with
+//! it and bound into the wrapping as well when it is not the default of both, so a restriction
+//! cannot be lifted by editing the file. Usage is enforced on every encryption and decryption.
 //!
 //! The file is replaced atomically on every change (write to a temporary file, then rename),
 //! and the running proxy reloads it when its modification time or size changes, so
@@ -16,7 +19,7 @@ use base64::Engine as _;
 use keyhold_crypto::{Aes256Gcm, RootKey, RootKeySource, SecretBytes};
 use serde::{Deserialize, Serialize};
 
-use super::{BackendError, KeyBackend, KeyMeta, KeyStatus, Sealed};
+use super::{BackendError, KeyBackend, KeyMeta, KeyStatus, KeyUsage, Sealed};
 
 const FORMAT: &str = "keyhold-xks-proxy-software-keys/1";
 const TAG_LEN: usize = 16;
@@ -41,6 +44,13 @@ struct StoredKey {
     wrapped: String,
     enabled: bool,
     created_at: String,
+    /// `keyUsage` values; absent (files of earlier releases) means both.
+    #[serde(default = "default_usage")]
+    usage: Vec<String>,
+}
+
+fn default_usage() -> Vec<String> {
+    KeyUsage::ENCRYPT_DECRYPT.wire_values()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,11 +70,14 @@ pub struct KeyListing {
     pub enabled: bool,
     /// RFC 3339 creation time.
     pub created_at: String,
+    /// What the key may be used for.
+    pub usage: KeyUsage,
 }
 
 struct Entry {
     cipher: Aes256Gcm,
     enabled: bool,
+    usage: KeyUsage,
 }
 
 struct Loaded {
@@ -87,8 +100,19 @@ impl std::fmt::Debug for SoftwareBackend {
     }
 }
 
-fn wrap_aad(id: &str) -> Vec<u8> {
-    format!("keyhold-xks-proxy/software/v1/key/{id}").into_bytes()
+/// What a wrapped key is bound to: its id, and its usage unless that is the default (so keys
+/// of earlier releases, all able to do both, unwrap as before).
+fn wrap_aad(id: &str, usage: KeyUsage) -> Vec<u8> {
+    if usage == KeyUsage::ENCRYPT_DECRYPT {
+        format!("keyhold-xks-proxy/software/v1/key/{id}").into_bytes()
+    } else {
+        format!("keyhold-xks-proxy/software/v1/key/{id}/usage/{usage}").into_bytes()
+    }
+}
+
+fn stored_usage(id: &str, values: &[String]) -> Result<KeyUsage, BackendError> {
+    KeyUsage::from_values(values.iter().map(String::as_str))
+        .ok_or_else(|| BackendError::Unavailable(format!("key {id}: unknown usage {values:?}")))
 }
 
 const HEALTH_AAD: &[u8] = b"keyhold-xks-proxy/software/v1/health-key";
@@ -124,8 +148,14 @@ impl SoftwareBackend {
         })
     }
 
-    /// Creates a new random key `id` (enabled) in the file and in memory.
+    /// Creates a new random key `id` (enabled, able to encrypt and decrypt) in the file and in
+    /// memory.
     pub fn create_key(&self, id: &str) -> Result<(), BackendError> {
+        self.create_key_with_usage(id, KeyUsage::ENCRYPT_DECRYPT)
+    }
+
+    /// Creates a new random key `id` (enabled) limited to `usage`.
+    pub fn create_key_with_usage(&self, id: &str, usage: KeyUsage) -> Result<(), BackendError> {
         if !valid_key_id(id) {
             return Err(BackendError::Internal(format!(
                 "invalid key id {id:?}: 1-128 of A-Z a-z 0-9 - . _"
@@ -142,9 +172,11 @@ impl SoftwareBackend {
             file.keys.insert(
                 id.to_string(),
                 StoredKey {
-                    wrapped: STANDARD.encode(self.root.wrap(&wrap_aad(id), material.expose())),
+                    wrapped: STANDARD
+                        .encode(self.root.wrap(&wrap_aad(id, usage), material.expose())),
                     enabled: true,
                     created_at,
+                    usage: usage.wire_values(),
                 },
             );
             Ok(())
@@ -163,15 +195,17 @@ impl SoftwareBackend {
     /// All keys in the file.
     pub fn list(&self) -> Result<Vec<KeyListing>, BackendError> {
         let file = read_file(&self.path)?;
-        Ok(file
-            .keys
+        file.keys
             .into_iter()
-            .map(|(id, k)| KeyListing {
-                id,
-                enabled: k.enabled,
-                created_at: k.created_at,
+            .map(|(id, k)| {
+                Ok(KeyListing {
+                    usage: stored_usage(&id, &k.usage)?,
+                    id,
+                    enabled: k.enabled,
+                    created_at: k.created_at,
+                })
             })
-            .collect())
+            .collect()
     }
 
     fn modify(
@@ -206,12 +240,19 @@ impl SoftwareBackend {
             .ok_or(BackendError::NotFound)
     }
 
-    fn enabled_entry(&self, key_id: &str) -> Result<Arc<Entry>, BackendError> {
+    /// The key if it is enabled and `allowed` accepts its usage.
+    fn usable_entry(
+        &self,
+        key_id: &str,
+        allowed: impl FnOnce(KeyUsage) -> bool,
+    ) -> Result<Arc<Entry>, BackendError> {
         let entry = self.entry(key_id)?;
-        if entry.enabled {
-            Ok(entry)
-        } else {
+        if !entry.enabled {
             Err(BackendError::Disabled)
+        } else if !allowed(entry.usage) {
+            Err(BackendError::KeyUsage)
+        } else {
+            Ok(entry)
         }
     }
 }
@@ -274,12 +315,14 @@ fn load(path: &Path, root: &RootKey) -> Result<Loaded, BackendError> {
     let health = Arc::new(unwrap_key(root, HEALTH_AAD, &file.health_key)?);
     let mut keys = BTreeMap::new();
     for (id, k) in &file.keys {
-        let cipher = unwrap_key(root, &wrap_aad(id), &k.wrapped)?;
+        let usage = stored_usage(id, &k.usage)?;
+        let cipher = unwrap_key(root, &wrap_aad(id, usage), &k.wrapped)?;
         keys.insert(
             id.clone(),
             Arc::new(Entry {
                 cipher,
                 enabled: k.enabled,
+                usage,
             }),
         );
     }
@@ -336,8 +379,7 @@ impl KeyBackend for SoftwareBackend {
             } else {
                 KeyStatus::Disabled
             },
-            can_encrypt: true,
-            can_decrypt: true,
+            usage: entry.usage,
         })
     }
 
@@ -347,7 +389,7 @@ impl KeyBackend for SoftwareBackend {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<Sealed, BackendError> {
-        let entry = self.enabled_entry(key_id)?;
+        let entry = self.usable_entry(key_id, |u| u.encrypt)?;
         seal(&entry.cipher, aad, plaintext)
     }
 
@@ -359,7 +401,7 @@ impl KeyBackend for SoftwareBackend {
         ciphertext: &[u8],
         tag: &[u8],
     ) -> Result<SecretBytes, BackendError> {
-        let entry = self.enabled_entry(key_id)?;
+        let entry = self.usable_entry(key_id, |u| u.decrypt)?;
         open(&entry.cipher, iv, aad, ciphertext, tag)
     }
 
@@ -474,5 +516,29 @@ mod tests {
             b.health().await,
             Err(BackendError::Unavailable(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn usage_is_enforced_and_cannot_be_widened_in_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = config(dir.path());
+        let b = SoftwareBackend::open("soft", &cfg).expect("open");
+        let enc_only = KeyUsage {
+            encrypt: true,
+            decrypt: false,
+        };
+        b.create_key_with_usage("kenc", enc_only).expect("create");
+        let s = b.encrypt("kenc", b"", b"x").await.expect("encrypts");
+        assert_eq!(
+            b.decrypt("kenc", &s.iv, b"", &s.ciphertext, &s.tag).await,
+            Err(BackendError::KeyUsage)
+        );
+        assert_eq!(b.metadata("kenc").await.map(|m| m.usage), Ok(enc_only));
+        // Widening the usage by editing the file makes the key unusable, not more usable.
+        let text = std::fs::read_to_string(&cfg.key_file).expect("read");
+        let widened = text.replace("\"ENCRYPT\"\n", "\"ENCRYPT\",\n        \"DECRYPT\"\n");
+        assert_ne!(widened, text);
+        std::fs::write(&cfg.key_file, widened).expect("write");
+        assert!(SoftwareBackend::open("soft", &cfg).is_err());
     }
 }
