@@ -51,18 +51,22 @@ pub(crate) fn principal_facts(ctx: &RequestContext, now_seconds: f64) -> Facts {
     f
 }
 
+/// The role ARN of an assumed-role session ARN
+/// (`arn:<partition>:sts::<account>:assumed-role/<role>/<session>` →
+/// `arn:<partition>:iam::<account>:role/<role>`); `None` for any other principal. Both
+/// `aws:PrincipalArn` and grantee matching use it, as IAM documents for sessions.
+pub(crate) fn session_role_arn(arn: &str) -> Option<String> {
+    let rest = arn.strip_prefix("arn:")?;
+    let (partition, rest) = rest.split_once(':')?;
+    let rest = rest.strip_prefix("sts::")?;
+    let (account, res) = rest.split_once(':')?;
+    let (role, _session) = res.strip_prefix("assumed-role/")?.rsplit_once('/')?;
+    Some(format!("arn:{partition}:iam::{account}:role/{role}"))
+}
+
 /// `aws:PrincipalArn` of an assumed-role session is the role's ARN, as IAM documents.
 fn principal_arn_for_conditions(arn: &str) -> String {
-    if let Some(rest) = arn.strip_prefix("arn:aws:sts::") {
-        if let Some((account, res)) = rest.split_once(':') {
-            if let Some(role_and_session) = res.strip_prefix("assumed-role/") {
-                if let Some((role, _session)) = role_and_session.rsplit_once('/') {
-                    return format!("arn:aws:iam::{account}:role/{role}");
-                }
-            }
-        }
-    }
-    arn.to_string()
+    session_role_arn(arn).unwrap_or_else(|| arn.to_string())
 }
 
 /// The full condition-key set of a request on `key`.
@@ -118,6 +122,15 @@ mod tests {
         assert_eq!(
             principal_arn_for_conditions("arn:aws:iam::111122223333:user/alice"),
             "arn:aws:iam::111122223333:user/alice"
+        );
+        // Other partitions keep theirs.
+        assert_eq!(
+            session_role_arn("arn:aws-cn:sts::111122223333:assumed-role/app/s1").as_deref(),
+            Some("arn:aws-cn:iam::111122223333:role/app")
+        );
+        assert_eq!(
+            session_role_arn("arn:aws:sts::111122223333:federated-user/bob"),
+            None
         );
     }
 }

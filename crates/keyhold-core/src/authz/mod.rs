@@ -20,7 +20,7 @@
 //! (condition keys) and combines the answers.
 
 mod decide;
-mod facts;
+pub(crate) mod facts;
 
 use std::collections::BTreeMap;
 

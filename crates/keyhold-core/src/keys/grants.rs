@@ -107,7 +107,7 @@ impl GrantDoc {
         if g == ctx.principal_arn {
             return true;
         }
-        if let Some(role) = session_role_arn(&ctx.principal_arn) {
+        if let Some(role) = crate::authz::facts::session_role_arn(&ctx.principal_arn) {
             if g == role {
                 return true;
             }
@@ -134,14 +134,6 @@ impl GrantDoc {
             .map(|p| IndexEntry::new(GRANT_RETIRING_INDEX, p.clone()))
             .collect()
     }
-}
-
-/// The role ARN of an assumed-role session ARN.
-fn session_role_arn(arn: &str) -> Option<String> {
-    let rest = arn.strip_prefix("arn:aws:sts::")?;
-    let (account, res) = rest.split_once(':')?;
-    let (role, _session) = res.strip_prefix("assumed-role/")?.rsplit_once('/')?;
-    Some(format!("arn:aws:iam::{account}:role/{role}"))
 }
 
 /// A grant token: `base64url("khg1:<account>:<region>:<key id>:<grant id>:<nonce>")`. Opaque to
