@@ -294,7 +294,7 @@ impl Keys {
             .material(&key, &doc.current_material_id)
             .await?
             .ok_or_else(|| KmsError::internal(MissingSharedMaterial))?;
-        let first = self.material_row(&row, &doc.current_material_id, created_ms, &current);
+        let first = self.material_row(&row, &doc.current_material_id, created_ms, &current)?;
         match self
             .store
             .insert_key(&row, Some(&first), &[], &super::indexes_of(&doc))
@@ -354,7 +354,7 @@ impl Keys {
                 .ok_or_else(|| KmsError::internal(MissingSharedMaterial))?;
             match self
                 .store
-                .insert_key_material(&self.material_row(to, id, now_ms, &material))
+                .insert_key_material(&self.material_row(to, id, now_ms, &material)?)
                 .await
             {
                 Ok(()) | Err(StoreError::Conflict { .. }) => {}
