@@ -104,6 +104,7 @@ def test_strict_mode_verifies_botocore_signatures(tmp_path):
     )
     root_key = tmp_path / "root.key"
     root_key.write_text("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n")
+    os.chmod(root_key, 0o600)  # Keyhold refuses a key file others can read
     s = Server("--config", str(cfg), "--root-key-file", str(root_key))
     try:
         md = s.client(akid, secret).create_key()["KeyMetadata"]

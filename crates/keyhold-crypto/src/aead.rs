@@ -25,6 +25,10 @@ pub enum AeadError {
     /// Tag mismatch: wrong key, wrong AAD, or tampered data.
     #[error("authentication failed")]
     AuthenticationFailed,
+    /// Encryption failed: the plaintext or the associated data is longer than AES-GCM allows
+    /// (about 64 GiB). Never an empty ciphertext in its place.
+    #[error("AES-GCM encryption failed (plaintext or associated data too long)")]
+    EncryptionFailed,
 }
 
 /// An AES-256-GCM key.
@@ -49,19 +53,43 @@ impl Aes256Gcm {
         })
     }
 
-    /// Encrypts with a fresh random IV; returns `(iv, ciphertext || tag)`.
-    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> ([u8; IV_LEN], Vec<u8>) {
+    /// Encrypts with a fresh random IV; returns `(iv, ciphertext || tag)`, or
+    /// [`AeadError::EncryptionFailed`].
+    pub fn try_seal(
+        &self,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<([u8; IV_LEN], Vec<u8>), AeadError> {
         let iv_bytes = crate::random_bytes(IV_LEN);
         let mut iv = [0u8; IV_LEN];
         iv.copy_from_slice(iv_bytes.expose());
-        let ct = self.seal_with_iv(&iv, aad, plaintext);
-        (iv, ct)
+        let ct = self.seal_with_iv(&iv, aad, plaintext)?;
+        Ok((iv, ct))
     }
 
-    /// Encrypts with the given IV (callers must never reuse an IV under one key).
-    pub fn seal_with_iv(&self, iv: &[u8; IV_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        // Encryption of in-memory data with a valid key and IV cannot fail in aes-gcm except
-        // for plaintexts above 64 GiB, which no caller can send.
+    /// [`Aes256Gcm::try_seal`] for callers that have not moved to it yet.
+    ///
+    /// # Panics
+    ///
+    /// When encryption fails, which takes a plaintext or associated data over AES-GCM's limit
+    /// of about 64 GiB: a loud failure rather than an empty ciphertext. New code calls
+    /// [`Aes256Gcm::try_seal`].
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> ([u8; IV_LEN], Vec<u8>) {
+        match self.try_seal(aad, plaintext) {
+            Ok(sealed) => sealed,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Encrypts with the given IV (callers must never reuse an IV under one key); fails with
+    /// [`AeadError::EncryptionFailed`] when `aes-gcm` refuses the input (over its length
+    /// limits), never returning an empty ciphertext.
+    pub fn seal_with_iv(
+        &self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, AeadError> {
         self.cipher
             .encrypt(
                 Nonce::from_slice(iv),
@@ -70,7 +98,7 @@ impl Aes256Gcm {
                     aad,
                 },
             )
-            .unwrap_or_default()
+            .map_err(|_| AeadError::EncryptionFailed)
     }
 
     /// Decrypts `ciphertext || tag`.
@@ -138,7 +166,50 @@ mod tests {
         let k = Aes256Gcm::new(&key).unwrap();
         let mut ivb = [0u8; 12];
         ivb.copy_from_slice(&iv);
-        assert_eq!(k.seal_with_iv(&ivb, &aad, &pt), want);
+        assert_eq!(k.seal_with_iv(&ivb, &aad, &pt), Ok(want));
+    }
+
+    /// An encryption `aes-gcm` refuses (associated data over its 2^36-byte limit) is an
+    /// error, not an empty ciphertext. The oversized associated data is a read-only anonymous
+    /// mapping that is never touched (`aes-gcm` checks lengths first), so no memory is used.
+    #[cfg(all(unix, target_pointer_width = "64"))]
+    #[test]
+    fn encryption_failure_is_an_error_not_an_empty_ciphertext() {
+        let len = (1usize << 36) + 1;
+        // SAFETY: a fresh private anonymous read-only mapping of `len` bytes; it is only
+        // viewed as a byte slice while mapped and unmapped once, at the end.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            println!("SKIP: cannot reserve 64 GiB of address space");
+            return;
+        }
+        // SAFETY: `ptr` maps `len` readable bytes (zero pages) until `munmap` below.
+        let huge_aad = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
+        let k = Aes256Gcm::new(&[2u8; 32]).unwrap();
+        let sealed = k.seal_with_iv(&[0u8; IV_LEN], huge_aad, b"plaintext");
+        let tried = k.try_seal(huge_aad, b"plaintext").map(|(_, c)| c);
+        // SAFETY: the mapping made above, no longer borrowed.
+        unsafe { libc::munmap(ptr, len) };
+        assert_eq!(sealed, Err(AeadError::EncryptionFailed));
+        assert_eq!(tried, Err(AeadError::EncryptionFailed));
+    }
+
+    /// The AES key schedule and the GHASH key are wiped when a key is dropped
+    /// (the `zeroize` features of `aes` and `aes-gcm`).
+    #[test]
+    fn key_schedules_zeroize_on_drop() {
+        fn zeroize_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        zeroize_on_drop::<aes::Aes256>();
+        zeroize_on_drop::<aes::Aes256Enc>();
     }
 
     fn hex(s: &str) -> Vec<u8> {

@@ -6,7 +6,7 @@
 //! Sources: a file holding the base64 of 32 random bytes (created with mode 0600 on first start
 //! when allowed), or an environment variable holding the same. A PKCS#11 source comes later.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -39,6 +39,21 @@ pub enum RootKeyError {
     /// The environment variable is not set.
     #[error("environment variable {0} is not set")]
     MissingEnv(String),
+    /// The root key file can be read or written by its group or by others; Keyhold refuses
+    /// it, as ssh refuses such private keys.
+    #[error(
+        "root key file {path} is accessible by group or others (mode {mode:03o}); \
+         restrict it with `chmod 600 {path}`"
+    )]
+    InsecurePermissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Wrapping failed (the secret or associated data is over AES-GCM's length limit).
+    #[error("cannot wrap the secret: {0}")]
+    Wrap(AeadError),
     /// The root key file is missing and creating it was not allowed.
     #[error("root key file {0} does not exist (start once in dev mode, or provide one)")]
     MissingFile(PathBuf),
@@ -85,8 +100,13 @@ fn load_file(path: &Path, create: bool) -> Result<RootKey, RootKeyError> {
         path: path.to_path_buf(),
         source,
     };
-    match std::fs::read_to_string(path) {
-        Ok(text) => RootKey::from_base64(text.trim(), &path.display().to_string()),
+    match std::fs::File::open(path) {
+        Ok(mut file) => {
+            check_permissions(path, &file)?;
+            let mut text = zeroize::Zeroizing::new(String::new());
+            file.read_to_string(&mut text).map_err(io)?;
+            RootKey::from_base64(text.trim(), &path.display().to_string())
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if !create {
                 return Err(RootKeyError::MissingFile(path.to_path_buf()));
@@ -115,6 +135,34 @@ fn load_file(path: &Path, create: bool) -> Result<RootKey, RootKeyError> {
         }
         Err(e) => Err(io(e)),
     }
+}
+
+/// Refuses a key file that its group or others may read or write (`mode & 0o077 != 0`).
+#[cfg(unix)]
+fn check_permissions(path: &Path, file: &std::fs::File) -> Result<(), RootKeyError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = file
+        .metadata()
+        .map_err(|source| RootKeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(RootKeyError::InsecurePermissions {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// Permission bits are a Unix notion; elsewhere the file is accepted as it is.
+#[cfg(not(unix))]
+fn check_permissions(_path: &Path, _file: &std::fs::File) -> Result<(), RootKeyError> {
+    Ok(())
 }
 
 /// The root key. `Debug` shows only a short fingerprint.
@@ -161,14 +209,31 @@ impl RootKey {
     }
 
     /// Wraps `secret`, binding it to `aad` (the identity of the row that will own it).
-    /// Layout: `version(1) || iv(12) || ciphertext || tag(16)`.
-    pub fn wrap(&self, aad: &[u8], secret: &[u8]) -> Vec<u8> {
-        let (iv, ct) = self.aead.seal(aad, secret);
+    /// Layout: `version(1) || iv(12) || ciphertext || tag(16)`. Fails with
+    /// [`RootKeyError::Wrap`] when encryption fails, never returning an empty value.
+    pub fn try_wrap(&self, aad: &[u8], secret: &[u8]) -> Result<Vec<u8>, RootKeyError> {
+        let (iv, ct) = self
+            .aead
+            .try_seal(aad, secret)
+            .map_err(RootKeyError::Wrap)?;
         let mut out = Vec::with_capacity(1 + IV_LEN + ct.len());
         out.push(WRAP_VERSION);
         out.extend_from_slice(&iv);
         out.extend_from_slice(&ct);
-        out
+        Ok(out)
+    }
+
+    /// [`RootKey::try_wrap`] for callers that have not moved to it yet.
+    ///
+    /// # Panics
+    ///
+    /// When encryption fails, which takes a secret or associated data over AES-GCM's limit
+    /// of about 64 GiB. New code calls [`RootKey::try_wrap`].
+    pub fn wrap(&self, aad: &[u8], secret: &[u8]) -> Vec<u8> {
+        match self.try_wrap(aad, secret) {
+            Ok(wrapped) => wrapped,
+            Err(e) => panic!("{e}"),
+        }
     }
 
     /// Unwraps a value made by [`RootKey::wrap`] with the same `aad`.
@@ -196,7 +261,7 @@ mod tests {
     #[test]
     fn wrap_binds_to_aad() {
         let rk = RootKey::new(&[3u8; 32]).unwrap();
-        let w = rk.wrap(b"key:1", b"material");
+        let w = rk.try_wrap(b"key:1", b"material").unwrap();
         assert_eq!(rk.unwrap(b"key:1", &w).unwrap().expose(), b"material");
         assert!(rk.unwrap(b"key:2", &w).is_err());
         assert!(rk.unwrap(b"key:1", &w[..10]).is_err());
@@ -217,7 +282,7 @@ mod tests {
         let a = src.load().unwrap();
         let b = src.load().unwrap();
         assert_eq!(a.fingerprint(), b.fingerprint());
-        let w = a.wrap(b"x", b"y");
+        let w = a.try_wrap(b"x", b"y").unwrap();
         assert_eq!(b.unwrap(b"x", &w).unwrap().expose(), b"y");
         #[cfg(unix)]
         {
@@ -235,7 +300,48 @@ mod tests {
             path: dir.join("bad.key"),
             create_if_missing: false,
         };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let perms = std::fs::Permissions::from_mode(0o600);
+            std::fs::set_permissions(dir.join("bad.key"), perms).unwrap();
+        }
         assert!(matches!(bad.load(), Err(RootKeyError::Malformed { .. })));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Like ssh with private keys: a key file its group or others can read or write is
+    /// refused, with the command that fixes it; 0600 and 0400 are accepted.
+    #[cfg(unix)]
+    #[test]
+    fn key_file_open_to_group_or_others_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("kh-rk-perm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("root.key");
+        std::fs::write(&path, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n").unwrap();
+        let src = RootKeySource::File {
+            path: path.clone(),
+            create_if_missing: false,
+        };
+        for mode in [0o644, 0o640, 0o604, 0o660, 0o620, 0o602] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = src.load().unwrap_err();
+            assert!(
+                matches!(err, RootKeyError::InsecurePermissions { mode: m, .. } if m == mode),
+                "{mode:o}: {err}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("chmod 600 {}", path.display())),
+                "{text}"
+            );
+        }
+        for mode in [0o600, 0o400] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert!(src.load().is_ok(), "{mode:o}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -93,6 +93,53 @@ pub fn authenticate_for(
     }
 }
 
+/// Admits a request to a test-mode endpoint (`/moto-api/reset`, `/keyhold-test/*`).
+///
+/// Dev mode admits every request, as it admits every KMS request. Strict mode needs a valid
+/// SigV4 signature (service `kms`) from a configured access key marked `admin = true`;
+/// anything else (unsigned, unknown key, bad signature, non-admin key) is refused with
+/// `AccessDeniedException` and HTTP 403.
+pub fn authorize_test_endpoint(
+    settings: &Settings,
+    parts: &RequestParts<'_>,
+) -> Result<(), WireError> {
+    if settings.auth == AuthMode::Dev {
+        return Ok(());
+    }
+    let denied = |why: &str| {
+        WireError::kms(
+            keyhold_kms_model::Exception::AccessDenied,
+            format!(
+                "Test-mode endpoints need a request signed by an access key with admin = true: {why}."
+            ),
+        )
+        .with_status(http::StatusCode::FORBIDDEN)
+    };
+    let parsed = keyhold_sigv4::inspect(parts).map_err(|e| match e {
+        SigV4Error::MissingAuthentication => denied("the request is not signed"),
+        _ => denied("the request's signature is malformed"),
+    })?;
+    let key = settings
+        .access_keys
+        .get(parsed.access_key_id())
+        .ok_or_else(|| denied("the access key is not configured"))?;
+    parsed
+        .check_scope(None, SERVICE)
+        .map_err(|_| denied("the credential scope is not for service kms"))?;
+    keyhold_sigv4::verify(
+        &parsed,
+        parts,
+        &key.secret_access_key,
+        time::OffsetDateTime::now_utc(),
+        settings.max_clock_skew,
+    )
+    .map_err(|_| denied("the signature does not verify"))?;
+    if !key.admin {
+        return Err(denied("this access key is not an admin"));
+    }
+    Ok(())
+}
+
 /// The context of a request made with a configured access key: its account, its principal
 /// (the account root unless configured) and its identity policies.
 fn context_for_key(key: &AccessKey, region: &str, request_id: &str) -> RequestContext {

@@ -14,6 +14,24 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:4600";
 pub const DEFAULT_ACCOUNT: &str = "123456789012";
 /// The Region used when a request carries no credential scope (unsigned dev requests).
 pub const DEFAULT_REGION: &str = "us-east-1";
+/// Default time a client has to send a request's headers (and, on a new connection, to
+/// start its first request) before the connection is closed.
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// Default time a client has to complete the TLS handshake.
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT_SECS: u64 = 10;
+/// Default cap on connections open at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+/// The format of log lines (on standard error).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines; coloured only when standard error is a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
 
 /// How requests are authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -45,6 +63,10 @@ pub struct AccessKey {
     /// policy names it directly or a grant gives it the operation.
     #[serde(default)]
     pub identity_policies: Vec<String>,
+    /// May call the test-mode endpoints (`/moto-api/reset`, `/keyhold-test/*`) under
+    /// `--auth strict` (default false). Test mode itself needs the `--test-mode` flag.
+    #[serde(default)]
+    pub admin: bool,
     /// The parsed `identity_policies` (filled in when the configuration is resolved).
     #[serde(skip)]
     pub parsed_identity_policies: keyhold_core::context::IdentityPolicies,
@@ -55,6 +77,7 @@ impl std::fmt::Debug for AccessKey {
         f.debug_struct("AccessKey")
             .field("access_key_id", &self.access_key_id)
             .field("account_id", &self.account_id)
+            .field("admin", &self.admin)
             .finish_non_exhaustive()
     }
 }
@@ -87,10 +110,22 @@ pub struct FileConfig {
     /// Access keys for strict mode.
     #[serde(default)]
     pub access_keys: Vec<AccessKey>,
-    /// Answer the moto-compatible test endpoints (`/moto-api/reset`).
-    pub test_mode: Option<bool>,
+    /// No longer accepted: test mode exists only with the `--test-mode` flag. A file that
+    /// still sets it is refused at start-up, naming the flag.
+    pub test_mode: Option<toml::Value>,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: Option<usize>,
+    /// Seconds a client has to send a request's headers (and, on a new connection, to start
+    /// its first request) before the connection is closed; HTTP/2 connections are pinged at
+    /// this interval and closed when a ping is not answered within it. Default 10.
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a client has to complete the TLS handshake. Default 10.
+    pub tls_handshake_timeout_secs: Option<u64>,
+    /// Connections open at once; when reached, new connections wait in the kernel's backlog
+    /// until one closes. Default 4096.
+    pub max_connections: Option<usize>,
+    /// `text` (default) or `json`.
+    pub log_format: Option<LogFormat>,
     /// Allowed SigV4 clock skew in seconds. Default 300: real KMS rejects signatures older
     /// than five minutes ("... - 5 min."), although other AWS services allow fifteen.
     pub max_clock_skew_secs: Option<i64>,
@@ -142,6 +177,14 @@ pub struct Settings {
     pub test_mode: bool,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Time to send a request's headers (and to start the first request of a connection).
+    pub header_read_timeout: std::time::Duration,
+    /// Time to complete the TLS handshake.
+    pub tls_handshake_timeout: std::time::Duration,
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// The format of log lines.
+    pub log_format: LogFormat,
     /// Allowed clock skew for SigV4.
     pub max_clock_skew: time::Duration,
     /// Where to write the bound address once listening (for harnesses).
@@ -206,9 +249,26 @@ pub struct ServeArgs {
     /// KEYHOLD_ROOT_KEY (base64 of 32 bytes) takes precedence over any file.
     #[arg(long, env = "KEYHOLD_ROOT_KEY_FILE")]
     pub root_key_file: Option<PathBuf>,
-    /// Answer moto's test endpoints (`POST /moto-api/reset` wipes all state).
-    #[arg(long, env = "KEYHOLD_TEST_MODE")]
+    /// Answer the test endpoints (`POST /moto-api/reset` wipes all state,
+    /// `/keyhold-test/*`) and allow `[cloudhsm] fault_injection`. Only this flag turns test
+    /// mode on (never the config file or the environment); with `--auth strict` the test
+    /// endpoints need a request signed by an access key with `admin = true`.
+    #[arg(long)]
     pub test_mode: bool,
+    /// Seconds a client has to send a request's headers [default: 10]
+    /// (config: header_read_timeout_secs).
+    #[arg(long, env = "KEYHOLD_HEADER_READ_TIMEOUT_SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a client has to complete the TLS handshake [default: 10]
+    /// (config: tls_handshake_timeout_secs).
+    #[arg(long, env = "KEYHOLD_TLS_HANDSHAKE_TIMEOUT_SECS")]
+    pub tls_handshake_timeout_secs: Option<u64>,
+    /// Connections open at once [default: 4096] (config: max_connections).
+    #[arg(long, env = "KEYHOLD_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Log line format on standard error [default: text] (config: log_format).
+    #[arg(long, env = "KEYHOLD_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
     /// Write the bound address (host:port) to this file once listening.
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
@@ -216,6 +276,8 @@ pub struct ServeArgs {
 
 /// The environment variable holding the root key itself (base64 of 32 bytes).
 pub const ROOT_KEY_ENV: &str = "KEYHOLD_ROOT_KEY";
+/// The environment variable that switched test mode on in earlier releases; now refused.
+pub const RETIRED_TEST_MODE_ENV: &str = "KEYHOLD_TEST_MODE";
 
 /// Resolves file < environment < flags into [`Settings`].
 pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
@@ -228,6 +290,46 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
         }
         None => FileConfig::default(),
     };
+    if file.test_mode.is_some() {
+        let path = args.config.as_deref().unwrap_or(std::path::Path::new(""));
+        anyhow::bail!(
+            "{}: `test_mode` is no longer read from the configuration file; remove it and start \
+             the server with the --test-mode command-line flag instead",
+            path.display()
+        );
+    }
+    if std::env::var_os(RETIRED_TEST_MODE_ENV).is_some() {
+        anyhow::bail!(
+            "the environment variable {RETIRED_TEST_MODE_ENV} no longer turns test mode on; unset \
+             it and start the server with the --test-mode command-line flag instead"
+        );
+    }
+    let cloudhsm = file.cloudhsm.unwrap_or_default();
+    if cloudhsm.fault_injection && !args.test_mode {
+        anyhow::bail!(
+            "[cloudhsm] fault_injection = true needs test mode: start the server with the \
+             --test-mode command-line flag (never in production)"
+        );
+    }
+    let header_read_timeout = positive_secs(
+        "header_read_timeout_secs",
+        args.header_read_timeout_secs
+            .or(file.header_read_timeout_secs)
+            .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT_SECS),
+    )?;
+    let tls_handshake_timeout = positive_secs(
+        "tls_handshake_timeout_secs",
+        args.tls_handshake_timeout_secs
+            .or(file.tls_handshake_timeout_secs)
+            .unwrap_or(DEFAULT_TLS_HANDSHAKE_TIMEOUT_SECS),
+    )?;
+    let max_connections = args
+        .max_connections
+        .or(file.max_connections)
+        .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    if max_connections == 0 {
+        anyhow::bail!("max_connections must be at least 1");
+    }
     let listen_text = args
         .listen
         .or(file.listen)
@@ -286,8 +388,12 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
         default_account,
         root_key,
         access_keys,
-        test_mode: args.test_mode || file.test_mode.unwrap_or(false),
+        test_mode: args.test_mode,
         max_body_bytes: file.max_body_bytes.unwrap_or(1024 * 1024),
+        header_read_timeout,
+        tls_handshake_timeout,
+        max_connections,
+        log_format: args.log_format.or(file.log_format).unwrap_or_default(),
         max_clock_skew: time::Duration::seconds(file.max_clock_skew_secs.unwrap_or(300)),
         ready_file: args.ready_file,
         xks: file.xks.unwrap_or_default(),
@@ -307,8 +413,16 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
                 .max(1),
         ),
         node_id: file.node_id,
-        cloudhsm: file.cloudhsm.unwrap_or_default(),
+        cloudhsm,
     })
+}
+
+/// `secs` as a duration, refusing 0 (which would close every connection at once).
+fn positive_secs(key: &str, secs: u64) -> anyhow::Result<std::time::Duration> {
+    if secs == 0 {
+        anyhow::bail!("{key} must be at least 1 second");
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// Parses an access key's identity policies, naming the key and the policy on error.
@@ -330,3 +444,7 @@ fn parse_identity_policies(
     }
     Ok(keyhold_core::context::IdentityPolicies(parsed.into()))
 }
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -9,6 +9,7 @@ pub mod cloudhsm_dispatch;
 pub mod config;
 pub mod dispatch;
 pub mod listener;
+pub mod logging;
 pub mod router;
 pub mod wire;
 
@@ -21,6 +22,14 @@ pub use listener::RunningServer;
 
 /// Opens storage and the root key, then starts serving `settings` in the background.
 pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
+    if settings.auth == config::AuthMode::Dev && !settings.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %settings.listen,
+            "dev authentication on a non-loopback address: anyone who can reach {} is \
+             accepted without a signature check; listen on 127.0.0.1 or use --auth strict",
+            settings.listen
+        );
+    }
     let root_key = Arc::new(settings.root_key.load().context("loading the root key")?);
     let store: Arc<dyn keyhold_core::ports::MetadataStore> = match (
         settings.database_url.as_deref(),

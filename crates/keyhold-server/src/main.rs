@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use keyhold_server::config::{resolve, ServeArgs};
+use keyhold_server::config::{resolve, LogFormat, ServeArgs};
 
 #[derive(Parser)]
 #[command(
@@ -48,13 +48,10 @@ enum RootKeyCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KEYHOLD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,keyhold_server=info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // `serve` installs its logger once its settings (and so its log format) are resolved.
+    if !matches!(cli.command, Command::Serve(_)) {
+        keyhold_server::logging::init(LogFormat::Text);
+    }
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::XksProxy { command } => Ok(keyhold_xks_proxy::run(command)?),
@@ -82,6 +79,7 @@ fn main() -> anyhow::Result<()> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = resolve(args)?;
+    keyhold_server::logging::init(settings.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -1,6 +1,7 @@
 //! The awsJson1.1 front door: one function turns an HTTP request into a KMS response.
 //!
-//! Order of checks, as AWS applies them: test-harness paths; method; body size; target
+//! Order of checks, as AWS applies them: test-harness paths (only with `--test-mode`, and
+//! under `--auth strict` only for an admin access key); method; body size; target
 //! (`X-Amz-Target: TrentService.<Op>`); authentication; content type; then the operation.
 
 use std::sync::Arc;
@@ -74,38 +75,8 @@ async fn handle_inner(
     request_id: &str,
 ) -> Result<Response<Full<Bytes>>, WireError> {
     let settings = &state.settings;
-    if settings.test_mode && req.uri().path() == MOTO_RESET_PATH {
-        if req.method() != http::Method::POST {
-            return Err(WireError::kms(Exception::MethodNotAllowed, "Use POST."));
-        }
-        state.kms.reset().await.map_err(WireError::from)?;
-        return Ok(json_response(
-            StatusCode::OK,
-            Bytes::from_static(b"{\"status\": \"ok\"}"),
-            request_id,
-        ));
-    }
-    if settings.test_mode
-        && req.uri().path() == COMPLETE_DELETIONS_PATH
-        && req.method() == http::Method::POST
-    {
-        let n = state
-            .kms
-            .keys
-            .complete_pending_deletions(true)
-            .await
-            .map_err(WireError::from)?;
-        return Ok(json_response(
-            StatusCode::OK,
-            Bytes::from(format!("{{\"deleted\": {n}}}")),
-            request_id,
-        ));
-    }
-    if settings.test_mode
-        && req.uri().path() == ADVANCE_CLOCK_PATH
-        && req.method() == http::Method::POST
-    {
-        return advance_clock(state, req, request_id).await;
+    if settings.test_mode && is_test_path(req.uri().path()) {
+        return test_endpoint(state, req, request_id).await;
     }
     if req.method() != http::Method::POST {
         return Err(WireError::kms(
@@ -159,18 +130,78 @@ async fn handle_inner(
     Ok(json_response(StatusCode::OK, out, request_id))
 }
 
+/// True for the paths that exist only in test mode.
+fn is_test_path(path: &str) -> bool {
+    path == MOTO_RESET_PATH || path.starts_with(TEST_PATH_PREFIX)
+}
+
+/// The prefix of Keyhold's own test-mode endpoints.
+const TEST_PATH_PREFIX: &str = "/keyhold-test/";
+
+/// Largest body of a test-mode request.
+const TEST_BODY_LIMIT: usize = 4096;
+
+/// A request to a test-mode path (test mode is on): admitted by
+/// [`crate::auth::authorize_test_endpoint`] before anything else happens.
+async fn test_endpoint(
+    state: &AppState,
+    req: Request<Incoming>,
+    request_id: &str,
+) -> Result<Response<Full<Bytes>>, WireError> {
+    let (parts, body) = req.into_parts();
+    // The body is part of the signature, so it is read (bounded) first.
+    let body = read_body(body, TEST_BODY_LIMIT, &parts.headers).await?;
+    let http_parts = HttpRequestParts::from_http(&parts, &body);
+    crate::auth::authorize_test_endpoint(&state.settings, &http_parts.request_parts())?;
+    let path = parts.uri.path();
+    if path == MOTO_RESET_PATH {
+        if parts.method != http::Method::POST {
+            return Err(WireError::kms(Exception::MethodNotAllowed, "Use POST."));
+        }
+        state.kms.reset().await.map_err(WireError::from)?;
+        return Ok(json_response(
+            StatusCode::OK,
+            Bytes::from_static(b"{\"status\": \"ok\"}"),
+            request_id,
+        ));
+    }
+    if parts.method != http::Method::POST {
+        return Err(WireError::kms(Exception::UnknownOperation, "Use POST.")
+            .with_status(StatusCode::METHOD_NOT_ALLOWED));
+    }
+    match path {
+        COMPLETE_DELETIONS_PATH => {
+            let n = state
+                .kms
+                .keys
+                .complete_pending_deletions(true)
+                .await
+                .map_err(WireError::from)?;
+            Ok(json_response(
+                StatusCode::OK,
+                Bytes::from(format!("{{\"deleted\": {n}}}")),
+                request_id,
+            ))
+        }
+        ADVANCE_CLOCK_PATH => advance_clock(state, &body, request_id).await,
+        _ => Err(
+            WireError::kms(Exception::UnknownOperation, "No such test-mode endpoint.")
+                .with_status(StatusCode::NOT_FOUND),
+        ),
+    }
+}
+
 /// The [`ADVANCE_CLOCK_PATH`] hook.
 async fn advance_clock(
     state: &AppState,
-    req: Request<Incoming>,
+    body: &[u8],
     request_id: &str,
 ) -> Result<Response<Full<Bytes>>, WireError> {
     #[derive(serde::Deserialize)]
     struct Advance {
         seconds: u64,
     }
-    let body = read_body(req.into_body(), 4096, &http::HeaderMap::new()).await?;
-    let advance: Advance = serde_json::from_slice(&body)
+    let advance: Advance = serde_json::from_slice(body)
         .map_err(|e| WireError::serialization(format!("Expected {{\"seconds\": n}}: {e}")))?;
     let Some(clock) = &state.test_clock else {
         return Err(WireError::kms(

@@ -22,6 +22,11 @@ fn strict_server() -> (TestServer, tempfile::TempDir) {
     // Strict mode never creates a root key: provide one.
     let rk = dir.path().join("root.key");
     std::fs::write(&rk, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n").unwrap();
+    {
+        // Keyhold refuses a root key file its group or others can read.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&rk, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let server = TestServer::start_with(&[
         "--config",
         cfg.to_str().unwrap(),

@@ -73,6 +73,11 @@ fn strict_server() -> (TestServer, tempfile::TempDir) {
     std::fs::write(&path, cfg).unwrap();
     let rk = dir.path().join("root.key");
     std::fs::write(&rk, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n").unwrap();
+    {
+        // Keyhold refuses a root key file its group or others can read.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&rk, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let server = TestServer::start_with(&[
         "--config",
         path.to_str().unwrap(),

@@ -303,6 +303,9 @@ async fn internal_error_when_the_kmsuser_password_cannot_be_unwrapped() {
             base64::engine::general_purpose::STANDARD.encode([byte; 32]),
         )
         .expect("root key");
+        // Keyhold refuses a root key file its group or others can read.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         path.display().to_string()
     };
     let (a, b) = (write_key("a.key", 0xa1), write_key("b.key", 0xb2));

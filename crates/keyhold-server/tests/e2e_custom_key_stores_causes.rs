@@ -54,6 +54,9 @@ fn write_root_key(path: &Path, byte: u8) {
         base64::engine::general_purpose::STANDARD.encode([byte; 32]),
     )
     .unwrap();
+    // Keyhold refuses a root key file its group or others can read.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 #[tokio::test]

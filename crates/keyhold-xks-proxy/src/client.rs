@@ -12,8 +12,8 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-/// Where and how to call.
-#[derive(Debug, Clone)]
+/// Where and how to call. `Debug` never shows the secret.
+#[derive(Clone)]
 pub struct ClientOptions {
     /// `https://host[:port][/prefix]/kms/xks/v1`.
     pub url: String,
@@ -32,6 +32,21 @@ pub struct ClientOptions {
     pub region: String,
     /// Offer only `h2` in ALPN (otherwise only `http/1.1`).
     pub http2: bool,
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("url", &self.url)
+            .field("connect_to", &self.connect_to)
+            .field("ca_file", &self.ca_file)
+            .field("client_cert", &self.client_cert)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret", &"<redacted>")
+            .field("region", &self.region)
+            .field("http2", &self.http2)
+            .finish()
+    }
 }
 
 /// A configured client; [`SignedClient::connect`] opens connections.
@@ -310,5 +325,29 @@ impl Connection {
             .map_err(|e| e.to_string())?
             .to_bytes();
         Ok((status, body))
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_the_secret() {
+        let secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==";
+        let opts = ClientOptions {
+            url: "https://xks.example/kms/xks/v1".into(),
+            connect_to: None,
+            ca_file: None,
+            client_cert: None,
+            access_key_id: "AKIAXKSPROXYTESTAAAA".into(),
+            secret: secret.into(),
+            region: "us-east-1".into(),
+            http2: false,
+        };
+        let shown = format!("{opts:?}");
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("AKIAXKSPROXYTESTAAAA"));
+        assert!(shown.contains("<redacted>"));
     }
 }

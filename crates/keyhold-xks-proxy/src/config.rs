@@ -179,8 +179,8 @@ impl StoreConfig {
     }
 }
 
-/// One SigV4 credential.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// One SigV4 credential. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialConfig {
     /// 20–30 characters of `A-Z2-7`.
@@ -191,6 +191,16 @@ pub struct CredentialConfig {
     /// The secret, from this environment variable.
     #[serde(default)]
     pub secret_env: Option<String>,
+}
+
+impl std::fmt::Debug for CredentialConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialConfig")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("secret_env", &self.secret_env)
+            .finish()
+    }
 }
 
 impl CredentialConfig {
@@ -444,6 +454,15 @@ mod tests {
             &sample()[sample().find("[[stores]]").unwrap_or(0)..]
         );
         assert!(Config::parse(&twice).is_err());
+    }
+
+    #[test]
+    fn debug_redacts_credential_secrets() {
+        let c = Config::parse(&sample()).expect("valid");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains(SECRET), "{shown}");
+        assert!(shown.contains(AKID));
+        assert!(shown.contains("<redacted>"));
     }
 
     #[test]

@@ -237,6 +237,24 @@ impl CustomKeyStores {
         let connected = (ConnectionStateType::Connected, None);
         let (account, region, id) = (&s.row.account_id, &s.row.region, &s.row.id);
         let new = new_password();
+        // Wrapped before the PIN changes, so a failure here leaves the token as it was.
+        let wrapped_password = match wrap_secret(
+            &self.inner.root_key,
+            account,
+            region,
+            id,
+            SecretKind::KmsUserPassword,
+            new.expose(),
+        ) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(custom_key_store_id = %id, error = %e, "wrapping the new kmsuser password failed");
+                return (
+                    ConnectionStateType::Failed,
+                    Some(ConnectionErrorCodeType::InternalError),
+                );
+            }
+        };
         if let Err(f) = hsm
             .change_password(account, region, &doc.cluster_id, old, &new)
             .await
@@ -247,14 +265,7 @@ impl CustomKeyStores {
         let mut next_doc = s.doc.clone();
         next_doc.connection_error_code = None;
         next_doc.kind = StoreKind::CloudHsm(CloudHsmDoc {
-            wrapped_password: wrap_secret(
-                &self.inner.root_key,
-                account,
-                region,
-                id,
-                SecretKind::KmsUserPassword,
-                new.expose(),
-            ),
+            wrapped_password,
             ..doc.clone()
         });
         let written = match s.next_with(ConnectionStateType::Connected, &s.row.name, &next_doc) {

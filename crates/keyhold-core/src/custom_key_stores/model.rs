@@ -177,9 +177,11 @@ pub(crate) fn wrap_secret(
     id: &str,
     kind: SecretKind,
     secret: &[u8],
-) -> String {
-    let wrapped = root.wrap(&secret_aad(account, region, id, kind), secret);
-    base64::engine::general_purpose::STANDARD.encode(wrapped)
+) -> KmsResult<String> {
+    let wrapped = root
+        .try_wrap(&secret_aad(account, region, id, kind), secret)
+        .map_err(KmsError::internal)?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(wrapped))
 }
 
 /// Unwraps a secret of the store `row`.

@@ -108,7 +108,7 @@ impl CustomKeyStores {
 
         for _ in 0..CAS_ATTEMPTS {
             let id = new_store_id();
-            let doc = self.sealed_doc(ctx, &id, &req, ty);
+            let doc = self.sealed_doc(ctx, &id, &req, ty)?;
             let row = StoredCustomKeyStore {
                 account_id: ctx.account_id.clone(),
                 region: ctx.region.clone(),
@@ -216,7 +216,7 @@ impl CustomKeyStores {
         id: &str,
         req: &CreateCustomKeyStoreRequest,
         ty: CustomKeyStoreType,
-    ) -> StoreDoc {
+    ) -> KmsResult<StoreDoc> {
         let mut doc = self.plain_doc(req, ty);
         let root = &self.inner.root_key;
         let (acct, region) = (&ctx.account_id, &ctx.region);
@@ -230,7 +230,7 @@ impl CustomKeyStores {
                         id,
                         SecretKind::KmsUserPassword,
                         pw.as_bytes(),
-                    );
+                    )?;
                 }
             }
             StoreKind::External(x) => {
@@ -242,11 +242,11 @@ impl CustomKeyStores {
                         id,
                         SecretKind::XksSecret,
                         cred.raw_secret_access_key.as_bytes(),
-                    );
+                    )?;
                 }
             }
         }
-        doc
+        Ok(doc)
     }
 
     /// Every store of the caller's account and Region, in id order.

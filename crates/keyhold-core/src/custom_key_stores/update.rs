@@ -81,7 +81,7 @@ impl CustomKeyStores {
                         id,
                         SecretKind::KmsUserPassword,
                         pw.as_bytes(),
-                    );
+                    )?;
                 }
             }
             let mut probe_secret: Option<SecretBytes> = None;
@@ -115,7 +115,7 @@ impl CustomKeyStores {
                         id,
                         SecretKind::XksSecret,
                         cred.raw_secret_access_key.as_bytes(),
-                    );
+                    )?;
                     probe_secret = Some(SecretBytes::from_slice(
                         cred.raw_secret_access_key.as_bytes(),
                     ));

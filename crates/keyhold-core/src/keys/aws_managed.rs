@@ -166,7 +166,7 @@ impl Keys {
             version: 1,
             doc: serde_json::to_string(&doc).map_err(KmsError::internal)?,
         };
-        let material = self.new_material(&row, &material_id, now_ms);
+        let material = self.new_material(&row, &material_id, now_ms)?;
         self.store
             .insert_key(&row, Some(&material), &[], &super::indexes_of(&doc))
             .await?;

@@ -223,7 +223,7 @@ impl Keys {
             None
         } else {
             let material = self.generate_key_material(key_spec).await?;
-            Some(self.material_row(&row, &material_id, row.created_at_ms, &material))
+            Some(self.material_row(&row, &material_id, row.created_at_ms, &material)?)
         };
         let claims: Vec<UniqueClaim> = match (&store, &doc.xks_key_id) {
             (Some(store), Some(xks_key_id)) => vec![UniqueClaim::exclusive(

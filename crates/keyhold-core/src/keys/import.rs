@@ -105,7 +105,8 @@ impl Keys {
             expires_at_ms,
             private_key,
         };
-        let token = import_token::seal(&self.root_key, key_identity(&key), &params);
+        let token = import_token::seal(&self.root_key, key_identity(&key), &params)
+            .map_err(KmsError::internal)?;
         Ok(GetParametersForImportResponse {
             key_id: Some(key.arn()),
             import_token: Some(Blob::from(token)),
@@ -238,13 +239,13 @@ impl Keys {
                         if first {
                             doc.current_material_id.clone_from(&material_id);
                         }
-                        change.add = Some(self.material_row(&k.row, &material_id, now_ms, &material));
+                        change.add = Some(self.material_row(&k.row, &material_id, now_ms, &material)?);
                     }
                     (false, Some(i)) => {
                         let entry = &mut doc.imported[i];
                         if !entry.imported {
                             change.add =
-                                Some(self.material_row(&k.row, &material_id, now_ms, &material));
+                                Some(self.material_row(&k.row, &material_id, now_ms, &material)?);
                         }
                         entry.imported = true;
                         entry.valid_to = valid_to;

@@ -60,14 +60,14 @@ pub(crate) fn seal(
     root_key: &RootKey,
     (account, region, key_id): (&str, &str, &str),
     params: &ImportParameters,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, keyhold_crypto::RootKeyError> {
     let mut payload = Zeroizing::new(Vec::with_capacity(HEADER_LEN + params.private_key.len()));
     payload.push(PAYLOAD_VERSION);
     payload.push(params.algorithm.code());
     payload.push(params.spec.code());
     payload.extend_from_slice(&params.expires_at_ms.to_be_bytes());
     payload.extend_from_slice(params.private_key.expose());
-    root_key.wrap(&token_aad(account, region, key_id), &payload)
+    root_key.try_wrap(&token_aad(account, region, key_id), &payload)
 }
 
 /// Opens a token of the KMS key `(account, region, key_id)`, refusing it once `now_ms` is
@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn round_trips_until_expiry() {
         let root = RootKey::new(&[9u8; 32]).unwrap();
-        let token = seal(&root, KEY, &params());
+        let token = seal(&root, KEY, &params()).unwrap();
         let got = open(&root, KEY, &token, 999_999).unwrap();
         assert_eq!(got.algorithm, WrappingAlgorithm::RsaAesKeyWrapSha256);
         assert_eq!(got.spec, WrappingKeySpec::Rsa3072);
@@ -137,7 +137,7 @@ mod tests {
     #[test]
     fn other_keys_tampering_and_garbage_are_invalid() {
         let root = RootKey::new(&[9u8; 32]).unwrap();
-        let token = seal(&root, KEY, &params());
+        let token = seal(&root, KEY, &params()).unwrap();
         for other in [
             ("111122223333", "us-east-1", "k-2"),
             ("111122223333", "eu-west-1", "k-1"),
@@ -171,7 +171,9 @@ mod tests {
             vec![1u8, 1, 9, 0, 0, 0, 0, 0, 0, 0, 9, 1],
             vec![1u8, 1, 1, 0, 0, 0, 0, 0, 0, 0, 9],
         ] {
-            let sealed = root.wrap(&token_aad(KEY.0, KEY.1, KEY.2), &payload);
+            let sealed = root
+                .try_wrap(&token_aad(KEY.0, KEY.1, KEY.2), &payload)
+                .unwrap();
             assert_eq!(
                 open(&root, KEY, &sealed, 0).unwrap_err(),
                 TokenError::Invalid

@@ -538,7 +538,7 @@ impl Keys {
         row: &StoredKey,
         material_id: &str,
         created_at_ms: i64,
-    ) -> StoredKeyMaterial {
+    ) -> KmsResult<StoredKeyMaterial> {
         let material = keyhold_crypto::random_bytes(32);
         self.material_row(row, material_id, created_at_ms, &material)
     }
@@ -551,19 +551,22 @@ impl Keys {
         material_id: &str,
         created_at_ms: i64,
         material: &SecretBytes,
-    ) -> StoredKeyMaterial {
-        let wrapped = self.root_key.wrap(
-            &material_aad(&row.account_id, &row.region, &row.key_id, material_id),
-            material.expose(),
-        );
-        StoredKeyMaterial {
+    ) -> KmsResult<StoredKeyMaterial> {
+        let wrapped = self
+            .root_key
+            .try_wrap(
+                &material_aad(&row.account_id, &row.region, &row.key_id, material_id),
+                material.expose(),
+            )
+            .map_err(KmsError::internal)?;
+        Ok(StoredKeyMaterial {
             account_id: row.account_id.clone(),
             region: row.region.clone(),
             key_id: row.key_id.clone(),
             material_id: material_id.to_string(),
             created_at_ms,
             wrapped,
-        }
+        })
     }
 
     /// Unwraps one material of `key`.

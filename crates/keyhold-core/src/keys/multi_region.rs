@@ -313,7 +313,7 @@ impl Keys {
                 .material(&key, &doc.current_material_id)
                 .await?
                 .ok_or_else(|| KmsError::internal(MissingSharedMaterial))?;
-            Some(self.material_row(&row, &doc.current_material_id, created_ms, &current))
+            Some(self.material_row(&row, &doc.current_material_id, created_ms, &current)?)
         };
         match self
             .store
@@ -379,7 +379,7 @@ impl Keys {
                 .ok_or_else(|| KmsError::internal(MissingSharedMaterial))?;
             match self
                 .store
-                .insert_key_material(&self.material_row(to, id, now_ms, &material))
+                .insert_key_material(&self.material_row(to, id, now_ms, &material)?)
                 .await
             {
                 Ok(()) | Err(StoreError::Conflict { .. }) => {}

@@ -233,7 +233,7 @@ impl Keys {
     ) -> KmsResult<LoadedKey> {
         let material_id = new_material_id();
         let now = self.now_seconds();
-        let material = self.new_material(&key.row, &material_id, (now * 1000.0) as i64);
+        let material = self.new_material(&key.row, &material_id, (now * 1000.0) as i64)?;
         self.store.insert_key_material(&material).await?;
         // If the key changed meanwhile so that it may no longer rotate, the material row
         // stays unused; it is wrapped like every material and deleted with the key.

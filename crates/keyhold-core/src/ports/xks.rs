@@ -456,3 +456,32 @@ fn not_configured() -> XksFailure {
         detail: "this XKS connector does not implement key operations".into(),
     }
 }
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==";
+
+    /// The proxy credential never shows in `Debug`, neither in the target the domain hands to
+    /// the connector nor in the request shape it arrives in.
+    #[test]
+    fn proxy_credentials_are_redacted_in_debug() {
+        let target = XksTarget {
+            uri_endpoint: "https://xks.example".into(),
+            uri_path: "/kms/xks/v1".into(),
+            connectivity: XksConnectivity::PublicEndpoint,
+            access_key_id: "AKIAXKSPROXYTESTAAAA".into(),
+            secret_access_key: SecretBytes::from_slice(SECRET.as_bytes()),
+            region: "us-east-1".into(),
+        };
+        let shown = format!("{target:?}");
+        assert!(!shown.contains(SECRET), "{shown}");
+        let cred = keyhold_kms_model::shapes::XksProxyAuthenticationCredentialType {
+            access_key_id: "AKIAXKSPROXYTESTAAAA".to_string().into(),
+            raw_secret_access_key: SECRET.to_string().into(),
+        };
+        let shown = format!("{cred:?}");
+        assert!(!shown.contains(SECRET), "{shown}");
+    }
+}

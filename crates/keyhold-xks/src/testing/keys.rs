@@ -208,7 +208,11 @@ impl KeyTable {
             .additional_authenticated_data
             .map(|a| a.0)
             .unwrap_or_default();
-        let (iv, mut sealed) = aead.seal(&hsm_aad(&aad, CIPHERTEXT_METADATA), &req.plaintext.0);
+        let Ok((iv, mut sealed)) =
+            aead.try_seal(&hsm_aad(&aad, CIPHERTEXT_METADATA), &req.plaintext.0)
+        else {
+            return error(ErrorName::Internal, "encryption failed");
+        };
         let tag = sealed.split_off(sealed.len().saturating_sub(keyhold_crypto::aead::TAG_LEN));
         let wants_cdiv =
             req.ciphertext_data_integrity_value_algorithm.as_deref() == Some(crate::SHA_256);

@@ -105,8 +105,8 @@ pub enum Behaviour {
     WrongPlaintext,
 }
 
-/// How to start a [`FakeXksProxy`].
-#[derive(Debug, Clone)]
+/// How to start a [`FakeXksProxy`]. `Debug` never shows the secret.
+#[derive(Clone)]
 pub struct FakeProxyOptions {
     /// DNS name the certificate is issued for (clients map it to [`FakeXksProxy::addr`]).
     pub hostname: String,
@@ -122,6 +122,20 @@ pub struct FakeProxyOptions {
     pub cert_mode: CertMode,
     /// The TLS versions offered.
     pub tls_versions: TlsVersions,
+}
+
+impl std::fmt::Debug for FakeProxyOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeProxyOptions")
+            .field("hostname", &self.hostname)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret", &"<redacted>")
+            .field("region", &self.region)
+            .field("uri_path", &self.uri_path)
+            .field("cert_mode", &self.cert_mode)
+            .field("tls_versions", &self.tls_versions)
+            .finish()
+    }
 }
 
 impl Default for FakeProxyOptions {
@@ -538,4 +552,26 @@ fn respond(status: u16, body: &str) -> Response<Full<Bytes>> {
         http::HeaderValue::from_static("application/json"),
     );
     response
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_the_proxy_secret() {
+        let secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==";
+        let opts = FakeProxyOptions {
+            hostname: "xks.example".into(),
+            access_key_id: "AKIAFAKEPROXYAAAAAAA".into(),
+            secret: secret.into(),
+            region: "us-east-1".into(),
+            uri_path: "/kms/xks/v1".into(),
+            cert_mode: CertMode::Valid,
+            tls_versions: TlsVersions::Both,
+        };
+        let shown = format!("{opts:?}");
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("<redacted>"));
+    }
 }
