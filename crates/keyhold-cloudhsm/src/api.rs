@@ -4,18 +4,18 @@
 //! the records in [`crate::wire`]), and every request body of an AWS operation is first checked
 //! against the model's constraints ([`validate_body`]).
 
-use keyhold_cloudhsm_model::shapes::{
-    Cluster, CreateClusterRequest, CreateClusterResponse, CreateHsmRequest, CreateHsmResponse,
-    DeleteClusterRequest, DeleteClusterResponse, DeleteHsmRequest, DeleteHsmResponse,
-    DescribeClustersRequest, DescribeClustersResponse, InitializeClusterRequest,
-    InitializeClusterResponse,
-};
 use crate::state::{
     cluster_state, hsm_state, new_hex_id, new_id, subnet_prefix, zones_for, ClusterRec, HsmRec,
     UserRec,
 };
 use crate::{pki, wire};
 use crate::{ApiError, ClusterService};
+use keyhold_cloudhsm_model::shapes::{
+    Cluster, CreateClusterRequest, CreateClusterResponse, CreateHsmRequest, CreateHsmResponse,
+    DeleteClusterRequest, DeleteClusterResponse, DeleteHsmRequest, DeleteHsmResponse,
+    DescribeClustersRequest, DescribeClustersResponse, InitializeClusterRequest,
+    InitializeClusterResponse,
+};
 
 fn now() -> f64 {
     let ns = time::OffsetDateTime::now_utc().unix_timestamp_nanos();

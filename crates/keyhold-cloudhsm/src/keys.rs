@@ -293,7 +293,13 @@ mod tests {
                 enabled: Some(true),
                 ..crate::CloudHsmConfig::default()
             };
-            ClusterService::open(config, &dir.path().join(sub), store, std::sync::Arc::new(keyhold_crypto::RootKey::new(&[9u8; 32]).expect("root key"))).expect("node")
+            ClusterService::open(
+                config,
+                &dir.path().join(sub),
+                store,
+                std::sync::Arc::new(keyhold_crypto::RootKey::new(&[9u8; 32]).expect("root key")),
+            )
+            .expect("node")
         };
         let a = open(
             Arc::new(keyhold_store::SqliteStore::open(&path).await.expect("a")),

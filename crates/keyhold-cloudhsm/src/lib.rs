@@ -7,12 +7,14 @@
 //!   generated from botocore's `cloudhsmv2` 2017-04-28 model (`keyhold-cloudhsm-model`,
 //!   `cargo xtask codegen`; responses are mapped from the records in one place, `wire.rs`),
 //!   inputs checked against the model's constraints, and `CloudHsm*Exception` errors
-//!   ([`ClusterService::handle`]).
+//!   ([`ClusterService::handle`]). The cluster CSR is a real PKCS#10 request and
+//!   `InitializeCluster` verifies the signed certificate ([`pki`]).
 //! * What AWS does through CloudHSM CLI is a Keyhold extension on the same target prefix (not
 //!   in AWS's model, so its shapes are hand-written, in `admin.rs`):
 //!   `KeyholdActivateCluster` (`cluster activate`), `KeyholdUserCreate`, `KeyholdUserDelete`,
 //!   `KeyholdUserChangePassword`, `KeyholdUserLogin`, `KeyholdUserLogout` (`user ...`,
-//!   `login`, `logout`), always available when CloudHSM is enabled.
+//!   `login`, `logout`), always available when CloudHSM is enabled (by default when the PKCS#11
+//!   module exists: [`CloudHsmConfig::availability`]).
 //! * Fault injection — what AWS controls and a laptop lacks — only with
 //!   `[cloudhsm] fault_injection = true`: `KeyholdFaultSetSubnet` (remove/restore a subnet,
 //!   set its free addresses), `KeyholdFaultSetHsmState` (`ACTIVE`/`DEGRADED`) and
@@ -276,7 +278,10 @@ impl ClusterService {
         body: &[u8],
     ) -> Result<serde_json::Value, ApiError> {
         if let Some(reason) = &self.inner.unavailable {
-            return Err(ApiError::new(Exception::CloudHsmService, capitalized(reason)));
+            return Err(ApiError::new(
+                Exception::CloudHsmService,
+                capitalized(reason),
+            ));
         }
         let caller = service::Caller {
             account: account.to_owned(),
@@ -303,9 +308,11 @@ impl ClusterService {
     fn check_available(&self) -> Result<(), keyhold_core::ports::cloudhsm::CloudHsmFailure> {
         match &self.inner.unavailable {
             None => Ok(()),
-            Some(reason) => Err(keyhold_core::ports::cloudhsm::CloudHsmFailure::Unavailable {
-                detail: reason.clone(),
-            }),
+            Some(reason) => Err(
+                keyhold_core::ports::cloudhsm::CloudHsmFailure::Unavailable {
+                    detail: reason.clone(),
+                },
+            ),
         }
     }
 
@@ -319,7 +326,10 @@ impl ClusterService {
 /// `s` with its first letter upper-cased and a final full stop (a reason as a message).
 fn capitalized(s: &str) -> String {
     let mut c = s.chars();
-    let mut out: String = c.next().map(|f| f.to_uppercase().collect()).unwrap_or_default();
+    let mut out: String = c
+        .next()
+        .map(|f| f.to_uppercase().collect())
+        .unwrap_or_default();
     out.push_str(c.as_str());
     if !out.ends_with('.') {
         out.push('.');

@@ -197,9 +197,7 @@ pub fn verify_initialization(
             return Err(InitError::BasicConstraintsMissing);
         }
     }
-    if cert.tbs_certificate.issuer != first.tbs_certificate.subject
-        || !signed_by(&cert, first)?
-    {
+    if cert.tbs_certificate.issuer != first.tbs_certificate.subject || !signed_by(&cert, first)? {
         return Err(InitError::NotSignedByAnchor);
     }
     for (i, pair) in chain.windows(2).enumerate() {

@@ -3,8 +3,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use spki::der::{DecodePem, Encode, EncodePem};
 use spki::der::Decode;
+use spki::der::{DecodePem, Encode, EncodePem};
 use spki::{EncodePublicKey, SubjectPublicKeyInfoOwned};
 use x509_cert::builder::{Builder, CertificateBuilder, Profile};
 use x509_cert::name::Name;
@@ -95,9 +95,14 @@ fn new_csr() -> (ClusterCsr, CertReq) {
 #[test]
 fn the_csr_is_pkcs10_signed_by_the_wrapped_cluster_key() {
     let (csr, req) = new_csr();
-    assert!(csr.csr_pem.starts_with("-----BEGIN CERTIFICATE REQUEST-----\n"));
+    assert!(csr
+        .csr_pem
+        .starts_with("-----BEGIN CERTIFICATE REQUEST-----\n"));
     let subject = req.info.subject.to_string();
-    assert!(subject.contains(&format!("CN={CLUSTER} HSM:hsm-abcdefgh234")), "{subject}");
+    assert!(
+        subject.contains(&format!("CN={CLUSTER} HSM:hsm-abcdefgh234")),
+        "{subject}"
+    );
     assert!(subject.contains("C=US"), "{subject}");
     assert_eq!(req.algorithm.oid, SHA256_WITH_RSA);
     // The signature verifies with the request's own key.
@@ -109,7 +114,10 @@ fn the_csr_is_pkcs10_signed_by_the_wrapped_cluster_key() {
     let key = unwrap_cluster_key(&root_key(), CLUSTER, &csr.wrapped_key).expect("unwrap");
     let key = rsa::RsaPrivateKey::from_pkcs8_der(&key).expect("pkcs8");
     assert_eq!(spki_of(&key), req.info.public_key);
-    assert_eq!(rsa::traits::PublicKeyParts::size(&key) * 8, CLUSTER_KEY_BITS);
+    assert_eq!(
+        rsa::traits::PublicKeyParts::size(&key) * 8,
+        CLUSTER_KEY_BITS
+    );
     assert!(unwrap_cluster_key(&root_key(), "cluster-other234567", &csr.wrapped_key).is_err());
     assert!(!csr.wrapped_key.contains("BEGIN"));
 }

@@ -120,7 +120,13 @@ fn node(data_dir: &Path, store: Arc<dyn MetadataStore>) -> ClusterService {
         enabled: Some(true),
         ..CloudHsmConfig::default()
     };
-    ClusterService::open(config, data_dir, store, std::sync::Arc::new(keyhold_crypto::RootKey::new(&[9u8; 32]).expect("root key"))).unwrap()
+    ClusterService::open(
+        config,
+        data_dir,
+        store,
+        std::sync::Arc::new(keyhold_crypto::RootKey::new(&[9u8; 32]).expect("root key")),
+    )
+    .unwrap()
 }
 
 fn write_legacy(data_dir: &Path) -> std::path::PathBuf {
