@@ -247,3 +247,42 @@ async fn cloudhsm_is_on_with_a_module_and_otherwise_says_what_to_install() {
     )
     .await;
 }
+
+/// On PostgreSQL, two nodes: the CSR made on one is the one the other shows and verifies
+/// against, and the initialized cluster survives a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initialized_cluster_is_shared_and_survives_a_restart_on_postgres() {
+    let Some(url) = common::database_url() else {
+        return;
+    };
+    let (mut a, b, _tmp) =
+        common::two_pg_nodes(&url, "kh_e2e_hsm_init", "[cloudhsm]\nenabled = true\n");
+    let (id, zones) = create_cluster(&a, ["subnet-6a6a6a6a", "subnet-6b6b6b6b"]).await;
+    create_hsm(&a, &id, &zones[0]).await;
+    let csr = describe(&a, &id).await["Certificates"]["ClusterCsr"]
+        .as_str()
+        .expect("ClusterCsr")
+        .to_string();
+    assert_eq!(
+        describe(&b, &id).await["Certificates"]["ClusterCsr"],
+        csr.as_str()
+    );
+    refused(
+        &b,
+        "InitializeCluster",
+        json!({"ClusterId": id, "SignedCert": cert_for_other_key(), "TrustAnchor": trust_anchor()}),
+        "CloudHsmInvalidRequestException",
+    )
+    .await;
+    let signed = sign_csr(&csr);
+    ok(
+        &b,
+        "InitializeCluster",
+        json!({"ClusterId": id, "SignedCert": signed, "TrustAnchor": trust_anchor()}),
+    )
+    .await;
+    a.restart();
+    let c = describe(&a, &id).await;
+    assert_eq!(c["State"], "INITIALIZED");
+    assert_eq!(c["Certificates"]["ClusterCertificate"], signed.as_str());
+}
