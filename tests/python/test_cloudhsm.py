@@ -8,12 +8,12 @@ import subprocess
 import pytest
 from botocore.exceptions import ClientError
 
+from cloudhsm_pki import sign, trust_anchor
 from conftest import Server, hsm_client, keyhold_cloudhsm, wait_final
 
 ADMIN = "adminPass1"
 KMSUSER_PW = "kmsPswd1"
-ANCHOR = "-----BEGIN CERTIFICATE-----\nTRUSTANCHOR\n-----END CERTIFICATE-----\n"
-SIGNED = "-----BEGIN CERTIFICATE-----\nCLUSTERCERT\n-----END CERTIFICATE-----\n"
+ANCHOR = trust_anchor()
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists("/usr/lib/softhsm/libsofthsm2.so") and os.environ.get("CI") != "true",
@@ -49,14 +49,15 @@ def test_cluster_to_connected_key_store(server):
     zones = sorted(cluster["SubnetMapping"])
 
     with pytest.raises(ClientError) as e:
-        hsm.initialize_cluster(ClusterId="cluster-abcdefghijk", SignedCert=SIGNED, TrustAnchor=ANCHOR)
+        hsm.initialize_cluster(ClusterId="cluster-abcdefghijk", SignedCert=ANCHOR, TrustAnchor=ANCHOR)
     assert e.value.response["Error"]["Code"] == "CloudHsmResourceNotFoundException"
 
     hsm.create_hsm(ClusterId=cid, AvailabilityZone=zones[0])
     described = hsm.describe_clusters(Filters={"clusterIds": [cid]})["Clusters"][0]
     assert "CERTIFICATE REQUEST" in described["Certificates"]["ClusterCsr"]
     assert described["CreateTimestamp"].year >= 2024
-    assert hsm.initialize_cluster(ClusterId=cid, SignedCert=SIGNED, TrustAnchor=ANCHOR)["State"] == "INITIALIZED"
+    signed = sign(described["Certificates"]["ClusterCsr"])
+    assert hsm.initialize_cluster(ClusterId=cid, SignedCert=signed, TrustAnchor=ANCHOR)["State"] == "INITIALIZED"
     hsm.create_hsm(ClusterId=cid, AvailabilityZone=zones[1])
     keyhold_cloudhsm(server, "activate-cluster", "--cluster-id", cid, admin=ADMIN)
     keyhold_cloudhsm(server, "user", "create", "--cluster-id", cid, admin=ADMIN, password=KMSUSER_PW)

@@ -12,12 +12,12 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
+from cloudhsm_pki import sign, trust_anchor
 from conftest import Server, hsm_client, keyhold_cloudhsm, wait_final
 
 ADMIN = "adminPass1"
 KMSUSER_PW = "kmsPswd1"
-ANCHOR = "-----BEGIN CERTIFICATE-----\nTRUSTANCHOR\n-----END CERTIFICATE-----\n"
-SIGNED = "-----BEGIN CERTIFICATE-----\nCLUSTERCERT\n-----END CERTIFICATE-----\n"
+ANCHOR = trust_anchor()
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists("/usr/lib/softhsm/libsofthsm2.so") and os.environ.get("CI") != "true",
@@ -42,7 +42,8 @@ def connected_store(server):
     cid = cluster["Cluster"]["ClusterId"]
     zones = sorted(cluster["Cluster"]["SubnetMapping"])
     hsm.create_hsm(ClusterId=cid, AvailabilityZone=zones[0])
-    hsm.initialize_cluster(ClusterId=cid, SignedCert=SIGNED, TrustAnchor=ANCHOR)
+    csr = hsm.describe_clusters(Filters={"clusterIds": [cid]})["Clusters"][0]["Certificates"]["ClusterCsr"]
+    hsm.initialize_cluster(ClusterId=cid, SignedCert=sign(csr), TrustAnchor=ANCHOR)
     hsm.create_hsm(ClusterId=cid, AvailabilityZone=zones[1])
     keyhold_cloudhsm(server, "activate-cluster", "--cluster-id", cid, admin=ADMIN)
     keyhold_cloudhsm(server, "user", "create", "--cluster-id", cid, admin=ADMIN, password=KMSUSER_PW)

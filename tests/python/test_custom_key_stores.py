@@ -34,10 +34,35 @@ allowed_principals = []
 """
 
 
+# CloudHSM key stores need clusters that exist. These are bound by configuration to a token
+# that does not exist: CreateCustomKeyStore finds them ACTIVE with two HSMs, Connect fails for
+# real (the token cannot be reached).
+HSM_ANCHOR = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+CLUSTERS = list(dict.fromkeys(
+    ["cluster-234567abcde", "cluster-abcdefghijk", "cluster-aaaaaaaaaaa", "cluster-bbbbbbbbbbb",
+     "cluster-ccccccccccc"]
+    + [f"cluster-aaaaaaaaaa{c}" for c in "abcde"]
+    + [f"cluster-bbbbbbbbbb{c}" for c in "fghij"]
+))
+
+
+def bound_clusters(anchor_file):
+    text = "[cloudhsm]\nenabled = true\n"
+    for cluster in CLUSTERS:
+        text += (
+            f'[[cloudhsm.bound_clusters]]\ncluster_id = "{cluster}"\naccount_id = "123456789012"\n'
+            f'region = "us-east-1"\nmodule_path = "/usr/lib/softhsm/libsofthsm2.so"\n'
+            f'token_label = "absent-{cluster}"\ntrust_anchor_file = "{anchor_file}"\n'
+        )
+    return text
+
+
 @pytest.fixture
 def server(tmp_path):
     config = tmp_path / "keyhold.toml"
-    config.write_text(CONFIG)
+    anchor = tmp_path / "customerCA.crt"
+    anchor.write_text(HSM_ANCHOR)
+    config.write_text(CONFIG + bound_clusters(anchor))
     s = Server("--test-mode", "--config", str(config))
     yield s
     s.close()
@@ -56,7 +81,7 @@ def create_hsm(kms, name, cluster="cluster-234567abcde", password="kmsPswd1"):
     return kms.create_custom_key_store(
         CustomKeyStoreName=name,
         CloudHsmClusterId=cluster,
-        TrustAnchorCertificate="-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+        TrustAnchorCertificate=HSM_ANCHOR,
         KeyStorePassword=password,
     )["CustomKeyStoreId"]
 
@@ -103,11 +128,11 @@ def test_cloudhsm_store_lifecycle(server, kms):
     # Identical retry of a disconnected CloudHSM store returns the same id.
     assert create_hsm(kms, "hsm") == store_id
 
-    # Connect: CloudHSM clusters are not available, so the store fails honestly.
+    # Connect: the cluster's token cannot be reached, so the store fails honestly.
     kms.connect_custom_key_store(CustomKeyStoreId=store_id)
     entry = wait_final(kms, store_id)
     assert entry["ConnectionState"] == "FAILED"
-    assert entry["ConnectionErrorCode"] == "CLUSTER_NOT_FOUND"
+    assert entry["ConnectionErrorCode"] == "NETWORK_ERRORS"
     with pytest.raises(ClientError) as e:
         kms.connect_custom_key_store(CustomKeyStoreId=store_id)
     assert code(e) == "CustomKeyStoreInvalidStateException"
@@ -125,15 +150,18 @@ def test_cloudhsm_store_lifecycle(server, kms):
         kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
     assert code(e) == "CustomKeyStoreInvalidStateException"
 
+    # Another cluster must share the store's cluster's backup history.
+    with pytest.raises(ClientError) as e:
+        kms.update_custom_key_store(CustomKeyStoreId=store_id, CloudHsmClusterId="cluster-abcdefghijk")
+    assert code(e) == "CloudHsmClusterNotRelatedException"
     kms.update_custom_key_store(
         CustomKeyStoreId=store_id,
         NewCustomKeyStoreName="hsm-renamed",
         KeyStorePassword="newPswd2",
-        CloudHsmClusterId="cluster-abcdefghijk",
     )
     entry = describe(kms, store_id)
     assert entry["CustomKeyStoreName"] == "hsm-renamed"
-    assert entry["CloudHsmClusterId"] == "cluster-abcdefghijk"
+    assert entry["CloudHsmClusterId"] == "cluster-234567abcde"
     with pytest.raises(ClientError) as e:
         kms.update_custom_key_store(CustomKeyStoreId=store_id, XksProxyUriPath="/kms/xks/v1")
     assert code(e) == "ValidationException"
@@ -288,3 +316,11 @@ def test_describe_pagination_and_errors(kms):
     with pytest.raises(ClientError) as e:
         create_hsm(kms, "eleventh", cluster="cluster-ccccccccccc")
     assert code(e) == "LimitExceededException"
+
+
+def test_cloudhsm_store_needs_an_existing_cluster(kms):
+    # As AWS: an unknown cluster id is refused.
+    with pytest.raises(ClientError) as e:
+        create_hsm(kms, "ghost", cluster="cluster-ddddddddddd")
+    assert code(e) == "CloudHsmClusterNotFoundException"
+    assert "cluster-ddddddddddd" in e.value.response["Error"]["Message"]

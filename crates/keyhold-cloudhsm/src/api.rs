@@ -4,20 +4,18 @@
 //! the records in [`crate::wire`]), and every request body of an AWS operation is first checked
 //! against the model's constraints ([`validate_body`]).
 
+use crate::state::{
+    cluster_state, hsm_state, new_hex_id, new_id, subnet_prefix, zones_for, ClusterRec, HsmRec,
+    UserRec,
+};
+use crate::{pki, wire};
+use crate::{ApiError, ClusterService};
 use keyhold_cloudhsm_model::shapes::{
     Cluster, CreateClusterRequest, CreateClusterResponse, CreateHsmRequest, CreateHsmResponse,
     DeleteClusterRequest, DeleteClusterResponse, DeleteHsmRequest, DeleteHsmResponse,
     DescribeClustersRequest, DescribeClustersResponse, InitializeClusterRequest,
     InitializeClusterResponse,
 };
-use rand::Rng;
-
-use crate::state::{
-    cluster_state, hsm_state, new_hex_id, new_id, subnet_prefix, zones_for, ClusterRec, HsmRec,
-    UserRec,
-};
-use crate::wire;
-use crate::{ApiError, ClusterService};
 
 fn now() -> f64 {
     let ns = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
@@ -33,31 +31,49 @@ pub(crate) fn valid_cluster_id(s: &str) -> bool {
     })
 }
 
-fn looks_like_certificate(s: &str) -> bool {
-    s.contains("-----BEGIN CERTIFICATE-----") && s.contains("-----END CERTIFICATE-----")
-}
-
 /// `CloudHsmResourceNotFoundException` for a cluster.
 pub(crate) fn cluster_not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("Cluster {id} not found."))
 }
 
-fn fake_csr() -> String {
-    const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut rng = rand::thread_rng();
-    let mut body = String::new();
-    for line in 0..6 {
-        if line > 0 {
-            body.push('\n');
-        }
-        for _ in 0..64 {
-            body.push(char::from(B64[rng.gen_range(0..B64.len())]));
-        }
+/// Whether a cluster is waiting for its first HSM's CSR: no HSM yet and no CSR made by this
+/// release (records of earlier releases held a placeholder without a key).
+fn needs_csr(c: &ClusterRec) -> bool {
+    c.state == cluster_state::UNINITIALIZED && c.hsms.is_empty() && c.csr_key.is_none()
+}
+
+/// `InitializeCluster`'s state checks: `UNINITIALIZED`, with an HSM (hence a CSR).
+fn check_initializable(c: &ClusterRec) -> Result<(), ApiError> {
+    if c.state != cluster_state::UNINITIALIZED {
+        return Err(ApiError::invalid(format!(
+            "Cluster {} is in state {}; only an UNINITIALIZED cluster can be initialized.",
+            c.cluster_id, c.state
+        )));
     }
-    format!("-----BEGIN CERTIFICATE REQUEST-----\n{body}\n-----END CERTIFICATE REQUEST-----\n")
+    if c.hsms.is_empty() || c.csr.is_empty() {
+        return Err(ApiError::invalid(format!(
+            "Cluster {} has no HSM yet: create one to get the cluster CSR.",
+            c.cluster_id
+        )));
+    }
+    Ok(())
 }
 
 impl ClusterService {
+    /// A new key pair and CSR for `cluster_id`, made on a blocking thread (RSA key
+    /// generation is CPU-bound).
+    async fn new_csr(&self, cluster_id: &str, hsm_id: &str) -> Result<pki::ClusterCsr, ApiError> {
+        let root = std::sync::Arc::clone(&self.inner.root_key);
+        let (cluster, hsm) = (cluster_id.to_string(), hsm_id.to_string());
+        tokio::task::spawn_blocking(move || pki::new_cluster_csr(&root, &cluster, &hsm))
+            .await
+            .map_err(|e| ApiError::internal(format!("generating the cluster CSR: {e}")))?
+            .map_err(|e| {
+                tracing::error!(cluster_id, error = %e, "generating the cluster CSR failed");
+                ApiError::internal("The cluster CSR could not be generated.")
+            })
+    }
+
     /// `CreateCluster`: a new `UNINITIALIZED` cluster over the given subnets.
     pub(crate) async fn serve_create_cluster(
         &self,
@@ -118,6 +134,7 @@ impl ClusterService {
             create_timestamp: now(),
             hsms: Vec::new(),
             csr: String::new(),
+            csr_key: None,
             cluster_certificate: None,
             trust_anchor: None,
             module_path: self.inner.module_path.clone(),
@@ -219,30 +236,28 @@ impl ClusterService {
         })
     }
 
-    /// `InitializeCluster`: records the signed cluster certificate and the trust anchor.
+    /// `InitializeCluster`: checks that `SignedCert` was issued for the cluster CSR's key and
+    /// signed by `TrustAnchor`'s key ([`pki::verify_initialization`]), then records both.
     pub(crate) async fn serve_initialize_cluster(
         &self,
         account: &str,
         region: &str,
         req: InitializeClusterRequest,
     ) -> Result<InitializeClusterResponse, ApiError> {
-        if !looks_like_certificate(&req.signed_cert) || !looks_like_certificate(&req.trust_anchor) {
-            return Err(ApiError::invalid(
-                "SignedCert and TrustAnchor must be PEM-encoded certificates.",
-            ));
-        }
+        let c = self.live_cluster(account, region, &req.cluster_id).await?;
+        check_initializable(&c)?;
+        let verified_csr = c.csr.clone();
+        let (id, csr) = (c.cluster_id.clone(), c.csr.clone());
+        let (cert, anchor) = (req.signed_cert.clone(), req.trust_anchor.clone());
+        tokio::task::spawn_blocking(move || pki::verify_initialization(&id, &csr, &cert, &anchor))
+            .await
+            .map_err(|e| ApiError::internal(format!("verifying the certificates: {e}")))?
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
         self.with_cluster(account, region, &req.cluster_id, |c| {
-            if c.state != cluster_state::UNINITIALIZED {
-                return Err(ApiError::invalid(format!(
-                    "Cluster {} is in state {}; only an UNINITIALIZED cluster can be initialized.",
-                    c.cluster_id, c.state
-                )));
-            }
-            if c.hsms.is_empty() {
-                return Err(ApiError::invalid(format!(
-                    "Cluster {} has no HSM yet: create one to get the cluster CSR.",
-                    c.cluster_id
-                )));
+            check_initializable(c)?;
+            // The HSMs may have been deleted and a new CSR made meanwhile.
+            if c.csr != verified_csr {
+                return Err(ApiError::invalid(pki::InitError::KeyMismatch.to_string()));
             }
             c.state = cluster_state::INITIALIZED.to_string();
             c.cluster_certificate = Some(req.signed_cert.clone());
@@ -250,6 +265,7 @@ impl ClusterService {
             Ok(())
         })
         .await?;
+        tracing::info!(cluster_id = %req.cluster_id, "CloudHSM cluster initialized");
         Ok(wire::initialized())
     }
 
@@ -263,6 +279,13 @@ impl ClusterService {
         req: CreateHsmRequest,
     ) -> Result<CreateHsmResponse, ApiError> {
         let c = self.live_cluster(account, region, &req.cluster_id).await?;
+        let hsm_id = new_id("hsm");
+        // The first HSM generates the cluster's key pair and CSR.
+        let new_csr = if needs_csr(&c) {
+            Some(self.new_csr(&c.cluster_id, &hsm_id).await?)
+        } else {
+            None
+        };
         let subnet = c
             .subnet_mapping
             .get(&req.availability_zone)
@@ -311,7 +334,7 @@ impl ClusterService {
             })
             .await?;
         let rec = HsmRec {
-            hsm_id: new_id("hsm"),
+            hsm_id,
             availability_zone: req.availability_zone.clone(),
             subnet_id: subnet.clone(),
             eni_id: new_hex_id("eni"),
@@ -320,8 +343,9 @@ impl ClusterService {
         };
         let added = self
             .with_cluster(account, region, &req.cluster_id, |c| {
-                if c.hsms.is_empty() && c.csr.is_empty() {
-                    c.csr = fake_csr();
+                if let Some(new) = new_csr.as_ref().filter(|_| needs_csr(c)) {
+                    c.csr.clone_from(&new.csr_pem);
+                    c.csr_key = Some(new.wrapped_key.clone());
                 }
                 c.hsms.push(rec.clone());
                 Ok(wire::hsm(c, &rec))

@@ -96,6 +96,7 @@ impl BoundCluster {
             create_timestamp: time::OffsetDateTime::now_utc().unix_timestamp() as f64,
             hsms,
             csr: String::new(),
+            csr_key: None,
             cluster_certificate: None,
             trust_anchor,
             module_path: self.module_path.clone(),

@@ -290,10 +290,16 @@ mod tests {
         let path = dir.path().join("keyhold.sqlite");
         let open = |store: Arc<dyn MetadataStore>, sub: &str| {
             let config = crate::CloudHsmConfig {
-                enabled: true,
+                enabled: Some(true),
                 ..crate::CloudHsmConfig::default()
             };
-            ClusterService::open(config, &dir.path().join(sub), store).expect("node")
+            ClusterService::open(
+                config,
+                &dir.path().join(sub),
+                store,
+                std::sync::Arc::new(keyhold_crypto::RootKey::new(&[9u8; 32]).expect("root key")),
+            )
+            .expect("node")
         };
         let a = open(
             Arc::new(keyhold_store::SqliteStore::open(&path).await.expect("a")),

@@ -7,12 +7,14 @@
 //!   generated from botocore's `cloudhsmv2` 2017-04-28 model (`keyhold-cloudhsm-model`,
 //!   `cargo xtask codegen`; responses are mapped from the records in one place, `wire.rs`),
 //!   inputs checked against the model's constraints, and `CloudHsm*Exception` errors
-//!   ([`ClusterService::handle`]).
+//!   ([`ClusterService::handle`]). The cluster CSR is a real PKCS#10 request and
+//!   `InitializeCluster` verifies the signed certificate ([`pki`]).
 //! * What AWS does through CloudHSM CLI is a Keyhold extension on the same target prefix (not
 //!   in AWS's model, so its shapes are hand-written, in `admin.rs`):
 //!   `KeyholdActivateCluster` (`cluster activate`), `KeyholdUserCreate`, `KeyholdUserDelete`,
 //!   `KeyholdUserChangePassword`, `KeyholdUserLogin`, `KeyholdUserLogout` (`user ...`,
-//!   `login`, `logout`), always available when CloudHSM is enabled.
+//!   `login`, `logout`), always available when CloudHSM is enabled (by default when the PKCS#11
+//!   module exists: [`CloudHsmConfig::availability`]).
 //! * Fault injection — what AWS controls and a laptop lacks — only with
 //!   `[cloudhsm] fault_injection = true`: `KeyholdFaultSetSubnet` (remove/restore a subnet,
 //!   set its free addresses), `KeyholdFaultSetHsmState` (`ACTIVE`/`DEGRADED`) and
@@ -46,6 +48,7 @@ pub mod bound;
 pub mod cli;
 mod keys;
 pub mod legacy;
+pub mod pki;
 mod port;
 pub mod records;
 pub mod service;
@@ -68,10 +71,12 @@ pub const DEFAULT_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CloudHsmConfig {
-    /// Serve the CloudHSM API and make AWS_CLOUDHSM key stores real (default false: Create
-    /// accepts any cluster id and Connect reports `CLUSTER_NOT_FOUND`).
+    /// Serve the CloudHSM API and make AWS_CLOUDHSM key stores real. Default: on when the
+    /// PKCS#11 module (`module_path`, else SoftHSMv2 at [`DEFAULT_MODULE`]) exists
+    /// ([`CloudHsmConfig::availability`]). When off, the CloudHSM API and CreateCustomKeyStore
+    /// for `AWS_CLOUDHSM` answer an error saying why and what to install or configure.
     #[serde(default)]
-    pub enabled: bool,
+    pub enabled: Option<bool>,
     /// PKCS#11 module of new clusters' tokens (default SoftHSMv2's).
     #[serde(default)]
     pub module_path: Option<PathBuf>,
@@ -82,6 +87,45 @@ pub struct CloudHsmConfig {
     /// `[[cloudhsm.bound_clusters]]` entries ([`bound`]).
     #[serde(default)]
     pub bound_clusters: Vec<bound::BoundCluster>,
+}
+
+/// Whether a node serves the CloudHSM API ([`CloudHsmConfig::availability`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Availability {
+    /// Served: [`ClusterService::open`].
+    On,
+    /// Not served, for the reason given (the message of every refusal):
+    /// [`ClusterService::unavailable`].
+    Off(String),
+}
+
+impl CloudHsmConfig {
+    /// The PKCS#11 module of new clusters' tokens: `module_path`, else [`DEFAULT_MODULE`].
+    pub fn module(&self) -> PathBuf {
+        self.module_path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_MODULE))
+    }
+
+    /// On when `enabled = true`, off when `enabled = false`; without `enabled`, on exactly when
+    /// the module exists.
+    pub fn availability(&self) -> Availability {
+        match self.enabled {
+            Some(true) => Availability::On,
+            Some(false) => Availability::Off(
+                "the CloudHSM API is disabled on this Keyhold ([cloudhsm] enabled = false); \
+                 remove that line or set enabled = true to serve it"
+                    .to_string(),
+            ),
+            None if self.module().exists() => Availability::On,
+            None => Availability::Off(format!(
+                "the CloudHSM API needs a PKCS#11 module and {} does not exist: install \
+                 SoftHSMv2 (apt-get install softhsm2) or set [cloudhsm] module_path to the \
+                 PKCS#11 module of your HSM",
+                self.module().display()
+            )),
+        }
+    }
 }
 
 /// A CloudHSM API error: one of the API's exceptions (generated from the model, plus the
@@ -137,6 +181,10 @@ pub struct ClusterService {
 
 struct Inner {
     config: CloudHsmConfig,
+    /// Why this node does not serve CloudHSM, when it does not ([`Availability::Off`]).
+    unavailable: Option<String>,
+    /// Keyhold's root key: wraps each cluster's CSR key in its record ([`pki`]).
+    root_key: Arc<keyhold_crypto::RootKey>,
     module_path: PathBuf,
     /// The records in the metadata store (the truth).
     records: records::Records,
@@ -150,20 +198,17 @@ struct Inner {
 }
 
 impl ClusterService {
-    /// The clusters kept in `store`; points SoftHSM at a token directory under
-    /// `<data_dir>/cloudhsm` unless `SOFTHSM2_CONF` is already set. Call before anything in the
-    /// process loads the PKCS#11 module.
+    /// The clusters kept in `store`, cluster keys wrapped by `root_key`; points SoftHSM at a
+    /// token directory under `<data_dir>/cloudhsm` unless `SOFTHSM2_CONF` is already set. Call
+    /// before anything in the process loads the PKCS#11 module.
     pub fn open(
         config: CloudHsmConfig,
         data_dir: &Path,
         store: Arc<dyn keyhold_core::ports::MetadataStore>,
+        root_key: Arc<keyhold_crypto::RootKey>,
     ) -> std::io::Result<ClusterService> {
         let dir = data_dir.join("cloudhsm");
         std::fs::create_dir_all(&dir)?;
-        let module_path = config
-            .module_path
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_MODULE));
         if std::env::var_os("SOFTHSM2_CONF").is_none() {
             let tokens = dir.join("softhsm-tokens");
             std::fs::create_dir_all(&tokens)?;
@@ -177,16 +222,48 @@ impl ClusterService {
             )?;
             std::env::set_var("SOFTHSM2_CONF", &conf);
         }
-        Ok(ClusterService {
+        Ok(Self::build(config, store, root_key, None))
+    }
+
+    /// A node that does not serve CloudHSM, for `reason` ([`Availability::Off`]): every
+    /// CloudHSM API request is answered `CloudHsmServiceException` with the reason, and as the
+    /// KMS port every cluster lookup fails with [`CloudHsmFailure::Unavailable`] (so
+    /// CreateCustomKeyStore for `AWS_CLOUDHSM` is refused with it). Touches no file and
+    /// loads no module.
+    ///
+    /// [`CloudHsmFailure::Unavailable`]: keyhold_core::ports::cloudhsm::CloudHsmFailure::Unavailable
+    pub fn unavailable(
+        config: CloudHsmConfig,
+        store: Arc<dyn keyhold_core::ports::MetadataStore>,
+        root_key: Arc<keyhold_crypto::RootKey>,
+        reason: String,
+    ) -> ClusterService {
+        Self::build(config, store, root_key, Some(reason))
+    }
+
+    fn build(
+        config: CloudHsmConfig,
+        store: Arc<dyn keyhold_core::ports::MetadataStore>,
+        root_key: Arc<keyhold_crypto::RootKey>,
+        unavailable: Option<String>,
+    ) -> ClusterService {
+        ClusterService {
             inner: Arc::new(Inner {
+                module_path: config.module(),
                 config,
-                module_path,
+                unavailable,
+                root_key,
                 records: records::Records::new(store),
                 state: Mutex::new(State::default()),
                 login_lock: Arc::new(Mutex::new(())),
                 key_sessions: keys::KeySessions::default(),
             }),
-        })
+        }
+    }
+
+    /// Why this node does not serve CloudHSM, if it does not.
+    pub fn unavailable_reason(&self) -> Option<&str> {
+        self.inner.unavailable.as_deref()
     }
 
     /// Answers one `BaldrApiService.<op>` request of `account` in `region`; the JSON body of
@@ -200,6 +277,12 @@ impl ClusterService {
         region: &str,
         body: &[u8],
     ) -> Result<serde_json::Value, ApiError> {
+        if let Some(reason) = &self.inner.unavailable {
+            return Err(ApiError::new(
+                Exception::CloudHsmService,
+                capitalized(reason),
+            ));
+        }
         let caller = service::Caller {
             account: account.to_owned(),
             region: region.to_owned(),
@@ -221,9 +304,35 @@ impl ClusterService {
         }
     }
 
+    /// The port's failure when this node does not serve CloudHSM.
+    fn check_available(&self) -> Result<(), keyhold_core::ports::cloudhsm::CloudHsmFailure> {
+        match &self.inner.unavailable {
+            None => Ok(()),
+            Some(reason) => Err(
+                keyhold_core::ports::cloudhsm::CloudHsmFailure::Unavailable {
+                    detail: reason.clone(),
+                },
+            ),
+        }
+    }
+
     /// This node's cache of the records, locked (a poisoned lock is recovered: entries are
     /// replaced whole).
     fn lock(&self) -> MutexGuard<'_, State> {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// `s` with its first letter upper-cased and a final full stop (a reason as a message).
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    let mut out: String = c
+        .next()
+        .map(|f| f.to_uppercase().collect())
+        .unwrap_or_default();
+    out.push_str(c.as_str());
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
 }

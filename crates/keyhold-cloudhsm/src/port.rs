@@ -145,6 +145,7 @@ impl HsmClusters for ClusterService {
         region: &str,
         cluster_id: &str,
     ) -> Result<Option<ClusterFacts>, CloudHsmFailure> {
+        self.check_available()?;
         self.refresh_quietly(account, region, cluster_id).await;
         let c = self.lock().cluster(account, region, cluster_id).cloned();
         Ok(c.map(|c| ClusterFacts {
@@ -172,6 +173,7 @@ impl HsmClusters for ClusterService {
         cluster_id: &str,
         password: &SecretBytes,
     ) -> Result<(), CloudHsmFailure> {
+        self.check_available()?;
         let Ok(text) = std::str::from_utf8(password.expose()) else {
             return Err(CloudHsmFailure::InvalidCredentials {
                 ckr: "Keyhold: the password is not UTF-8".into(),
@@ -189,6 +191,7 @@ impl HsmClusters for ClusterService {
         old: &SecretBytes,
         new: &SecretBytes,
     ) -> Result<(), CloudHsmFailure> {
+        self.check_available()?;
         let pin = |s: &SecretBytes| {
             std::str::from_utf8(s.expose()).map(Pin::new).map_err(|_| {
                 CloudHsmFailure::InvalidCredentials {
@@ -222,6 +225,7 @@ impl HsmClusters for ClusterService {
         target: &HsmTarget,
         password: &SecretBytes,
     ) -> Result<(), CloudHsmFailure> {
+        self.check_available()?;
         self.open_pool(target, password).await
     }
 

@@ -87,8 +87,11 @@ pub struct ClusterRec {
     pub create_timestamp: f64,
     /// HSMs, in creation order.
     pub hsms: Vec<HsmRec>,
-    /// The cluster CSR shown once the first HSM exists.
+    /// The cluster CSR (PEM PKCS#10) shown once the first HSM exists.
     pub csr: String,
+    /// The CSR's RSA private key, PKCS#8 wrapped by the root key, base64 ([`crate::pki`]).
+    #[serde(default)]
+    pub csr_key: Option<String>,
     /// The `SignedCert` given to `InitializeCluster`.
     pub cluster_certificate: Option<String>,
     /// The `TrustAnchor` given to `InitializeCluster`.

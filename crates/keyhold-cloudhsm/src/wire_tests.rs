@@ -82,6 +82,7 @@ fn cluster_rec(id: &str, state: &str, create_timestamp: f64) -> ClusterRec {
         create_timestamp,
         hsms: Vec::new(),
         csr: String::new(),
+        csr_key: None,
         cluster_certificate: None,
         trust_anchor: None,
         module_path: "/usr/lib/softhsm/libsofthsm2.so".into(),

@@ -16,7 +16,7 @@ const ID: &str = "cluster-boundhsm2345";
 
 fn config(label: &str, anchor: Option<std::path::PathBuf>) -> CloudHsmConfig {
     CloudHsmConfig {
-        enabled: true,
+        enabled: Some(true),
         bound_clusters: vec![BoundCluster {
             cluster_id: ID.into(),
             account_id: ACCT.into(),
@@ -47,7 +47,13 @@ async fn bound_cluster_is_active_and_rebinding_updates_it() {
     let store: Arc<dyn MetadataStore> =
         Arc::new(keyhold_store::SqliteStore::open_in_memory().await.unwrap());
 
-    let a = ClusterService::open(config("hsm1", Some(anchor)), dir.path(), store.clone()).unwrap();
+    let a = ClusterService::open(
+        config("hsm1", Some(anchor)),
+        dir.path(),
+        store.clone(),
+        std::sync::Arc::new(keyhold_crypto::RootKey::new(&[9u8; 32]).expect("root key")),
+    )
+    .unwrap();
     a.bind_configured_clusters().await.unwrap();
     let seen = describe(&a).await;
     let c = &seen["Clusters"][0];
@@ -69,7 +75,13 @@ async fn bound_cluster_is_active_and_rebinding_updates_it() {
         .is_some_and(|t| t.contains("BEGIN CERTIFICATE")));
 
     // Another node (or a restart) with a new token label: same cluster, same HSM, new label.
-    let b = ClusterService::open(config("hsm2", None), dir.path(), store.clone()).unwrap();
+    let b = ClusterService::open(
+        config("hsm2", None),
+        dir.path(),
+        store.clone(),
+        std::sync::Arc::new(keyhold_crypto::RootKey::new(&[9u8; 32]).expect("root key")),
+    )
+    .unwrap();
     b.bind_configured_clusters().await.unwrap();
     let again = describe(&b).await;
     assert_eq!(again["Clusters"].as_array().map(Vec::len), Some(1));
@@ -81,10 +93,15 @@ async fn bound_cluster_is_active_and_rebinding_updates_it() {
     // A bad entry is refused with a message naming the table.
     let mut bad = config("hsm1", None);
     bad.bound_clusters[0].cluster_id = "cluster-x".into();
-    let e = ClusterService::open(bad, dir.path(), store)
-        .unwrap()
-        .bind_configured_clusters()
-        .await
-        .unwrap_err();
+    let e = ClusterService::open(
+        bad,
+        dir.path(),
+        store,
+        std::sync::Arc::new(keyhold_crypto::RootKey::new(&[9u8; 32]).expect("root key")),
+    )
+    .unwrap()
+    .bind_configured_clusters()
+    .await
+    .unwrap_err();
     assert!(e.message.contains("[[cloudhsm.bound_clusters]]"), "{e}");
 }

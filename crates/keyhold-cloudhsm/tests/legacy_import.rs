@@ -117,10 +117,16 @@ async fn call(node: &ClusterService, account: &str, op: &str, body: Value) -> Va
 
 fn node(data_dir: &Path, store: Arc<dyn MetadataStore>) -> ClusterService {
     let config = CloudHsmConfig {
-        enabled: true,
+        enabled: Some(true),
         ..CloudHsmConfig::default()
     };
-    ClusterService::open(config, data_dir, store).unwrap()
+    ClusterService::open(
+        config,
+        data_dir,
+        store,
+        std::sync::Arc::new(keyhold_crypto::RootKey::new(&[9u8; 32]).expect("root key")),
+    )
+    .unwrap()
 }
 
 fn write_legacy(data_dir: &Path) -> std::path::PathBuf {

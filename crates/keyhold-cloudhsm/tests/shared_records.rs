@@ -25,11 +25,23 @@ async fn two_nodes(
     let b: Arc<dyn MetadataStore> =
         Arc::new(keyhold_store::SqliteStore::open(&path).await.unwrap());
     let config = CloudHsmConfig {
-        enabled: true,
+        enabled: Some(true),
         ..CloudHsmConfig::default()
     };
-    let node_a = ClusterService::open(config.clone(), &dir.join("a"), a.clone()).unwrap();
-    let node_b = ClusterService::open(config, &dir.join("b"), b).unwrap();
+    let node_a = ClusterService::open(
+        config.clone(),
+        &dir.join("a"),
+        a.clone(),
+        std::sync::Arc::new(keyhold_crypto::RootKey::new(&[9u8; 32]).expect("root key")),
+    )
+    .unwrap();
+    let node_b = ClusterService::open(
+        config,
+        &dir.join("b"),
+        b,
+        std::sync::Arc::new(keyhold_crypto::RootKey::new(&[9u8; 32]).expect("root key")),
+    )
+    .unwrap();
     (a, node_a, node_b)
 }
 

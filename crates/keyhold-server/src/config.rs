@@ -148,7 +148,8 @@ pub struct FileConfig {
     /// distinct ids.
     pub node_id: Option<String>,
     /// AWS CloudHSM clusters (`BaldrApiService.*` on the same endpoint) backing AWS_CLOUDHSM
-    /// custom key stores: `enabled`, `module_path`, `fault_injection`. Off by default.
+    /// custom key stores: `enabled`, `module_path`, `fault_injection`. On by default when the
+    /// PKCS#11 module (SoftHSMv2's, or `module_path`) exists; `enabled = false` turns it off.
     pub cloudhsm: Option<keyhold_cloudhsm::CloudHsmConfig>,
 }
 

@@ -73,32 +73,52 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         Some(c) => c.clone(),
         None => Arc::new(keyhold_core::ports::clock::SystemClock),
     };
-    let kms =
-        keyhold_core::Kms::with_clock(store.clone(), root_key, Arc::new(xks), cks_settings, clock);
-    let cloudhsm = if settings.cloudhsm.enabled {
-        // Cluster records live in the metadata store, shared by all nodes.
-        let clusters = keyhold_cloudhsm::ClusterService::open(
-            settings.cloudhsm.clone(),
-            &settings.data_dir,
-            store,
-        )
-        .context("opening the CloudHSM clusters ([cloudhsm] table)")?;
-        // An earlier release kept clusters in <data_dir>/cloudhsm/clusters.json: import them
-        // once (before binding, so configured bindings win). A file that cannot be read stays
-        // where it is and is tried again at the next start; it does not stop this one.
-        if let Err(e) = clusters.import_legacy_clusters(&settings.data_dir).await {
-            tracing::error!(error = %e, "cannot import <data_dir>/cloudhsm/clusters.json of an earlier release; it is left in place");
+    let kms = keyhold_core::Kms::with_clock(
+        store.clone(),
+        root_key.clone(),
+        Arc::new(xks),
+        cks_settings,
+        clock,
+    );
+    // CloudHSM: on when configured, or by default when its PKCS#11 module exists; when off,
+    // an unavailable service answers the API and refuses AWS_CLOUDHSM key stores, saying why.
+    let clusters = match settings.cloudhsm.availability() {
+        keyhold_cloudhsm::Availability::On => {
+            // Cluster records live in the metadata store, shared by all nodes; tokens in
+            // <data_dir>/cloudhsm (per node).
+            let clusters = keyhold_cloudhsm::ClusterService::open(
+                settings.cloudhsm.clone(),
+                &settings.data_dir,
+                store,
+                root_key.clone(),
+            )
+            .context("opening the CloudHSM clusters ([cloudhsm] table)")?;
+            // An earlier release kept clusters in <data_dir>/cloudhsm/clusters.json: import
+            // them once (before binding, so configured bindings win). A file that cannot be
+            // read stays where it is and is tried again at the next start; it does not stop
+            // this one.
+            if let Err(e) = clusters.import_legacy_clusters(&settings.data_dir).await {
+                tracing::error!(error = %e, "cannot import <data_dir>/cloudhsm/clusters.json of an earlier release; it is left in place");
+            }
+            clusters
+                .bind_configured_clusters()
+                .await
+                .context("binding the [[cloudhsm.bound_clusters]]")?;
+            clusters
         }
-        clusters
-            .bind_configured_clusters()
-            .await
-            .context("binding the [[cloudhsm.bound_clusters]]")?;
-        kms.custom_key_stores
-            .set_hsm_clusters(Arc::new(clusters.clone()));
-        Some(clusters)
-    } else {
-        None
+        keyhold_cloudhsm::Availability::Off(reason) => {
+            tracing::info!(%reason, "CloudHSM is off");
+            keyhold_cloudhsm::ClusterService::unavailable(
+                settings.cloudhsm.clone(),
+                store,
+                root_key.clone(),
+                reason,
+            )
+        }
     };
+    kms.custom_key_stores
+        .set_hsm_clusters(Arc::new(clusters.clone()));
+    let cloudhsm = Some(clusters);
     // Finish stores left CONNECTING/DISCONNECTING (now, then periodically) and health-check
     // connected external key stores.
     kms.custom_key_stores.spawn_background(

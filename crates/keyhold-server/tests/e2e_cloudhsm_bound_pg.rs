@@ -12,7 +12,7 @@ mod custom_key_stores_common;
 
 use aws_sdk_kms::types::ConnectionStateType as S;
 
-use cloudhsm_common::{hsm_key, reconnect, ANCHOR};
+use cloudhsm_common::{hsm_key, reconnect, trust_anchor};
 use common::{assert_decrypts_to, client, database_url, encrypt_blob, fresh_schema, TestServer};
 
 const CLUSTER: &str = "cluster-boundshared2";
@@ -32,7 +32,7 @@ async fn two_nodes_share_a_bound_cluster() {
     let schema = fresh_schema("kh_e2e_bound");
     let tmp = tempfile::tempdir().expect("tmp");
     let anchor = tmp.path().join("anchor.pem");
-    std::fs::write(&anchor, ANCHOR).expect("anchor");
+    std::fs::write(&anchor, trust_anchor()).expect("anchor");
     let cfg = tmp.path().join("keyhold.toml");
     std::fs::write(
         &cfg,
@@ -66,7 +66,7 @@ async fn two_nodes_share_a_bound_cluster() {
         .create_custom_key_store()
         .custom_key_store_name("shared-hsm")
         .cloud_hsm_cluster_id(CLUSTER)
-        .trust_anchor_certificate(ANCHOR)
+        .trust_anchor_certificate(trust_anchor())
         .key_store_password(KMSUSER_PIN)
         .send()
         .await

@@ -197,7 +197,18 @@ async fn control_plane_with_a_real_proxy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloudhsm_stores_paging_quota_and_honest_connect_failure() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let cfg = write_config(tmp.path(), "max_custom_key_stores = 4", &[], &[]);
+    let clusters = [
+        "cluster-aaaaaaaaaaa",
+        "cluster-bbbbbbbbbbb",
+        "cluster-ccccccccccc",
+        "cluster-ddddddddddd",
+        "cluster-eeeeeeeeeee",
+    ];
+    let top = format!(
+        "max_custom_key_stores = 4\n{}",
+        bound_clusters(tmp.path(), &clusters)
+    );
+    let cfg = write_config(tmp.path(), &top, &[], &[]);
     let cfg = cfg.display().to_string();
     let server = TestServer::start_with(&["--test-mode", "--config", &cfg]);
     let kms = client(&server);
@@ -227,7 +238,7 @@ async fn cloudhsm_stores_paging_quota_and_honest_connect_failure() {
         .create_custom_key_store()
         .custom_key_store_name("dup-cluster")
         .cloud_hsm_cluster_id("cluster-aaaaaaaaaaa")
-        .trust_anchor_certificate("x")
+        .trust_anchor_certificate(HSM_ANCHOR)
         .key_store_password("kmsPswd1")
         .send()
         .await;
@@ -296,13 +307,13 @@ async fn cloudhsm_stores_paging_quota_and_honest_connect_failure() {
         .create_custom_key_store()
         .custom_key_store_name("hsm-4")
         .cloud_hsm_cluster_id("cluster-eeeeeeeeeee")
-        .trust_anchor_certificate("x")
+        .trust_anchor_certificate(HSM_ANCHOR)
         .key_store_password("kmsPswd1")
         .send()
         .await;
     assert_eq!(code(r), "LimitExceededException");
 
-    // CloudHSM clusters do not exist in Keyhold yet: Connect fails honestly.
+    // The bound clusters' token does not exist: Connect fails honestly.
     kms.connect_custom_key_store()
         .custom_key_store_id(&ids[0])
         .send()
@@ -310,7 +321,7 @@ async fn cloudhsm_stores_paging_quota_and_honest_connect_failure() {
         .expect("connect");
     let (state, c) = wait_final(&kms, &ids[0], Duration::from_secs(10)).await;
     assert_eq!(state, ConnectionStateType::Failed);
-    assert_eq!(c, Some(ConnectionErrorCodeType::ClusterNotFound));
+    assert_eq!(c, Some(ConnectionErrorCodeType::NetworkErrors));
     let r = kms
         .connect_custom_key_store()
         .custom_key_store_id(&ids[0])

@@ -21,6 +21,18 @@ fn other(name: Exception, message: String) -> KmsError {
     KmsError::new(name, message)
 }
 
+/// A failed cluster lookup: a node without CloudHSM finds no cluster and says why; anything
+/// else is internal.
+fn lookup_failed(cluster_id: &str, failure: CloudHsmFailure) -> KmsError {
+    match failure {
+        CloudHsmFailure::Unavailable { detail } => other(
+            Exception::CloudHsmClusterNotFound,
+            format!("AWS CloudHSM cluster {cluster_id} not found: {detail}."),
+        ),
+        f => KmsError::internal(std::io::Error::other(f.to_string())),
+    }
+}
+
 /// Compares certificates ignoring line endings and surrounding whitespace.
 fn same_certificate(a: &str, b: &str) -> bool {
     let norm = |s: &str| {
@@ -37,7 +49,8 @@ impl CustomKeyStores {
     /// CreateCustomKeyStore's checks of the cluster, in AWS's order: it exists, is `ACTIVE`,
     /// has two active HSMs in different availability zones, and its trust anchor matches.
     /// (That no other store uses it is the cluster claim, checked atomically at insert.)
-    /// Without configured clusters there is nothing to check.
+    /// Without a cluster port there is nothing to check (unit tests); the server always sets
+    /// one, which refuses every cluster when CloudHSM is off.
     pub(crate) async fn check_cloudhsm_cluster(
         &self,
         account: &str,
@@ -51,7 +64,7 @@ impl CustomKeyStores {
         let facts = hsm
             .cluster_facts(account, region, cluster_id)
             .await
-            .map_err(|e| KmsError::internal(std::io::Error::other(e.to_string())))?
+            .map_err(|e| lookup_failed(cluster_id, e))?
             .ok_or_else(|| {
                 other(
                     Exception::CloudHsmClusterNotFound,
@@ -115,7 +128,7 @@ impl CustomKeyStores {
             async move {
                 hsm.cluster_facts(account, region, &id)
                     .await
-                    .map_err(|e| KmsError::internal(std::io::Error::other(e.to_string())))
+                    .map_err(|e| lookup_failed(&id, e))
             }
         };
         let new_facts = facts(new).await?;

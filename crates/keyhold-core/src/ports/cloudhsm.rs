@@ -36,6 +36,13 @@ pub enum CloudHsmFailure {
     /// No cluster with this id in the account and Region (or it was deleted).
     #[error("cluster not found")]
     ClusterNotFound,
+    /// This Keyhold does not serve CloudHSM clusters at all (disabled, or no PKCS#11 module);
+    /// `detail` says why and what to install or configure.
+    #[error("CloudHSM is not available: {detail}")]
+    Unavailable {
+        /// Why, and the fix.
+        detail: String,
+    },
     /// The cluster has no `ACTIVE` HSM.
     #[error("the cluster has no active HSM")]
     NoActiveHsm,
@@ -98,7 +105,9 @@ impl CloudHsmFailure {
     pub fn connection_error_code(&self) -> ConnectionErrorCodeType {
         use ConnectionErrorCodeType as C;
         match self {
-            CloudHsmFailure::ClusterNotFound => C::ClusterNotFound,
+            CloudHsmFailure::ClusterNotFound | CloudHsmFailure::Unavailable { .. } => {
+                C::ClusterNotFound
+            }
             CloudHsmFailure::NoActiveHsm => C::InsufficientCloudhsmHsms,
             CloudHsmFailure::SubnetNotFound { .. } => C::SubnetNotFound,
             CloudHsmFailure::NoFreeAddress { .. } => C::InsufficientFreeAddressesInSubnet,
@@ -251,6 +260,10 @@ mod tests {
     fn every_cause_has_its_code() {
         let cases = [
             (CloudHsmFailure::ClusterNotFound, "CLUSTER_NOT_FOUND"),
+            (
+                CloudHsmFailure::Unavailable { detail: "x".into() },
+                "CLUSTER_NOT_FOUND",
+            ),
             (CloudHsmFailure::NoActiveHsm, "INSUFFICIENT_CLOUDHSM_HSMS"),
             (
                 CloudHsmFailure::SubnetNotFound { subnet: "s".into() },

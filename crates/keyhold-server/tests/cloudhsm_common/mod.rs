@@ -1,6 +1,6 @@
 //! Helpers of the CloudHSM end-to-end tests: a server with `[cloudhsm]` enabled, raw
 //! `BaldrApiService` calls, and a cluster set up the way AWS's guide does it.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use aws_sdk_kms::types::ConnectionStateType;
 use serde_json::{json, Value};
@@ -12,9 +12,8 @@ pub use crate::custom_key_stores_common::{disconnect, reconnect};
 pub const ADMIN: &str = "adminPass1";
 /// The first kmsuser password.
 pub const KMSUSER_PW: &str = "kmsPswd1";
-/// A stand-in trust anchor (Keyhold compares, it does not verify the chain).
-pub const ANCHOR: &str = "-----BEGIN CERTIFICATE-----\nTRUSTANCHOR\n-----END CERTIFICATE-----\n";
-const SIGNED: &str = "-----BEGIN CERTIFICATE-----\nCLUSTERCERT\n-----END CERTIFICATE-----\n";
+pub mod pki;
+pub use pki::{cert_for_other_key, sign_csr, sign_csr_by_other_ca, trust_anchor};
 
 /// A server with CloudHSM and its fault-injection API enabled, or `None` without SoftHSM.
 pub fn server(dir: &std::path::Path) -> Option<TestServer> {
@@ -120,13 +119,14 @@ pub async fn activated_cluster(
         json!({"Filters": {"clusterIds": [id]}}),
     )
     .await;
-    assert!(d["Clusters"][0]["Certificates"]["ClusterCsr"]
+    let csr = d["Clusters"][0]["Certificates"]["ClusterCsr"]
         .as_str()
-        .is_some_and(|c| c.contains("CERTIFICATE REQUEST")));
+        .expect("ClusterCsr");
+    assert!(csr.contains("CERTIFICATE REQUEST"));
     let v = ok(
         s,
         "InitializeCluster",
-        json!({"ClusterId": id, "SignedCert": SIGNED, "TrustAnchor": ANCHOR}),
+        json!({"ClusterId": id, "SignedCert": sign_csr(csr), "TrustAnchor": trust_anchor()}),
     )
     .await;
     assert_eq!(v["State"], "INITIALIZED");
@@ -193,7 +193,7 @@ pub async fn create_store(kms: &aws_sdk_kms::Client, cluster: &str) -> String {
     kms.create_custom_key_store()
         .custom_key_store_name(format!("store-{cluster}"))
         .cloud_hsm_cluster_id(cluster)
-        .trust_anchor_certificate(ANCHOR)
+        .trust_anchor_certificate(trust_anchor())
         .key_store_password(KMSUSER_PW)
         .send()
         .await

@@ -92,11 +92,33 @@ pub async fn create_xks(
         .map(|r| r.custom_key_store_id().unwrap_or_default().to_string())
 }
 
+/// The trust anchor of the [`bound_clusters`].
+pub const HSM_ANCHOR: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
+
+/// Configuration (`[cloudhsm]` and its `[[cloudhsm.bound_clusters]]`) making `clusters` exist
+/// in the default account, `ACTIVE` with two HSMs and [`HSM_ANCHOR`] as trust anchor, bound to
+/// a token that does not exist: CreateCustomKeyStore accepts them, Connect fails for real.
+/// Writes the anchor file into `dir`; goes at the top of a config, before `[xks]`.
+pub fn bound_clusters(dir: &Path, clusters: &[&str]) -> String {
+    let anchor = dir.join("customerCA.crt");
+    std::fs::write(&anchor, HSM_ANCHOR).expect("write anchor");
+    let mut text = String::from("[cloudhsm]\nenabled = true\n");
+    for c in clusters {
+        text.push_str(&format!(
+            "[[cloudhsm.bound_clusters]]\ncluster_id = {c:?}\naccount_id = \"123456789012\"\n\
+             region = \"us-east-1\"\nmodule_path = \"/usr/lib/softhsm/libsofthsm2.so\"\n\
+             token_label = \"absent-{c}\"\ntrust_anchor_file = {:?}\n",
+            anchor.display().to_string()
+        ));
+    }
+    text
+}
+
 pub async fn create_hsm(kms: &aws_sdk_kms::Client, name: &str, cluster: &str) -> String {
     kms.create_custom_key_store()
         .custom_key_store_name(name)
         .cloud_hsm_cluster_id(cluster)
-        .trust_anchor_certificate("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----")
+        .trust_anchor_certificate(HSM_ANCHOR)
         .key_store_password("kmsPswd1")
         .send()
         .await
