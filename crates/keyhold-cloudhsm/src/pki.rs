@@ -56,9 +56,10 @@ pub enum CsrError {
     /// The wrapped key is not base64.
     #[error("the wrapped cluster key is not base64: {0}")]
     Base64(#[from] base64::DecodeError),
-    /// The root key refused to unwrap the cluster key (other root key, or altered record).
-    #[error("unwrapping the cluster key: {0}")]
-    Unwrap(#[from] keyhold_crypto::RootKeyError),
+    /// The root key failed to wrap the cluster key, or refused to unwrap it (other root key,
+    /// or altered record).
+    #[error("wrapping or unwrapping the cluster key: {0}")]
+    RootKey(#[from] keyhold_crypto::RootKeyError),
 }
 
 /// A new cluster CSR and its key, wrapped.
@@ -96,7 +97,7 @@ pub fn new_cluster_csr(
     let key = rsa::RsaPrivateKey::new(&mut rng, CLUSTER_KEY_BITS)?;
     let pkcs8 = key.to_pkcs8_der()?;
     let csr_pem = sign_csr(&key, cluster_id, hsm_id)?;
-    let wrapped = root.wrap(&key_aad(cluster_id), pkcs8.as_bytes());
+    let wrapped = root.wrap(&key_aad(cluster_id), pkcs8.as_bytes())?;
     Ok(ClusterCsr {
         csr_pem,
         wrapped_key: base64::engine::general_purpose::STANDARD.encode(wrapped),

@@ -35,7 +35,7 @@ fn aes_gcm(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("seal", size), &plaintext, |b, pt| {
             b.iter(|| key.seal(black_box(&aad), black_box(pt)))
         });
-        let (iv, ciphertext) = key.seal(&aad, &plaintext);
+        let (iv, ciphertext) = key.seal(&aad, &plaintext).expect("seal");
         group.bench_with_input(BenchmarkId::new("open", size), &ciphertext, |b, ct| {
             b.iter(|| {
                 key.open(black_box(&iv), black_box(&aad), black_box(ct))
@@ -64,7 +64,7 @@ fn blob_parse(c: &mut Criterion) {
 fn root_key_unwrap(c: &mut Criterion) {
     let root = RootKey::new(&[0x24; 32]).expect("32-byte key");
     let aad = b"key-material:123456789012:us-east-1:1234abcd:5678efab";
-    let wrapped = root.wrap(aad, &[0x11; 32]);
+    let wrapped = root.wrap(aad, &[0x11; 32]).expect("wrap");
     c.bench_function("root_key/unwrap/32", |b| {
         b.iter(|| {
             root.unwrap(black_box(aad), black_box(&wrapped))

@@ -55,30 +55,12 @@ impl Aes256Gcm {
 
     /// Encrypts with a fresh random IV; returns `(iv, ciphertext || tag)`, or
     /// [`AeadError::EncryptionFailed`].
-    pub fn try_seal(
-        &self,
-        aad: &[u8],
-        plaintext: &[u8],
-    ) -> Result<([u8; IV_LEN], Vec<u8>), AeadError> {
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<([u8; IV_LEN], Vec<u8>), AeadError> {
         let iv_bytes = crate::random_bytes(IV_LEN);
         let mut iv = [0u8; IV_LEN];
         iv.copy_from_slice(iv_bytes.expose());
         let ct = self.seal_with_iv(&iv, aad, plaintext)?;
         Ok((iv, ct))
-    }
-
-    /// [`Aes256Gcm::try_seal`] for callers that have not moved to it yet.
-    ///
-    /// # Panics
-    ///
-    /// When encryption fails, which takes a plaintext or associated data over AES-GCM's limit
-    /// of about 64 GiB: a loud failure rather than an empty ciphertext. New code calls
-    /// [`Aes256Gcm::try_seal`].
-    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> ([u8; IV_LEN], Vec<u8>) {
-        match self.try_seal(aad, plaintext) {
-            Ok(sealed) => sealed,
-            Err(e) => panic!("{e}"),
-        }
     }
 
     /// Encrypts with the given IV (callers must never reuse an IV under one key); fails with
@@ -126,7 +108,7 @@ mod tests {
     #[test]
     fn round_trip_and_tamper() {
         let k = Aes256Gcm::new(&[7u8; 32]).unwrap();
-        let (iv, ct) = k.seal(b"aad", b"hello");
+        let (iv, ct) = k.seal(b"aad", b"hello").expect("seal");
         assert_eq!(ct.len(), 5 + TAG_LEN);
         assert_eq!(k.open(&iv, b"aad", &ct).unwrap().expose(), b"hello");
         assert_eq!(
@@ -148,8 +130,8 @@ mod tests {
     #[test]
     fn ivs_are_fresh() {
         let k = Aes256Gcm::new(&[1u8; 32]).unwrap();
-        let (a, ca) = k.seal(b"", b"same");
-        let (b, cb) = k.seal(b"", b"same");
+        let (a, ca) = k.seal(b"", b"same").expect("seal");
+        let (b, cb) = k.seal(b"", b"same").expect("seal");
         assert_ne!(a, b);
         assert_ne!(ca, cb);
     }
@@ -196,7 +178,7 @@ mod tests {
         let huge_aad = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
         let k = Aes256Gcm::new(&[2u8; 32]).unwrap();
         let sealed = k.seal_with_iv(&[0u8; IV_LEN], huge_aad, b"plaintext");
-        let tried = k.try_seal(huge_aad, b"plaintext").map(|(_, c)| c);
+        let tried = k.seal(huge_aad, b"plaintext").map(|(_, c)| c);
         // SAFETY: the mapping made above, no longer borrowed.
         unsafe { libc::munmap(ptr, len) };
         assert_eq!(sealed, Err(AeadError::EncryptionFailed));

@@ -211,29 +211,13 @@ impl RootKey {
     /// Wraps `secret`, binding it to `aad` (the identity of the row that will own it).
     /// Layout: `version(1) || iv(12) || ciphertext || tag(16)`. Fails with
     /// [`RootKeyError::Wrap`] when encryption fails, never returning an empty value.
-    pub fn try_wrap(&self, aad: &[u8], secret: &[u8]) -> Result<Vec<u8>, RootKeyError> {
-        let (iv, ct) = self
-            .aead
-            .try_seal(aad, secret)
-            .map_err(RootKeyError::Wrap)?;
+    pub fn wrap(&self, aad: &[u8], secret: &[u8]) -> Result<Vec<u8>, RootKeyError> {
+        let (iv, ct) = self.aead.seal(aad, secret).map_err(RootKeyError::Wrap)?;
         let mut out = Vec::with_capacity(1 + IV_LEN + ct.len());
         out.push(WRAP_VERSION);
         out.extend_from_slice(&iv);
         out.extend_from_slice(&ct);
         Ok(out)
-    }
-
-    /// [`RootKey::try_wrap`] for callers that have not moved to it yet.
-    ///
-    /// # Panics
-    ///
-    /// When encryption fails, which takes a secret or associated data over AES-GCM's limit
-    /// of about 64 GiB. New code calls [`RootKey::try_wrap`].
-    pub fn wrap(&self, aad: &[u8], secret: &[u8]) -> Vec<u8> {
-        match self.try_wrap(aad, secret) {
-            Ok(wrapped) => wrapped,
-            Err(e) => panic!("{e}"),
-        }
     }
 
     /// Unwraps a value made by [`RootKey::wrap`] with the same `aad`.
@@ -261,7 +245,7 @@ mod tests {
     #[test]
     fn wrap_binds_to_aad() {
         let rk = RootKey::new(&[3u8; 32]).unwrap();
-        let w = rk.try_wrap(b"key:1", b"material").unwrap();
+        let w = rk.wrap(b"key:1", b"material").unwrap();
         assert_eq!(rk.unwrap(b"key:1", &w).unwrap().expose(), b"material");
         assert!(rk.unwrap(b"key:2", &w).is_err());
         assert!(rk.unwrap(b"key:1", &w[..10]).is_err());
@@ -282,7 +266,7 @@ mod tests {
         let a = src.load().unwrap();
         let b = src.load().unwrap();
         assert_eq!(a.fingerprint(), b.fingerprint());
-        let w = a.try_wrap(b"x", b"y").unwrap();
+        let w = a.wrap(b"x", b"y").unwrap();
         assert_eq!(b.unwrap(b"x", &w).unwrap().expose(), b"y");
         #[cfg(unix)]
         {

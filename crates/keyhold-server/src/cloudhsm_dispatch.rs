@@ -1,6 +1,8 @@
 //! The AWS CloudHSM v2 front door: `X-Amz-Target: BaldrApiService.<Op>` on the KMS endpoint
 //! (awsJson1.1, SigV4 service `cloudhsm`), answered by [`keyhold_cloudhsm::ClusterService`]
-//! when `[cloudhsm] enabled = true`; `UnknownOperationException` otherwise.
+//! (on by default when a PKCS#11 module is present; otherwise a service that answers every
+//! operation with what to install or configure). The `None` arm below is only for an
+//! `AppState` built without any CloudHSM service (embedders and unit tests).
 
 use bytes::Bytes;
 use http::{Response, StatusCode};

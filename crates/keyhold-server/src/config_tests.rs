@@ -53,7 +53,7 @@ fn fault_injection_needs_test_mode() {
     );
     // Without fault injection, the CloudHSM API needs no test mode.
     let plain = resolve_with("[cloudhsm]\nenabled = true\n", ServeArgs::default());
-    assert!(plain.expect("no faults").cloudhsm.enabled);
+    assert_eq!(plain.expect("no faults").cloudhsm.enabled, Some(true));
 }
 
 #[test]

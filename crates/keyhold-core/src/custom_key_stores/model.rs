@@ -179,7 +179,7 @@ pub(crate) fn wrap_secret(
     secret: &[u8],
 ) -> KmsResult<String> {
     let wrapped = root
-        .try_wrap(&secret_aad(account, region, id, kind), secret)
+        .wrap(&secret_aad(account, region, id, kind), secret)
         .map_err(KmsError::internal)?;
     Ok(base64::engine::general_purpose::STANDARD.encode(wrapped))
 }

@@ -315,7 +315,7 @@ impl Keys {
             .ok_or_else(|| KmsError::internal(MissingMaterial))?;
         let aead = Aes256Gcm::new(material.expose()).map_err(KmsError::internal)?;
         let aad = associated_data(&blob.header(), context);
-        let (iv, ct) = aead.try_seal(&aad, plaintext).map_err(KmsError::internal)?;
+        let (iv, ct) = aead.seal(&aad, plaintext).map_err(KmsError::internal)?;
         blob.iv = iv.to_vec();
         Ok(ct)
     }

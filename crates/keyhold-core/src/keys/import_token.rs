@@ -67,7 +67,7 @@ pub(crate) fn seal(
     payload.push(params.spec.code());
     payload.extend_from_slice(&params.expires_at_ms.to_be_bytes());
     payload.extend_from_slice(params.private_key.expose());
-    root_key.try_wrap(&token_aad(account, region, key_id), &payload)
+    root_key.wrap(&token_aad(account, region, key_id), &payload)
 }
 
 /// Opens a token of the KMS key `(account, region, key_id)`, refusing it once `now_ms` is
@@ -172,7 +172,7 @@ mod tests {
             vec![1u8, 1, 1, 0, 0, 0, 0, 0, 0, 0, 9],
         ] {
             let sealed = root
-                .try_wrap(&token_aad(KEY.0, KEY.1, KEY.2), &payload)
+                .wrap(&token_aad(KEY.0, KEY.1, KEY.2), &payload)
                 .unwrap();
             assert_eq!(
                 open(&root, KEY, &sealed, 0).unwrap_err(),

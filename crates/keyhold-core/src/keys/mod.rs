@@ -554,7 +554,7 @@ impl Keys {
     ) -> KmsResult<StoredKeyMaterial> {
         let wrapped = self
             .root_key
-            .try_wrap(
+            .wrap(
                 &material_aad(&row.account_id, &row.region, &row.key_id, material_id),
                 material.expose(),
             )

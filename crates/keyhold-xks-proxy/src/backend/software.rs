@@ -134,7 +134,10 @@ impl SoftwareBackend {
             let health = keyhold_crypto::random_bytes(32);
             let file = KeyFile {
                 format: FORMAT.to_string(),
-                health_key: STANDARD.encode(root.wrap(HEALTH_AAD, health.expose())),
+                health_key: STANDARD.encode(
+                    root.wrap(HEALTH_AAD, health.expose())
+                        .map_err(|e| BackendError::Internal(e.to_string()))?,
+                ),
                 keys: BTreeMap::new(),
             };
             write_file(&config.key_file, &file)?;
@@ -166,14 +169,17 @@ impl SoftwareBackend {
                 return Err(BackendError::Internal(format!("key {id} already exists")));
             }
             let material = keyhold_crypto::random_bytes(32);
+            let wrapped = self
+                .root
+                .wrap(&wrap_aad(id, usage), material.expose())
+                .map_err(|e| BackendError::Internal(e.to_string()))?;
             let created_at = time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default();
             file.keys.insert(
                 id.to_string(),
                 StoredKey {
-                    wrapped: STANDARD
-                        .encode(self.root.wrap(&wrap_aad(id, usage), material.expose())),
+                    wrapped: STANDARD.encode(wrapped),
                     enabled: true,
                     created_at,
                     usage: usage.wire_values(),
@@ -334,7 +340,9 @@ fn load(path: &Path, root: &RootKey) -> Result<Loaded, BackendError> {
 }
 
 fn seal(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Result<Sealed, BackendError> {
-    let (iv, mut ct) = cipher.seal(aad, plaintext);
+    let (iv, mut ct) = cipher
+        .seal(aad, plaintext)
+        .map_err(|e| BackendError::Internal(e.to_string()))?;
     if ct.len() != plaintext.len() + TAG_LEN {
         return Err(BackendError::Internal("AES-GCM failed".to_string()));
     }

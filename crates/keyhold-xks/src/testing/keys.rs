@@ -208,8 +208,7 @@ impl KeyTable {
             .additional_authenticated_data
             .map(|a| a.0)
             .unwrap_or_default();
-        let Ok((iv, mut sealed)) =
-            aead.try_seal(&hsm_aad(&aad, CIPHERTEXT_METADATA), &req.plaintext.0)
+        let Ok((iv, mut sealed)) = aead.seal(&hsm_aad(&aad, CIPHERTEXT_METADATA), &req.plaintext.0)
         else {
             return error(ErrorName::Internal, "encryption failed");
         };
