@@ -1,5 +1,6 @@
 //! End-to-end: the front door's hardening. Slow and idle clients are closed after the header
-//! read timeout while real requests are served; the connection cap holds new connections
+//! read timeout, and stalled TLS handshakes after the handshake timeout, while real requests
+//! are served; the connection cap holds new connections
 //! (with one WARN line) until one closes; test mode exists only with `--test-mode` and, under
 //! `--auth strict`, only for admin access keys; logs carry no colour codes when piped and
 //! `--log-format json` writes JSON lines.
@@ -98,6 +99,72 @@ async fn slow_clients_are_closed_after_the_header_read_timeout_while_requests_ar
     }
     // And the server still serves.
     generate_random(&client(&server)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_handshakes_that_stall_are_closed_while_https_requests_are_served() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let cert_pem = cert.cert.pem();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, &cert_pem).expect("write cert");
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).expect("write key");
+    // The header timeout is longer than the bound, so only the handshake timeout can close
+    // these connections in time.
+    let server = TestServer::start_with(&[
+        "--tls-cert",
+        cert_path.to_str().expect("utf-8 path"),
+        "--tls-key",
+        key_path.to_str().expect("utf-8 path"),
+        "--tls-handshake-timeout-secs",
+        "2",
+        "--header-read-timeout-secs",
+        "600",
+    ]);
+    let addr = addr_of(&server.endpoint);
+    let mut conns = Vec::new();
+    for i in 0..100 {
+        let mut c = TcpStream::connect(&addr).await.expect("connect");
+        if i % 2 == 0 {
+            // The header of a TLS handshake record promising a ClientHello that never comes.
+            c.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+                .await
+                .expect("half a ClientHello");
+        }
+        conns.push(c);
+    }
+    let port = addr.rsplit(':').next().expect("port").to_string();
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).expect("ca"))
+        .resolve(
+            "localhost",
+            format!("127.0.0.1:{port}").parse().expect("addr"),
+        )
+        .build()
+        .expect("client");
+    let list_keys = || {
+        https
+            .post(format!("https://localhost:{port}/"))
+            .header("X-Amz-Target", "TrentService.ListKeys")
+            .header("Content-Type", "application/x-amz-json-1.1")
+            .body("{}")
+            .send()
+    };
+    let served = list_keys()
+        .await
+        .expect("HTTPS request while handshakes stall");
+    assert_eq!(served.status().as_u16(), 200);
+    let closers: Vec<_> = conns
+        .into_iter()
+        .map(|c| tokio::spawn(closed_by_server(c)))
+        .collect();
+    for c in closers {
+        let sent = c.await.expect("reader");
+        // At most a TLS alert record, never application data.
+        assert!(sent.is_empty() || sent[0] == 0x15, "{sent:?}");
+    }
+    let after = list_keys().await.expect("HTTPS request after");
+    assert_eq!(after.status().as_u16(), 200);
 }
 
 /// A `keyhold serve` whose standard error is captured line by line.

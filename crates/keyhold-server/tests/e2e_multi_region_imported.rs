@@ -9,12 +9,11 @@ mod common;
 mod import_common;
 
 use aws_sdk_kms::types::{
-    AlgorithmSpec, ExpirationModelType, ImportType, IncludeKeyMaterial, KeyMaterialState, KeyState,
-    OriginType, WrappingKeySpec,
+    AlgorithmSpec, ImportType, IncludeKeyMaterial, KeyMaterialState, KeyState, OriginType,
 };
 use aws_sdk_kms::Client;
 use common::{assert_decrypts_to, encrypt_blob, failure, regional, TestServer};
-use import_common::{import, params, state, wrap};
+use import_common::{import, import_with, state};
 
 const US: &str = "us-east-1";
 const EU: &str = "eu-west-1";
@@ -52,20 +51,8 @@ async fn import_as(
     import_type: ImportType,
 ) -> Result<String, (String, String)> {
     let algorithm = AlgorithmSpec::RsaesOaepSha256;
-    let p = params(kms, key, algorithm.clone(), WrappingKeySpec::Rsa3072).await;
-    let out = kms
-        .import_key_material()
-        .key_id(key)
-        .import_token(p.token.clone())
-        .encrypted_key_material(wrap(&p, &algorithm, material))
-        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
-        .import_type(import_type)
-        .send()
-        .await;
-    match out {
-        Ok(o) => Ok(o.key_material_id().expect("KeyMaterialId").to_string()),
-        Err(e) => Err(failure::<(), _>(Err(e))),
-    }
+    let id = import_with(kms, key, material, algorithm, Some(import_type)).await?;
+    Ok(id.expect("KeyMaterialId"))
 }
 
 async fn material_state(kms: &Client, key: &str, id: &str) -> Option<KeyMaterialState> {

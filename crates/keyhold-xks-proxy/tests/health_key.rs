@@ -34,35 +34,12 @@ async fn pkcs11_health_check_on_a_configured_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = Pki::new(dir.path());
     let config_path = dir.path().join("xks-proxy.toml");
-    let text = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-tls_cert = "{cert}"
-tls_key = "{key}"
-health_cache_seconds = 0
-backend_timeout_ms = 2000
-# Only availability is checked here, not speed (CI machines are busy).
-degraded_latency_ms = 2000
-
-[backends.hsm]
-type = "pkcs11"
-module = "{module}"
-token_label = "xks-proxy-health-key"
-user_pin = "{PIN}"
-key_label_prefix = "xks/"
-health_check_key_label = "xks/health"
-
-[[stores]]
-prefix = "/hsm"
-backend = "hsm"
-[[stores.credentials]]
-access_key_id = "{AKID_1}"
-secret = "{SECRET_1}"
-"#,
-        cert = pki.cert.display(),
-        key = pki.key.display(),
-        module = env.module_path().display(),
+    let text = pkcs11_config_text(
+        &pki,
+        env.module_path(),
+        "xks-proxy-health-key",
+        PIN,
+        "key_label_prefix = \"xks/\"\nhealth_check_key_label = \"xks/health\"",
     );
     std::fs::write(&config_path, &text).expect("write config");
     let server = ProxyServer::start(Config::load(&config_path).expect("config"), None)

@@ -213,34 +213,12 @@ async fn health_checks_do_not_change_the_token() {
     let token_cfg = env.token("xks-proxy-health", pin).expect("token");
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = Pki::new(dir.path());
-    let text = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-tls_cert = "{cert}"
-tls_key = "{key}"
-health_cache_seconds = 0
-backend_timeout_ms = 2000
-# Only availability is checked here, not speed (CI machines are busy).
-degraded_latency_ms = 2000
-
-[backends.hsm]
-type = "pkcs11"
-module = "{module}"
-token_label = "xks-proxy-health"
-user_pin = "{pin}"
-pool_size = 2
-
-[[stores]]
-prefix = "/hsm"
-backend = "hsm"
-[[stores.credentials]]
-access_key_id = "{AKID_1}"
-secret = "{SECRET_1}"
-"#,
-        cert = pki.cert.display(),
-        key = pki.key.display(),
-        module = env.module_path().display(),
+    let text = pkcs11_config_text(
+        &pki,
+        env.module_path(),
+        "xks-proxy-health",
+        pin,
+        "pool_size = 2",
     );
     let config = Config::parse(&text).expect("valid config");
     let Some(BackendConfig::Pkcs11(hsm)) = config.backends.get("hsm") else {

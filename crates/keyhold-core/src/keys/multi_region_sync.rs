@@ -26,7 +26,7 @@ use super::multi_region::{material_ids, MultiRegionDoc};
 use super::{KeyDoc, Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
-use crate::ports::{IndexHit, IndexOwner, StoreError};
+use crate::ports::StoreError;
 
 /// The index of multi-Region primary keys whose replicas may lack a change of the shared
 /// properties; its one value is [`SYNC_DUE`].
@@ -35,8 +35,6 @@ pub const REPLICA_SYNC_INDEX: &str = "multi-region-sync-due";
 pub(super) const SYNC_DUE: &str = "due";
 /// How often a replica's document write is retried when it changed meanwhile.
 const WRITE_ATTEMPTS: usize = 8;
-/// Index entries read per page by the repair sweep.
-const PAGE: u32 = 100;
 
 /// The shared properties of a multi-Region key, as compared to decide whether replicas need a
 /// copy: current material, rotation setting, rotations, and which imported materials belong to
@@ -257,34 +255,7 @@ impl Keys {
     /// key still marked [`MultiRegionDoc::sync_due`] to its replicas; returns how many
     /// primary keys were visited.
     pub async fn complete_replica_syncs(&self) -> KmsResult<usize> {
-        let mut after: Option<IndexHit> = None;
-        let mut due = Vec::new();
-        loop {
-            let page = self
-                .store
-                .list_index(
-                    REPLICA_SYNC_INDEX,
-                    SYNC_DUE,
-                    Some(SYNC_DUE),
-                    after.as_ref(),
-                    PAGE,
-                )
-                .await?;
-            for hit in &page {
-                if let IndexOwner::Key {
-                    account_id,
-                    region,
-                    key_id,
-                } = &hit.owner
-                {
-                    due.push((account_id.clone(), region.clone(), key_id.clone()));
-                }
-            }
-            if page.len() < PAGE as usize {
-                break;
-            }
-            after = page.into_iter().last();
-        }
+        let due = self.due_keys(REPLICA_SYNC_INDEX, None).await?;
         for (account, region, key_id) in &due {
             let ctx = RequestContext::new(account, region, "keyhold-replica-sync-sweep");
             match self.load_unauthorized(&ctx, key_id).await {

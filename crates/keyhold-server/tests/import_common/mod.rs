@@ -6,7 +6,7 @@
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
-    AlgorithmSpec, ExpirationModelType, KeySpec, KeyState, KeyUsageType, OriginType,
+    AlgorithmSpec, ExpirationModelType, ImportType, KeySpec, KeyState, KeyUsageType, OriginType,
     WrappingKeySpec,
 };
 use aws_sdk_kms::Client;
@@ -104,6 +104,20 @@ pub async fn import(
     material: &[u8],
     algorithm: AlgorithmSpec,
 ) -> Option<String> {
+    import_with(kms, key, material, algorithm, None)
+        .await
+        .expect("import key material")
+}
+
+/// Imports `material` into `key` with `algorithm`, RSA_2048 and `import_type` (if any),
+/// without expiry: the KeyMaterialId returned, or the (code, message) of the failure.
+pub async fn import_with(
+    kms: &Client,
+    key: &str,
+    material: &[u8],
+    algorithm: AlgorithmSpec,
+    import_type: Option<ImportType>,
+) -> Result<Option<String>, (String, String)> {
     let p = params(kms, key, algorithm.clone(), WrappingKeySpec::Rsa2048).await;
     let out = kms
         .import_key_material()
@@ -111,11 +125,15 @@ pub async fn import(
         .import_token(p.token.clone())
         .encrypted_key_material(wrap(&p, &algorithm, material))
         .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+        .set_import_type(import_type)
         .send()
-        .await
-        .expect("import key material");
+        .await;
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => return Err(failure::<(), _>(Err(e))),
+    };
     assert!(out.key_id().unwrap().ends_with(&format!(":key/{key}")));
-    out.key_material_id().map(str::to_string)
+    Ok(out.key_material_id().map(str::to_string))
 }
 
 /// The key state DescribeKey reports.

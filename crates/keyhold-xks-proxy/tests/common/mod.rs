@@ -82,6 +82,46 @@ pub struct Harness {
 
 /// Configuration text: store "/a" (keys k1 k2 kdisabled allowed, two credentials) and store
 /// "/b" (rate limited to 2 requests, burst 2, credential 3), software backend.
+/// A configuration with one PKCS#11 backend `hsm` on token `token` (user PIN `pin`, plus the
+/// backend settings in `backend_extra`), served as store `/hsm` to `AKID_1`. Latency never
+/// makes it DEGRADED here: CI machines are busy, and these tests check availability only.
+pub fn pkcs11_config_text(
+    pki: &Pki,
+    module: &Path,
+    token: &str,
+    pin: &str,
+    backend_extra: &str,
+) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+tls_cert = "{cert}"
+tls_key = "{key}"
+health_cache_seconds = 0
+backend_timeout_ms = 2000
+degraded_latency_ms = 2000
+
+[backends.hsm]
+type = "pkcs11"
+module = "{module}"
+token_label = "{token}"
+user_pin = "{pin}"
+{backend_extra}
+
+[[stores]]
+prefix = "/hsm"
+backend = "hsm"
+[[stores.credentials]]
+access_key_id = "{AKID_1}"
+secret = "{SECRET_1}"
+"#,
+        cert = pki.cert.display(),
+        key = pki.key.display(),
+        module = module.display(),
+    )
+}
+
 pub fn config_text(
     dir: &Path,
     pki: &Pki,
