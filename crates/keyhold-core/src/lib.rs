@@ -84,4 +84,31 @@ impl Kms {
     pub async fn reset(&self) -> KmsResult<()> {
         self.store.reset().await.map_err(KmsError::from)
     }
+
+    /// Whether the metadata store answers: one cheap read (an index lookup that matches
+    /// nothing), for readiness probes.
+    pub async fn ping(&self) -> KmsResult<()> {
+        self.store
+            .list_index("keyhold-readiness-probe", "", Some(""), None, 1)
+            .await?;
+        Ok(())
+    }
+
+    /// How many custom key stores there are across all accounts and Regions, by type and
+    /// connection state: `(CustomKeyStoreType, ConnectionState, count)`, sorted.
+    pub async fn custom_key_store_states(&self) -> KmsResult<Vec<(String, String, usize)>> {
+        use keyhold_kms_model::enums::ConnectionStateType;
+        let states: Vec<&str> = ConnectionStateType::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        let stores = self.store.list_custom_key_stores_in_states(&states).await?;
+        let mut counts = std::collections::BTreeMap::<(String, String), usize>::new();
+        for s in stores {
+            *counts
+                .entry((s.store_type, s.connection_state))
+                .or_insert(0) += 1;
+        }
+        Ok(counts.into_iter().map(|((t, c), n)| (t, c, n)).collect())
+    }
 }

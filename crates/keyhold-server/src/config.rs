@@ -89,6 +89,8 @@ impl std::fmt::Debug for AccessKey {
 pub struct FileConfig {
     /// Listen address, e.g. "127.0.0.1:4600".
     pub listen: Option<String>,
+    /// Admin listener (`/livez`, `/readyz`, `/metrics`), e.g. "127.0.0.1:4601"; off when unset.
+    pub admin_listen: Option<String>,
     /// Data directory (SQLite file, dev root key).
     pub data_dir: Option<PathBuf>,
     /// `postgres://...` to share state between nodes; default SQLite in `data_dir`.
@@ -158,6 +160,8 @@ pub struct FileConfig {
 pub struct Settings {
     /// Listen address (port 0 picks a free port).
     pub listen: SocketAddr,
+    /// The admin listener's address (`/livez`, `/readyz`, `/metrics`), when on.
+    pub admin_listen: Option<SocketAddr>,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Database URL; `None` means SQLite in `data_dir`.
@@ -227,6 +231,10 @@ pub struct ServeArgs {
     /// Listen address [default: 127.0.0.1:4600]; port 0 picks a free port.
     #[arg(long, env = "KEYHOLD_LISTEN")]
     pub listen: Option<String>,
+    /// Serve /livez, /readyz and /metrics (Prometheus) on this address, e.g.
+    /// 127.0.0.1:4601 [default: off].
+    #[arg(long, env = "KEYHOLD_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
     /// Data directory for the SQLite file and the dev root key
     /// [default: ~/.local/share/keyhold].
     #[arg(long, env = "KEYHOLD_DATA_DIR")]
@@ -338,6 +346,12 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
     let listen: SocketAddr = listen_text.parse().with_context(|| {
         format!("--listen {listen_text:?} is not an address like 127.0.0.1:4600")
     })?;
+    let admin_listen = match args.admin_listen.or(file.admin_listen) {
+        Some(text) => Some(text.parse::<SocketAddr>().with_context(|| {
+            format!("--admin-listen {text:?} is not an address like 127.0.0.1:4601")
+        })?),
+        None => None,
+    };
     let data_dir = args
         .data_dir
         .or(file.data_dir)
@@ -381,6 +395,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
     }
     Ok(Settings {
         listen,
+        admin_listen,
         data_dir,
         database_url: args.database_url.or(file.database_url),
         database_schema: file.database_schema,

@@ -4,12 +4,14 @@
 //! This crate is the protocol edge: the only place where domain errors become wire errors.
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod auth;
 pub mod cloudhsm_dispatch;
 pub mod config;
 pub mod dispatch;
 pub mod listener;
 pub mod logging;
+pub mod metrics;
 pub mod router;
 pub mod wire;
 
@@ -127,12 +129,18 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     );
     let tls = settings.tls.clone();
     let listen = settings.listen;
+    let admin_listen = settings.admin_listen;
     let state = Arc::new(router::AppState {
         kms,
+        // Counted only when there is an admin listener to read them.
+        metrics: admin_listen.map(|_| Arc::new(metrics::Metrics::new())),
         settings,
         cloudhsm,
         test_clock,
     });
+    if let Some(listen) = admin_listen {
+        admin::start(listen, state.clone()).await?;
+    }
     // Complete scheduled key deletions and automatic rotations when they fall due.
     let sweeper = Arc::clone(&state);
     tokio::spawn(async move {

@@ -23,6 +23,8 @@ use crate::wire::{json_response, WireError, CONTENT_TYPE};
 pub struct AppState {
     /// The domain.
     pub kms: Kms,
+    /// Request metrics, when the admin listener serves them (`--admin-listen`).
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
     /// Resolved settings.
     pub settings: Settings,
     /// CloudHSM clusters (`BaldrApiService.*`), when `[cloudhsm] enabled`.
@@ -48,13 +50,18 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Fu
     let request_id = uuid::Uuid::new_v4().to_string();
     let started = std::time::Instant::now();
     let target = header(&req, "x-amz-target").unwrap_or_default().to_string();
+    let mut outcome = crate::metrics::SUCCESS;
     let resp = match handle_inner(&state, req, &request_id).await {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(request_id, target, error = e.name, "request failed");
+            outcome = e.name;
             e.into_response(&request_id)
         }
     };
+    if let Some(m) = &state.metrics {
+        m.record(&target, outcome, started.elapsed());
+    }
     tracing::info!(
         request_id,
         target,
