@@ -320,6 +320,43 @@ async fn kms_through_keyholds_own_proxy_on_softhsm() {
         .unwrap();
     assert_eq!(plain.plaintext().unwrap().as_ref(), b"through the HSM");
 
+    // A key the proxy may only encrypt with (CKA_DECRYPT false in the token) is refused as
+    // the backing key of a KMS key, as AWS refuses an external key without both usages.
+    let cfg = proxy.config.display().to_string();
+    let made = keyhold(
+        &[
+            "xks-proxy",
+            "keys",
+            "create",
+            "--config",
+            &cfg,
+            "--store",
+            "/e2e",
+            "--key-id",
+            "encrypt-only",
+            "--usage",
+            "encrypt",
+        ],
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let (code, message) = failure(
+        kms.create_key()
+            .origin(OriginType::ExternalKeyStore)
+            .custom_key_store_id(&store)
+            .xks_key_id("encrypt-only")
+            .send()
+            .await,
+    );
+    assert_eq!(code, "XksKeyInvalidConfigurationException", "{message}");
+    assert!(message.contains("ENCRYPT and DECRYPT"), "{message}");
+
     // GenerateDataKey, GenerateDataKeyWithoutPlaintext.
     let dk = kms
         .generate_data_key()
