@@ -101,23 +101,22 @@ fn keyhold(args: &[&str], envs: &[(&str, &str)]) -> Command {
     c
 }
 
-/// Starts `keyhold xks-proxy serve` on `module`'s token `token_label`, with extra environment
-/// variables for the proxy process.
-fn start_proxy(dir: &Path, module: &str, token_label: &str, envs: &[(&str, &str)]) -> Proxy {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let config = write_proxy_config(dir, &addr, module, token_label, &[]);
-    let cfg = config.display().to_string();
+/// `keyhold xks-proxy keys create` of `key_id` with `usage` in store `/e2e` of the proxy
+/// configured by `cfg`; panics with the command's error output if it fails.
+fn create_proxy_key(cfg: &str, key_id: &str, usage: &str, envs: &[(&str, &str)]) {
     let out = keyhold(
         &[
             "xks-proxy",
             "keys",
             "create",
             "--config",
-            &cfg,
+            cfg,
             "--store",
             "/e2e",
             "--key-id",
-            KEY,
+            key_id,
+            "--usage",
+            usage,
         ],
         envs,
     )
@@ -128,6 +127,15 @@ fn start_proxy(dir: &Path, module: &str, token_label: &str, envs: &[(&str, &str)
         "keys create: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Starts `keyhold xks-proxy serve` on `module`'s token `token_label`, with extra environment
+/// variables for the proxy process.
+fn start_proxy(dir: &Path, module: &str, token_label: &str, envs: &[(&str, &str)]) -> Proxy {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = write_proxy_config(dir, &addr, module, token_label, &[]);
+    let cfg = config.display().to_string();
+    create_proxy_key(&cfg, KEY, "encrypt,decrypt", envs);
     let child = keyhold(&["xks-proxy", "serve", "--config", &cfg], envs)
         .stdout(Stdio::null())
         .spawn()
@@ -323,29 +331,7 @@ async fn kms_through_keyholds_own_proxy_on_softhsm() {
     // A key the proxy may only encrypt with (CKA_DECRYPT false in the token) is refused as
     // the backing key of a KMS key, as AWS refuses an external key without both usages.
     let cfg = proxy.config.display().to_string();
-    let made = keyhold(
-        &[
-            "xks-proxy",
-            "keys",
-            "create",
-            "--config",
-            &cfg,
-            "--store",
-            "/e2e",
-            "--key-id",
-            "encrypt-only",
-            "--usage",
-            "encrypt",
-        ],
-        &[],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    create_proxy_key(&cfg, "encrypt-only", "encrypt", &[]);
     let (code, message) = failure(
         kms.create_key()
             .origin(OriginType::ExternalKeyStore)
