@@ -75,13 +75,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         Some(c) => c.clone(),
         None => Arc::new(keyhold_core::ports::clock::SystemClock),
     };
-    let kms = keyhold_core::Kms::with_clock(
+    let mut kms = keyhold_core::Kms::with_clock(
         store.clone(),
         root_key.clone(),
         Arc::new(xks),
         cks_settings,
         clock,
     );
+    kms.set_key_cache_ttl(settings.key_cache_ttl);
     // CloudHSM: on when configured, or by default when its PKCS#11 module exists; when off,
     // an unavailable service answers the API and refuses AWS_CLOUDHSM key stores, saying why.
     let clusters = match settings.cloudhsm.availability() {
