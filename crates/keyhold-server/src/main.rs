@@ -49,9 +49,8 @@ enum RootKeyCommand {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // `serve` installs its logger once its settings (and so its log format) are resolved.
-    if !matches!(cli.command, Command::Serve(_)) {
-        keyhold_server::logging::init(LogFormat::Text);
-    }
+    let _log = (!matches!(cli.command, Command::Serve(_)))
+        .then(|| keyhold_server::logging::init(LogFormat::Text));
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::XksProxy { command } => Ok(keyhold_xks_proxy::run(command)?),
@@ -79,7 +78,7 @@ fn main() -> anyhow::Result<()> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = resolve(args)?;
-    keyhold_server::logging::init(settings.log_format);
+    let _log = keyhold_server::logging::init(settings.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
