@@ -420,3 +420,70 @@ async fn cloudhsm_wrong_kmsuser_password_names_c_login_and_the_fix() {
     );
     assert!(!out.contains("wrongPass1"), "no password in the output");
 }
+
+/// Two nodes sharing PostgreSQL: the attempt one node made is what the other node's admin
+/// listener reports (the attempts live in the metadata store, not in a node's memory).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_sharing_postgresql_reports_the_same_attempts() {
+    let Some(url) = common::database_url() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cluster = "cluster-diagnoseaaaaa";
+    let schema = common::fresh_schema("kh_e2e_diag");
+    let cfg = tmp.path().join("keyhold.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "database_schema = {schema:?}\n{}",
+            custom_key_stores_common::bound_clusters(tmp.path(), &[cluster])
+        ),
+    )
+    .expect("config");
+    let (cfg, root_key) = (
+        cfg.display().to_string(),
+        tmp.path().join("root.key").display().to_string(),
+    );
+    let node = |admin: &str| {
+        TestServer::start_with(&[
+            "--test-mode",
+            "--database-url",
+            &url,
+            "--config",
+            &cfg,
+            "--root-key-file",
+            &root_key,
+            "--admin-listen",
+            admin,
+        ])
+    };
+    let (pa, pb) = (free_port(), free_port());
+    let a = node(&format!("127.0.0.1:{pa}"));
+    let b = node(&format!("127.0.0.1:{pb}"));
+    let kms = client(&a);
+    let store = custom_key_stores_common::create_hsm(&kms, "shared-diagnostics", cluster).await;
+    // The bound token does not exist: the connection fails for real.
+    let (state, code) = connect_and_wait(&kms, &store).await;
+    assert_eq!(state, State::Failed);
+    let code = code.expect("code");
+    let from_a = diagnostics(&format!("http://127.0.0.1:{pa}"), &store).await;
+    let from_b = diagnostics(&format!("http://127.0.0.1:{pb}"), &store).await;
+    assert_eq!(from_a["Attempts"], from_b["Attempts"]);
+    let attempt = &from_b["Attempts"][0];
+    assert_eq!(attempt["ConnectionErrorCode"], code.as_str());
+    assert!(
+        attempt["Cause"].as_str().is_some_and(|c| !c.is_empty()),
+        "{attempt}"
+    );
+    let node_ids: Vec<String> = [&a, &b]
+        .iter()
+        .map(|s| std::fs::read_to_string(s.data_dir.join("node-id")).expect("node id"))
+        .map(|id| id.trim().to_string())
+        .collect();
+    assert!(
+        attempt["NodeId"]
+            .as_str()
+            .is_some_and(|n| node_ids.iter().any(|id| id == n)),
+        "{attempt} {node_ids:?}"
+    );
+}
