@@ -30,26 +30,56 @@ struct CallStats {
     sum_micros: AtomicU64,
 }
 
+/// The operations, in the order of a store's series.
+const OPERATIONS: [XksOperation; 4] = [
+    XksOperation::GetHealthStatus,
+    XksOperation::GetKeyMetadata,
+    XksOperation::Encrypt,
+    XksOperation::Decrypt,
+];
+
+fn index(op: XksOperation) -> usize {
+    match op {
+        XksOperation::GetHealthStatus => 0,
+        XksOperation::GetKeyMetadata => 1,
+        XksOperation::Encrypt => 2,
+        XksOperation::Decrypt => 3,
+    }
+}
+
+/// One store's series, one per operation.
+type StoreSeries = [CallStats; OPERATIONS.len()];
+
 /// The XKS call metrics of one server.
 #[derive(Default)]
 pub struct XksCallMetrics {
-    series: RwLock<HashMap<(String, XksOperation), Arc<CallStats>>>,
+    /// By custom key store id (looked up by `&str`: no allocation per call).
+    series: RwLock<HashMap<String, Arc<StoreSeries>>>,
 }
 
 impl XksCallMetrics {
-    fn stats(&self, store: &str, op: XksOperation) -> Option<Arc<CallStats>> {
-        if let Some(s) = self.series.read().ok()?.get(&(store.to_string(), op)) {
+    fn stats(&self, store: &str) -> Option<Arc<StoreSeries>> {
+        if let Some(s) = self.series.read().ok()?.get(store) {
             return Some(Arc::clone(s));
         }
         let mut map = self.series.write().ok()?;
-        Some(Arc::clone(map.entry((store.to_string(), op)).or_default()))
+        Some(Arc::clone(map.entry(store.to_string()).or_default()))
     }
 
     /// Appends the counter and histogram to `out` (nothing when no call was made).
     pub fn render(&self, out: &mut String) {
         let Ok(map) = self.series.read() else { return };
-        let mut series: Vec<(&(String, XksOperation), &Arc<CallStats>)> = map.iter().collect();
-        series.sort_by(|a, b| (&a.0 .0, a.0 .1.as_str()).cmp(&(&b.0 .0, b.0 .1.as_str())));
+        let mut stores: Vec<(&String, &Arc<StoreSeries>)> = map.iter().collect();
+        stores.sort_by(|a, b| a.0.cmp(b.0));
+        let series: Vec<((&String, XksOperation), &CallStats)> = stores
+            .iter()
+            .flat_map(|(id, s)| {
+                OPERATIONS
+                    .iter()
+                    .map(move |op| ((*id, *op), &s[index(*op)]))
+            })
+            .filter(|(_, s)| s.buckets.iter().any(|b| b.load(Ordering::Relaxed) > 0))
+            .collect();
         if series.is_empty() {
             return;
         }
@@ -116,9 +146,10 @@ impl XksCallObserver for XksCallMetrics {
         failure: Option<&XksFailure>,
         elapsed: Duration,
     ) {
-        let Some(s) = self.stats(custom_key_store_id, operation) else {
+        let Some(series) = self.stats(custom_key_store_id) else {
             return;
         };
+        let s = &series[index(operation)];
         match failure {
             None => {
                 s.successes.fetch_add(1, Ordering::Relaxed);
