@@ -4,7 +4,9 @@
 //!
 //! The connector port knows targets, not stores, so the wrapper keeps a map from a target's
 //! identity (Region, endpoint, path, access key id) to the store it belongs to, filled where
-//! the domain builds a store's target. Health checks name their store in their metadata.
+//! the domain builds a store's target. Health checks name their store in their metadata. Two
+//! stores of different accounts with the same endpoint, path, Region and access key id (the
+//! same proxy credential) are counted under the store that last built its target.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -23,15 +25,24 @@ use crate::ports::xks::{
 pub(crate) struct ObservedXks {
     inner: Arc<dyn XksConnector>,
     observer: Arc<dyn XksCallObserver>,
-    /// Target identity → custom key store id.
-    stores: RwLock<HashMap<String, Arc<str>>>,
+    /// By URI endpoint: the stores using it (found without allocating per call).
+    stores: RwLock<HashMap<String, Vec<Known>>>,
 }
 
-fn identity(t: &XksTarget) -> String {
-    format!(
-        "{}\n{}\n{}\n{}",
-        t.region, t.uri_endpoint, t.uri_path, t.access_key_id
-    )
+/// A store's target, identified by what the connector sees.
+struct Known {
+    region: String,
+    uri_path: String,
+    access_key_id: String,
+    id: Arc<str>,
+}
+
+impl Known {
+    fn is(&self, t: &XksTarget) -> bool {
+        self.region == t.region
+            && self.uri_path == t.uri_path
+            && self.access_key_id == t.access_key_id
+    }
 }
 
 impl ObservedXks {
@@ -43,23 +54,32 @@ impl ObservedXks {
         }
     }
 
-    /// Notes that `target` is the store `id`'s (a read lock when already known).
+    /// Notes that `target` is the store `id`'s (only a read lock when already known).
     pub(crate) fn register(&self, target: &XksTarget, id: &str) {
-        let key = identity(target);
-        let known = self
-            .stores
-            .read()
-            .map(|m| m.get(&key).is_some_and(|v| &**v == id))
-            .unwrap_or(false);
-        if !known {
-            if let Ok(mut m) = self.stores.write() {
-                m.insert(key, Arc::from(id));
-            }
+        if self.store_of(target).is_some_and(|known| &*known == id) {
+            return;
+        }
+        let Ok(mut map) = self.stores.write() else {
+            return;
+        };
+        let entries = map.entry(target.uri_endpoint.clone()).or_default();
+        match entries.iter_mut().find(|k| k.is(target)) {
+            Some(k) => k.id = Arc::from(id),
+            None => entries.push(Known {
+                region: target.region.clone(),
+                uri_path: target.uri_path.clone(),
+                access_key_id: target.access_key_id.clone(),
+                id: Arc::from(id),
+            }),
         }
     }
 
     fn store_of(&self, target: &XksTarget) -> Option<Arc<str>> {
-        self.stores.read().ok()?.get(&identity(target)).cloned()
+        let map = self.stores.read().ok()?;
+        map.get(&target.uri_endpoint)?
+            .iter()
+            .find(|k| k.is(target))
+            .map(|k| Arc::clone(&k.id))
     }
 
     fn report<T>(
