@@ -166,3 +166,91 @@ impl XksConnector for ObservedXks {
         r
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::ports::xks::{XksConnectivity, XksFailure};
+
+    /// Fails every call: the observer must see the failure's class under the right store.
+    struct Refusing;
+
+    #[async_trait]
+    impl XksConnector for Refusing {
+        async fn get_health_status(
+            &self,
+            _: &XksTarget,
+            _: HealthCheckReason,
+            _: &XksRequestMetadata,
+        ) -> Result<XksHealth, XksFailure> {
+            Err(XksFailure::TimedOut { budget_ms: 250 })
+        }
+    }
+
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<(String, &'static str, Option<&'static str>)>>);
+
+    impl XksCallObserver for Seen {
+        fn observe(&self, id: &str, op: XksOperation, failure: Option<&XksFailure>, _: Duration) {
+            if let Ok(mut v) = self.0.lock() {
+                v.push((
+                    id.to_string(),
+                    op.as_str(),
+                    failure.map(|f| f.cause_class()),
+                ));
+            }
+        }
+    }
+
+    fn target(akid: &str) -> XksTarget {
+        XksTarget {
+            uri_endpoint: "https://xks.example.test".into(),
+            uri_path: "/kms/xks/v1".into(),
+            connectivity: XksConnectivity::PublicEndpoint,
+            access_key_id: akid.into(),
+            secret_access_key: SecretBytes::from_slice(b"s"),
+            region: "us-east-1".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_are_reported_under_the_store_whose_target_they_use() {
+        let seen = Arc::new(Seen::default());
+        let o = ObservedXks::new(Arc::new(Refusing), seen.clone());
+        o.register(&target("AKIDONE"), "cks-1");
+        o.register(&target("AKIDTWO"), "cks-2");
+        let input = XksEncryptInput {
+            plaintext: vec![1],
+            aad: Vec::new(),
+            request_cdiv: false,
+        };
+        let md = XksKeyRequestMetadata {
+            aws_principal_arn: "arn:aws:iam::123456789012:root".into(),
+            kms_key_arn: None,
+            kms_operation: "Encrypt".into(),
+            kms_request_id: "r".into(),
+        };
+        let _ = o.encrypt(&target("AKIDTWO"), "k", &md, &input).await;
+        let health = XksRequestMetadata {
+            aws_principal_arn: md.aws_principal_arn.clone(),
+            kms_request_id: "r".into(),
+            custom_key_store_id: Some("cks-3".into()),
+        };
+        let _ = o
+            .get_health_status(&target("AKIDONE"), HealthCheckReason::Connect, &health)
+            .await;
+        // An unknown target (CreateCustomKeyStore's probe) is not counted.
+        let _ = o.encrypt(&target("AKIDNONE"), "k", &md, &input).await;
+        let seen = seen.0.lock().map(|v| v.clone()).unwrap_or_default();
+        assert_eq!(
+            seen,
+            vec![
+                ("cks-2".to_string(), "Encrypt", Some("internal")),
+                ("cks-3".to_string(), "GetHealthStatus", Some("timed_out")),
+            ]
+        );
+    }
+}
