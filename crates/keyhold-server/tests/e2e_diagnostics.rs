@@ -385,6 +385,25 @@ async fn cloudhsm_wrong_kmsuser_password_names_c_login_and_the_fix() {
         "{text}"
     );
 
+    // INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET: the cause names the subnet.
+    let subnet =
+        |free: u32| serde_json::json!({"SubnetId": "subnet-5b5b5b5b", "FreeAddresses": free});
+    cloudhsm_common::ok(&s, "KeyholdFaultSetSubnet", subnet(0)).await;
+    assert_eq!(
+        reconnect(&kms, &store).await,
+        (State::Failed, Some(Code::InsufficientFreeAddressesInSubnet))
+    );
+    let d = diagnostics(&admin, &store).await;
+    assert_eq!(
+        d["Attempts"][0]["Cause"],
+        format!("subnet subnet-5b5b5b5b of cluster {cluster} has no free address").as_str()
+    );
+    assert!(d["Fix"]
+        .as_str()
+        .is_some_and(|f| f.contains("doesn't have any available IP addresses")));
+    cloudhsm_common::ok(&s, "KeyholdFaultSetSubnet", subnet(2)).await;
+    assert_eq!(reconnect(&kms, &store).await, (State::Connected, None));
+
     // INVALID_CREDENTIALS: the store's password is not kmsuser's.
     cloudhsm_common::set_store_password(&kms, &store, "wrongPass1").await;
     assert_eq!(
