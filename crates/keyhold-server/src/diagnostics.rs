@@ -88,7 +88,8 @@ fn field<'a>(v: &'a Value, name: &str) -> &'a str {
     v.get(name).and_then(Value::as_str).unwrap_or("")
 }
 
-fn attempt_text(out: &mut String, a: &Value) {
+/// One attempt for people; its fix is left out when it is the store's current one (`shown`).
+fn attempt_text(out: &mut String, a: &Value, shown: Option<&str>) {
     let code = field(a, "ConnectionErrorCode");
     out.push_str(&format!(
         "  {}  {:<11} {}{}  (node {})\n",
@@ -105,8 +106,10 @@ fn attempt_text(out: &mut String, a: &Value) {
     if let Some(cause) = a.get("Cause").and_then(Value::as_str) {
         out.push_str(&format!("      cause: {cause}\n"));
     }
-    if let Some(fix) = a.get("Fix").and_then(Value::as_str) {
-        out.push_str(&format!("      fix:   {fix}\n"));
+    match a.get("Fix").and_then(Value::as_str) {
+        Some(fix) if Some(fix) == shown => out.push_str("      fix:   as above\n"),
+        Some(fix) => out.push_str(&format!("      fix:   {fix}\n")),
+        None => {}
     }
 }
 
@@ -130,7 +133,8 @@ pub fn to_text(v: &Value) -> String {
             format!(" ({code})")
         }
     ));
-    if let Some(fix) = v.get("Fix").and_then(Value::as_str) {
+    let shown = v.get("Fix").and_then(Value::as_str);
+    if let Some(fix) = shown {
         out.push_str(&format!("Fix: {fix}\n     {}\n", field(v, "HowToFix")));
     }
     let attempts = v
@@ -143,13 +147,13 @@ pub fn to_text(v: &Value) -> String {
     } else {
         out.push_str("\nConnection attempts (newest first):\n");
         for a in &attempts {
-            attempt_text(&mut out, a);
+            attempt_text(&mut out, a, shown);
         }
     }
     match v.get("LastHealthCheck").filter(|h| !h.is_null()) {
         Some(h) => {
             out.push_str("\nLast periodic health check:\n");
-            attempt_text(&mut out, h);
+            attempt_text(&mut out, h, shown);
         }
         None => out.push_str("\nNo periodic health check recorded.\n"),
     }
