@@ -8,11 +8,13 @@ pub mod admin;
 pub mod auth;
 pub mod cloudhsm_dispatch;
 pub mod config;
+pub mod diagnostics;
 pub mod dispatch;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod router;
+pub mod store_metrics;
 pub mod wire;
 
 use std::sync::Arc;
@@ -131,10 +133,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     let tls = settings.tls.clone();
     let listen = settings.listen;
     let admin_listen = settings.admin_listen;
+    // Counted only when there is an admin listener to read them.
+    let metrics = admin_listen.map(|_| Arc::new(metrics::Metrics::new()));
+    if let Some(m) = &metrics {
+        kms.custom_key_stores.set_xks_observer(m.xks_calls.clone());
+    }
     let state = Arc::new(router::AppState {
         kms,
-        // Counted only when there is an admin listener to read them.
-        metrics: admin_listen.map(|_| Arc::new(metrics::Metrics::new())),
+        metrics,
         settings,
         cloudhsm,
         test_clock,

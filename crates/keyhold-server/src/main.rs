@@ -35,6 +35,11 @@ enum Command {
         #[command(subcommand)]
         command: keyhold_cloudhsm::cli::CloudHsmCommand,
     },
+    /// Custom key store diagnostics from a running Keyhold's admin listener.
+    CustomKeyStores {
+        #[command(subcommand)]
+        command: keyhold_server::diagnostics::CustomKeyStoresCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -73,6 +78,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Cloudhsm { command } => keyhold_cloudhsm::cli::run(command),
+        Command::CustomKeyStores { command } => keyhold_server::diagnostics::run(command),
     }
 }
 
