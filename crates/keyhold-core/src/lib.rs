@@ -14,6 +14,7 @@ pub mod error;
 pub mod keys;
 pub mod paging;
 pub mod ports;
+mod record_cache;
 mod service;
 
 use std::sync::Arc;
@@ -88,7 +89,7 @@ impl Kms {
     /// How long a key change made through another node sharing the metadata store may go
     /// unseen by this node's cryptographic operations (zero: read the key on every call); see
     /// `keys::key_cache`. Changes made through this node are always seen at once.
-    pub fn set_key_cache_ttl(&mut self, ttl: std::time::Duration) {
+    pub fn set_key_cache_ttl(&self, ttl: std::time::Duration) {
         self.keys.set_key_cache_ttl(ttl);
     }
 

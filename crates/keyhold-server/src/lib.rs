@@ -77,7 +77,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         Some(c) => c.clone(),
         None => Arc::new(keyhold_core::ports::clock::SystemClock),
     };
-    let mut kms = keyhold_core::Kms::with_clock(
+    let kms = keyhold_core::Kms::with_clock(
         store.clone(),
         root_key.clone(),
         Arc::new(xks),

@@ -13,7 +13,10 @@ mod custom_key_stores_common;
 use aws_sdk_kms::types::ConnectionStateType as S;
 
 use cloudhsm_common::{hsm_key, reconnect, trust_anchor};
-use common::{assert_decrypts_to, client, database_url, encrypt_blob, fresh_schema, TestServer};
+use common::{
+    assert_decrypts_to, client, database_url, encrypt_blob, encrypt_failure, fresh_schema,
+    TestServer,
+};
 
 const CLUSTER: &str = "cluster-boundshared2";
 const KMSUSER_PIN: &str = "sharedKms1";
@@ -85,4 +88,35 @@ async fn two_nodes_share_a_bound_cluster() {
     let (key_b, _) = hsm_key(&kb, &store).await;
     let from_b = encrypt_blob(&kb, &key_b, b"sealed on node B").await;
     assert_decrypts_to(&ka, from_b, b"sealed on node B").await;
+
+    // Disconnected through node A: A refuses the store's keys at once; B, which has used the
+    // store (and cached its record), within its key_cache_ttl_ms (default 1 s), never later.
+    ka.disconnect_custom_key_store()
+        .custom_key_store_id(&store)
+        .send()
+        .await
+        .expect("disconnect");
+    custom_key_stores_common::wait_final(&ka, &store, std::time::Duration::from_secs(30)).await;
+    let refused_on_a = encrypt_failure(&ka, &key_a).await.0;
+    assert_eq!(refused_on_a, "KMSInvalidStateException");
+    let started = std::time::Instant::now();
+    loop {
+        let r = kb
+            .encrypt()
+            .key_id(&key_b)
+            .plaintext(aws_sdk_kms::primitives::Blob::new(b"x".to_vec()))
+            .send()
+            .await;
+        if let Err(e) = r {
+            let code = aws_sdk_kms::error::ProvideErrorMetadata::code(&e).unwrap_or_default();
+            assert_eq!(code, refused_on_a);
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(11),
+            "node B still used a key of the disconnected store after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -13,6 +13,7 @@ pub mod diagnostics;
 pub mod model;
 mod observed;
 mod operations;
+mod store_cache;
 pub mod validation;
 pub mod worker;
 
@@ -97,7 +98,9 @@ pub struct CustomKeyStores {
 }
 
 struct Inner {
-    store: Arc<dyn MetadataStore>,
+    /// The metadata store, with the writes of store records intercepted for the cache of
+    /// the cryptographic path (`store_cache`).
+    store: store_cache::StoreRecords,
     root_key: Arc<RootKey>,
     xks: Arc<dyn XksConnector>,
     settings: CustomKeyStoreSettings,
@@ -137,7 +140,7 @@ impl CustomKeyStores {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                store,
+                store: store_cache::StoreRecords::new(store, crate::keys::DEFAULT_RECORD_CACHE_TTL),
                 root_key,
                 xks,
                 settings,
@@ -237,6 +240,34 @@ impl CustomKeyStores {
             o.register(&target, &s.row.id);
         }
         Ok(target)
+    }
+
+    /// [`CustomKeyStores::find`] for a cryptographic operation on one of the store's keys:
+    /// the record may come from the cache (changes made through this node are seen at once,
+    /// through another node within the TTL; see `store_cache`).
+    pub(crate) async fn find_for_use(
+        &self,
+        account: &str,
+        region: &str,
+        id: &str,
+    ) -> KmsResult<Option<LoadedStore>> {
+        Ok(self
+            .inner
+            .store
+            .get_for_use(account, region, id)
+            .await?
+            .map(|s| (*s).clone()))
+    }
+
+    /// How long a store change made through another node may go unseen by the
+    /// cryptographic operations (zero: read on every call).
+    pub(crate) fn set_cache_ttl(&self, ttl: std::time::Duration) {
+        self.inner.store.set_ttl(ttl);
+    }
+
+    /// Drops every cached store record (after the whole metadata store was reset).
+    pub(crate) fn clear_cache(&self) {
+        self.inner.store.clear();
     }
 
     /// Reads a store row without turning its absence into an error.

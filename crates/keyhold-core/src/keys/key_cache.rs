@@ -20,22 +20,14 @@
 //! always read the store: the cache serves only the use path, so a compare-and-set never
 //! starts from a cached version.
 
-use std::collections::HashMap;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::ports::{IndexEntry, MetadataStore, StoreError, StoredKey, StoredKeyMaterial};
+use crate::record_cache::RecordCache;
 
 use super::KeyDoc;
-
-/// (account, Region, key id).
-type KeyAddress = (String, String, String);
-
-/// Most key records kept before the cache is emptied (a crude bound; a deployment that uses
-/// more keys than this within one TTL reads them from the store, as without a cache).
-const KEY_CACHE_LIMIT: usize = 50_000;
 
 /// AWS-like default staleness bound for changes made through another node.
 pub const DEFAULT_KEY_CACHE_TTL: Duration = Duration::from_secs(1);
@@ -49,76 +41,6 @@ pub(crate) struct CachedKey {
     pub doc: KeyDoc,
 }
 
-struct Entry<V> {
-    key: Arc<V>,
-    loaded_at: Instant,
-}
-
-/// The cache proper (generic so that its rules can be tested on plain values); see the
-/// module documentation.
-struct KeyCache<V> {
-    ttl: Duration,
-    entries: RwLock<HashMap<KeyAddress, Entry<V>>>,
-    /// Bumped by every invalidation; a read inserts its result only if it is unchanged.
-    generation: AtomicU64,
-}
-
-impl<V> KeyCache<V> {
-    fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            entries: RwLock::default(),
-            generation: AtomicU64::new(0),
-        }
-    }
-
-    fn get(&self, address: &KeyAddress) -> Option<Arc<V>> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let entries = self.entries.read().ok()?;
-        let entry = entries.get(address)?;
-        (entry.loaded_at.elapsed() < self.ttl).then(|| entry.key.clone())
-    }
-
-    /// Inserts `key`, read after the generation was `since`, unless something was
-    /// invalidated meanwhile.
-    fn insert(&self, address: KeyAddress, key: Arc<V>, since: u64, loaded_at: Instant) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        let Ok(mut entries) = self.entries.write() else {
-            return;
-        };
-        if self.generation.load(Ordering::Acquire) != since {
-            return;
-        }
-        if entries.len() >= KEY_CACHE_LIMIT {
-            entries.clear();
-        }
-        entries.insert(address, Entry { key, loaded_at });
-    }
-
-    fn invalidate(&self, account: &str, region: &str, key_id: &str) {
-        let mut entries = match self.entries.write() {
-            Ok(e) => e,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        // Under the lock, so an insert either sees the new generation or is removed here.
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.remove(&(account.to_string(), region.to_string(), key_id.to_string()));
-    }
-
-    fn clear(&self) {
-        let mut entries = match self.entries.write() {
-            Ok(e) => e,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.clear();
-    }
-}
-
 /// The metadata store as the key operations see it: every store method, with the writes of
 /// key records intercepted to keep [`KeyRecords::get_key_for_use`]'s cache consistent.
 ///
@@ -127,7 +49,7 @@ impl<V> KeyCache<V> {
 /// operations cannot bypass the cache.
 pub(crate) struct KeyRecords {
     store: Arc<dyn MetadataStore>,
-    cache: KeyCache<CachedKey>,
+    cache: RecordCache<CachedKey>,
 }
 
 impl Deref for KeyRecords {
@@ -142,14 +64,13 @@ impl KeyRecords {
     pub(crate) fn new(store: Arc<dyn MetadataStore>, ttl: Duration) -> Self {
         Self {
             store,
-            cache: KeyCache::new(ttl),
+            cache: RecordCache::new(ttl),
         }
     }
 
     /// How long a change made through another node may stay unseen.
-    pub(crate) fn set_ttl(&mut self, ttl: Duration) {
-        self.cache.ttl = ttl;
-        self.cache.clear();
+    pub(crate) fn set_ttl(&self, ttl: Duration) {
+        self.cache.set_ttl(ttl);
     }
 
     /// The key record for a cryptographic operation: from the cache when fresh enough,
@@ -169,7 +90,7 @@ impl KeyRecords {
         if let Some(hit) = self.cache.get(&address) {
             return Ok(Some(hit));
         }
-        let since = self.cache.generation.load(Ordering::Acquire);
+        let since = self.cache.generation();
         let loaded_at = Instant::now();
         let Some(row) = self.store.get_key(account, region, key_id).await? else {
             return Ok(None);
@@ -180,17 +101,10 @@ impl KeyRecords {
         Ok(Some(key))
     }
 
-    /// Makes every cached record look `by` older (tests of the staleness bound, without
-    /// waiting for it).
+    /// Makes every cached record look `by` older (tests of the staleness bound).
     #[cfg(test)]
     pub(crate) fn age(&self, by: Duration) {
-        if let Ok(mut entries) = self.cache.entries.write() {
-            for entry in entries.values_mut() {
-                if let Some(earlier) = entry.loaded_at.checked_sub(by) {
-                    entry.loaded_at = earlier;
-                }
-            }
-        }
+        self.cache.age(by);
     }
 
     /// [`MetadataStore::insert_key`]; drops any cached record of the key afterwards.
@@ -253,58 +167,5 @@ impl KeyRecords {
         let r = self.store.reset().await;
         self.cache.clear();
         r
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn address(key_id: &str) -> KeyAddress {
-        ("111122223333".into(), "us-east-1".into(), key_id.into())
-    }
-
-    fn read(cache: &KeyCache<String>, key_id: &str) -> Option<String> {
-        cache.get(&address(key_id)).map(|v| v.to_string())
-    }
-
-    #[test]
-    fn a_read_that_raced_with_a_write_is_not_cached() {
-        let cache = KeyCache::new(Duration::from_secs(3600));
-        let since = cache.generation.load(Ordering::Acquire);
-        // The write commits and invalidates while the read is on its way back.
-        cache.invalidate("111122223333", "us-east-1", "k1");
-        cache.insert(address("k1"), Arc::new("old".into()), since, Instant::now());
-        assert_eq!(
-            read(&cache, "k1"),
-            None,
-            "the old record must not be cached"
-        );
-        // A read that began after the write is cached.
-        let since = cache.generation.load(Ordering::Acquire);
-        cache.insert(address("k1"), Arc::new("new".into()), since, Instant::now());
-        assert_eq!(read(&cache, "k1").as_deref(), Some("new"));
-    }
-
-    #[test]
-    fn entries_expire_after_the_ttl_and_invalidation_removes_them() {
-        let cache = KeyCache::new(Duration::from_secs(10));
-        let since = cache.generation.load(Ordering::Acquire);
-        let long_ago = Instant::now()
-            .checked_sub(Duration::from_secs(11))
-            .expect("the monotonic clock is older than 11 s");
-        cache.insert(address("old"), Arc::new("x".into()), since, long_ago);
-        cache.insert(address("new"), Arc::new("y".into()), since, Instant::now());
-        assert_eq!(read(&cache, "old"), None);
-        assert_eq!(read(&cache, "new").as_deref(), Some("y"));
-        cache.invalidate("111122223333", "us-east-1", "new");
-        assert_eq!(read(&cache, "new"), None);
-    }
-
-    #[test]
-    fn a_zero_ttl_caches_nothing() {
-        let cache = KeyCache::new(Duration::ZERO);
-        cache.insert(address("k"), Arc::new("x".into()), 0, Instant::now());
-        assert_eq!(read(&cache, "k"), None);
     }
 }

@@ -22,7 +22,7 @@ fn two_nodes(ttl: Duration) -> (Kms, Kms, RequestContext) {
     let store = Arc::new(MemoryStore::new());
     let root = Arc::new(RootKey::new(&[7u8; 32]).expect("root key"));
     let a = Kms::new(store.clone(), root.clone());
-    let mut b = Kms::new(store, root);
+    let b = Kms::new(store, root);
     b.set_key_cache_ttl(ttl);
     (
         a,
@@ -64,7 +64,6 @@ async fn disable(kms: &Kms, ctx: &RequestContext, key_id: &str) {
 #[tokio::test]
 async fn a_change_made_through_this_node_is_seen_at_once() {
     let (a, _, ctx) = two_nodes(HOUR);
-    let mut a = a;
     a.set_key_cache_ttl(HOUR);
     let key = create(&a, &ctx).await;
     assert_eq!(encrypt(&a, &ctx, &key).await, Ok(()), "cached now");

@@ -88,8 +88,20 @@ impl Keys {
             })
             .await?
             .ok_or_else(|| KmsError::new(Exception::NotFound, r.not_found_message()))?;
-        self.with_store(cached.row.clone(), cached.doc.clone())
-            .await
+        let row = cached.row.clone();
+        let store = match &row.custom_key_store_id {
+            Some(id) => {
+                self.custom_key_stores
+                    .find_for_use(&row.account_id, &row.region, id)
+                    .await?
+            }
+            None => None,
+        };
+        Ok(LoadedKey {
+            row,
+            doc: cached.doc.clone(),
+            store,
+        })
     }
 
     /// The (account, Region, key id) a parsed `KeyId` names, resolving an alias.

@@ -110,6 +110,10 @@ pub use last_usage::KEY_USAGE_KIND;
 pub use multi_region::{MultiRegionDoc, MULTI_REGION_INDEX};
 pub use policy::{check_policy, LOCKOUT_MESSAGE};
 pub use resolve::KeyRef;
+
+/// Default bound on how long a key or custom key store change made through another node
+/// sharing the metadata store may go unseen by this node's cryptographic operations.
+pub const DEFAULT_RECORD_CACHE_TTL: std::time::Duration = key_cache::DEFAULT_KEY_CACHE_TTL;
 pub use rotation::ROTATION_DUE_INDEX;
 
 /// The stored document of a KMS key: its metadata, never its material.
@@ -395,7 +399,7 @@ impl Keys {
         let clock = custom_key_stores.clock();
         Self {
             clock,
-            store: key_cache::KeyRecords::new(store, key_cache::DEFAULT_KEY_CACHE_TTL),
+            store: key_cache::KeyRecords::new(store, DEFAULT_RECORD_CACHE_TTL),
             root_key,
             custom_key_stores,
             throttle: throttle::Throttle::new(rate),
@@ -409,8 +413,9 @@ impl Keys {
     /// How long a key change made through another node sharing the metadata store may go
     /// unseen by this node's cryptographic operations (zero: read the key on every call).
     /// Changes made through this node are always seen at once.
-    pub fn set_key_cache_ttl(&mut self, ttl: std::time::Duration) {
+    pub fn set_key_cache_ttl(&self, ttl: std::time::Duration) {
         self.store.set_ttl(ttl);
+        self.custom_key_stores.set_cache_ttl(ttl);
     }
 
     /// Makes every cached key record look `by` older (tests of the staleness bound).
@@ -421,7 +426,9 @@ impl Keys {
 
     /// Wipes all state (test harnesses), the key cache included.
     pub(crate) async fn reset(&self) -> KmsResult<()> {
-        self.store.reset().await.map_err(KmsError::from)
+        let r = self.store.reset().await.map_err(KmsError::from);
+        self.custom_key_stores.clear_cache();
+        r
     }
 
     /// Now, in seconds since the epoch with millisecond precision, as AWS returns dates.
