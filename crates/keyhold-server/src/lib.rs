@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod cloudhsm_dispatch;
 pub mod config;
@@ -130,8 +131,13 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     let tls = settings.tls.clone();
     let listen = settings.listen;
     let admin_listen = settings.admin_listen;
+    let audit = match &settings.audit_log {
+        Some(target) => Some(audit::AuditLog::open(target)?),
+        None => None,
+    };
     let state = Arc::new(router::AppState {
         kms,
+        audit,
         // Counted only when there is an admin listener to read them.
         metrics: admin_listen.map(|_| Arc::new(metrics::Metrics::new())),
         settings,
