@@ -6,6 +6,7 @@
 
 mod common;
 mod custom_key_stores_common;
+#[allow(unused_imports)] // Its re-export of `msg` is for other tests.
 mod e2e_xks_keys_common;
 mod import_common;
 
