@@ -16,6 +16,9 @@ access_key_id = "AKIAAUDITALICE000001"
 secret_access_key = "alice-secret-not-logged"
 account_id = "111122223333"
 principal_arn = "arn:aws:iam::111122223333:user/alice"
+identity_policies = [
+  '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}',
+]
 """
 
 
