@@ -1,12 +1,14 @@
-//! The audit log's writer: one thread that owns the file (or standard output) and writes
-//! records by group commit.
+//! The audit log's writer: group commit without a thread hop.
 //!
-//! A request hands its serialised record (one JSON line) to the thread and waits for the
-//! acknowledgement before its response is sent. The thread takes everything queued at that
-//! moment, writes it with one `write(2)` call, then acknowledges every record of the batch. So
-//! the cost of a write is shared by all requests that arrived while the previous one ran, and a
-//! crash (of the process, not of the machine: there is no `fsync`) loses only the records of
-//! requests that have not been answered yet.
+//! A request appends its serialised record (one JSON line) to a shared queue. If no request is
+//! writing at that moment, it becomes the leader: it takes everything queued, writes it with
+//! one `write(2)` call, and acknowledges every record of the batch. Requests arriving while a
+//! write is under way wait; when the write is done, the leader hands leadership to one of them,
+//! which writes everything queued meanwhile in the next single call. So one write serves all
+//! requests that arrived during the previous one, an idle server writes a record at once on the
+//! request's own thread (no wake-up of another thread), and every response is sent only after
+//! its record has been handed to the kernel: a crash of the process (not of the machine: there
+//! is no `fsync`) loses only the records of requests not yet answered.
 //!
 //! Rotation is by size and happens between batches, so a record is never split across files:
 //! `PATH` becomes `PATH.1`, `PATH.1` becomes `PATH.2`, ..., and the oldest beyond `max_files`
@@ -15,15 +17,12 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard};
 
 /// Default size at which the audit log file is rotated: 100 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 100 * 1024 * 1024;
 /// Default number of rotated files kept (`PATH.1` ... `PATH.5`).
 pub const DEFAULT_MAX_FILES: u32 = 5;
-
-/// Largest batch written at once; the rest of the queue goes into the next write.
-const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// Where audit records go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,75 +52,144 @@ pub enum AuditOpenError {
         /// The operating system's error.
         source: std::io::Error,
     },
-    /// The writer thread could not be started.
-    #[error("cannot start the audit log writer thread: {0}")]
-    Thread(std::io::Error),
 }
 
-/// One record waiting to be written, with the request's acknowledgement.
-struct Pending {
-    line: Vec<u8>,
-    written: tokio::sync::oneshot::Sender<()>,
+/// What a waiting request is told once the write it waited for is over.
+enum Ack {
+    /// Its record has been written (or the write failed and was logged).
+    Written,
+    /// Its record is still queued: it leads the next write.
+    Lead,
 }
 
-/// The handle requests use to write records; cheap to share.
-#[derive(Debug)]
+/// Records waiting for the next write.
+#[derive(Default)]
+struct Queue {
+    /// Whole lines, in arrival order.
+    batch: Vec<u8>,
+    /// The requests whose lines are in `batch`, except the leader's own.
+    waiters: Vec<tokio::sync::oneshot::Sender<Ack>>,
+    /// A request is writing (or about to).
+    leading: bool,
+}
+
+/// The handle requests use to write records; shared by all of them.
 pub struct AuditWriter {
-    queue: mpsc::Sender<Pending>,
+    queue: Mutex<Queue>,
+    sink: Mutex<Sink>,
+}
+
+impl std::fmt::Debug for AuditWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditWriter").finish_non_exhaustive()
+    }
+}
+
+/// Locks `m`, whatever a panicking holder left behind (the data stays consistent: a batch is
+/// either taken whole or not at all).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl AuditWriter {
-    /// Opens `target` (so a path that cannot be written stops the server at start-up rather
-    /// than losing records later) and starts the writer thread.
+    /// Opens `target`, so a path that cannot be written stops the server at start-up rather
+    /// than losing records later.
     pub fn open(target: &AuditTarget) -> Result<Self, AuditOpenError> {
-        let mut sink = Sink::open(target)?;
-        let (queue, rx) = mpsc::channel::<Pending>();
-        std::thread::Builder::new()
-            .name("keyhold-audit".into())
-            .spawn(move || run(&mut sink, &rx))
-            .map_err(AuditOpenError::Thread)?;
-        Ok(Self { queue })
+        Ok(Self {
+            queue: Mutex::new(Queue::default()),
+            sink: Mutex::new(Sink::open(target)?),
+        })
     }
 
-    /// Hands `line` (one JSON record, without its newline) to the writer and returns once it
-    /// has been written to the kernel (or the write failed, which is logged: the audit log
-    /// never refuses a request, as CloudTrail does not).
-    pub async fn write(&self, mut line: Vec<u8>) {
-        line.push(b'\n');
-        let (written, done) = tokio::sync::oneshot::channel();
-        if self.queue.send(Pending { line, written }).is_err() {
-            tracing::error!("the audit log writer has stopped; a record was not written");
-            return;
+    /// Writes `line` (one JSON record, without its newline) and returns once it has been
+    /// handed to the kernel (or the write failed, which is logged: the audit log never
+    /// refuses a request, as CloudTrail does not).
+    pub async fn write(&self, line: Vec<u8>) {
+        let waiting = {
+            let mut q = lock(&self.queue);
+            q.batch.extend_from_slice(&line);
+            q.batch.push(b'\n');
+            if q.leading {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                q.waiters.push(tx);
+                Some(rx)
+            } else {
+                q.leading = true;
+                None
+            }
+        };
+        if let Some(rx) = waiting {
+            let mut waiting = Waiting {
+                writer: self,
+                rx,
+                done: false,
+            };
+            let ack = (&mut waiting.rx).await;
+            waiting.done = true;
+            match ack {
+                Ok(Ack::Lead) => {}
+                // Written, or the leader vanished after writing (it always acks first).
+                Ok(Ack::Written) | Err(_) => return,
+            }
         }
-        let _ = done.await;
+        self.lead();
+    }
+
+    /// Writes what is queued, acknowledges it, and hands leadership on (or gives it up when
+    /// nothing is left).
+    fn lead(&self) {
+        let mut batch = Vec::new();
+        loop {
+            let waiters = {
+                let mut q = lock(&self.queue);
+                if q.batch.is_empty() {
+                    q.leading = false;
+                    return;
+                }
+                std::mem::swap(&mut q.batch, &mut batch);
+                std::mem::take(&mut q.waiters)
+            };
+            if let Err(e) = lock(&self.sink).write_batch(&batch) {
+                tracing::error!(error = %e, records = waiters.len() + 1, "cannot write audit records");
+            }
+            batch.clear();
+            for w in waiters {
+                let _ = w.send(Ack::Written);
+            }
+            // The next write is led by a request waiting for it; only if none is left (their
+            // clients went away) does this one write again.
+            let mut q = lock(&self.queue);
+            if q.batch.is_empty() {
+                q.leading = false;
+                return;
+            }
+            while !q.waiters.is_empty() {
+                let next = q.waiters.remove(0);
+                if next.send(Ack::Lead).is_ok() {
+                    return;
+                }
+            }
+        }
     }
 }
 
-/// The writer thread: drains the queue in batches until every handle is gone.
-fn run(sink: &mut Sink, rx: &mpsc::Receiver<Pending>) {
-    let mut batch = Vec::with_capacity(64 * 1024);
-    let mut acks = Vec::new();
-    while let Ok(first) = rx.recv() {
-        batch.extend_from_slice(&first.line);
-        acks.push(first.written);
-        while batch.len() < MAX_BATCH_BYTES {
-            match rx.try_recv() {
-                Ok(p) => {
-                    batch.extend_from_slice(&p.line);
-                    acks.push(p.written);
-                }
-                Err(_) => break,
-            }
+/// A request waiting for a write. If the request is dropped while waiting (its client went
+/// away), leadership handed to it is not lost: it writes the queue on the way out.
+struct Waiting<'a> {
+    writer: &'a AuditWriter,
+    rx: tokio::sync::oneshot::Receiver<Ack>,
+    done: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
         }
-        if let Err(e) = sink.write_batch(&batch) {
-            tracing::error!(error = %e, records = acks.len(), "cannot write audit records");
-        }
-        batch.clear();
-        if batch.capacity() > MAX_BATCH_BYTES {
-            batch.shrink_to(64 * 1024);
-        }
-        for ack in acks.drain(..) {
-            let _ = ack.send(());
+        // No leadership can arrive after this; one that already did is taken up here.
+        self.rx.close();
+        if let Ok(Ack::Lead) = self.rx.try_recv() {
+            self.writer.lead();
         }
     }
 }
@@ -268,6 +336,54 @@ mod tests {
             let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    /// Many requests at once, some of them dropped while waiting: every record that was
+    /// awaited to the end is written whole, and the writer never stalls.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_and_cancelled_writers_never_stall() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("audit.log");
+        let writer = std::sync::Arc::new(
+            AuditWriter::open(&AuditTarget::File {
+                path: path.clone(),
+                max_bytes: DEFAULT_MAX_BYTES,
+                max_files: 1,
+            })
+            .expect("open"),
+        );
+        let mut tasks = Vec::new();
+        for i in 0..400 {
+            let w = writer.clone();
+            tasks.push(tokio::spawn(async move {
+                w.write(format!("{{\"i\":{i}}}").into_bytes()).await;
+            }));
+        }
+        // Cancel some of them wherever they are.
+        for t in tasks.iter().skip(1).step_by(7) {
+            t.abort();
+        }
+        let mut finished = Vec::new();
+        for (i, t) in tasks.into_iter().enumerate() {
+            if t.await.is_ok() {
+                finished.push(i);
+            }
+        }
+        // The writer still works after all that.
+        writer.write(b"{\"i\":-1}".to_vec()).await;
+        let text = std::fs::read_to_string(&path).expect("read");
+        let written: std::collections::HashSet<i64> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("whole line")["i"]
+                    .as_i64()
+                    .expect("i")
+            })
+            .collect();
+        for i in finished {
+            assert!(written.contains(&(i as i64)), "record {i} missing");
+        }
+        assert!(written.contains(&-1));
     }
 
     #[test]
