@@ -3,8 +3,9 @@
 //! A request appends its serialised record (one JSON line) to a shared queue. If no request is
 //! writing at that moment, it becomes the leader: it takes everything queued, writes it with
 //! one `write(2)` call, and acknowledges every record of the batch. Requests arriving while a
-//! write is under way wait; when the write is done, the leader hands leadership to one of them,
-//! which writes everything queued meanwhile in the next single call. So one write serves all
+//! write is under way wait; the leader then writes everything queued meanwhile in its next
+//! single call (after a few rounds it hands leadership to one of the waiting requests, so no
+//! request is kept long by others' records). So one write serves all
 //! requests that arrived during the previous one, an idle server writes a record at once on the
 //! request's own thread (no wake-up of another thread), and every response is sent only after
 //! its record has been handed to the kernel: a crash of the process (not of the machine: there
@@ -53,6 +54,9 @@ pub enum AuditOpenError {
         source: std::io::Error,
     },
 }
+
+/// Writes a leader makes before handing leadership on.
+const MAX_ROUNDS: u32 = 8;
 
 /// What a waiting request is told once the write it waited for is over.
 enum Ack {
@@ -135,11 +139,14 @@ impl AuditWriter {
         self.lead();
     }
 
-    /// Writes what is queued, acknowledges it, and hands leadership on (or gives it up when
+    /// Writes what is queued, acknowledges it, and goes on while more arrives, up to
+    /// [`MAX_ROUNDS`] writes; then hands leadership to a waiting request (or gives it up when
     /// nothing is left).
     fn lead(&self) {
         let mut batch = Vec::new();
+        let mut rounds = 0;
         loop {
+            rounds += 1;
             let waiters = {
                 let mut q = lock(&self.queue);
                 if q.batch.is_empty() {
@@ -156,12 +163,16 @@ impl AuditWriter {
             for w in waiters {
                 let _ = w.send(Ack::Written);
             }
-            // The next write is led by a request waiting for it; only if none is left (their
-            // clients went away) does this one write again.
+            // Writing on costs no wake-up; after MAX_ROUNDS the next write is led by a request
+            // waiting for it, so no request waits long for others' records. Only if none is
+            // left (their clients went away) does this one write again.
             let mut q = lock(&self.queue);
             if q.batch.is_empty() {
                 q.leading = false;
                 return;
+            }
+            if rounds < MAX_ROUNDS {
+                continue;
             }
             while !q.waiters.is_empty() {
                 let next = q.waiters.remove(0);
