@@ -107,3 +107,59 @@ def test_metrics_are_off_without_the_admin_listener(server):
     # The default server has no admin listener; its KMS port does not serve /metrics either.
     status, _, _ = get(f"{server.endpoint}/metrics")
     assert status != 200
+
+
+def test_per_store_metrics_and_diagnostics_of_a_failed_connection(admin):
+    import json
+    import time
+
+    server, base = admin
+    kms = server.client()
+    store_id = kms.create_custom_key_store(
+        CustomKeyStoreName="unreachable",
+        CustomKeyStoreType="EXTERNAL_KEY_STORE",
+        XksProxyConnectivity="VPC_ENDPOINT_SERVICE",
+        XksProxyUriEndpoint="https://vpc.example.test",
+        XksProxyUriPath="/kms/xks/v1",
+        XksProxyVpcEndpointServiceName=VPCES,
+        XksProxyAuthenticationCredential={
+            "AccessKeyId": "ABCDEFGHIJKLMNOPQRST",
+            "RawSecretAccessKey": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==",
+        },
+    )["CustomKeyStoreId"]
+    kms.connect_custom_key_store(CustomKeyStoreId=store_id)
+    deadline = time.monotonic() + 20
+    while True:
+        entry = kms.describe_custom_key_stores(CustomKeyStoreId=store_id)["CustomKeyStores"][0]
+        if entry["ConnectionState"] not in ("CONNECTING", "DISCONNECTING"):
+            break
+        assert time.monotonic() < deadline, entry
+        time.sleep(0.05)
+    # Nothing listens behind the endpoint service: AWS's code, and AWS's shape only.
+    assert entry["ConnectionState"] == "FAILED"
+    assert entry["ConnectionErrorCode"] == "XKS_PROXY_NOT_REACHABLE"
+    assert "Attempts" not in entry and "Cause" not in entry
+
+    status, content_type, body = get(f"{base}/custom-key-stores/{store_id}/diagnostics")
+    assert status == 200 and content_type == "application/json"
+    d = json.loads(body)
+    assert d["ConnectionErrorCode"] == "XKS_PROXY_NOT_REACHABLE"
+    assert d["Attempts"][0]["Cause"].startswith("cannot reach the proxy at vpc.example.test")
+    assert "Verify that the XksProxyUriEndpoint and XksProxyUriPath are correct" in d["Fix"]
+    assert get(f"{base}/custom-key-stores/cks-00000000000000000/diagnostics")[0] == 404
+
+    got = samples(get(f"{base}/metrics")[2])
+    calls = frozenset(
+        {
+            "custom_key_store_id": store_id,
+            "operation": "GetHealthStatus",
+            "outcome": "not_reachable",
+        }.items()
+    )
+    assert got[("keyhold_xks_proxy_calls_total", calls)] == 1
+    count = frozenset({"custom_key_store_id": store_id, "operation": "GetHealthStatus"}.items())
+    assert got[("keyhold_xks_proxy_call_duration_seconds_count", count)] == 1
+    keys = frozenset(
+        {"custom_key_store_id": store_id, "custom_key_store_type": "EXTERNAL_KEY_STORE"}.items()
+    )
+    assert got[("keyhold_custom_key_store_keys", keys)] == 0

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use keyhold_core::ports::cloudhsm::{
-    CloudHsmFailure, ClusterFacts, HsmClusters, HsmGcmOutput, HsmKeyFailure, HsmTarget,
+    CloudHsmFailure, ClusterFacts, HsmCause, HsmClusters, HsmGcmOutput, HsmKeyFailure, HsmTarget,
 };
 use keyhold_crypto::SecretBytes;
 use keyhold_pkcs11::{Ckr, Pin, Pkcs11Error};
@@ -11,9 +11,23 @@ use keyhold_pkcs11::{Ckr, Pin, Pkcs11Error};
 use crate::state::{cluster_state, hsm_state, ClusterRec, MAX_FAILED_LOGINS};
 use crate::ClusterService;
 
+/// The crypto user Keyhold logs in as.
+const KMSUSER: &str = "kmsuser";
+
 /// The typed PKCS#11 cause of a failed login, as a connection failure: the CKR table.
 pub(crate) fn failure_of(e: &Pkcs11Error) -> CloudHsmFailure {
-    let ckr = e.to_string();
+    let text = e.to_string();
+    // Keyhold logs in to a cluster's token only as its crypto user, kmsuser.
+    let ckr = match e {
+        Pkcs11Error::Ckr { function, rv, .. } => HsmCause::Token {
+            function: (*function).to_string(),
+            user: KMSUSER.to_string(),
+            return_value: rv.to_string(),
+        },
+        other => HsmCause::Keyhold {
+            reason: other.to_string(),
+        },
+    };
     match e.ckr() {
         Some(Ckr::PinIncorrect) | Some(Ckr::PinInvalid) | Some(Ckr::PinLenRange) => {
             CloudHsmFailure::InvalidCredentials { ckr }
@@ -23,11 +37,11 @@ pub(crate) fn failure_of(e: &Pkcs11Error) -> CloudHsmFailure {
         Some(Ckr::UserAlreadyLoggedIn) | Some(Ckr::UserAnotherAlreadyLoggedIn) => {
             CloudHsmFailure::UserLoggedIn
         }
-        _ if e.is_session_exhaustion() => CloudHsmFailure::SessionsExhausted { detail: ckr },
+        _ if e.is_session_exhaustion() => CloudHsmFailure::SessionsExhausted { detail: text },
         _ if e.is_device_failure() || matches!(e, Pkcs11Error::TokenNotFound { .. }) => {
-            CloudHsmFailure::Device { detail: ckr }
+            CloudHsmFailure::Device { detail: text }
         }
-        _ => CloudHsmFailure::Internal { detail: ckr },
+        _ => CloudHsmFailure::Internal { detail: text },
     }
 }
 
@@ -96,14 +110,14 @@ impl ClusterService {
             // Deleted: the token's PIN is a secret nobody knows, so Keyhold's record answers.
             None if c.user_pin_set => {
                 return Err(CloudHsmFailure::UserNotFound {
-                    ckr: "Keyhold: kmsuser was deleted".into(),
+                    ckr: "kmsuser was deleted".into(),
                 })
             }
             // Never created: the module answers CKR_USER_PIN_NOT_INITIALIZED.
             None => {}
             Some(user) if user.failed_logins >= MAX_FAILED_LOGINS => {
                 return Err(CloudHsmFailure::UserLockedOut {
-                    ckr: format!("Keyhold: {MAX_FAILED_LOGINS} failed logins"),
+                    ckr: format!("{MAX_FAILED_LOGINS} failed logins").into(),
                 })
             }
             Some(user) if as_store && user.logged_in => return Err(CloudHsmFailure::UserLoggedIn),
@@ -176,7 +190,7 @@ impl HsmClusters for ClusterService {
         self.check_available()?;
         let Ok(text) = std::str::from_utf8(password.expose()) else {
             return Err(CloudHsmFailure::InvalidCredentials {
-                ckr: "Keyhold: the password is not UTF-8".into(),
+                ckr: "the password is not UTF-8".into(),
             });
         };
         self.login_kmsuser(account, region, cluster_id, Pin::new(text), true)
@@ -195,7 +209,7 @@ impl HsmClusters for ClusterService {
         let pin = |s: &SecretBytes| {
             std::str::from_utf8(s.expose()).map(Pin::new).map_err(|_| {
                 CloudHsmFailure::InvalidCredentials {
-                    ckr: "Keyhold: the password is not UTF-8".into(),
+                    ckr: "the password is not UTF-8".into(),
                 }
             })
         };

@@ -82,7 +82,14 @@ impl Kms {
 
     /// Wipes all state (test harnesses).
     pub async fn reset(&self) -> KmsResult<()> {
-        self.store.reset().await.map_err(KmsError::from)
+        self.keys.reset().await
+    }
+
+    /// How long a key change made through another node sharing the metadata store may go
+    /// unseen by this node's cryptographic operations (zero: read the key on every call); see
+    /// `keys::key_cache`. Changes made through this node are always seen at once.
+    pub fn set_key_cache_ttl(&mut self, ttl: std::time::Duration) {
+        self.keys.set_key_cache_ttl(ttl);
     }
 
     /// Whether the metadata store answers: one cheap read (an index lookup that matches

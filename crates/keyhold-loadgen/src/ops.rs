@@ -43,6 +43,9 @@ pub enum Operation {
     /// conditions) and ten grants: the cost of authorization, against `encrypt` (default
     /// policy, no grants).
     EncryptPolicy,
+    /// KMS `GenerateRandom` of `--plaintext-bytes` bytes: the protocol floor (HTTP, auth,
+    /// routing, JSON both ways) with no key to read, to compare the key operations with.
+    GenerateRandom,
 }
 
 impl Operation {
@@ -53,6 +56,7 @@ impl Operation {
             Operation::Encrypt => "encrypt",
             Operation::Decrypt => "decrypt",
             Operation::EncryptPolicy => "encrypt-policy",
+            Operation::GenerateRandom => "generate-random",
         }
     }
 
@@ -62,7 +66,8 @@ impl Operation {
             Operation::ListKeys
             | Operation::Encrypt
             | Operation::Decrypt
-            | Operation::EncryptPolicy => Api::Kms,
+            | Operation::EncryptPolicy
+            | Operation::GenerateRandom => Api::Kms,
         }
     }
 }
@@ -103,6 +108,10 @@ pub async fn prepare(
     let plaintext = base64::engine::general_purpose::STANDARD.encode(pattern(opts.plaintext_bytes));
     let template = match op {
         Operation::ListKeys => kms_request("ListKeys", &json!({})),
+        Operation::GenerateRandom => kms_request(
+            "GenerateRandom",
+            &json!({ "NumberOfBytes": opts.plaintext_bytes.clamp(1, 1024) }),
+        ),
         Operation::Encrypt | Operation::EncryptPolicy => kms_request(
             "Encrypt",
             &json!({ "KeyId": key_id, "Plaintext": plaintext }),

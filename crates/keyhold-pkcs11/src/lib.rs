@@ -77,4 +77,4 @@ pub use config::{Pin, TokenConfig};
 pub use error::{Ckr, Pkcs11Error};
 pub use inspect::ObjectSummary;
 pub use keys::{AesKeyUsage, GcmOutput, KeyInfo, GCM_IV_LEN, GCM_TAG_LEN};
-pub use token::Token;
+pub use token::{SessionCounts, Token};

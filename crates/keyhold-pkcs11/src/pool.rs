@@ -130,6 +130,12 @@ impl Pool {
     pub(crate) fn idle_len(&self) -> usize {
         self.lock().idle.len()
     }
+
+    /// (idle, lent out or being opened, capacity), read under one lock (for metrics).
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+        let st = self.lock();
+        (st.idle.len(), st.out, self.size)
+    }
 }
 
 /// A session lent by the pool; returned on drop unless discarded.

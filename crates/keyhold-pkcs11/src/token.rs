@@ -13,6 +13,17 @@ use crate::error::{ck, Ckr, Pkcs11Error};
 use crate::module::{module, Module};
 use crate::pool::{Acquired, Lease, Pool, PooledSession};
 
+/// How a token's session pool is used (see [`Token::session_counts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCounts {
+    /// Open sessions waiting in the pool.
+    pub idle: usize,
+    /// Sessions lent to operations (or being opened for one).
+    pub in_use: usize,
+    /// The most sessions the pool holds.
+    pub capacity: usize,
+}
+
 /// An open, logged-in token. Cheap to clone; all clones share one pool.
 ///
 /// Every method blocks on the device: call it from a blocking context
@@ -142,6 +153,16 @@ impl Token {
     /// Sessions idle in the pool right now.
     pub fn idle_sessions(&self) -> usize {
         self.inner.pool.idle_len()
+    }
+
+    /// The pool's use right now, for metrics: one lock, no call to the token.
+    pub fn session_counts(&self) -> SessionCounts {
+        let (idle, in_use, capacity) = self.inner.pool.counts();
+        SessionCounts {
+            idle,
+            in_use,
+            capacity,
+        }
     }
 
     fn pin(&self) -> Pin {

@@ -1,5 +1,6 @@
 //! The admin listener (`--admin-listen HOST:PORT`, off by default): `/livez`, `/readyz` and
-//! `/metrics` for orchestrators and Prometheus, on its own address so that it can stay on a
+//! `/metrics` for orchestrators and Prometheus, and `/custom-key-stores/<id>/diagnostics`
+//! for operators, on its own address so that it can stay on a
 //! private interface while the KMS endpoint faces clients. Plain HTTP/1.1, no authentication:
 //! it reveals counts and states, never key material, key ids or secrets.
 
@@ -104,11 +105,49 @@ async fn answer(state: &AppState, path: &str) -> Response<Full<Bytes>> {
             }
             None => text(StatusCode::NOT_FOUND, PLAIN, "metrics are off\n".into()),
         },
+        p if p.starts_with(crate::diagnostics::PATH_PREFIX) => diagnose(state, p).await,
         _ => text(
             StatusCode::NOT_FOUND,
             PLAIN,
-            "not found: the admin listener serves /livez, /readyz and /metrics\n".into(),
+            "not found: the admin listener serves /livez, /readyz, /metrics and /custom-key-stores/<id>/diagnostics\n".into(),
         ),
+    }
+}
+
+/// `GET /custom-key-stores/<id>/diagnostics`: the store's connection diagnostics as JSON
+/// (looked up by id in every account and Region), or 404 with a JSON message.
+async fn diagnose(state: &AppState, path: &str) -> Response<Full<Bytes>> {
+    const JSON: &str = "application/json";
+    let message = |status, m: String| {
+        text(
+            status,
+            JSON,
+            serde_json::json!({ "message": m }).to_string(),
+        )
+    };
+    let Some(id) = crate::diagnostics::id_in_path(path) else {
+        return message(
+            StatusCode::NOT_FOUND,
+            "not found: use /custom-key-stores/<custom key store id>/diagnostics".into(),
+        );
+    };
+    match state.kms.custom_key_stores.diagnostics(id).await {
+        Ok(Some(d)) => text(
+            StatusCode::OK,
+            JSON,
+            crate::diagnostics::to_json(&d).to_string(),
+        ),
+        Ok(None) => message(
+            StatusCode::NOT_FOUND,
+            format!("Custom key store {id} does not exist in any account or Region."),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "diagnostics: reading the custom key store failed");
+            message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the metadata store does not answer".into(),
+            )
+        }
     }
 }
 
@@ -141,5 +180,77 @@ async fn gauges(state: &AppState) -> Vec<Gauge> {
             tracing::warn!(error = %e, "metrics: listing custom key stores failed");
         }
     }
+    out.extend(per_store_gauges(state).await);
     out
+}
+
+/// Per custom key store: its keys, and the use of this node's kmsuser session pool of a
+/// CloudHSM store's cluster.
+async fn per_store_gauges(state: &AppState) -> Vec<Gauge> {
+    let stores = match state.kms.custom_key_stores.inventory().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: counting the keys of custom key stores failed");
+            return Vec::new();
+        }
+    };
+    let keys = Gauge {
+        name: "keyhold_custom_key_store_keys",
+        help: "KMS keys in each custom key store (keys pending deletion included).",
+        samples: stores
+            .iter()
+            .map(|s| {
+                (
+                    vec![
+                        ("custom_key_store_id", s.custom_key_store_id.clone()),
+                        ("custom_key_store_type", s.custom_key_store_type.clone()),
+                    ],
+                    s.keys as f64,
+                )
+            })
+            .collect(),
+    };
+    let mut sessions = Gauge {
+        name: "keyhold_hsm_sessions",
+        help: "This node's kmsuser PKCS#11 sessions per CloudHSM key store, idle or in use.",
+        samples: Vec::new(),
+    };
+    let mut capacity = Gauge {
+        name: "keyhold_hsm_session_pool_capacity",
+        help: "The most kmsuser PKCS#11 sessions this node's pool holds per CloudHSM key store.",
+        samples: Vec::new(),
+    };
+    let pools = state
+        .cloudhsm
+        .as_ref()
+        .map(|c| c.session_pools())
+        .unwrap_or_default();
+    for s in &stores {
+        let Some(cluster) = &s.cloud_hsm_cluster_id else {
+            continue;
+        };
+        let Some((_, counts)) = pools.iter().find(|(c, _)| c == cluster) else {
+            continue;
+        };
+        let labels = |state: Option<&'static str>| {
+            let mut l = vec![
+                ("custom_key_store_id", s.custom_key_store_id.clone()),
+                ("cloud_hsm_cluster_id", cluster.clone()),
+            ];
+            if let Some(st) = state {
+                l.push(("state", st.to_string()));
+            }
+            l
+        };
+        sessions
+            .samples
+            .push((labels(Some("idle")), counts.idle as f64));
+        sessions
+            .samples
+            .push((labels(Some("in_use")), counts.in_use as f64));
+        capacity
+            .samples
+            .push((labels(None), counts.capacity as f64));
+    }
+    vec![keys, sessions, capacity]
 }

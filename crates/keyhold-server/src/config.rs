@@ -139,6 +139,11 @@ pub struct FileConfig {
     /// Cryptographic requests per second allowed on the keys of one custom key store
     /// (default 1800, AWS's quota); beyond it, ThrottlingException.
     pub custom_key_store_requests_per_second: Option<u32>,
+    /// Milliseconds a key change made through another node sharing the database may go unseen
+    /// by this node's cryptographic operations (default 1000; 0 reads the key on every call).
+    /// Changes made through this node are seen at once. AWS KMS documents its own changes
+    /// as typically propagating in "less than a few seconds".
+    pub key_cache_ttl_ms: Option<u64>,
     /// Seconds between health checks of connected external key stores (default 300;
     /// 0 turns them off). Results are logged; a store never leaves CONNECTED because of one.
     pub xks_health_check_interval_secs: Option<u64>,
@@ -208,6 +213,8 @@ pub struct Settings {
     pub max_custom_key_stores: u32,
     /// Cryptographic requests per second per custom key store.
     pub custom_key_store_requests_per_second: u32,
+    /// Bound on how long another node's key changes may go unseen here (zero: no key cache).
+    pub key_cache_ttl: std::time::Duration,
     /// Interval of the XKS health check (`None`: off).
     pub xks_health_check_interval: Option<std::time::Duration>,
     /// Interval of the custom key store recovery sweep.
@@ -295,6 +302,10 @@ pub struct ServeArgs {
     /// Connections open at once [default: 4096] (config: max_connections).
     #[arg(long, env = "KEYHOLD_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Milliseconds another node's key changes may go unseen by this node's cryptographic
+    /// operations [default: 1000; 0: no key cache] (config: key_cache_ttl_ms).
+    #[arg(long, env = "KEYHOLD_KEY_CACHE_TTL_MS")]
+    pub key_cache_ttl_ms: Option<u64>,
     /// Log line format on standard error [default: text] (config: log_format).
     #[arg(long, env = "KEYHOLD_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -302,6 +313,9 @@ pub struct ServeArgs {
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
 }
+
+/// Default bound on the staleness of another node's key changes, in milliseconds.
+pub const DEFAULT_KEY_CACHE_TTL_MS: u64 = 1000;
 
 /// The environment variable holding the root key itself (base64 of 32 bytes).
 pub const ROOT_KEY_ENV: &str = "KEYHOLD_ROOT_KEY";
@@ -456,6 +470,11 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
         max_custom_key_stores: file
             .max_custom_key_stores
             .unwrap_or(keyhold_core::custom_key_stores::DEFAULT_MAX_CUSTOM_KEY_STORES),
+        key_cache_ttl: std::time::Duration::from_millis(
+            args.key_cache_ttl_ms
+                .or(file.key_cache_ttl_ms)
+                .unwrap_or(DEFAULT_KEY_CACHE_TTL_MS),
+        ),
         xks_health_check_interval: match file.xks_health_check_interval_secs.unwrap_or(300) {
             0 => None,
             secs => Some(std::time::Duration::from_secs(secs)),

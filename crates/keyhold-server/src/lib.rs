@@ -9,11 +9,13 @@ pub mod audit;
 pub mod auth;
 pub mod cloudhsm_dispatch;
 pub mod config;
+pub mod diagnostics;
 pub mod dispatch;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod router;
+pub mod store_metrics;
 pub mod wire;
 
 use std::sync::Arc;
@@ -76,13 +78,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         Some(c) => c.clone(),
         None => Arc::new(keyhold_core::ports::clock::SystemClock),
     };
-    let kms = keyhold_core::Kms::with_clock(
+    let mut kms = keyhold_core::Kms::with_clock(
         store.clone(),
         root_key.clone(),
         Arc::new(xks),
         cks_settings,
         clock,
     );
+    kms.set_key_cache_ttl(settings.key_cache_ttl);
     // CloudHSM: on when configured, or by default when its PKCS#11 module exists; when off,
     // an unavailable service answers the API and refuses AWS_CLOUDHSM key stores, saying why.
     let clusters = match settings.cloudhsm.availability() {
@@ -131,6 +134,11 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     let tls = settings.tls.clone();
     let listen = settings.listen;
     let admin_listen = settings.admin_listen;
+    // Counted only when there is an admin listener to read them.
+    let metrics = admin_listen.map(|_| Arc::new(metrics::Metrics::new()));
+    if let Some(m) = &metrics {
+        kms.custom_key_stores.set_xks_observer(m.xks_calls.clone());
+    }
     let audit = match &settings.audit_log {
         Some(target) => Some(audit::AuditLog::open(target)?),
         None => None,
@@ -138,8 +146,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     let state = Arc::new(router::AppState {
         kms,
         audit,
-        // Counted only when there is an admin listener to read them.
-        metrics: admin_listen.map(|_| Arc::new(metrics::Metrics::new())),
+        metrics,
         settings,
         cloudhsm,
         test_clock,

@@ -35,6 +35,11 @@ enum Command {
         #[command(subcommand)]
         command: keyhold_cloudhsm::cli::CloudHsmCommand,
     },
+    /// Custom key store diagnostics from a running Keyhold's admin listener.
+    CustomKeyStores {
+        #[command(subcommand)]
+        command: keyhold_server::diagnostics::CustomKeyStoresCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -49,9 +54,8 @@ enum RootKeyCommand {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // `serve` installs its logger once its settings (and so its log format) are resolved.
-    if !matches!(cli.command, Command::Serve(_)) {
-        keyhold_server::logging::init(LogFormat::Text);
-    }
+    let _log = (!matches!(cli.command, Command::Serve(_)))
+        .then(|| keyhold_server::logging::init(LogFormat::Text));
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::XksProxy { command } => Ok(keyhold_xks_proxy::run(command)?),
@@ -74,12 +78,13 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Cloudhsm { command } => keyhold_cloudhsm::cli::run(command),
+        Command::CustomKeyStores { command } => keyhold_server::diagnostics::run(command),
     }
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = resolve(args)?;
-    keyhold_server::logging::init(settings.log_format);
+    let _log = keyhold_server::logging::init(settings.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

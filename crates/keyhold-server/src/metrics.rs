@@ -62,6 +62,8 @@ pub struct Metrics {
     by_target: HashMap<String, OpStats>,
     /// Requests with no known target (wrong method, unknown operation, test endpoints).
     other: OpStats,
+    /// XKS proxy calls per custom key store (the domain reports them).
+    pub xks_calls: std::sync::Arc<crate::store_metrics::XksCallMetrics>,
 }
 
 impl Default for Metrics {
@@ -89,6 +91,7 @@ impl Metrics {
         Self {
             by_target,
             other: OpStats::new("none", "unknown"),
+            xks_calls: Default::default(),
         }
     }
 
@@ -112,7 +115,7 @@ impl Metrics {
     }
 
     /// The exposition text: request counters and latency histograms (operations that have
-    /// seen no request are left out), then `gauges`.
+    /// seen no request are left out), XKS proxy calls per store, then `gauges`.
     pub fn render(&self, gauges: &[Gauge]) -> String {
         let mut out = String::new();
         let mut ops: Vec<&OpStats> = self.by_target.values().collect();
@@ -175,6 +178,8 @@ impl Metrics {
                 "keyhold_request_duration_seconds_count{{{labels}}} {cumulative}"
             );
         }
+
+        self.xks_calls.render(&mut out);
 
         for g in gauges {
             let _ = writeln!(out, "# HELP {} {}", g.name, g.help);

@@ -33,6 +33,16 @@ impl<'a> HttpRequestParts<'a> {
     /// Collects method, raw path and query, headers (plus `host` from the URI authority when
     /// there is no `Host` header) and the SHA-256 of `body`.
     pub fn from_http(parts: &'a http::request::Parts, body: &[u8]) -> Self {
+        let mut this = Self::for_inspection(parts);
+        this.payload_sha256_hex = payload_hash(body);
+        this
+    }
+
+    /// As [`HttpRequestParts::from_http`] without hashing the body, for a caller that only
+    /// [`crate::inspect`]s the `Authorization` header (Keyhold's dev mode) and never verifies
+    /// a signature: hashing a 4 KiB body costs more than the rest of the inspection. The
+    /// payload hash is empty, so a [`crate::verify`] of these parts always fails.
+    pub fn for_inspection(parts: &'a http::request::Parts) -> Self {
         let mut headers: Vec<(&'a str, &'a str)> = parts
             .headers
             .iter()
@@ -48,7 +58,7 @@ impl<'a> HttpRequestParts<'a> {
             raw_path: parts.uri.path(),
             raw_query: parts.uri.query().unwrap_or(""),
             headers,
-            payload_sha256_hex: payload_hash(body),
+            payload_sha256_hex: String::new(),
         }
     }
 
@@ -103,6 +113,23 @@ mod tests {
         );
         assert_eq!(r.payload_sha256_hex, payload_hash(b"{}"));
         assert_eq!(owned.payload_sha256_hex(), payload_hash(b"{}"));
+    }
+
+    #[test]
+    fn parts_for_inspection_have_the_same_headers_and_no_payload_hash() {
+        let p = parts(
+            http::Request::post("https://kms.example/")
+                .header("authorization", "AWS4-HMAC-SHA256 Credential=x")
+                .header("x-amz-date", "20240101T000000Z"),
+        );
+        let full = HttpRequestParts::from_http(&p, b"{\"KeyId\":\"k\"}");
+        let inspected = HttpRequestParts::for_inspection(&p);
+        assert_eq!(
+            inspected.request_parts().headers,
+            full.request_parts().headers
+        );
+        assert_eq!(inspected.payload_sha256_hex(), "");
+        assert_ne!(full.payload_sha256_hex(), "");
     }
 
     #[test]

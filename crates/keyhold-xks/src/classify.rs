@@ -8,7 +8,7 @@
 
 use std::error::Error as StdError;
 
-use keyhold_core::ports::xks::XksFailure;
+use keyhold_core::ports::xks::{TlsCause, XksFailure};
 
 use crate::wire::ErrorName;
 
@@ -74,8 +74,11 @@ pub enum Phase {
 /// * failures while the body arrives → `Network`.
 pub fn classify_transport(phase: Phase, err: &(dyn StdError + 'static)) -> XksFailure {
     let detail = error_chain(err);
-    if find::<rustls::Error>(err).is_some() {
-        return XksFailure::Tls { detail };
+    if let Some(tls) = find::<rustls::Error>(err) {
+        return XksFailure::Tls {
+            cause: tls_cause(tls),
+            detail,
+        };
     }
     if let Some(h) = find::<hyper::Error>(err) {
         if h.is_parse() || h.is_parse_status() {
@@ -85,6 +88,42 @@ pub fn classify_transport(phase: Phase, err: &(dyn StdError + 'static)) -> XksFa
     match phase {
         Phase::Connect | Phase::Handshake | Phase::Exchange => XksFailure::NotReachable { detail },
         Phase::Body => XksFailure::Network { detail },
+    }
+}
+
+/// The typed cause of a rustls error: which certificate check failed (with the dates and
+/// names rustls reports), or which alert or incompatibility ended the handshake.
+pub fn tls_cause(e: &rustls::Error) -> TlsCause {
+    use rustls::CertificateError as C;
+    let secs = |t: &rustls::pki_types::UnixTime| Some(t.as_secs());
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::Expired => TlsCause::CertificateExpired { not_after: None },
+            C::ExpiredContext { not_after, .. } => TlsCause::CertificateExpired {
+                not_after: secs(not_after),
+            },
+            C::NotValidYet => TlsCause::CertificateNotYetValid { not_before: None },
+            C::NotValidYetContext { not_before, .. } => TlsCause::CertificateNotYetValid {
+                not_before: secs(not_before),
+            },
+            C::UnknownIssuer => TlsCause::UnknownIssuer,
+            C::NotValidForName => TlsCause::NameMismatch {
+                presented: Vec::new(),
+            },
+            C::NotValidForNameContext { presented, .. } => TlsCause::NameMismatch {
+                presented: presented.clone(),
+            },
+            other => TlsCause::BadCertificate {
+                reason: format!("{other:?}"),
+            },
+        },
+        rustls::Error::AlertReceived(alert) => TlsCause::AlertReceived {
+            alert: format!("{alert:?}"),
+        },
+        rustls::Error::PeerIncompatible(p) => TlsCause::Incompatible {
+            reason: format!("{p:?}"),
+        },
+        _ => TlsCause::Other,
     }
 }
 
@@ -228,6 +267,55 @@ mod tests {
             classify_transport(Phase::Handshake, &alert),
             XksFailure::Tls { .. }
         ));
+    }
+
+    #[test]
+    fn tls_causes_keep_dates_names_and_alerts() {
+        let expired = rustls::Error::InvalidCertificate(rustls::CertificateError::ExpiredContext {
+            time: rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                1_796_000_000,
+            )),
+            // 2026-11-01T00:00:00Z
+            not_after: rustls::pki_types::UnixTime::since_unix_epoch(
+                std::time::Duration::from_secs(1_793_491_200),
+            ),
+        });
+        let f = classify_transport(Phase::Handshake, &expired);
+        assert_eq!(
+            f.cause_sentence("xks.example.com", "/kms/xks/v1/health"),
+            "TLS: the certificate of xks.example.com expired on 2026-11-01"
+        );
+        let wrong = rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName);
+        assert_eq!(
+            tls_cause(&wrong),
+            TlsCause::NameMismatch {
+                presented: Vec::new()
+            }
+        );
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion);
+        assert_eq!(
+            tls_cause(&alert),
+            TlsCause::AlertReceived {
+                alert: "ProtocolVersion".into()
+            }
+        );
+    }
+
+    #[test]
+    fn proxy_answers_name_the_status_and_error_name_of_the_spec() {
+        for name in ErrorName::ALL {
+            if let Some(f) = failure_for(name) {
+                assert_eq!(
+                    f.proxy_answer(),
+                    Some((name.status(), name.as_str())),
+                    "{name}"
+                );
+            }
+        }
+        assert_eq!(
+            XksFailure::InvalidUriPath.cause_sentence("h", "/example/kms/xks/v1/health"),
+            "proxy answered 404 InvalidUriPathException for /example/kms/xks/v1/health"
+        );
     }
 
     #[test]

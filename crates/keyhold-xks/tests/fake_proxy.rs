@@ -298,7 +298,7 @@ async fn tls_failures() {
             "XKS_PROXY_INVALID_TLS_CONFIGURATION",
             "XksProxyUriUnreachableException",
         );
-        let XksFailure::Tls { detail } = failure else {
+        let XksFailure::Tls { detail, .. } = failure else {
             unreachable!("checked above");
         };
         assert!(detail.to_lowercase().contains(hint), "{mode:?}: {detail}");

@@ -135,6 +135,29 @@ impl KeyAction {
         }
     }
 
+    /// Whether the action uses the key (cryptographic operations and GetPublicKey) rather
+    /// than reading or changing its metadata: only these may be served from the key cache.
+    pub fn uses_key(self) -> bool {
+        use KeyAction as A;
+        matches!(
+            self,
+            A::Decrypt
+                | A::DeriveSharedSecret
+                | A::Encrypt
+                | A::GenerateDataKey
+                | A::GenerateDataKeyPair
+                | A::GenerateDataKeyPairWithoutPlaintext
+                | A::GenerateDataKeyWithoutPlaintext
+                | A::GenerateMac
+                | A::GetPublicKey
+                | A::ReEncryptFrom
+                | A::ReEncryptTo
+                | A::Sign
+                | A::Verify
+                | A::VerifyMac
+        )
+    }
+
     /// The grant operation that allows this action, for the actions a grant can allow.
     pub fn grant_operation(self) -> Option<GrantOperation> {
         use GrantOperation as G;

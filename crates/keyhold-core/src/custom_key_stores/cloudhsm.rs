@@ -10,6 +10,7 @@ use keyhold_crypto::SecretBytes;
 use crate::ports::cloudhsm::{CloudHsmFailure, HsmClusters, HsmTarget};
 
 use super::model::{unwrap_secret, wrap_secret, CloudHsmDoc, LoadedStore, SecretKind, StoreKind};
+use super::worker::{Outcome, UNWRAP_CREDENTIAL_FAILED};
 use super::CustomKeyStores;
 
 /// The cluster state CreateCustomKeyStore requires.
@@ -160,11 +161,17 @@ impl CustomKeyStores {
         &self,
         s: &LoadedStore,
         doc: &CloudHsmDoc,
-    ) -> (ConnectionStateType, Option<ConnectionErrorCodeType>) {
-        let failed = |c| (ConnectionStateType::Failed, Some(c));
+    ) -> Outcome {
+        let failed = |c, cause: String| (ConnectionStateType::Failed, Some(c), Some(cause));
         let Some(hsm) = self.hsm_clusters() else {
             // No clusters configured: none with the store's id can be found.
-            return failed(ConnectionErrorCodeType::ClusterNotFound);
+            return failed(
+                ConnectionErrorCodeType::ClusterNotFound,
+                format!(
+                    "cluster {} not found: CloudHSM clusters are not configured on this node",
+                    doc.cluster_id
+                ),
+            );
         };
         let password = match unwrap_secret(
             &self.inner.root_key,
@@ -175,7 +182,10 @@ impl CustomKeyStores {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(custom_key_store_id = %s.row.id, error = %e, "cannot unwrap the kmsuser password");
-                return failed(ConnectionErrorCodeType::InternalError);
+                return failed(
+                    ConnectionErrorCodeType::InternalError,
+                    UNWRAP_CREDENTIAL_FAILED.to_string(),
+                );
             }
         };
         match hsm
@@ -185,7 +195,7 @@ impl CustomKeyStores {
             Ok(()) => self.rotate_password(s, doc, &*hsm, &password).await,
             Err(f) => {
                 tracing::warn!(custom_key_store_id = %s.row.id, cluster_id = %doc.cluster_id, failure = %f, "connecting to the CloudHSM cluster failed");
-                failed(code_of(&f))
+                failed(code_of(&f), f.cause_sentence(&doc.cluster_id))
             }
         }
     }
@@ -246,8 +256,8 @@ impl CustomKeyStores {
         doc: &CloudHsmDoc,
         hsm: &dyn HsmClusters,
         old: &SecretBytes,
-    ) -> (ConnectionStateType, Option<ConnectionErrorCodeType>) {
-        let connected = (ConnectionStateType::Connected, None);
+    ) -> Outcome {
+        let connected = (ConnectionStateType::Connected, None, None);
         let (account, region, id) = (&s.row.account_id, &s.row.region, &s.row.id);
         let new = new_password();
         // Wrapped before the PIN changes, so a failure here leaves the token as it was.
@@ -265,6 +275,7 @@ impl CustomKeyStores {
                 return (
                     ConnectionStateType::Failed,
                     Some(ConnectionErrorCodeType::InternalError),
+                    Some(format!("wrapping the new kmsuser password failed: {e}")),
                 );
             }
         };
@@ -273,7 +284,11 @@ impl CustomKeyStores {
             .await
         {
             tracing::warn!(custom_key_store_id = %id, failure = %f, "rotating the kmsuser password failed");
-            return (ConnectionStateType::Failed, Some(code_of(&f)));
+            return (
+                ConnectionStateType::Failed,
+                Some(code_of(&f)),
+                Some(f.cause_sentence(&doc.cluster_id)),
+            );
         }
         let mut next_doc = s.doc.clone();
         next_doc.connection_error_code = None;

@@ -9,7 +9,9 @@
 //!   the periodic health check of connected stores.
 
 mod cloudhsm;
+pub mod diagnostics;
 pub mod model;
+mod observed;
 mod operations;
 pub mod validation;
 pub mod worker;
@@ -32,7 +34,8 @@ use crate::error::{KmsError, KmsResult};
 use crate::ports::clock::{Clock, SystemClock};
 use crate::ports::cloudhsm::HsmClusters;
 use crate::ports::xks::{
-    HealthCheckReason, XksConnector, XksFailure, XksHealth, XksRequestMetadata, XksTarget,
+    HealthCheckReason, XksCallObserver, XksConnector, XksFailure, XksHealth, XksRequestMetadata,
+    XksTarget,
 };
 use crate::ports::MetadataStore;
 
@@ -106,6 +109,9 @@ struct Inner {
     /// (all workers of one node share its holder id), so without this a Connect's worker and
     /// the recovery sweep could drive one store at once (and rotate a kmsuser password twice).
     driving: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// `xks` wrapped to report every call, once an observer is set
+    /// ([`CustomKeyStores::set_xks_observer`]).
+    observed: std::sync::OnceLock<Arc<observed::ObservedXks>>,
 }
 
 impl CustomKeyStores {
@@ -138,6 +144,7 @@ impl CustomKeyStores {
                 clock,
                 hsm: std::sync::OnceLock::new(),
                 driving: Default::default(),
+                observed: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -147,6 +154,15 @@ impl CustomKeyStores {
     /// Only the first call has an effect.
     pub fn set_hsm_clusters(&self, clusters: Arc<dyn HsmClusters>) {
         let _ = self.inner.hsm.set(clusters);
+    }
+
+    /// Reports every XKS proxy call, with the custom key store it was made for, to
+    /// `observer` (per-store metrics). Only the first call has an effect.
+    pub fn set_xks_observer(&self, observer: Arc<dyn XksCallObserver>) {
+        let _ = self.inner.observed.set(Arc::new(observed::ObservedXks::new(
+            Arc::clone(&self.inner.xks),
+            observer,
+        )));
     }
 
     /// The CloudHSM clusters, if configured.
@@ -175,8 +191,7 @@ impl CustomKeyStores {
         strict: bool,
     ) -> KmsResult<()> {
         let Err(f) = self
-            .inner
-            .xks
+            .connector()
             .get_health_status(target, reason, metadata)
             .await
         else {
@@ -194,9 +209,13 @@ impl CustomKeyStores {
         }
     }
 
-    /// The connector that reaches XKS proxies (for the keys of external key stores).
+    /// The connector that reaches XKS proxies (for the keys of external key stores), observed
+    /// when an observer is set.
     pub(crate) fn connector(&self) -> Arc<dyn XksConnector> {
-        Arc::clone(&self.inner.xks)
+        match self.inner.observed.get() {
+            Some(o) => Arc::clone(o) as Arc<dyn XksConnector>,
+            None => Arc::clone(&self.inner.xks),
+        }
     }
 
     /// The proxy target of an external key store, its secret unwrapped (for key operations).
@@ -213,7 +232,11 @@ impl CustomKeyStores {
             model::SecretKind::XksSecret,
             &x.wrapped_secret,
         )?;
-        Ok(x.target(&s.row.region, secret))
+        let target = x.target(&s.row.region, secret);
+        if let Some(o) = self.inner.observed.get() {
+            o.register(&target, &s.row.id);
+        }
+        Ok(target)
     }
 
     /// Reads a store row without turning its absence into an error.

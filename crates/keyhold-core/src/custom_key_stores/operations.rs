@@ -417,6 +417,7 @@ impl CustomKeyStores {
             {
                 Ok(()) => {
                     tracing::info!(custom_key_store_id = %id, "custom key store deleted");
+                    self.forget_attempts(&ctx.account_id, &ctx.region, id).await;
                     return Ok(DeleteCustomKeyStoreResponse {});
                 }
                 Err(StoreError::HasKeys) => {

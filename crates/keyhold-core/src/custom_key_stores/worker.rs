@@ -15,10 +15,11 @@ use std::time::Duration;
 use keyhold_kms_model::enums::{ConnectionErrorCodeType, ConnectionStateType, CustomKeyStoreType};
 
 use crate::error::KmsResult;
-use crate::ports::xks::{HealthCheckReason, XksRequestMetadata};
+use crate::ports::xks::{HealthCheckReason, XksFailure, XksRequestMetadata};
 use crate::ports::StoreError;
 
-use super::model::{unwrap_secret, LoadedStore, SecretKind, StoreKind};
+use super::diagnostics::AttemptKind;
+use super::model::{unwrap_secret, LoadedStore, SecretKind, StoreKind, XksDoc};
 use super::CustomKeyStores;
 
 /// Transitions a worker makes per lease before letting go (guards against livelock).
@@ -157,14 +158,22 @@ impl CustomKeyStores {
                 return Ok(());
             };
             let s = LoadedStore::from_row(row)?;
-            let (state, code) = match s.state()? {
-                ConnectionStateType::Connecting => self.connect_outcome(&s).await,
+            let (kind, (state, code, cause)) = match s.state()? {
+                ConnectionStateType::Connecting => {
+                    (AttemptKind::Connect, self.connect_outcome(&s).await)
+                }
                 ConnectionStateType::Disconnecting => {
                     self.close_cloudhsm_sessions(&s).await;
-                    (ConnectionStateType::Disconnected, None)
+                    (
+                        AttemptKind::Disconnect,
+                        (ConnectionStateType::Disconnected, None, None),
+                    )
                 }
                 _ => return Ok(()),
             };
+            // Recorded as observed, whether or not the state write below wins a race.
+            let attempt = self.attempt(kind, state, code, cause);
+            self.record_attempt(&s.row, attempt).await;
             let next = s.next(state, code)?;
             match store.update_custom_key_store(&next, None).await {
                 Ok(()) => {
@@ -185,12 +194,9 @@ impl CustomKeyStores {
         Ok(())
     }
 
-    /// Tries to connect a `CONNECTING` store: the final state and error code.
-    async fn connect_outcome(
-        &self,
-        s: &LoadedStore,
-    ) -> (ConnectionStateType, Option<ConnectionErrorCodeType>) {
-        let failed = |c| (ConnectionStateType::Failed, Some(c));
+    /// Tries to connect a `CONNECTING` store: the final state, error code and observed cause.
+    async fn connect_outcome(&self, s: &LoadedStore) -> Outcome {
+        let failed = |c, cause: String| (ConnectionStateType::Failed, Some(c), Some(cause));
         let x = match &s.doc.kind {
             StoreKind::External(x) => x,
             StoreKind::CloudHsm(hsm) => return self.cloudhsm_connect_outcome(s, hsm).await,
@@ -204,22 +210,24 @@ impl CustomKeyStores {
             Ok(secret) => secret,
             Err(e) => {
                 tracing::error!(custom_key_store_id = %s.row.id, error = %e, "cannot unwrap the proxy credential");
-                return failed(ConnectionErrorCodeType::InternalError);
+                return failed(
+                    ConnectionErrorCodeType::InternalError,
+                    UNWRAP_CREDENTIAL_FAILED.to_string(),
+                );
             }
         };
         let target = x.target(&s.row.region, secret);
         match self
-            .inner
-            .xks
+            .connector()
             .get_health_status(&target, HealthCheckReason::Connect, &metadata(s))
             .await
         {
-            Ok(_) => (ConnectionStateType::Connected, None),
+            Ok(_) => (ConnectionStateType::Connected, None, None),
             Err(f) => {
                 tracing::warn!(custom_key_store_id = %s.row.id, failure = %f, "connecting to the XKS proxy failed");
                 let code = ConnectionErrorCodeType::try_from(f.connection_error_code())
                     .unwrap_or(ConnectionErrorCodeType::InternalError);
-                failed(code)
+                failed(code, xks_cause(x, &f))
             }
         }
     }
@@ -292,15 +300,36 @@ impl CustomKeyStores {
             &x.wrapped_secret,
         ) else {
             tracing::error!(custom_key_store_id = %s.row.id, "cannot unwrap the proxy credential");
+            let attempt = self.attempt(
+                AttemptKind::HealthCheck,
+                ConnectionStateType::Failed,
+                Some(ConnectionErrorCodeType::InternalError),
+                Some(UNWRAP_CREDENTIAL_FAILED.to_string()),
+            );
+            self.record_attempt(&s.row, attempt).await;
             return;
         };
         let target = x.target(&s.row.region, secret);
-        match self
-            .inner
-            .xks
+        let result = self
+            .connector()
             .get_health_status(&target, HealthCheckReason::Periodic, &metadata(s))
-            .await
-        {
+            .await;
+        let attempt = match &result {
+            Ok(_) => self.attempt(
+                AttemptKind::HealthCheck,
+                ConnectionStateType::Connected,
+                None,
+                None,
+            ),
+            Err(f) => self.attempt(
+                AttemptKind::HealthCheck,
+                ConnectionStateType::Failed,
+                ConnectionErrorCodeType::try_from(f.connection_error_code()).ok(),
+                Some(xks_cause(x, f)),
+            ),
+        };
+        self.record_attempt(&s.row, attempt).await;
+        match result {
             Ok(h) => {
                 let active = h
                     .ekm_fleet_details
@@ -362,6 +391,34 @@ impl CustomKeyStores {
         }
         handles
     }
+}
+
+/// What a connection attempt ended in: state, error code and the observed cause.
+pub(crate) type Outcome = (
+    ConnectionStateType,
+    Option<ConnectionErrorCodeType>,
+    Option<String>,
+);
+
+/// The cause recorded when a stored secret does not unwrap.
+pub(crate) const UNWRAP_CREDENTIAL_FAILED: &str =
+    "the stored credential cannot be unwrapped with this node's root key (was the server started with another root key?)";
+
+/// The cause sentence of a failed health check of the store `x`.
+fn xks_cause(x: &XksDoc, f: &XksFailure) -> String {
+    let host = x
+        .uri_endpoint
+        .strip_prefix("https://")
+        .unwrap_or(&x.uri_endpoint);
+    let mut cause = f.cause_sentence(host, &format!("{}/health", x.uri_path));
+    if let (
+        XksFailure::VpcEndpointServiceNotFound | XksFailure::VpcEndpointServiceInvalid { .. },
+        Some(name),
+    ) = (f, &x.vpc_endpoint_service_name)
+    {
+        cause.push_str(&format!(" ({name})"));
+    }
+    cause
 }
 
 fn metadata(s: &LoadedStore) -> XksRequestMetadata {

@@ -26,6 +26,8 @@
 //!   state lets which operation family through, and with which exception the rest are refused).
 //! * `last_usage`: GetKeyLastUsage, recorded in memory and written in batches.
 //! * `throttle`: the request quota per custom key store.
+//! * `key_cache`: key records kept in memory for the cryptographic operations (changes made
+//!   through this node visible at once, through another node within a configurable TTL).
 //!
 //! A key is stored as a [`StoredKey`] row whose `doc` is a [`KeyDoc`] in JSON. Key material
 //! lives in separate rows, wrapped by the root key with associated data naming the key and the
@@ -51,7 +53,11 @@ mod import;
 mod import_tests;
 mod import_token;
 mod imported;
+mod key_cache;
+#[cfg(test)]
+mod key_cache_tests;
 mod last_usage;
+mod load;
 mod mac;
 mod manage;
 mod multi_region;
@@ -86,7 +92,7 @@ use keyhold_kms_model::shapes::{
 use keyhold_kms_model::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::authz::{Access, Authorized, KeyAction};
+use crate::authz::{Access, KeyAction};
 use crate::context::RequestContext;
 use crate::custom_key_stores::{CustomKeyStores, LoadedStore};
 use crate::error::{KmsError, KmsResult};
@@ -227,15 +233,16 @@ const MATERIAL_CACHE_LIMIT: usize = 10_000;
 
 /// The KMS key operations of one Keyhold instance.
 pub struct Keys {
-    store: Arc<dyn MetadataStore>,
+    /// The metadata store, with the writes of key records intercepted for the key cache.
+    store: key_cache::KeyRecords,
     root_key: Arc<RootKey>,
     /// Custom key stores: connection state and proxy targets of the stores keys live in.
     custom_key_stores: CustomKeyStores,
     /// Request quota per custom key store.
     throttle: throttle::Throttle,
     /// Unwrapped key materials. A material never changes once written, so caching it saves a
-    /// database read and an unwrap per cryptographic call; the key row (state, deletion) is
-    /// still read on every call, so a disabled or deleted key stops working at once.
+    /// database read and an unwrap per cryptographic call; whether the key may still use it
+    /// (state, deletion) is decided by the key record (see `key_cache` for how fresh that is).
     /// Entries are zeroized when evicted or dropped.
     material_cache: std::sync::RwLock<std::collections::HashMap<MaterialId, SecretBytes>>,
     /// The domain clock (creation and deletion dates), the custom key stores' own.
@@ -388,7 +395,7 @@ impl Keys {
         let clock = custom_key_stores.clock();
         Self {
             clock,
-            store,
+            store: key_cache::KeyRecords::new(store, key_cache::DEFAULT_KEY_CACHE_TTL),
             root_key,
             custom_key_stores,
             throttle: throttle::Throttle::new(rate),
@@ -397,6 +404,24 @@ impl Keys {
             keygen: tokio::sync::Semaphore::new(asymmetric::MAX_CONCURRENT_KEYGEN),
             policies: crate::authz::PolicyCache::default(),
         }
+    }
+
+    /// How long a key change made through another node sharing the metadata store may go
+    /// unseen by this node's cryptographic operations (zero: read the key on every call).
+    /// Changes made through this node are always seen at once.
+    pub fn set_key_cache_ttl(&mut self, ttl: std::time::Duration) {
+        self.store.set_ttl(ttl);
+    }
+
+    /// Makes every cached key record look `by` older (tests of the staleness bound).
+    #[cfg(test)]
+    pub(crate) fn age_key_cache(&self, by: std::time::Duration) {
+        self.store.age(by);
+    }
+
+    /// Wipes all state (test harnesses), the key cache included.
+    pub(crate) async fn reset(&self) -> KmsResult<()> {
+        self.store.reset().await.map_err(KmsError::from)
     }
 
     /// Now, in seconds since the epoch with millisecond precision, as AWS returns dates.
@@ -444,92 +469,6 @@ impl Keys {
             next_marker: page.next_marker,
             truncated: Some(page.truncated),
         })
-    }
-
-    /// Loads the key `key_ref` names by key id or key ARN only: the operations whose `KeyId`
-    /// AWS documents as "key ID or key ARN" (managing a key, as opposed to using it) refuse
-    /// an alias with `NotFoundException`, as AWS does ("Invalid keyId alias/x", unquoted, as
-    /// moto's test of this case records it; a malformed key id is quoted).
-    pub async fn load_key(
-        &self,
-        ctx: &RequestContext,
-        key_ref: &str,
-        access: &Access<'_>,
-    ) -> KmsResult<LoadedKey> {
-        refuse_alias(ctx, key_ref)?;
-        self.load(ctx, key_ref, access).await
-    }
-
-    /// Loads the key `key_ref` names (id, ARN, alias name or alias ARN) for `access`, which
-    /// the caller must be authorized for (key policy, identity policies, grants; see
-    /// [`crate::authz`]).
-    pub async fn load(
-        &self,
-        ctx: &RequestContext,
-        key_ref: &str,
-        access: &Access<'_>,
-    ) -> KmsResult<LoadedKey> {
-        Ok(self.load_authorized(ctx, key_ref, access).await?.0)
-    }
-
-    /// [`Keys::load`], also saying what authorized the request.
-    pub(crate) async fn load_authorized(
-        &self,
-        ctx: &RequestContext,
-        key_ref: &str,
-        access: &Access<'_>,
-    ) -> KmsResult<(LoadedKey, Authorized)> {
-        let key = self.load_unauthorized(ctx, key_ref).await?;
-        let alias = match KeyRef::parse(ctx, key_ref)? {
-            KeyRef::Alias { name, .. } => Some(name),
-            KeyRef::Key { .. } => None,
-        };
-        let by = self.authorize(ctx, &key, access, alias.as_deref()).await?;
-        Ok((key, by))
-    }
-
-    /// Loads the key `key_ref` names without authorizing anyone: for background work and
-    /// for operations whose permission is decided otherwise (RetireGrant).
-    pub(crate) async fn load_unauthorized(
-        &self,
-        ctx: &RequestContext,
-        key_ref: &str,
-    ) -> KmsResult<LoadedKey> {
-        let r = KeyRef::parse(ctx, key_ref)?;
-        let aliased;
-        let (account, region, key_id) = match &r {
-            KeyRef::Key {
-                account_id,
-                region,
-                key_id,
-            } => (account_id, region, key_id),
-            KeyRef::Alias {
-                account_id,
-                region,
-                name,
-            } => {
-                aliased = self
-                    .resolve_alias(account_id, region, name)
-                    .await?
-                    .ok_or_else(|| KmsError::new(Exception::NotFound, r.not_found_message()))?;
-                (account_id, region, &aliased)
-            }
-        };
-        let row = self
-            .store
-            .get_key(account, region, key_id)
-            .await?
-            .ok_or_else(|| KmsError::new(Exception::NotFound, r.not_found_message()))?;
-        let doc: KeyDoc = serde_json::from_str(&row.doc).map_err(KmsError::internal)?;
-        let store = match &row.custom_key_store_id {
-            Some(id) => {
-                self.custom_key_stores
-                    .find(&row.account_id, &row.region, id)
-                    .await?
-            }
-            None => None,
-        };
-        Ok(LoadedKey { row, doc, store })
     }
 
     /// A new random AES-256 key material for the key of `row`, as a material row.

@@ -61,20 +61,20 @@ pub enum CloudHsmFailure {
     /// The password is wrong (`CKR_PIN_INCORRECT`).
     #[error("incorrect kmsuser password ({ckr})")]
     InvalidCredentials {
-        /// The PKCS#11 return value (or Keyhold's own check) behind it.
-        ckr: String,
+        /// The PKCS#11 call and return value (or Keyhold's own check) behind it.
+        ckr: HsmCause,
     },
     /// Too many failed logins (`CKR_PIN_LOCKED`, or Keyhold's count).
     #[error("kmsuser is locked out ({ckr})")]
     UserLockedOut {
-        /// The PKCS#11 return value (or Keyhold's own check) behind it.
-        ckr: String,
+        /// The PKCS#11 call and return value (or Keyhold's own check) behind it.
+        ckr: HsmCause,
     },
     /// No `kmsuser` (`CKR_USER_PIN_NOT_INITIALIZED`, or Keyhold's user record).
     #[error("kmsuser not found ({ckr})")]
     UserNotFound {
-        /// The PKCS#11 return value (or Keyhold's own check) behind it.
-        ckr: String,
+        /// The PKCS#11 call and return value (or Keyhold's own check) behind it.
+        ckr: HsmCause,
     },
     /// `kmsuser` is logged in to the cluster elsewhere.
     #[error("kmsuser is logged in elsewhere")]
@@ -100,6 +100,58 @@ pub enum CloudHsmFailure {
     },
 }
 
+/// What decided a credential failure: the token's answer to a PKCS#11 call made as a user, or
+/// Keyhold's own user record. Kept typed so connection diagnostics can say exactly
+/// "C_Login as kmsuser: CKR_PIN_INCORRECT".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HsmCause {
+    /// The token answered `function` (e.g. `C_Login`), called as `user`, with `return_value`
+    /// (e.g. `CKR_PIN_INCORRECT`).
+    Token {
+        /// The PKCS#11 function.
+        function: String,
+        /// The crypto user the call was made as.
+        user: String,
+        /// The `CKR_*` name (or number).
+        return_value: String,
+    },
+    /// Keyhold's own record decided (a deleted user, too many failed logins, a password
+    /// that is not UTF-8), before any call to the token.
+    Keyhold {
+        /// What the record says.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for HsmCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HsmCause::Token {
+                function,
+                user,
+                return_value,
+            } => write!(f, "{function} as {user}: {return_value}"),
+            HsmCause::Keyhold { reason } => write!(f, "Keyhold: {reason}"),
+        }
+    }
+}
+
+impl From<&str> for HsmCause {
+    /// A cause decided by Keyhold's own records.
+    fn from(reason: &str) -> Self {
+        HsmCause::Keyhold {
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl From<String> for HsmCause {
+    /// A cause decided by Keyhold's own records.
+    fn from(reason: String) -> Self {
+        HsmCause::Keyhold { reason }
+    }
+}
+
 impl CloudHsmFailure {
     /// The `ConnectionErrorCode` a store that failed for this reason reports — the one table.
     pub fn connection_error_code(&self) -> ConnectionErrorCodeType {
@@ -121,6 +173,39 @@ impl CloudHsmFailure {
             CloudHsmFailure::SessionsExhausted { .. } | CloudHsmFailure::Internal { .. } => {
                 C::InternalError
             }
+        }
+    }
+}
+
+impl CloudHsmFailure {
+    /// The observed cause as one sentence for connection diagnostics about `cluster_id`:
+    /// "C_Login as kmsuser: CKR_PIN_INCORRECT", "subnet subnet-0ab has no free address".
+    pub fn cause_sentence(&self, cluster_id: &str) -> String {
+        match self {
+            CloudHsmFailure::ClusterNotFound => {
+                format!("cluster {cluster_id} not found in this account and Region")
+            }
+            CloudHsmFailure::Unavailable { detail } => {
+                format!("CloudHSM is not available on this node: {detail}")
+            }
+            CloudHsmFailure::NoActiveHsm => format!("cluster {cluster_id} has no ACTIVE HSM"),
+            CloudHsmFailure::SubnetNotFound { subnet } => {
+                format!("subnet {subnet} of cluster {cluster_id} no longer exists")
+            }
+            CloudHsmFailure::NoFreeAddress { subnet } => {
+                format!("subnet {subnet} of cluster {cluster_id} has no free address")
+            }
+            CloudHsmFailure::InvalidCredentials { ckr }
+            | CloudHsmFailure::UserLockedOut { ckr }
+            | CloudHsmFailure::UserNotFound { ckr } => ckr.to_string(),
+            CloudHsmFailure::UserLoggedIn => {
+                format!("kmsuser is logged in to cluster {cluster_id} elsewhere")
+            }
+            CloudHsmFailure::Device { detail } => format!("HSM device failure: {detail}"),
+            CloudHsmFailure::SessionsExhausted { detail } => {
+                format!("the HSM refused another session: {detail}")
+            }
+            CloudHsmFailure::Internal { detail } => format!("internal error: {detail}"),
         }
     }
 }

@@ -514,3 +514,4 @@ pub mod clock;
 pub mod cloudhsm;
 pub mod memory;
 pub mod xks;
+mod xks_cause;

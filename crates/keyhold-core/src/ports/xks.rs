@@ -10,6 +10,8 @@ use async_trait::async_trait;
 use keyhold_crypto::SecretBytes;
 use keyhold_kms_model::Exception;
 
+pub use super::xks_cause::{TlsCause, XksCallObserver, XksOperation};
+
 /// How KMS reaches the proxy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum XksConnectivity {
@@ -140,7 +142,10 @@ pub enum XksFailure {
     /// TLS failed: expired or untrusted certificate, wrong hostname, protocol below TLS 1.2.
     #[error("TLS failure: {detail}")]
     Tls {
-        /// The TLS error.
+        /// What the TLS layer found, typed (the expiry date, the names presented, the alert),
+        /// so a diagnosis can name it exactly.
+        cause: TlsCause,
+        /// The TLS error chain as text (for logs).
         detail: String,
     },
     /// Connection refused, DNS failure, or reset before an answer.
