@@ -40,6 +40,11 @@ class Server:
         ready = os.path.join(self.tmp.name, f"ready-{uuid.uuid4()}")
         env = {k: v for k, v in os.environ.items() if not k.startswith("KEYHOLD_")}
         env["KEYHOLD_LOG"] = "warn"
+        # KEYHOLD_TEST_AUDIT_DIR: each server writes its audit log there, for scripts/audit-scan
+        # (a test's own --audit-log flag wins over the variable).
+        audit_dir = os.environ.get("KEYHOLD_TEST_AUDIT_DIR")
+        if audit_dir:
+            env["KEYHOLD_AUDIT_LOG"] = os.path.join(audit_dir, f"{uuid.uuid4()}.jsonl")
         self.proc = subprocess.Popen(
             [keyhold_bin(), "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
              "--ready-file", ready, *self.extra_args],

@@ -32,4 +32,4 @@ pub use keyhold_model_runtime::dispatch::{
     BodyError, DecodeError, DispatchError, NoOutput, OutputWriter,
 };
 pub use keyhold_model_runtime::{Blob, ParseEnumError, SensitiveString, Timestamp};
-pub use validate::{validate_input, ValidationError, Violation, ViolationValue};
+pub use validate::{input_shape, validate_input, ValidationError, Violation, ViolationValue};

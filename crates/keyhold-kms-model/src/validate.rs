@@ -15,6 +15,13 @@ pub fn validate_input(op: Operation, input: &Value) -> Result<(), ValidationErro
     keyhold_model_runtime::validate::validate_shape(op.input_descriptor(), input)
 }
 
+/// The model's table of `op`'s input shape: which members are blobs, which are sensitive, and
+/// their Coral (lowerCamelCase) names. The audit log walks it to decide what of a request it
+/// may record, so a member added to the model is judged by its type, never by a hand-kept list.
+pub fn input_shape(op: Operation) -> &'static Shape {
+    op.input_descriptor()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

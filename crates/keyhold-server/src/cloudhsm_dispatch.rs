@@ -19,13 +19,22 @@ pub const PREFIX: &str = "BaldrApiService.";
 /// The SigV4 signing name of the CloudHSM v2 API.
 pub const SERVICE: &str = "cloudhsm";
 
-/// Handles one CloudHSM request whose body has been read.
+/// Whether `op` (after [`PREFIX`]) is an operation of the CloudHSM API or one of Keyhold's
+/// extensions of it (an audit record is written for each call of one).
+pub fn is_operation(op: &str) -> bool {
+    keyhold_cloudhsm_model::Operation::from_name(op).is_some()
+        || keyhold_cloudhsm::service::KeyholdOperation::from_name(op).is_some()
+}
+
+/// Handles one CloudHSM request whose body has been read; `call` (when the audit log is on)
+/// learns the caller and the loggable request parameters.
 pub async fn handle(
     state: &AppState,
     parts: &http::request::Parts,
     op: &str,
     body: &[u8],
     request_id: &str,
+    call: &mut Option<crate::audit::Call>,
 ) -> Result<Response<Full<Bytes>>, WireError> {
     let Some(clusters) = &state.cloudhsm else {
         return Err(WireError::kms(KmsException::UnknownOperation, ""));
@@ -33,6 +42,13 @@ pub async fn handle(
     let http_parts = HttpRequestParts::from_http(parts, body);
     let sig_parts = http_parts.request_parts();
     let ctx = crate::auth::authenticate_for(&state.settings, &sig_parts, request_id, SERVICE)?;
+    if let Some(call) = call.as_mut() {
+        // The model's table for AWS's operations; Keyhold's extensions (passwords!) have none
+        // and keep only named identifiers.
+        let shape = keyhold_cloudhsm_model::Operation::from_name(op)
+            .map(keyhold_cloudhsm_model::input_shape);
+        call.authenticated(&ctx, shape, body);
+    }
     let media_type = parts
         .headers
         .get(http::header::CONTENT_TYPE)

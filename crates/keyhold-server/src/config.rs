@@ -158,6 +158,12 @@ pub struct FileConfig {
     /// custom key stores: `enabled`, `module_path`, `fault_injection`. On by default when the
     /// PKCS#11 module (SoftHSMv2's, or `module_path`) exists; `enabled = false` turns it off.
     pub cloudhsm: Option<keyhold_cloudhsm::CloudHsmConfig>,
+    /// The audit trail: a file path, or "-" for standard output; off when unset.
+    pub audit_log: Option<String>,
+    /// Size in bytes at which the audit log file is rotated (default 100 MiB).
+    pub audit_log_max_bytes: Option<u64>,
+    /// Rotated audit log files kept, `PATH.1`...`PATH.<n>` (default 5).
+    pub audit_log_max_files: Option<u32>,
 }
 
 /// Resolved settings of one server.
@@ -167,6 +173,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// The admin listener's address (`/livez`, `/readyz`, `/metrics`), when on.
     pub admin_listen: Option<SocketAddr>,
+    /// Where the audit trail goes (`--audit-log`), when on.
+    pub audit_log: Option<crate::audit::AuditTarget>,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Database URL; `None` means SQLite in `data_dir`.
@@ -242,6 +250,18 @@ pub struct ServeArgs {
     /// 127.0.0.1:4601 [default: off].
     #[arg(long, env = "KEYHOLD_ADMIN_LISTEN")]
     pub admin_listen: Option<String>,
+    /// Write a CloudTrail-shaped audit record per API call to this file (JSON lines, appended,
+    /// rotated by size), or to standard output with `-` [default: off] (config: audit_log).
+    #[arg(long, env = "KEYHOLD_AUDIT_LOG")]
+    pub audit_log: Option<String>,
+    /// Rotate the audit log file when it would pass this many bytes [default: 104857600]
+    /// (config: audit_log_max_bytes).
+    #[arg(long, env = "KEYHOLD_AUDIT_LOG_MAX_BYTES")]
+    pub audit_log_max_bytes: Option<u64>,
+    /// Rotated audit log files kept, PATH.1 (newest) to PATH.<n> [default: 5]
+    /// (config: audit_log_max_files).
+    #[arg(long, env = "KEYHOLD_AUDIT_LOG_MAX_FILES")]
+    pub audit_log_max_files: Option<u32>,
     /// Data directory for the SQLite file and the dev root key
     /// [default: ~/.local/share/keyhold].
     #[arg(long, env = "KEYHOLD_DATA_DIR")]
@@ -366,6 +386,22 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
         })?),
         None => None,
     };
+    let audit_log = match args.audit_log.or(file.audit_log) {
+        None => None,
+        Some(p) if p == "-" => Some(crate::audit::AuditTarget::Stdout),
+        Some(p) if p.is_empty() => anyhow::bail!("--audit-log needs a path, or - for stdout"),
+        Some(p) => Some(crate::audit::AuditTarget::File {
+            path: PathBuf::from(p),
+            max_bytes: args
+                .audit_log_max_bytes
+                .or(file.audit_log_max_bytes)
+                .unwrap_or(crate::audit::writer::DEFAULT_MAX_BYTES),
+            max_files: args
+                .audit_log_max_files
+                .or(file.audit_log_max_files)
+                .unwrap_or(crate::audit::writer::DEFAULT_MAX_FILES),
+        }),
+    };
     let data_dir = args
         .data_dir
         .or(file.data_dir)
@@ -410,6 +446,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
     Ok(Settings {
         listen,
         admin_listen,
+        audit_log,
         data_dir,
         database_url: args.database_url.or(file.database_url),
         database_schema: file.database_schema,

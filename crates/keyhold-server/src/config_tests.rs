@@ -106,3 +106,37 @@ fn front_door_limits_have_defaults_file_values_and_flag_overrides() {
         assert!(resolve_with(bad, ServeArgs::default()).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn audit_log_from_the_file_is_overridden_by_the_flag() {
+    use crate::audit::AuditTarget;
+    let file = "audit_log = \"/var/log/keyhold/audit.log\"\naudit_log_max_bytes = 1000\n";
+    let from_file = resolve_with(file, ServeArgs::default()).expect("file");
+    assert_eq!(
+        from_file.audit_log,
+        Some(AuditTarget::File {
+            path: PathBuf::from("/var/log/keyhold/audit.log"),
+            max_bytes: 1000,
+            max_files: crate::audit::writer::DEFAULT_MAX_FILES,
+        })
+    );
+    let flag = ServeArgs {
+        audit_log: Some("-".into()),
+        ..ServeArgs::default()
+    };
+    assert_eq!(
+        resolve_with(file, flag).expect("flag").audit_log,
+        Some(AuditTarget::Stdout)
+    );
+    assert_eq!(
+        resolve_with("", ServeArgs::default())
+            .expect("off")
+            .audit_log,
+        None
+    );
+    let empty = ServeArgs {
+        audit_log: Some(String::new()),
+        ..ServeArgs::default()
+    };
+    assert!(resolve_with("", empty).is_err());
+}

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod cloudhsm_dispatch;
 pub mod config;
@@ -138,8 +139,13 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     if let Some(m) = &metrics {
         kms.custom_key_stores.set_xks_observer(m.xks_calls.clone());
     }
+    let audit = match &settings.audit_log {
+        Some(target) => Some(audit::AuditLog::open(target)?),
+        None => None,
+    };
     let state = Arc::new(router::AppState {
         kms,
+        audit,
         metrics,
         settings,
         cloudhsm,

@@ -97,12 +97,20 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "SQLite"
         };
         let auth = settings.auth;
+        // With `--audit-log -` standard output carries only audit records.
+        let banner_to_stderr =
+            settings.audit_log == Some(keyhold_server::audit::AuditTarget::Stdout);
         let server = keyhold_server::start(settings).await?;
-        println!("Keyhold KMS endpoint: {}", server.endpoint());
-        println!(
-            "  data dir: {} ({storage}), auth: {auth:?}",
+        let banner = format!(
+            "Keyhold KMS endpoint: {}\n  data dir: {} ({storage}), auth: {auth:?}",
+            server.endpoint(),
             data_dir.display()
         );
+        if banner_to_stderr {
+            eprintln!("{banner}");
+        } else {
+            println!("{banner}");
+        }
         if let Some(path) = ready_file {
             std::fs::write(&path, server.local_addr.to_string())
                 .with_context(|| format!("writing {}", path.display()))?;

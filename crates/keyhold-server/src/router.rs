@@ -23,6 +23,9 @@ use crate::wire::{json_response, WireError, CONTENT_TYPE};
 pub struct AppState {
     /// The domain.
     pub kms: Kms,
+    /// The audit trail, when `--audit-log` is set: one record per API call, written before
+    /// the response is sent.
+    pub audit: Option<crate::audit::AuditLog>,
     /// Request metrics, when the admin listener serves them (`--admin-listen`).
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
     /// Resolved settings.
@@ -51,14 +54,24 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Fu
     let started = std::time::Instant::now();
     let target = header(&req, "x-amz-target").unwrap_or_default().to_string();
     let mut outcome = crate::metrics::SUCCESS;
-    let resp = match handle_inner(&state, req, &request_id).await {
+    let mut call = None;
+    let mut failure = None;
+    let resp = match handle_inner(&state, req, &request_id, &mut call).await {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(request_id, target, error = e.name, "request failed");
             outcome = e.name;
+            if call.is_some() {
+                failure = Some(e.message.clone());
+            }
             e.into_response(&request_id)
         }
     };
+    // The response goes out only once its record has been written.
+    if let (Some(audit), Some(call)) = (&state.audit, call) {
+        let error = failure.as_deref().map(|message| (outcome, message));
+        audit.record(call, &request_id, error).await;
+    }
     if let Some(m) = &state.metrics {
         m.record(&target, outcome, started.elapsed());
     }
@@ -76,10 +89,13 @@ fn header<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Handles the request; when the audit log is on and the request names an operation, `call`
+/// is filled in for its record as far as the request got.
 async fn handle_inner(
     state: &AppState,
     req: Request<Incoming>,
     request_id: &str,
+    call: &mut Option<crate::audit::Call>,
 ) -> Result<Response<Full<Bytes>>, WireError> {
     let settings = &state.settings;
     if settings.test_mode && is_test_path(req.uri().path()) {
@@ -103,12 +119,28 @@ async fn handle_inner(
         .headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok());
+    let source_ip = connection.map(|c| c.peer.ip());
+    let new_call = |source, name: &str| {
+        state.audit.as_ref().map(|_| {
+            crate::audit::Call::new(
+                source,
+                name,
+                &parts.headers,
+                source_ip,
+                crate::config::DEFAULT_REGION,
+            )
+        })
+    };
     if let Some(op) = target.and_then(|t| t.strip_prefix(crate::cloudhsm_dispatch::PREFIX)) {
-        return crate::cloudhsm_dispatch::handle(state, &parts, op, &body, request_id).await;
+        if crate::cloudhsm_dispatch::is_operation(op) {
+            *call = new_call(crate::audit::Source::CloudHsm, op);
+        }
+        return crate::cloudhsm_dispatch::handle(state, &parts, op, &body, request_id, call).await;
     }
     let op = target
         .and_then(Operation::from_target)
         .ok_or_else(|| WireError::kms(Exception::UnknownOperation, ""))?;
+    *call = new_call(crate::audit::Source::Kms, op.name());
 
     // Dev mode only reads the Authorization header: no need to hash the body.
     let http_parts = match settings.auth {
@@ -120,6 +152,9 @@ async fn handle_inner(
     if let Some(c) = connection {
         ctx.source_ip = Some(c.peer.ip());
         ctx.secure_transport = c.tls;
+    }
+    if let Some(call) = call.as_mut() {
+        call.authenticated(&ctx, Some(keyhold_kms_model::input_shape(op)), &body);
     }
 
     let content_type = parts
@@ -138,6 +173,9 @@ async fn handle_inner(
     }
 
     let out = crate::dispatch::dispatch(&state.kms, op, &ctx, &body).await?;
+    if let Some(call) = call.as_mut() {
+        call.response = Some(out.clone());
+    }
     Ok(json_response(StatusCode::OK, out, request_id))
 }
 

@@ -52,7 +52,16 @@ impl TestServer {
         let ready = self
             .data_dir
             .with_file_name(format!("ready-{}", uuid::Uuid::new_v4()));
-        let child = Command::new(env!("CARGO_BIN_EXE_keyhold"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keyhold"));
+        // KEYHOLD_TEST_AUDIT_DIR: every server of the run writes its own audit log there, for
+        // scripts/audit-scan, unless the test chose its own (flag or config file).
+        if let Some(dir) =
+            std::env::var_os("KEYHOLD_TEST_AUDIT_DIR").filter(|_| !self.own_audit_log())
+        {
+            let log = Path::new(&dir).join(format!("{}.jsonl", uuid::Uuid::new_v4()));
+            command.env("KEYHOLD_AUDIT_LOG", log);
+        }
+        let child = command
             .arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
@@ -75,6 +84,17 @@ impl TestServer {
         self.child = Some(child);
         let addr = wait_for_file(&ready, self.child.as_mut().unwrap());
         self.endpoint = format!("http://{addr}");
+    }
+
+    /// Whether the test configured an audit log itself (`--audit-log`, or `audit_log` in its
+    /// `--config` file).
+    fn own_audit_log(&self) -> bool {
+        let args = &self.extra_args;
+        args.iter().any(|a| a == "--audit-log")
+            || args.windows(2).any(|w| {
+                w[0] == "--config"
+                    && std::fs::read_to_string(&w[1]).is_ok_and(|t| t.contains("audit_log"))
+            })
     }
 
     /// Stops the process (SIGKILL: nothing is flushed on purpose, durability must not depend

@@ -1,0 +1,171 @@
+//! The audit trail (`--audit-log PATH`): one CloudTrail-shaped JSON record per KMS and
+//! CloudHSM API call, so "who used which key, when, from where, and did it work" can be
+//! answered with the tools people already point at CloudTrail.
+//!
+//! * [`record`]: the event shape (`eventVersion`, `userIdentity`, `requestParameters`, ...).
+//! * [`params`]: what of a request or response may appear — decided by the model's member
+//!   types; plaintext, ciphertext, key material, passwords and XKS secrets never do.
+//! * [`writer`]: group commit to an append-only, size-rotated file (or standard output); a
+//!   response is sent only after its record has been written to the kernel.
+//!
+//! The router gathers a [`Call`] while it handles a request (only when the log is on) and
+//! hands it to [`AuditLog::record`] once the outcome is known.
+
+pub mod params;
+pub mod record;
+pub mod writer;
+
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use keyhold_core::RequestContext;
+
+pub use writer::{AuditOpenError, AuditTarget, AuditWriter};
+
+/// Which API a call was made to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `TrentService.*`.
+    Kms,
+    /// `BaldrApiService.*`.
+    CloudHsm,
+}
+
+impl Source {
+    /// CloudTrail's `eventSource`.
+    pub fn event_source(self) -> &'static str {
+        match self {
+            Source::Kms => "kms.amazonaws.com",
+            Source::CloudHsm => "cloudhsm.amazonaws.com",
+        }
+    }
+}
+
+/// What the router learnt about one API call, filled in step by step as the request is
+/// handled (a call that fails authentication has no identity, and so on).
+#[derive(Debug)]
+pub struct Call {
+    /// The API.
+    pub source: Source,
+    /// The operation name.
+    pub event_name: String,
+    /// The Region of the credential scope (from the `Authorization` header until the
+    /// request is authenticated).
+    pub region: String,
+    /// The authenticated caller.
+    pub identity: Option<RequestContext>,
+    /// The access key id of the `Authorization` header.
+    pub access_key_id: Option<String>,
+    /// The `User-Agent` header.
+    pub user_agent: String,
+    /// The client's address.
+    pub source_ip: Option<IpAddr>,
+    /// See [`params::request_parameters`]; set once the caller is authenticated.
+    pub request_parameters: Option<Value>,
+    /// The successful response body (KMS only; read by [`params::ResponsePeek`]).
+    pub response: Option<Bytes>,
+}
+
+impl Call {
+    /// A call to `event_name` of `source`, as the request's headers describe it.
+    pub fn new(
+        source: Source,
+        event_name: &str,
+        headers: &http::HeaderMap,
+        source_ip: Option<IpAddr>,
+        default_region: &str,
+    ) -> Self {
+        let header = |name: http::header::HeaderName| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+        };
+        let credential = credential_scope(header(http::header::AUTHORIZATION));
+        Call {
+            source,
+            event_name: event_name.to_owned(),
+            region: credential
+                .map(|(_, region)| region.to_owned())
+                .unwrap_or_else(|| default_region.to_owned()),
+            identity: None,
+            access_key_id: credential.map(|(akid, _)| akid.to_owned()),
+            user_agent: header(http::header::USER_AGENT)
+                .chars()
+                .take(1024)
+                .collect(),
+            source_ip,
+            request_parameters: None,
+            response: None,
+        }
+    }
+
+    /// Records the authenticated caller and the loggable part of the request `body`, read
+    /// along the model table `shape` (`None` for an operation without one).
+    pub fn authenticated(
+        &mut self,
+        ctx: &RequestContext,
+        shape: Option<&keyhold_model_runtime::validate::Shape>,
+        body: &[u8],
+    ) {
+        self.region = ctx.region.clone();
+        self.identity = Some(ctx.clone());
+        self.request_parameters = match shape {
+            Some(shape) => params::request_parameters(shape, body),
+            None => params::extension_parameters(body),
+        };
+    }
+}
+
+/// (access key id, Region) of a SigV4 `Authorization` header's credential, unverified.
+fn credential_scope(authorization: &str) -> Option<(&str, &str)> {
+    let rest = authorization.split("Credential=").nth(1)?;
+    let credential = rest.split([',', ' ']).next()?;
+    let mut parts = credential.split('/');
+    let akid = parts.next().filter(|a| !a.is_empty() && a.len() <= 128)?;
+    let _date = parts.next()?;
+    let region = parts.next().filter(|r| !r.is_empty() && r.len() <= 64)?;
+    Some((akid, region))
+}
+
+/// The audit log of a running server.
+#[derive(Debug)]
+pub struct AuditLog {
+    writer: AuditWriter,
+}
+
+impl AuditLog {
+    /// Opens `target` and starts its writer.
+    pub fn open(target: &AuditTarget) -> Result<Self, AuditOpenError> {
+        Ok(Self {
+            writer: AuditWriter::open(target)?,
+        })
+    }
+
+    /// Writes the record of a finished call and returns once it is in the kernel's hands;
+    /// `error` is the (exception name, message) the response carries.
+    pub async fn record(&self, call: Call, request_id: &str, error: Option<(&str, &str)>) {
+        let event = record::event(call, request_id, error);
+        match serde_json::to_vec(&event) {
+            Ok(line) => self.writer.write(line).await,
+            Err(e) => tracing::error!(error = %e, request_id, "cannot serialise an audit record"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_scope_of_a_sigv4_header() {
+        let h = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261204/eu-west-1/kms/aws4_request, \
+                 SignedHeaders=host;x-amz-date, Signature=abc";
+        assert_eq!(credential_scope(h), Some(("AKIDEXAMPLE", "eu-west-1")));
+        assert_eq!(credential_scope(""), None);
+        assert_eq!(credential_scope("Credential=/x/y"), None);
+        assert_eq!(credential_scope("Credential=A"), None);
+    }
+}

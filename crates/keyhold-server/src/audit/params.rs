@@ -1,0 +1,302 @@
+//! What of a request and its response an audit record may contain.
+//!
+//! `requestParameters` come from the model: the request body is walked along the operation's
+//! input shape table (the same table that validates it), and a value is kept only if its shape
+//! is a string, enum, number, boolean or timestamp (or a list, map or structure of those) and
+//! is not marked sensitive. Blobs (plaintext, ciphertext, key material, import tokens, public
+//! keys, attestation documents, messages, MACs, signatures) and sensitive members (key store
+//! passwords, XKS proxy credentials) are always dropped, and so is anything the model does not
+//! know. A member added to the model is therefore judged by its type, never missed by a list.
+//!
+//! `responseElements` follow AWS: `null` for cryptographic and read-only operations, and for
+//! the operations whose responses AWS logs, only the members named in [`response_elements`]
+//! (an allow-list: responses have no table here).
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use keyhold_model_runtime::validate::{Kind, Shape};
+
+/// The `requestParameters` of a request `body` checked against `shape` (the operation's input
+/// table); `None` when the body is not a JSON object. The parsed body is wiped afterwards (it
+/// may hold plaintext in base64).
+pub fn request_parameters(shape: &Shape, body: &[u8]) -> Option<Value> {
+    let parsed: Value = serde_json::from_slice(body).ok()?;
+    let kept = match &parsed {
+        Value::Object(_) => keep(shape, &parsed),
+        _ => None,
+    };
+    wipe(parsed);
+    kept
+}
+
+/// The allowed part of `value`, whose model shape is `shape`.
+fn keep(shape: &Shape, value: &Value) -> Option<Value> {
+    if shape.sensitive {
+        return None;
+    }
+    match (&shape.kind, value) {
+        (Kind::Structure(members), Value::Object(obj)) => {
+            let mut out = Map::new();
+            for m in *members {
+                if let Some(v) = obj.get(m.name).and_then(|v| keep(m.shape, v)) {
+                    out.insert(m.path.to_owned(), v);
+                }
+            }
+            // A structure whose every member was dropped is dropped too.
+            (!out.is_empty() || obj.is_empty()).then_some(Value::Object(out))
+        }
+        (Kind::List { member, .. }, Value::Array(items)) => Some(Value::Array(
+            items.iter().filter_map(|i| keep(member, i)).collect(),
+        )),
+        (Kind::Map { key, value: v, .. }, Value::Object(entries)) => {
+            if key.sensitive {
+                return None;
+            }
+            let out: Map<String, Value> = entries
+                .iter()
+                .filter_map(|(k, x)| Some((k.clone(), keep(v, x)?)))
+                .collect();
+            Some(Value::Object(out))
+        }
+        (Kind::String { .. }, Value::String(s)) => Some(Value::String(s.clone())),
+        (Kind::Integer { .. } | Kind::Long { .. }, Value::Number(n)) => {
+            Some(Value::Number(n.clone()))
+        }
+        (Kind::Timestamp, Value::Number(n)) => Some(Value::Number(n.clone())),
+        (Kind::Boolean, Value::Bool(b)) => Some(Value::Bool(*b)),
+        // Blobs, and values of the wrong JSON type (the request fails on those anyway).
+        _ => None,
+    }
+}
+
+/// The `requestParameters` of one of Keyhold's own CloudHSM extensions
+/// (`KeyholdActivateCluster`, `KeyholdUser*`, `KeyholdFault*`), which have no model table: only
+/// these members, and only when they are strings, numbers or booleans. Passwords are not here.
+pub fn extension_parameters(body: &[u8]) -> Option<Value> {
+    const ALLOWED: &[&str] = &[
+        "ClusterId",
+        "Username",
+        "SubnetId",
+        "HsmId",
+        "State",
+        "Removed",
+        "FreeAddresses",
+        "Reachable",
+    ];
+    let parsed: Value = serde_json::from_slice(body).ok()?;
+    let out = parsed.as_object().map(|obj| {
+        let kept: Map<String, Value> = ALLOWED
+            .iter()
+            .filter_map(|name| {
+                let v = obj.get(*name)?;
+                matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
+                    .then(|| (decapitalize(name), v.clone()))
+            })
+            .collect();
+        Value::Object(kept)
+    });
+    wipe(parsed);
+    out
+}
+
+/// Overwrites every string of `value` before freeing it.
+fn wipe(value: Value) {
+    match value {
+        Value::String(mut s) => zeroize::Zeroize::zeroize(&mut s),
+        Value::Array(items) => items.into_iter().for_each(wipe),
+        Value::Object(entries) => {
+            for (mut k, v) in entries {
+                zeroize::Zeroize::zeroize(&mut k);
+                wipe(v);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Java's `Introspector.decapitalize`, which names CloudTrail's members: `KeyId` → `keyId`,
+/// but `AWSAccountId` stays (two capitals first).
+pub fn decapitalize(name: &str) -> String {
+    let mut chars = name.chars();
+    match (chars.next(), chars.next()) {
+        (Some(a), Some(b)) if a.is_uppercase() && b.is_uppercase() => name.to_owned(),
+        (Some(a), _) => a.to_lowercase().chain(name.chars().skip(1)).collect(),
+        _ => String::new(),
+    }
+}
+
+/// What the audit record reads from a successful KMS response: only these members are
+/// deserialised (the rest, plaintext included, is skipped without being copied).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ResponsePeek {
+    /// The key used (an ARN in every response that has it).
+    pub key_id: Option<String>,
+    /// ReEncrypt's source key ARN.
+    pub source_key_id: Option<String>,
+    /// The key material used (Decrypt, GenerateDataKey*, ImportKeyMaterial, ...).
+    pub key_material_id: Option<String>,
+    /// ReEncrypt's source key material.
+    pub source_key_material_id: Option<String>,
+    /// ReEncrypt's destination key material.
+    pub destination_key_material_id: Option<String>,
+    /// CreateKey, DescribeKey.
+    pub key_metadata: Option<Map<String, Value>>,
+    /// ReplicateKey.
+    pub replica_key_metadata: Option<Map<String, Value>>,
+    /// CreateGrant.
+    pub grant_id: Option<String>,
+    /// ScheduleKeyDeletion.
+    pub deletion_date: Option<f64>,
+    /// ScheduleKeyDeletion.
+    pub key_state: Option<String>,
+    /// ScheduleKeyDeletion.
+    pub pending_window_in_days: Option<i64>,
+    /// CreateCustomKeyStore.
+    pub custom_key_store_id: Option<String>,
+}
+
+impl ResponsePeek {
+    /// Reads `body`; an unreadable body gives an empty peek.
+    pub fn read(body: &[u8]) -> Self {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
+}
+
+/// The members of `KeyMetadata` an audit record shows (all are identifiers, states, specs,
+/// dates and flags; none is secret). An allow-list, so a member added later is not shown
+/// until someone decides it may be.
+const KEY_METADATA_MEMBERS: &[&str] = &[
+    "AWSAccountId",
+    "KeyId",
+    "Arn",
+    "CreationDate",
+    "Enabled",
+    "Description",
+    "KeyUsage",
+    "KeyState",
+    "DeletionDate",
+    "ValidTo",
+    "Origin",
+    "CustomKeyStoreId",
+    "CloudHsmClusterId",
+    "ExpirationModel",
+    "KeyManager",
+    "CustomerMasterKeySpec",
+    "KeySpec",
+    "EncryptionAlgorithms",
+    "SigningAlgorithms",
+    "KeyAgreementAlgorithms",
+    "MultiRegion",
+    "MultiRegionConfiguration",
+    "PendingDeletionWindowInDays",
+    "MacAlgorithms",
+    "XksKeyConfiguration",
+    "CurrentKeyMaterialId",
+];
+
+/// `KeyMetadata` as CloudTrail shows it: allowed members, decapitalised, dates in AWS's
+/// `Aug 10, 2022, 10:38:27 PM` form.
+fn key_metadata(meta: &Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    for name in KEY_METADATA_MEMBERS {
+        let Some(v) = meta.get(*name) else { continue };
+        let v = match (*name, v) {
+            ("CreationDate" | "DeletionDate" | "ValidTo", Value::Number(n)) => n
+                .as_f64()
+                .map_or(Value::Null, |s| Value::String(java_date(s))),
+            _ => decapitalize_keys(v),
+        };
+        out.insert(decapitalize(name), v);
+    }
+    Value::Object(out)
+}
+
+/// `value` with every object member name decapitalised (nested identifiers such as
+/// `MultiRegionConfiguration.PrimaryKey.Arn`).
+fn decapitalize_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (decapitalize(k), decapitalize_keys(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(decapitalize_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Seconds since the epoch as CloudTrail renders dates in KMS response elements
+/// (`MMM d, yyyy, h:mm:ss a`, UTC).
+pub fn java_date(seconds: f64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(seconds.floor() as i64) else {
+        return String::new();
+    };
+    let (h, ampm) = match t.hour() {
+        0 => (12, "AM"),
+        h @ 1..=11 => (h, "AM"),
+        12 => (12, "PM"),
+        h => (h - 12, "PM"),
+    };
+    format!(
+        "{} {}, {}, {}:{:02}:{:02} {}",
+        MONTHS[usize::from(u8::from(t.month())) - 1],
+        t.day(),
+        t.year(),
+        h,
+        t.minute(),
+        t.second(),
+        ampm
+    )
+}
+
+/// `responseElements` of a successful KMS operation: `None` (JSON `null`) except for the
+/// operations whose responses AWS logs, and then only the allowed members.
+/// `key_arn` is the ARN of the key the request used (CreateAlias's target).
+pub fn response_elements(op: &str, peek: &ResponsePeek, key_arn: Option<&str>) -> Option<Value> {
+    let mut out = Map::new();
+    let mut put = |name: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            out.insert(name.to_owned(), v);
+        }
+    };
+    let s = |v: &Option<String>| v.clone().map(Value::String);
+    match op {
+        "CreateKey" => put("keyMetadata", peek.key_metadata.as_ref().map(key_metadata)),
+        "ReplicateKey" => put(
+            "replicaKeyMetadata",
+            peek.replica_key_metadata.as_ref().map(key_metadata),
+        ),
+        "CreateGrant" => put("grantId", s(&peek.grant_id)),
+        "ScheduleKeyDeletion" => {
+            put("keyId", s(&peek.key_id));
+            put(
+                "deletionDate",
+                peek.deletion_date.map(|d| Value::String(java_date(d))),
+            );
+            put("keyState", s(&peek.key_state));
+            put(
+                "pendingWindowInDays",
+                peek.pending_window_in_days.map(Value::from),
+            );
+        }
+        "CancelKeyDeletion" | "RotateKeyOnDemand" => put("keyId", s(&peek.key_id)),
+        "ImportKeyMaterial" => {
+            put("keyId", s(&peek.key_id));
+            put("keyMaterialId", s(&peek.key_material_id));
+        }
+        "CreateCustomKeyStore" => put("customKeyStoreId", s(&peek.custom_key_store_id)),
+        // AWS logs the target key's ARN although CreateAlias returns nothing.
+        "CreateAlias" => put("keyId", key_arn.map(|k| Value::String(k.to_owned()))),
+        _ => return None,
+    }
+    (!out.is_empty()).then_some(Value::Object(out))
+}
+
+#[cfg(test)]
+#[path = "params_tests.rs"]
+mod tests;
