@@ -184,10 +184,14 @@ impl Token {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<GcmOutput, Pkcs11Error> {
+        // The IV is drawn inside the look-up, so a retry on a fresh handle
+        // draws a new one too.
         self.run(true, |s| {
-            let mut iv = [0u8; GCM_IV_LEN];
-            fill_iv(s, &mut iv)?;
-            self.with_key(s, label, |key| gcm_encrypt(s, key, iv, aad, plaintext))
+            self.with_key(s, label, |key| {
+                let mut iv = [0u8; GCM_IV_LEN];
+                fill_iv(s, &mut iv)?;
+                gcm_encrypt(s, key, iv, aad, plaintext)
+            })
         })
     }
 
@@ -196,8 +200,8 @@ impl Token {
     /// decryption behind an XKS `ciphertextDataIntegrityValue`). The outer
     /// error is the encryption's; the decryption's own failure (say
     /// `CKR_KEY_FUNCTION_NOT_PERMITTED` for an encrypt-only key) comes back
-    /// beside the ciphertext, for the caller to judge. A device failure in
-    /// either half recovers and retries the whole, with a fresh IV.
+    /// beside the ciphertext, for the caller to judge. A device failure or a
+    /// refused handle in either half retries the whole, with a fresh IV.
     #[allow(clippy::type_complexity)]
     pub fn aes_gcm_encrypt_and_decrypt(
         &self,
@@ -206,9 +210,9 @@ impl Token {
         plaintext: &[u8],
     ) -> Result<(GcmOutput, Result<Zeroizing<Vec<u8>>, Pkcs11Error>), Pkcs11Error> {
         self.run(true, |s| {
-            let mut iv = [0u8; GCM_IV_LEN];
-            fill_iv(s, &mut iv)?;
             self.with_key(s, label, |key| {
+                let mut iv = [0u8; GCM_IV_LEN];
+                fill_iv(s, &mut iv)?;
                 let out = gcm_encrypt(s, key, iv, aad, plaintext)?;
                 let mut input = Vec::with_capacity(out.ciphertext.len() + GCM_TAG_LEN);
                 input.extend_from_slice(&out.ciphertext);
