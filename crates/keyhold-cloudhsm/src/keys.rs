@@ -206,7 +206,13 @@ impl ClusterService {
     /// AWS answers a cryptographic operation with KMSInvalidStateException in each case.
     fn unreachable_reason(&self, t: &HsmTarget) -> Option<String> {
         let id = &t.cluster_id;
-        match self.live_copy(&t.account, &t.region, id) {
+        // Read in place under the lock: this runs on every key operation, and a copy of the
+        // record (HSMs, users, tags) would cost more than the checks.
+        let st = self.lock();
+        match st
+            .cluster(&t.account, &t.region, id)
+            .filter(|c| c.state != crate::state::cluster_state::DELETED)
+        {
             None => Some(format!("cluster {id} was deleted")),
             Some(c) if c.network_partitioned => {
                 Some(format!("no network path to cluster {id} (fault injected)"))

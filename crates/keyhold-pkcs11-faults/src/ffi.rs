@@ -130,9 +130,47 @@ pub unsafe extern "C" fn C_GetFunctionList(list: CK_FUNCTION_LIST_PTR_PTR) -> CK
     result.unwrap_or(CKR_GENERAL_ERROR)
 }
 
+/// Calls of each intercepted function so far, failed ones included
+/// ([`keyhold_pkcs11_faults_calls`]).
+static CALLS: Mutex<Option<HashMap<&'static str, u64>>> = Mutex::new(None);
+
+/// How many times the function named by `function` (a NUL-terminated
+/// `C_*` name, e.g. `C_FindObjectsInit`) was called through the shim in this
+/// process, faults included; 0 for a name never called (or NULL). Read by
+/// [`crate::call_count`], so tests can count the PKCS#11 calls a caller makes.
+///
+/// # Safety
+/// `function` must be NULL or point to a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn keyhold_pkcs11_faults_calls(function: *const std::ffi::c_char) -> u64 {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        if function.is_null() {
+            return 0;
+        }
+        // SAFETY: non-NULL, and NUL-terminated per the contract above.
+        let name = unsafe { std::ffi::CStr::from_ptr(function) };
+        let Ok(name) = name.to_str() else { return 0 };
+        CALLS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(|m| m.get(name).copied())
+            .unwrap_or(0)
+    }));
+    result.unwrap_or(0)
+}
+
 /// Runs the body of the wrapper for `function`; a panic becomes
 /// `CKR_GENERAL_ERROR`. With tracing on, logs the call and its result.
+/// Counts the call ([`keyhold_pkcs11_faults_calls`]).
 fn guarded(function: &'static str, f: impl FnOnce(&'static Shim) -> CK_RV) -> CK_RV {
+    {
+        let mut calls = CALLS.lock().unwrap_or_else(|p| p.into_inner());
+        *calls
+            .get_or_insert_with(HashMap::new)
+            .entry(function)
+            .or_insert(0) += 1;
+    }
     let rv = catch_unwind(AssertUnwindSafe(|| match SHIM.get() {
         Some(shim) => f(shim),
         None => CKR_CRYPTOKI_NOT_INITIALIZED,

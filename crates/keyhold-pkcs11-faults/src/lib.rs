@@ -57,7 +57,9 @@
 //! `fail` and `max_sessions` lines may end with a `# comment`.
 //!
 //! With [`TRACE_ENV`] set, the shim logs every intercepted call and its
-//! result to stderr.
+//! result to stderr. Every intercepted call is counted per function;
+//! [`call_count`] reads the counters (say, to check that a caller looks a
+//! key up once rather than on every operation).
 //!
 //! # Intercepted functions
 //! `C_Initialize`, `C_Finalize`, `C_GetSlotList`, `C_GetSlotInfo`,
@@ -171,6 +173,27 @@ pub fn library_path() -> Option<PathBuf> {
         }
     }
     best.map(|(p, _)| p)
+}
+
+/// How many times `function` (e.g. `"C_FindObjectsInit"`) was called through
+/// the shim library at `library` in this process so far, failed and faulted
+/// calls included: for tests that check how many PKCS#11 calls a caller makes
+/// (one key look-up, not one per operation). Every intercepted function (see
+/// the crate docs) is counted. The library must be the one the caller loaded
+/// (the same path), so that this reads its counters.
+pub fn call_count(library: &Path, function: &str) -> std::io::Result<u64> {
+    let name = std::ffi::CString::new(function)
+        .map_err(|_| invalid(format!("function name {function:?} contains NUL")))?;
+    // SAFETY: loading the shim again only bumps the loader's reference count
+    // when it is already loaded (its initialisers ran then); otherwise it
+    // loads a library whose initialisers do nothing but set up statics.
+    let lib = unsafe { libloading::Library::new(library) }.map_err(std::io::Error::other)?;
+    // SAFETY: the shim exports `keyhold_pkcs11_faults_calls` with this
+    // signature (see `ffi.rs`).
+    let calls: libloading::Symbol<unsafe extern "C" fn(*const std::ffi::c_char) -> u64> =
+        unsafe { lib.get(b"keyhold_pkcs11_faults_calls\0") }.map_err(std::io::Error::other)?;
+    // SAFETY: `name` is NUL-terminated and outlives the call.
+    Ok(unsafe { calls(name.as_ptr()) })
 }
 
 /// The fault file the shim watches: tests write directives to it, and the

@@ -1,13 +1,15 @@
 //! AES-256 keys held by the token and AES-GCM inside it.
 //!
 //! Keys are addressed by `CKA_LABEL` (the KMS key ARN for CloudHSM key
-//! stores, the XKS key id for the proxy): handles are per session and may
-//! change after recovery, labels do not.
+//! stores, the XKS key id for the proxy). Their handles are cached by label
+//! (see [`crate::handles`]): they may change after recovery, labels do not.
 
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, AttributeInfo, AttributeType, KeyType, ObjectClass};
+use cryptoki::object::{
+    Attribute, AttributeInfo, AttributeType, KeyType, ObjectClass, ObjectHandle,
+};
 use cryptoki::session::Session;
 use cryptoki::types::Ulong;
 use rand::RngCore;
@@ -119,6 +121,9 @@ impl Token {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         self.run(false, |s| {
+            // Whatever was cached under this label is gone or about to be
+            // refused as a duplicate.
+            self.forget_key(label);
             if !find_keys(s, label)?.is_empty() {
                 return Err(Pkcs11Error::DuplicateKey {
                     label: label.to_string(),
@@ -141,8 +146,10 @@ impl Token {
                 Attribute::Verify(false),
                 Attribute::Derive(false),
             ];
-            s.generate_key(&Mechanism::AesKeyGen, &template)
+            let handle = s
+                .generate_key(&Mechanism::AesKeyGen, &template)
                 .map_err(ck("C_GenerateKey"))?;
+            self.remember_key(label, handle);
             Ok(())
         })
     }
@@ -154,54 +161,17 @@ impl Token {
 
     /// The key's usage attributes, read back from the token.
     pub fn key_info(&self, label: &str) -> Result<KeyInfo, Pkcs11Error> {
-        self.run(true, |s| {
-            let key = find_key(s, label)?;
-            let types = [
-                AttributeType::Label,
-                AttributeType::Encrypt,
-                AttributeType::Decrypt,
-                AttributeType::Extractable,
-                AttributeType::Sensitive,
-                AttributeType::ValueLen,
-            ];
-            let attrs = s
-                .get_attributes(key, &types)
-                .map_err(ck("C_GetAttributeValue"))?;
-            let label = attrs
-                .iter()
-                .find_map(|a| match a {
-                    Attribute::Label(l) => Some(String::from_utf8_lossy(l).into_owned()),
-                    _ => None,
-                })
-                .unwrap_or_default();
-            let value_len = attrs
-                .iter()
-                .find_map(|a| match a {
-                    Attribute::ValueLen(v) => Some(u64::from(*v)),
-                    _ => None,
-                })
-                .unwrap_or(0);
-            let value_info = s
-                .get_attribute_info(key, &[AttributeType::Value])
-                .map_err(ck("C_GetAttributeValue"))?;
-            let value_readable = matches!(value_info.first(), Some(AttributeInfo::Available(_)));
-            Ok(KeyInfo {
-                label,
-                can_encrypt: bool_attr(&attrs, AttributeType::Encrypt).unwrap_or(false),
-                can_decrypt: bool_attr(&attrs, AttributeType::Decrypt).unwrap_or(false),
-                extractable: bool_attr(&attrs, AttributeType::Extractable).unwrap_or(true),
-                sensitive: bool_attr(&attrs, AttributeType::Sensitive).unwrap_or(false),
-                value_len,
-                value_readable,
-            })
-        })
+        self.run(true, |s| self.with_key(s, label, |key| key_info_of(s, key)))
     }
 
     /// Destroys the key (`C_DestroyObject`). Irreversible.
     pub fn destroy_key(&self, label: &str) -> Result<(), Pkcs11Error> {
         self.run(true, |s| {
-            let key = find_key(s, label)?;
-            s.destroy_object(key).map_err(ck("C_DestroyObject"))
+            // Looked up afresh: a cached handle might name a key already
+            // destroyed elsewhere, and duplicates must be refused.
+            let key = find_key(s, label);
+            self.forget_key(label);
+            s.destroy_object(key?).map_err(ck("C_DestroyObject"))
         })
     }
 
@@ -214,10 +184,45 @@ impl Token {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<GcmOutput, Pkcs11Error> {
+        // The IV is drawn inside the look-up, so a retry on a fresh handle
+        // draws a new one too.
         self.run(true, |s| {
-            let mut iv = [0u8; GCM_IV_LEN];
-            fill_iv(s, &mut iv)?;
-            encrypt_with_iv(s, label, iv, aad, plaintext)
+            self.with_key(s, label, |key| {
+                let mut iv = [0u8; GCM_IV_LEN];
+                fill_iv(s, &mut iv)?;
+                gcm_encrypt(s, key, iv, aad, plaintext)
+            })
+        })
+    }
+
+    /// [`Token::aes_gcm_encrypt`] followed by the decryption of its output
+    /// with the same key, on the same session in one pass (the test
+    /// decryption behind an XKS `ciphertextDataIntegrityValue`). The outer
+    /// error is the encryption's; the decryption's own failure (say
+    /// `CKR_KEY_FUNCTION_NOT_PERMITTED` for an encrypt-only key) comes back
+    /// beside the ciphertext, for the caller to judge. A device failure or a
+    /// refused handle in either half retries the whole, with a fresh IV.
+    #[allow(clippy::type_complexity)]
+    pub fn aes_gcm_encrypt_and_decrypt(
+        &self,
+        label: &str,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<(GcmOutput, Result<Zeroizing<Vec<u8>>, Pkcs11Error>), Pkcs11Error> {
+        self.run(true, |s| {
+            self.with_key(s, label, |key| {
+                let mut iv = [0u8; GCM_IV_LEN];
+                fill_iv(s, &mut iv)?;
+                let out = gcm_encrypt(s, key, iv, aad, plaintext)?;
+                let mut input = Vec::with_capacity(out.ciphertext.len() + GCM_TAG_LEN);
+                input.extend_from_slice(&out.ciphertext);
+                input.extend_from_slice(&out.tag);
+                match gcm_decrypt(s, key, &out.iv, aad, &input) {
+                    // Recovery (and the stale-handle retry) is the caller's.
+                    Err(e) if needs_recovery(&e) => Err(e),
+                    back => Ok((out, back)),
+                }
+            })
         })
     }
 
@@ -230,7 +235,9 @@ impl Token {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<GcmOutput, Pkcs11Error> {
-        self.run(true, |s| encrypt_with_iv(s, label, iv, aad, plaintext))
+        self.run(true, |s| {
+            self.with_key(s, label, |key| gcm_encrypt(s, key, iv, aad, plaintext))
+        })
     }
 
     /// AES-256-GCM decryption inside the token. A wrong key, IV, AAD or tag
@@ -247,13 +254,7 @@ impl Token {
         input.extend_from_slice(ciphertext);
         input.extend_from_slice(tag);
         self.run(true, |s| {
-            let key = find_key(s, label)?;
-            let mut iv = *iv;
-            let params = gcm_params(&mut iv, aad)?;
-            let pt = s
-                .decrypt(&Mechanism::AesGcm(params), key, &input)
-                .map_err(ck("C_Decrypt"))?;
-            Ok(Zeroizing::new(pt))
+            self.with_key(s, label, |key| gcm_decrypt(s, key, iv, aad, &input))
         })
     }
 
@@ -293,14 +294,65 @@ impl Token {
     }
 }
 
-fn encrypt_with_iv(
+/// True for a failure [`Token::run`] must see to recover (a device or
+/// session failure, a lost login) or [`Token::with_key`] to look the key up
+/// again (a stale handle).
+fn needs_recovery(e: &Pkcs11Error) -> bool {
+    crate::handles::is_stale_handle(e)
+        || e.ckr()
+            .is_some_and(|c| c.is_device_failure() || c == crate::Ckr::UserNotLoggedIn)
+}
+
+/// What the token reports about the key `key`.
+fn key_info_of(s: &Session, key: ObjectHandle) -> Result<KeyInfo, Pkcs11Error> {
+    let types = [
+        AttributeType::Label,
+        AttributeType::Encrypt,
+        AttributeType::Decrypt,
+        AttributeType::Extractable,
+        AttributeType::Sensitive,
+        AttributeType::ValueLen,
+    ];
+    let attrs = s
+        .get_attributes(key, &types)
+        .map_err(ck("C_GetAttributeValue"))?;
+    let label = attrs
+        .iter()
+        .find_map(|a| match a {
+            Attribute::Label(l) => Some(String::from_utf8_lossy(l).into_owned()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let value_len = attrs
+        .iter()
+        .find_map(|a| match a {
+            Attribute::ValueLen(v) => Some(u64::from(*v)),
+            _ => None,
+        })
+        .unwrap_or(0);
+    let value_info = s
+        .get_attribute_info(key, &[AttributeType::Value])
+        .map_err(ck("C_GetAttributeValue"))?;
+    let value_readable = matches!(value_info.first(), Some(AttributeInfo::Available(_)));
+    Ok(KeyInfo {
+        label,
+        can_encrypt: bool_attr(&attrs, AttributeType::Encrypt).unwrap_or(false),
+        can_decrypt: bool_attr(&attrs, AttributeType::Decrypt).unwrap_or(false),
+        extractable: bool_attr(&attrs, AttributeType::Extractable).unwrap_or(true),
+        sensitive: bool_attr(&attrs, AttributeType::Sensitive).unwrap_or(false),
+        value_len,
+        value_readable,
+    })
+}
+
+/// AES-256-GCM encryption under `key` with `iv`.
+fn gcm_encrypt(
     s: &Session,
-    label: &str,
+    key: ObjectHandle,
     iv: [u8; GCM_IV_LEN],
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<GcmOutput, Pkcs11Error> {
-    let key = find_key(s, label)?;
     let mut iv_buf = iv;
     let params = gcm_params(&mut iv_buf, aad)?;
     let mut out = s
@@ -319,4 +371,20 @@ fn encrypt_with_iv(
         ciphertext: out,
         tag,
     })
+}
+
+/// AES-256-GCM decryption under `key` of `input` (ciphertext then tag).
+fn gcm_decrypt(
+    s: &Session,
+    key: ObjectHandle,
+    iv: &[u8; GCM_IV_LEN],
+    aad: &[u8],
+    input: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Pkcs11Error> {
+    let mut iv = *iv;
+    let params = gcm_params(&mut iv, aad)?;
+    let pt = s
+        .decrypt(&Mechanism::AesGcm(params), key, input)
+        .map_err(ck("C_Decrypt"))?;
+    Ok(Zeroizing::new(pt))
 }

@@ -13,6 +13,9 @@
 //!   [`Token::generate_aes_key`], [`Token::has_key`], [`Token::key_info`],
 //!   [`Token::destroy_key`]; [`Token::generate_aes_key_with_usage`] sets
 //!   `CKA_ENCRYPT`/`CKA_DECRYPT` from an [`AesKeyUsage`].
+//! * Key handles are cached by label (see the `handles` module): a key is
+//!   looked up in the token once, not on every operation;
+//!   [`Token::forget_key`] drops one handle.
 //! * [`Token::aes_gcm_encrypt`] / [`Token::aes_gcm_decrypt`] run AES-256-GCM
 //!   inside the token with a random 96-bit IV (from the token's RNG, or the
 //!   OS CSPRNG if it has none; or the caller's, via
@@ -65,6 +68,7 @@ pub mod admin;
 mod ckr_table;
 mod config;
 mod error;
+mod handles;
 mod inspect;
 mod keys;
 mod module;

@@ -10,6 +10,7 @@ use cryptoki::slot::Slot;
 
 use crate::config::{Pin, TokenConfig};
 use crate::error::{ck, Ckr, Pkcs11Error};
+use crate::handles::{is_stale_handle, HandleCache};
 use crate::module::{module, Module};
 use crate::pool::{Acquired, Lease, Pool, PooledSession};
 
@@ -50,6 +51,8 @@ pub(crate) struct Inner {
     recoveries: AtomicU64,
     /// Makes "check label is free, then generate" atomic within the process.
     pub(crate) create_lock: Mutex<()>,
+    /// Key handles by label (see [`crate::handles`]).
+    pub(crate) handles: HandleCache,
 }
 
 impl std::fmt::Debug for Token {
@@ -81,6 +84,7 @@ impl Token {
                 login_epoch: AtomicU64::new(0),
                 recoveries: AtomicU64::new(0),
                 create_lock: Mutex::new(()),
+                handles: HandleCache::default(),
                 config,
             }),
         };
@@ -298,6 +302,7 @@ impl Token {
         self.inner.recoveries.fetch_add(1, Ordering::Relaxed);
         *self.inner.slot.lock().unwrap_or_else(|p| p.into_inner()) = (slot, current);
         self.inner.login_epoch.fetch_add(1, Ordering::SeqCst);
+        self.inner.handles.clear();
         Ok(true)
     }
 
@@ -341,6 +346,8 @@ impl Token {
         }
         self.inner.pool.restore(taken, kept);
         self.inner.login_epoch.fetch_add(1, Ordering::SeqCst);
+        // A lost login or a reset module took the handles with it.
+        self.inner.handles.clear();
         Ok(())
     }
 
@@ -353,6 +360,8 @@ impl Token {
             Err(e) => Err(ck("C_Logout")(e)),
         });
         self.inner.login_epoch.fetch_add(1, Ordering::SeqCst);
+        // SoftHSMv2 forgets the handles of private objects at logout.
+        self.inner.handles.clear();
         res
     }
 
@@ -375,6 +384,63 @@ impl Token {
         self.run(true, |s| {
             s.generate_random_vec(len).map_err(ck("C_GenerateRandom"))
         })
+    }
+}
+
+impl Token {
+    /// Runs `op` on `s` with the handle of the key labelled `label`: the
+    /// cached one, or one looked up now (and cached). When the token refuses
+    /// a cached handle (`CKR_OBJECT_HANDLE_INVALID`, `CKR_KEY_HANDLE_INVALID`:
+    /// the key was destroyed, perhaps re-created under the same label, or
+    /// the module forgot its handles), the handle is evicted and the key
+    /// looked up again, once. The caller holds the call guard (inside
+    /// [`Token::run`]), so the module generation cannot move meanwhile.
+    pub(crate) fn with_key<T>(
+        &self,
+        s: &Session,
+        label: &str,
+        op: impl Fn(ObjectHandle) -> Result<T, Pkcs11Error>,
+    ) -> Result<T, Pkcs11Error> {
+        let cache = &self.inner.handles;
+        let generation = self.inner.module.generation();
+        if let Some(handle) = cache.get(label, generation) {
+            match op(handle) {
+                Err(e) if is_stale_handle(&e) => {
+                    tracing::debug!(token = %self.inner.config.token_label, error = %e, "cached key handle refused; looking the key up again");
+                    cache.evict(label, Some(handle));
+                }
+                other => return other,
+            }
+        }
+        let ticket = cache.ticket(generation);
+        let handle = find_key(s, label)?;
+        cache.put(label, handle, ticket);
+        op(handle)
+    }
+
+    /// Remembers `handle` as the key labelled `label` (just created).
+    pub(crate) fn remember_key(&self, label: &str, handle: ObjectHandle) {
+        let cache = &self.inner.handles;
+        cache.put(label, handle, cache.ticket(self.inner.module.generation()));
+    }
+
+    /// Forgets the cached handle of the key labelled `label`, so that the
+    /// next operation looks it up in the token again. For callers that learn
+    /// of a change made outside this `Token` (a configuration reload, a key
+    /// destroyed by another application); a handle the token refuses is
+    /// forgotten without this.
+    pub fn forget_key(&self, label: &str) {
+        self.inner.handles.evict(label, None);
+    }
+
+    /// Forgets every cached key handle (see [`Token::forget_key`]).
+    pub fn forget_key_handles(&self) {
+        self.inner.handles.clear();
+    }
+
+    /// Key handles cached right now (for tests and metrics).
+    pub fn cached_key_handles(&self) -> usize {
+        self.inner.handles.len()
     }
 }
 

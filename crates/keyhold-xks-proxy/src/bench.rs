@@ -21,6 +21,8 @@ pub struct BenchOptions {
     pub duration: Duration,
     /// Plaintext size in bytes.
     pub plaintext_bytes: usize,
+    /// Ask for a ciphertext data integrity value (SHA_256), as KMS does on every Encrypt.
+    pub cdiv: bool,
 }
 
 /// Results.
@@ -66,7 +68,7 @@ impl std::fmt::Display for BenchReport {
     }
 }
 
-fn body(key_id: &str, plaintext: &[u8]) -> Vec<u8> {
+fn body(key_id: &str, plaintext: &[u8], cdiv: bool) -> Vec<u8> {
     let mut id = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut id);
     let req = EncryptRequest {
@@ -80,7 +82,7 @@ fn body(key_id: &str, plaintext: &[u8]) -> Vec<u8> {
         plaintext: B64(plaintext.to_vec()),
         encryption_algorithm: "AES_GCM".to_string(),
         additional_authenticated_data: Some(B64(b"keyhold-bench".to_vec())),
-        ciphertext_data_integrity_value_algorithm: None,
+        ciphertext_data_integrity_value_algorithm: cdiv.then(|| "SHA_256".to_string()),
     };
     serde_json::to_vec(&req).unwrap_or_default()
 }
@@ -95,6 +97,7 @@ async fn worker(
     client: SignedClient,
     key_id: String,
     plaintext: Vec<u8>,
+    cdiv: bool,
     deadline: Instant,
 ) -> WorkerResult {
     let mut r = WorkerResult {
@@ -117,7 +120,7 @@ async fn worker(
             }
         }
         let Some(c) = conn.as_mut() else { continue };
-        let req = match client.request(&suffix, body(&key_id, &plaintext)) {
+        let req = match client.request(&suffix, body(&key_id, &plaintext, cdiv)) {
             Ok(req) => req,
             Err(e) => {
                 r.errors += 1;
@@ -165,6 +168,7 @@ pub async fn run_bench(opts: BenchOptions) -> Result<BenchReport, String> {
             client.clone(),
             opts.key_id.clone(),
             plaintext.clone(),
+            opts.cdiv,
             deadline,
         )));
     }

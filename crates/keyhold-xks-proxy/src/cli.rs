@@ -136,6 +136,10 @@ pub struct BenchArgs {
     /// Client key (PEM).
     #[arg(long)]
     pub client_key: Option<PathBuf>,
+    /// Ask for `ciphertextDataIntegrityValueAlgorithm` SHA_256, as KMS always does: the proxy
+    /// then also decrypts each ciphertext to prove it (the cost KMS traffic pays).
+    #[arg(long)]
+    pub cdiv: bool,
     /// Use HTTP/2 instead of HTTP/1.1.
     #[arg(long)]
     pub http2: bool,
@@ -336,6 +340,7 @@ pub fn run(command: XksProxyCommand) -> Result<(), CliError> {
                 concurrency: a.concurrency,
                 duration: Duration::from_secs(a.duration),
                 plaintext_bytes: a.plaintext_bytes,
+                cdiv: a.cdiv,
             };
             let report = runtime()?.block_on(run_bench(opts)).map_err(err)?;
             println!("{report}");

@@ -315,12 +315,23 @@ pub async fn encrypt(
     check_sizes(rt, req.plaintext.0.len(), aad.len())?;
     let km = km_aad(aad, &METADATA_V1)?;
     let (km_ref, pt) = (&km, &req.plaintext.0);
-    let sealed = call(
-        rt,
-        store,
-        |b| async move { b.encrypt(key_id, km_ref, pt).await },
-    )
-    .await?;
+    let (sealed, test_decryption) = if want_cdiv {
+        // Spec Appendix C: the ciphertext must be proven to decrypt. Encryption and test
+        // decryption go to the key manager together (one blocking hand-off, one session).
+        let (sealed, back) = call(rt, store, |b| async move {
+            b.encrypt_and_decrypt(key_id, km_ref, pt).await
+        })
+        .await?;
+        (sealed, Some(back))
+    } else {
+        let sealed = call(
+            rt,
+            store,
+            |b| async move { b.encrypt(key_id, km_ref, pt).await },
+        )
+        .await?;
+        (sealed, None)
+    };
     if sealed.iv.len() != 12
         || sealed.tag.len() != 16
         || sealed.ciphertext.len() != req.plaintext.0.len()
@@ -330,45 +341,42 @@ pub async fn encrypt(
             "key manager returned a malformed ciphertext",
         ));
     }
-    let integrity = if want_cdiv {
-        // Spec Appendix C: compute the CDIV first, then prove the ciphertext decrypts.
-        let value = cdiv(
-            aad,
-            &METADATA_V1,
-            &sealed.iv,
-            &sealed.ciphertext,
-            &sealed.tag,
-        );
-        // The test decryption is a decryption like any other: a key that may only encrypt
-        // cannot vouch for its ciphertext, and the Encrypt is refused as the backend refuses
-        // the decryption (InvalidKeyUsageException).
-        let sealed_ref = &sealed;
-        let back = call(rt, store, |b| async move {
-            let s = sealed_ref;
-            b.decrypt(key_id, &s.iv, km_ref, &s.ciphertext, &s.tag)
-                .await
-        })
-        .await
-        .map_err(|e| {
-            if e.name == ErrorName::InvalidKeyUsage {
-                XksError::new(
-                    ErrorName::InvalidKeyUsage,
-                    "the key does not allow decryption, which the test decryption behind \
-                     ciphertextDataIntegrityValueAlgorithm needs",
-                )
-            } else {
-                e
+    let integrity = match test_decryption {
+        Some(back) => {
+            let back = match back {
+                Ok(back) => back,
+                // The instance could not finish the test decryption: another one may (the
+                // ciphertext is the same key's, and every instance holds the key).
+                Err(e @ (BackendError::Unavailable(_) | BackendError::Timeout)) => {
+                    tracing::warn!(error = %e, "test decryption failed; trying the store's instances");
+                    let sealed_ref = &sealed;
+                    call(rt, store, |b| async move {
+                        let s = sealed_ref;
+                        b.decrypt(key_id, &s.iv, km_ref, &s.ciphertext, &s.tag)
+                            .await
+                    })
+                    .await
+                    .map_err(test_decryption_error)?
+                }
+                Err(e) => return Err(test_decryption_error(backend_error(e))),
+            };
+            if back.expose() != req.plaintext.0.as_slice() {
+                return Err(XksError::new(
+                    ErrorName::Internal,
+                    "test decryption did not return the plaintext",
+                ));
             }
-        })?;
-        if back.expose() != req.plaintext.0.as_slice() {
-            return Err(XksError::new(
-                ErrorName::Internal,
-                "test decryption did not return the plaintext",
-            ));
+            // Spec Appendix C: the CDIV covers AAD, metadata, IV, ciphertext and tag.
+            let value = cdiv(
+                aad,
+                &METADATA_V1,
+                &sealed.iv,
+                &sealed.ciphertext,
+                &sealed.tag,
+            );
+            Some(B64(value.to_vec()))
         }
-        Some(B64(value.to_vec()))
-    } else {
-        None
+        None => None,
     };
     to_json(&EncryptResponse {
         ciphertext: B64(sealed.ciphertext),
@@ -377,6 +385,21 @@ pub async fn encrypt(
         ciphertext_metadata: Some(B64(METADATA_V1.to_vec())),
         ciphertext_data_integrity_value: integrity,
     })
+}
+
+/// The error of a failed test decryption: a key that may only encrypt cannot vouch for its
+/// ciphertext, so the Encrypt is refused as the backend refuses the decryption
+/// (InvalidKeyUsageException), with a message saying why.
+fn test_decryption_error(e: XksError) -> XksError {
+    if e.name == ErrorName::InvalidKeyUsage {
+        XksError::new(
+            ErrorName::InvalidKeyUsage,
+            "the key does not allow decryption, which the test decryption behind \
+             ciphertextDataIntegrityValueAlgorithm needs",
+        )
+    } else {
+        e
+    }
 }
 
 /// Decrypt.

@@ -448,6 +448,9 @@ fn reload_from(shared: &Shared, path: &std::path::Path) -> Result<(), ConfigErro
     let config = Config::load(path)?;
     let old = shared.current();
     let new = Runtime::build(&config, Some(&old))?;
+    for slot in new.backends.values() {
+        slot.backend.forget_cached_keys();
+    }
     shared.replace(new);
     tracing::info!(path = %path.display(), "configuration reloaded");
     Ok(())

@@ -184,9 +184,30 @@ pub trait KeyBackend: Send + Sync + 'static {
         ciphertext: &[u8],
         tag: &[u8],
     ) -> Result<SecretBytes, BackendError>;
+    /// [`KeyBackend::encrypt`], then the decryption of its output with the same key (the test
+    /// decryption behind XKS's `ciphertextDataIntegrityValue`), in one call to the key manager
+    /// where it can (one hand-off to a blocking thread, one session). The outer error is the
+    /// encryption's; the test decryption's result comes back beside the ciphertext.
+    async fn encrypt_and_decrypt(
+        &self,
+        key_id: &str,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<(Sealed, Result<SecretBytes, BackendError>), BackendError> {
+        let sealed = self.encrypt(key_id, aad, plaintext).await?;
+        let back = self
+            .decrypt(key_id, &sealed.iv, aad, &sealed.ciphertext, &sealed.tag)
+            .await;
+        Ok((sealed, back))
+    }
     /// Whether the key manager can serve. Must not change the key manager (no keys created,
     /// no state written): a read-only probe, or a round trip on a key reserved for it.
     async fn health(&self) -> Result<(), BackendError>;
+    /// Drops what the backend caches about its keys (a PKCS#11 token's object handles), so
+    /// the next use of each key looks it up again. Called on every configuration reload, when
+    /// an operator may have changed keys behind the proxy's back (a key the key manager no
+    /// longer knows by its cached handle is looked up again anyway).
+    fn forget_cached_keys(&self) {}
     /// Picks up changes made behind the proxy's back (e.g. the key file edited by the CLI).
     async fn refresh(&self) -> Result<(), BackendError> {
         Ok(())

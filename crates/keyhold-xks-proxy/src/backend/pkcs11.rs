@@ -8,6 +8,10 @@
 //! GCM round trip on that existing key, which the operator creates once (e.g. with
 //! `keyhold xks-proxy keys create`) and which is then no longer reachable as an external key.
 //!
+//! Key handles are cached by label inside [`Token`] (one token look-up per key, not per
+//! request); the cache is dropped on configuration reload ([`KeyBackend::forget_cached_keys`]),
+//! and a handle the token refuses is looked up again.
+//!
 //! The token is opened lazily and reopened after a failed open, so the proxy starts (and
 //! reports `UNAVAILABLE`) while the HSM is down, and recovers when it comes back. Calls block on
 //! the device and run on tokio's blocking pool.
@@ -254,6 +258,26 @@ impl KeyBackend for Pkcs11Backend {
         })
     }
 
+    async fn encrypt_and_decrypt(
+        &self,
+        key_id: &str,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<(Sealed, Result<SecretBytes, BackendError>), BackendError> {
+        let label = self.label(key_id)?;
+        let (aad, plaintext) = (aad.to_vec(), SecretBytes::from_slice(plaintext));
+        let (out, back) = self
+            .blocking(move |t| t.aes_gcm_encrypt_and_decrypt(&label, &aad, plaintext.expose()))
+            .await?;
+        let sealed = Sealed {
+            iv: out.iv.to_vec(),
+            ciphertext: out.ciphertext,
+            tag: out.tag.to_vec(),
+        };
+        let back = back.map(|pt| SecretBytes::from_slice(&pt)).map_err(map_err);
+        Ok((sealed, back))
+    }
+
     async fn decrypt(
         &self,
         key_id: &str,
@@ -272,6 +296,13 @@ impl KeyBackend for Pkcs11Backend {
             .blocking(move |t| t.aes_gcm_decrypt(&label, &iv, &aad, &ciphertext, &tag))
             .await?;
         Ok(SecretBytes::from_slice(&pt))
+    }
+
+    fn forget_cached_keys(&self) {
+        let open = self.inner.token.lock().ok().and_then(|t| t.clone());
+        if let Some(token) = open {
+            token.forget_key_handles();
+        }
     }
 
     async fn health(&self) -> Result<(), BackendError> {

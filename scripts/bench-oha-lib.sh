@@ -1,0 +1,99 @@
+# shellcheck shell=bash
+# Shared by scripts/bench, scripts/bench-xks, scripts/bench-cloudhsm and scripts/bench-xks-reference
+# (sourced, not run): drives an endpoint with oha, a standard HTTP load generator that signs
+# every request with SigV4 (`--aws-sigv4`), and keeps each run's rate for same-run ratios.
+#
+# Install oha with `cargo install oha --locked` (crates.io); the scripts use it when it is on
+# PATH and say so when it is not. Parsing oha's JSON needs python3.
+#
+# Environment:
+#   OHA_CONCURRENCY (32)  connections, one request in flight on each
+#   OHA_DURATION (10)     measured seconds per run
+#   OHA_WARMUP (2)        unmeasured seconds before each run (a separate short oha run)
+#
+# Functions:
+#   oha_ready                    true when oha and python3 are on PATH (else prints why not)
+#   oha_measure NAME ARGS...     warm-up, then a measured run of `oha ARGS...`; prints one row
+#                                and records NAME's rate of 200 answers in OHA_RPS[NAME]
+#                                (a run with any non-200 answer or transport error counts as
+#                                failed: OHA_FAILED=1)
+#   oha_header                   prints the column heads for oha_measure's rows
+#   oha_ratio A B                prints "A / B" of the recorded rates, e.g. "0.71x" ("-" if unknown)
+
+declare -A OHA_RPS=()
+OHA_FAILED=0
+
+oha_ready() {
+  if ! command -v oha >/dev/null; then
+    echo "(oha not on PATH: skipping the oha runs; install it with: cargo install oha --locked)"
+    return 1
+  fi
+  if ! command -v python3 >/dev/null; then
+    echo "(python3 not on PATH: skipping the oha runs, whose JSON it parses)"
+    return 1
+  fi
+  return 0
+}
+
+oha_header() {
+  printf '%-22s %10s %9s %9s %9s %8s\n' 'oha run' 'req/s' 'p50 ms' 'p99 ms' 'max ms' 'non-200'
+}
+
+# oha_measure NAME ARGS...: ARGS are oha's (URL, -m, -H, -d, --aws-sigv4, -a, ...).
+oha_measure() {
+  local name="$1"
+  shift
+  local c="${OHA_CONCURRENCY:-32}" d="${OHA_DURATION:-10}" w="${OHA_WARMUP:-2}"
+  if [ "$w" != 0 ]; then
+    oha --no-tui --output-format quiet -c "$c" -z "${w}s" "$@" >/dev/null 2>&1 || true
+  fi
+  local json
+  if ! json="$(oha --no-tui --output-format json -c "$c" -z "${d}s" "$@" 2>&1)"; then
+    printf '%-22s FAILED: %s\n' "$name" "$(printf '%s' "$json" | tail -n 1)"
+    OHA_FAILED=1
+    return 0
+  fi
+  local row
+  row="$(printf '%s' "$json" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+s = r.get("summary", {})
+codes = r.get("statusCodeDistribution", {}) or {}
+# Requests still in flight when the duration ends are cut off, not failed.
+errs = {k: v for k, v in (r.get("errorDistribution", {}) or {}).items() if k != "aborted due to deadline"}
+errors = sum(errs.values())
+total = sum(codes.values()) + errors
+ok = codes.get("200", 0)
+rps = s.get("requestsPerSec") or 0.0
+ok_rps = rps * ok / total if total else 0.0
+p = r.get("latencyPercentiles", {}) or {}
+ms = lambda v: "%.2f" % (v * 1000.0) if isinstance(v, (int, float)) else "?"
+bad = total - ok
+first = ""
+if bad:
+    others = {k: v for k, v in codes.items() if k != "200"}
+    first = " " + json.dumps({"status": others, "errors": errs})[:300]
+print("%.0f|%s|%s|%s|%d|%s" % (ok_rps, ms(p.get("p50")), ms(p.get("p99")), ms(s.get("slowest")), bad, first))
+')" || {
+    printf '%-22s FAILED: cannot parse oha output\n' "$name"
+    OHA_FAILED=1
+    return 0
+  }
+  local rps p50 p99 max bad detail
+  IFS='|' read -r rps p50 p99 max bad detail <<<"$row"
+  OHA_RPS[$name]="$rps"
+  printf '%-22s %10s %9s %9s %9s %8s%s\n' "$name" "$rps" "$p50" "$p99" "$max" "$bad" "$detail"
+  if [ "$bad" != 0 ]; then
+    OHA_FAILED=1
+  fi
+}
+
+oha_ratio() {
+  local a="${OHA_RPS[$1]:-}" b="${OHA_RPS[$2]:-}"
+  if [[ $a =~ ^[0-9]+$ ]] && [[ $b =~ ^[0-9]+$ ]] && ((b > 0)); then
+    local r=$((a * 100 / b))
+    printf '%d.%02dx' $((r / 100)) $((r % 100))
+  else
+    printf -- '-'
+  fi
+}
