@@ -158,6 +158,9 @@ pub struct FileConfig {
     /// custom key stores: `enabled`, `module_path`, `fault_injection`. On by default when the
     /// PKCS#11 module (SoftHSMv2's, or `module_path`) exists; `enabled = false` turns it off.
     pub cloudhsm: Option<keyhold_cloudhsm::CloudHsmConfig>,
+    /// Seed file (TOML or JSON, by extension) applied at every start: keys with given ids,
+    /// aliases, tags, custom key stores (see `seed`).
+    pub seed: Option<PathBuf>,
 }
 
 /// Resolved settings of one server.
@@ -215,6 +218,8 @@ pub struct Settings {
     pub node_id: Option<String>,
     /// The `[cloudhsm]` table.
     pub cloudhsm: keyhold_cloudhsm::CloudHsmConfig,
+    /// Seed file applied at every start, before requests are accepted.
+    pub seed: Option<PathBuf>,
 }
 
 /// Default data directory: `$KEYHOLD_DATA_DIR`, else `$XDG_DATA_HOME/keyhold`, else
@@ -292,6 +297,10 @@ pub struct ServeArgs {
     /// Write the bound address (host:port) to this file once listening.
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
+    /// Seed file (.toml or .json) applied idempotently at every start: keys with given ids,
+    /// aliases, tags, custom key stores, for reproducible test environments (config: seed).
+    #[arg(long, env = "KEYHOLD_SEED")]
+    pub seed: Option<PathBuf>,
 }
 
 /// Default bound on the staleness of another node's key changes, in milliseconds.
@@ -449,6 +458,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
         ),
         node_id: file.node_id,
         cloudhsm,
+        seed: args.seed.or(file.seed),
     })
 }
 

@@ -26,6 +26,7 @@
 //!   state lets which operation family through, and with which exception the rest are refused).
 //! * `last_usage`: GetKeyLastUsage, recorded in memory and written in batches.
 //! * `throttle`: the request quota per custom key store.
+//! * `seeded`: keys with given ids (and, for development, given material) from a seed file.
 //! * `key_cache`: key records kept in memory for the cryptographic operations (changes made
 //!   through this node visible at once, through another node within a configurable TTL).
 //!
@@ -72,6 +73,7 @@ mod resolve;
 mod rotation;
 #[cfg(test)]
 mod rotation_tests;
+mod seeded;
 pub mod specs;
 pub mod states;
 mod throttle;
@@ -111,6 +113,7 @@ pub use multi_region::{MultiRegionDoc, MULTI_REGION_INDEX};
 pub use policy::{check_policy, LOCKOUT_MESSAGE};
 pub use resolve::KeyRef;
 pub use rotation::ROTATION_DUE_INDEX;
+pub use seeded::{is_valid_key_id, SeedKey, SeedOutcome};
 
 /// The stored document of a KMS key: its metadata, never its material.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
