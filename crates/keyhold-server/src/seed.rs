@@ -6,7 +6,9 @@
 //! * a key whose id already exists in its account and Region is left exactly as it is (a
 //!   changed description, tags, policy or material in the file is not applied to it);
 //! * an alias that already exists is left pointing where it points;
-//! * a custom key store is matched by name; one with the same name is left as it is.
+//! * a custom key store is matched by name; one with the same name is left as it is;
+//! * a seeded key deleted through the API is created again at the next start (with given
+//!   material, the same material, so old ciphertexts decrypt again).
 //!
 //! The file may hold XKS proxy secrets and key material: they are read, never logged or
 //! echoed in errors (parse errors name the line and column, not the text).
@@ -258,17 +260,19 @@ impl SeedPlan {
         for (place, seed, aliases) in &self.keys {
             let ctx = context(place);
             let item = format!("key {}", seed.key_id);
-            match kms.keys.create_seeded_key(&ctx, seed.clone()).await {
+            let outcome = match kms.keys.create_seeded_key(&ctx, seed.clone()).await {
                 Ok(SeedOutcome::Created) => {
                     report.created += 1;
                     tracing::info!(key_arn = %ctx.key_arn(&seed.key_id), "seeded key");
+                    SeedOutcome::Created
                 }
                 Ok(SeedOutcome::AlreadyExists) => {
                     report.existing += 1;
                     tracing::info!(key_arn = %ctx.key_arn(&seed.key_id), "seeded key exists; left as it is");
+                    SeedOutcome::AlreadyExists
                 }
                 Err(e) => return Err(failed(item, e)),
-            }
+            };
             for alias in aliases {
                 let req = CreateAliasRequest {
                     alias_name: alias.clone(),
@@ -279,6 +283,15 @@ impl SeedPlan {
                     Err(e) if e.is(Exception::AlreadyExists) => {
                         report.existing += 1;
                         tracing::info!(alias = %alias, "seeded alias exists; left pointing where it points");
+                    }
+                    // A key left as it is may have been disabled or scheduled for deletion
+                    // since; its new alias waits rather than stopping the start.
+                    Err(e)
+                        if outcome == SeedOutcome::AlreadyExists
+                            && matches!(e, keyhold_core::KmsError::Exception { .. }) =>
+                    {
+                        report.existing += 1;
+                        tracing::warn!(alias = %alias, key_arn = %ctx.key_arn(&seed.key_id), error = %e, "seeded alias not created; the existing key does not accept it now");
                     }
                     Err(e) => return Err(failed(format!("alias {alias}"), e)),
                 }

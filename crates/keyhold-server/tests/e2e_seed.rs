@@ -313,7 +313,7 @@ async fn a_json_seed_file_from_the_environment_works_too() {
     )
     .expect("write");
     let path = seed.display().to_string();
-    let server = TestServer::start_with_env(&[], &[("KEYHOLD_SEED", path.as_str())]);
+    let mut server = TestServer::start_with_env(&[], &[("KEYHOLD_SEED", path.as_str())]);
     let kms = common::regional(&server.endpoint, "eu-west-1");
     let key = kms
         .describe_key()
@@ -336,4 +336,25 @@ async fn a_json_seed_file_from_the_environment_works_too() {
     // Not in the default Region.
     let home = client(&server);
     assert!(home.describe_key().key_id(KEY).send().await.is_err());
+
+    // A seeded key scheduled for deletion is left so by the next start, which still starts
+    // (its alias exists; the key no longer accepts new aliases).
+    kms.schedule_key_deletion()
+        .key_id(KEY)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .expect("schedule deletion");
+    server.restart();
+    let kms = common::regional(&server.endpoint, "eu-west-1");
+    let key = kms
+        .describe_key()
+        .key_id(KEY)
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(
+        key.key_metadata().and_then(|m| m.key_state()),
+        Some(&KeyState::PendingDeletion)
+    );
 }
