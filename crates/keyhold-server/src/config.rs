@@ -164,6 +164,9 @@ pub struct FileConfig {
     pub audit_log_max_bytes: Option<u64>,
     /// Rotated audit log files kept, `PATH.1`...`PATH.<n>` (default 5).
     pub audit_log_max_files: Option<u32>,
+    /// Seed file (TOML or JSON, by extension) applied at every start: keys with given ids,
+    /// aliases, tags, custom key stores (see `seed`).
+    pub seed: Option<PathBuf>,
 }
 
 /// Resolved settings of one server.
@@ -223,6 +226,8 @@ pub struct Settings {
     pub node_id: Option<String>,
     /// The `[cloudhsm]` table.
     pub cloudhsm: keyhold_cloudhsm::CloudHsmConfig,
+    /// Seed file applied at every start, before requests are accepted.
+    pub seed: Option<PathBuf>,
 }
 
 /// Default data directory: `$KEYHOLD_DATA_DIR`, else `$XDG_DATA_HOME/keyhold`, else
@@ -312,6 +317,10 @@ pub struct ServeArgs {
     /// Write the bound address (host:port) to this file once listening.
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
+    /// Seed file (.toml or .json) applied idempotently at every start: keys with given ids,
+    /// aliases, tags, custom key stores, for reproducible test environments (config: seed).
+    #[arg(long, env = "KEYHOLD_SEED")]
+    pub seed: Option<PathBuf>,
 }
 
 /// Default bound on the staleness of another node's key changes, in milliseconds.
@@ -486,6 +495,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
         ),
         node_id: file.node_id,
         cloudhsm,
+        seed: args.seed.or(file.seed),
     })
 }
 

@@ -15,6 +15,7 @@ pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod router;
+pub mod seed;
 pub mod store_metrics;
 pub mod wire;
 
@@ -35,6 +36,15 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
             settings.listen
         );
     }
+    // A malformed seed file stops the start before anything is opened.
+    let seed = match &settings.seed {
+        Some(path) => Some(seed::SeedPlan::load(
+            path,
+            settings.test_mode,
+            &settings.default_account,
+        )?),
+        None => None,
+    };
     let root_key = Arc::new(settings.root_key.load().context("loading the root key")?);
     let store: Arc<dyn keyhold_core::ports::MetadataStore> = match (
         settings.database_url.as_deref(),
@@ -125,6 +135,15 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     kms.custom_key_stores
         .set_hsm_clusters(Arc::new(clusters.clone()));
     let cloudhsm = Some(clusters);
+    // Seeded items exist before the first request is accepted.
+    if let Some(plan) = &seed {
+        let report = plan.apply(&kms).await?;
+        tracing::info!(
+            created = report.created,
+            existing = report.existing,
+            "seed file applied"
+        );
+    }
     // Finish stores left CONNECTING/DISCONNECTING (now, then periodically) and health-check
     // connected external key stores.
     kms.custom_key_stores.spawn_background(

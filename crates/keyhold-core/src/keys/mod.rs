@@ -26,6 +26,7 @@
 //!   state lets which operation family through, and with which exception the rest are refused).
 //! * `last_usage`: GetKeyLastUsage, recorded in memory and written in batches.
 //! * `throttle`: the request quota per custom key store.
+//! * `seeded`: keys with given ids (and, for development, given material) from a seed file.
 //! * `key_cache`: key records kept in memory for the cryptographic operations (changes made
 //!   through this node visible at once, through another node within a configurable TTL).
 //!
@@ -72,6 +73,7 @@ mod resolve;
 mod rotation;
 #[cfg(test)]
 mod rotation_tests;
+mod seeded;
 pub mod specs;
 pub mod states;
 mod throttle;
@@ -115,6 +117,7 @@ pub use resolve::KeyRef;
 /// sharing the metadata store may go unseen by this node's cryptographic operations.
 pub const DEFAULT_RECORD_CACHE_TTL: std::time::Duration = key_cache::DEFAULT_KEY_CACHE_TTL;
 pub use rotation::ROTATION_DUE_INDEX;
+pub use seeded::{is_valid_key_id, SeedKey, SeedOutcome};
 
 /// The stored document of a KMS key: its metadata, never its material.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
