@@ -196,6 +196,13 @@ fn post(t: &Target, op: &str, body: &[u8]) -> anyhow::Result<(u16, String)> {
     ));
     stream.write_all(req.as_bytes())?;
     stream.write_all(body)?;
+    read_response(&mut stream)
+}
+
+/// Reads an HTTP/1.1 response to the end (the request said `connection: close`): (status,
+/// body). For the small command-line clients of Keyhold's own endpoints, which need no
+/// HTTP library.
+pub fn read_response(stream: &mut impl Read) -> anyhow::Result<(u16, String)> {
     let mut resp = Vec::new();
     stream.read_to_end(&mut resp)?;
     let resp = String::from_utf8_lossy(&resp);

@@ -95,6 +95,33 @@ impl<V> RecordCache<V> {
         entries.insert(address, Entry { key, loaded_at });
     }
 
+    /// The record at (`account`, `region`, `id`): cached when fresh enough, otherwise
+    /// `load`ed and cached. A missing record (`Ok(None)`) is never cached, so a record
+    /// created through another node is found at once.
+    pub(crate) async fn get_or_load<E, F>(
+        &self,
+        account: &str,
+        region: &str,
+        id: &str,
+        load: F,
+    ) -> Result<Option<Arc<V>>, E>
+    where
+        F: std::future::Future<Output = Result<Option<V>, E>>,
+    {
+        let address = (account.to_string(), region.to_string(), id.to_string());
+        if let Some(hit) = self.get(&address) {
+            return Ok(Some(hit));
+        }
+        let since = self.generation();
+        let loaded_at = Instant::now();
+        let Some(record) = load.await? else {
+            return Ok(None);
+        };
+        let record = Arc::new(record);
+        self.insert(address, record.clone(), since, loaded_at);
+        Ok(Some(record))
+    }
+
     /// Drops the record of (`account`, `region`, `id`); call after writing it.
     pub(crate) fn invalidate(&self, account: &str, region: &str, id: &str) {
         let mut entries = match self.entries.write() {

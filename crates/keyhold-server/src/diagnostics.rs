@@ -7,7 +7,7 @@
 //! and Region. It carries states, error codes, causes and AWS's documented fixes — never a
 //! secret (proxy credentials and kmsuser passwords stay wrapped in the store's row).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -221,19 +221,7 @@ fn get(endpoint: &str, path: &str) -> anyhow::Result<(u16, String)> {
     stream.write_all(
         format!("GET {path} HTTP/1.1\r\nhost: {hostport}\r\nconnection: close\r\n\r\n").as_bytes(),
     )?;
-    let mut resp = Vec::new();
-    stream.read_to_end(&mut resp)?;
-    let resp = String::from_utf8_lossy(&resp);
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| anyhow::anyhow!("not an HTTP response"))?;
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
+    keyhold_cloudhsm::cli::read_response(&mut stream)
 }
 
 #[cfg(test)]

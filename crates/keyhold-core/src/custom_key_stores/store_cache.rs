@@ -10,7 +10,7 @@
 
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::KmsResult;
 use crate::ports::{MetadataStore, StoreError, StoredCustomKeyStore, UniqueClaim};
@@ -60,18 +60,14 @@ impl StoreRecords {
         region: &str,
         id: &str,
     ) -> KmsResult<Option<Arc<LoadedStore>>> {
-        let address = (account.to_string(), region.to_string(), id.to_string());
-        if let Some(hit) = self.cache.get(&address) {
-            return Ok(Some(hit));
-        }
-        let since = self.cache.generation();
-        let loaded_at = Instant::now();
-        let Some(row) = self.store.get_custom_key_store(account, region, id).await? else {
-            return Ok(None);
-        };
-        let loaded = Arc::new(LoadedStore::from_row(row)?);
-        self.cache.insert(address, loaded.clone(), since, loaded_at);
-        Ok(Some(loaded))
+        self.cache
+            .get_or_load(account, region, id, async {
+                match self.store.get_custom_key_store(account, region, id).await? {
+                    Some(row) => Ok(Some(LoadedStore::from_row(row)?)),
+                    None => Ok(None),
+                }
+            })
+            .await
     }
 
     /// [`MetadataStore::insert_custom_key_store`]; drops any cached record afterwards.

@@ -22,7 +22,7 @@
 
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::ports::{IndexEntry, MetadataStore, StoreError, StoredKey, StoredKeyMaterial};
 use crate::record_cache::RecordCache;
@@ -86,19 +86,17 @@ impl KeyRecords {
     where
         E: From<StoreError>,
     {
-        let address = (account.to_string(), region.to_string(), key_id.to_string());
-        if let Some(hit) = self.cache.get(&address) {
-            return Ok(Some(hit));
-        }
-        let since = self.cache.generation();
-        let loaded_at = Instant::now();
-        let Some(row) = self.store.get_key(account, region, key_id).await? else {
-            return Ok(None);
-        };
-        let doc = parse(&row)?;
-        let key = Arc::new(CachedKey { row, doc });
-        self.cache.insert(address, key.clone(), since, loaded_at);
-        Ok(Some(key))
+        self.cache
+            .get_or_load(account, region, key_id, async {
+                match self.store.get_key(account, region, key_id).await? {
+                    Some(row) => {
+                        let doc = parse(&row)?;
+                        Ok(Some(CachedKey { row, doc }))
+                    }
+                    None => Ok(None),
+                }
+            })
+            .await
     }
 
     /// Makes every cached record look `by` older (tests of the staleness bound).
