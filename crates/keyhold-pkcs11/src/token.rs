@@ -502,3 +502,31 @@ const _: fn() = || {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Token>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::softhsm::TestEnv;
+
+    /// While the pool's only session is lent out, an operation waits `checkout_timeout` and
+    /// then fails with the typed `PoolExhausted` (deterministic: the session is held here, not
+    /// raced for by threads).
+    #[test]
+    fn an_operation_finding_every_session_in_use_fails_typed() {
+        let Some(env) = TestEnv::get() else { return };
+        let mut cfg = env.token("t-exhaust-held", "user-pin-1234").expect("init");
+        cfg.pool_size = 1;
+        cfg.checkout_timeout = std::time::Duration::from_millis(5);
+        let t = Token::open(cfg).expect("open");
+        t.generate_aes_key("k").expect("generate");
+        let held = t.checkout().expect("the only session");
+        match t.aes_gcm_encrypt("k", b"", b"x") {
+            Err(Pkcs11Error::PoolExhausted) => {}
+            other => panic!("expected PoolExhausted, got {other:?}"),
+        }
+        drop(held);
+        t.aes_gcm_encrypt("k", b"", b"x")
+            .expect("the session is back in the pool");
+        assert!(Pkcs11Error::PoolExhausted.is_device_failure());
+    }
+}
