@@ -429,7 +429,10 @@ async fn two_nodes_on_postgres_share_tokens_materials_and_expiry() {
     let Some(url) = database_url() else {
         return;
     };
-    let (a, b, _tmp) = common::two_pg_nodes(&url, "kh_e2e_import", "");
+    // This test checks what the nodes share (tokens, materials, expiry) with each change seen
+    // by the other node at once: without the key cache. How long a cached key may lag
+    // behind another node's change is e2e_key_cache_pg's subject.
+    let (a, b, _tmp) = common::two_pg_nodes(&url, "kh_e2e_import", "key_cache_ttl_ms = 0\n");
     let (ka, kb) = (client(&a), client(&b));
     let key = create_external(&ka, KeySpec::SymmetricDefault, KeyUsageType::EncryptDecrypt).await;
     let material = keyhold_crypto::random_bytes(32);
