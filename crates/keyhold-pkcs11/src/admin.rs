@@ -45,8 +45,8 @@ pub fn init_token(
         SlotChoice::Id(id) => Slot::try_from(id).map_err(ck("C_InitToken"))?,
         SlotChoice::FirstFree => {
             let mut free = None;
-            for s in ctx.get_slots_with_token().map_err(ck("C_GetSlotList"))? {
-                let info = ctx.get_token_info(s).map_err(ck("C_GetTokenInfo"))?;
+            for s in m.slots_with_token(&ctx)? {
+                let info = crate::module::token_info(&ctx, s)?;
                 if !info.token_initialized() {
                     free = Some(s);
                     break;
@@ -55,8 +55,11 @@ pub fn init_token(
             free.ok_or(Pkcs11Error::NoFreeSlot)?
         }
     };
-    ctx.init_token(target, &so_pin.auth(), token_label)
-        .map_err(ck("C_InitToken"))?;
+    {
+        let _list = m.lock_slot_list();
+        ctx.init_token(target, &so_pin.auth(), token_label)
+            .map_err(ck("C_InitToken"))?;
+    }
     let slot = m.find_slot(token_label)?;
     if let Some(user_pin) = user_pin {
         let session = ctx.open_rw_session(slot).map_err(ck("C_OpenSession"))?;

@@ -44,9 +44,7 @@ impl Token {
                 )));
             }
             let (ctx, _) = self.inner.module.ctx();
-            let info = ctx
-                .get_token_info(self.slot()?)
-                .map_err(ck("C_GetTokenInfo"))?;
+            let info = crate::module::token_info(&ctx, self.slot()?)?;
             if !info.token_initialized() {
                 return Err(Pkcs11Error::HealthCheck("token not initialised"));
             }

@@ -43,6 +43,10 @@ pub(crate) struct Module {
     /// Serialises token initialisation: picking "the" free slot and
     /// initialising it must not interleave between two callers.
     pub(crate) admin_lock: Mutex<()>,
+    /// Held for every `C_GetSlotList` and `C_InitToken` of this process: SoftHSMv2 sizes the
+    /// slot list and then fills it, and aborts the process on an assertion if a token
+    /// initialised meanwhile (which adds a slot) changed its length.
+    slot_list: Mutex<()>,
     /// Shared by every sequence of PKCS#11 calls, exclusive for a reset (see
     /// the module docs). Never taken twice by one thread.
     calls: RwLock<()>,
@@ -87,6 +91,7 @@ pub(crate) fn module(path: &Path) -> Result<Arc<Module>, Pkcs11Error> {
         path: path.to_path_buf(),
         state: RwLock::new(ModuleState { ctx, generation: 0 }),
         admin_lock: Mutex::new(()),
+        slot_list: Mutex::new(()),
         calls: RwLock::new(()),
         last_reset: Mutex::new(None),
     });
@@ -194,22 +199,66 @@ impl Module {
         Ok((guard, slot))
     }
 
+    /// The slots with a token present (`C_GetSlotList`); never while a token is initialised.
+    pub(crate) fn slots_with_token(&self, ctx: &Pkcs11) -> Result<Vec<Slot>, Pkcs11Error> {
+        let _list = self.lock_slot_list();
+        ctx.get_slots_with_token().map_err(ck("C_GetSlotList"))
+    }
+
+    /// Keeps `C_GetSlotList` out while the holder initialises a token (`C_InitToken`).
+    pub(crate) fn lock_slot_list(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.slot_list.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The slot holding the initialised token labelled `label`. The caller
     /// holds [`Module::enter`]'s guard.
+    ///
+    /// A slot whose token cannot be described does not hide the one asked for: it is
+    /// skipped, and its error is returned only when no slot holds `label` (so a module whose
+    /// tokens all fail still reads as unwell, and is reset by [`Module::locate`]).
     pub(crate) fn find_slot(&self, label: &str) -> Result<Slot, Pkcs11Error> {
         let (ctx, _) = self.ctx();
-        let slots = ctx
-            .get_slots_with_initialized_token()
-            .map_err(ck("C_GetSlotList"))?;
+        let slots = self.slots_with_token(&ctx)?;
+        let mut unreadable = None;
         for slot in slots {
-            let info = ctx.get_token_info(slot).map_err(ck("C_GetTokenInfo"))?;
-            if info.label().trim_end() == label {
-                return Ok(slot);
+            match token_info(&ctx, slot) {
+                Ok(info) if info.token_initialized() && info.label().trim_end() == label => {
+                    return Ok(slot)
+                }
+                Ok(_) => {}
+                Err(e) => unreadable = Some(e),
             }
         }
-        Err(Pkcs11Error::TokenNotFound {
+        Err(unreadable.unwrap_or_else(|| Pkcs11Error::TokenNotFound {
             label: label.to_string(),
-        })
+        }))
+    }
+}
+
+/// How often [`token_info`] asks before giving up on a slot.
+const TOKEN_INFO_ATTEMPTS: u32 = 4;
+
+/// `C_GetTokenInfo`, asked again after a short pause when it answers `CKR_GENERAL_ERROR`.
+///
+/// SoftHSMv2 reads the token's file for every `C_GetTokenInfo` and fails with
+/// `CKR_GENERAL_ERROR` if another thread of the same process is rewriting that file at that
+/// moment (a failed login updating the PIN counters, `C_SetPIN`, a new object): its file
+/// locks are per process, so they do not keep our own threads apart. The next read finds the
+/// settled file. A failure that lasts (a token directory that vanished) is returned.
+pub(crate) fn token_info(
+    ctx: &Pkcs11,
+    slot: Slot,
+) -> Result<cryptoki::slot::TokenInfo, Pkcs11Error> {
+    let mut attempt = 1;
+    loop {
+        match ctx.get_token_info(slot) {
+            Ok(info) => return Ok(info),
+            Err(CkError::Pkcs11(RvError::GeneralError, _)) if attempt < TOKEN_INFO_ATTEMPTS => {
+                std::thread::sleep(Duration::from_millis(u64::from(attempt)));
+                attempt += 1;
+            }
+            Err(e) => return Err(ck("C_GetTokenInfo")(e)),
+        }
     }
 }
 
