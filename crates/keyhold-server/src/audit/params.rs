@@ -15,59 +15,13 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use keyhold_model_runtime::validate::{Kind, Shape};
+use keyhold_model_runtime::validate::Shape;
 
 /// The `requestParameters` of a request `body` checked against `shape` (the operation's input
-/// table); `None` when the body is not a JSON object. The parsed body is wiped afterwards (it
-/// may hold plaintext in base64).
-pub fn request_parameters(shape: &Shape, body: &[u8]) -> Option<Value> {
-    let parsed: Value = serde_json::from_slice(body).ok()?;
-    let kept = match &parsed {
-        Value::Object(_) => keep(shape, &parsed),
-        _ => None,
-    };
-    wipe(parsed);
-    kept
-}
-
-/// The allowed part of `value`, whose model shape is `shape`.
-fn keep(shape: &Shape, value: &Value) -> Option<Value> {
-    if shape.sensitive {
-        return None;
-    }
-    match (&shape.kind, value) {
-        (Kind::Structure(members), Value::Object(obj)) => {
-            let mut out = Map::new();
-            for m in *members {
-                if let Some(v) = obj.get(m.name).and_then(|v| keep(m.shape, v)) {
-                    out.insert(m.path.to_owned(), v);
-                }
-            }
-            // A structure whose every member was dropped is dropped too.
-            (!out.is_empty() || obj.is_empty()).then_some(Value::Object(out))
-        }
-        (Kind::List { member, .. }, Value::Array(items)) => Some(Value::Array(
-            items.iter().filter_map(|i| keep(member, i)).collect(),
-        )),
-        (Kind::Map { key, value: v, .. }, Value::Object(entries)) => {
-            if key.sensitive {
-                return None;
-            }
-            let out: Map<String, Value> = entries
-                .iter()
-                .filter_map(|(k, x)| Some((k.clone(), keep(v, x)?)))
-                .collect();
-            Some(Value::Object(out))
-        }
-        (Kind::String { .. }, Value::String(s)) => Some(Value::String(s.clone())),
-        (Kind::Integer { .. } | Kind::Long { .. }, Value::Number(n)) => {
-            Some(Value::Number(n.clone()))
-        }
-        (Kind::Timestamp, Value::Number(n)) => Some(Value::Number(n.clone())),
-        (Kind::Boolean, Value::Bool(b)) => Some(Value::Bool(*b)),
-        // Blobs, and values of the wrong JSON type (the request fails on those anyway).
-        _ => None,
-    }
+/// table); `None` when the body is not a JSON object. Read straight from the JSON text (see
+/// [`super::keep`]): a dropped value, such as a plaintext, is never copied.
+pub fn request_parameters(shape: &'static Shape, body: &[u8]) -> Option<Value> {
+    super::keep::kept_parameters(shape, body)
 }
 
 /// The `requestParameters` of one of Keyhold's own CloudHSM extensions

@@ -1,5 +1,6 @@
 use super::*;
 use base64::Engine as _;
+use keyhold_model_runtime::validate::Kind;
 use serde_json::json;
 
 const BLOB_MARK: &[u8] = b"BLOB-SECRET-7f3a";
@@ -163,4 +164,110 @@ fn create_key_shows_allowed_metadata_only() {
     let decrypt = ResponsePeek::read(br#"{"KeyId":"arn:x","Plaintext":"c2VjcmV0"}"#);
     assert_eq!(response_elements("Decrypt", &decrypt, None), None);
     assert_eq!(decrypt.key_id.as_deref(), Some("arn:x"));
+}
+
+/// The rule of `requestParameters` stated on a parsed body: what the streaming reader must
+/// agree with.
+fn keep(shape: &Shape, value: &Value) -> Option<Value> {
+    if shape.sensitive {
+        return None;
+    }
+    match (&shape.kind, value) {
+        (Kind::Structure(members), Value::Object(obj)) => {
+            let mut out = serde_json::Map::new();
+            for m in *members {
+                if let Some(v) = obj.get(m.name).and_then(|v| keep(m.shape, v)) {
+                    out.insert(m.path.to_owned(), v);
+                }
+            }
+            (!out.is_empty() || obj.is_empty()).then_some(Value::Object(out))
+        }
+        (Kind::List { member, .. }, Value::Array(items)) => Some(Value::Array(
+            items.iter().filter_map(|i| keep(member, i)).collect(),
+        )),
+        (Kind::Map { key, value: v, .. }, Value::Object(entries)) => {
+            if key.sensitive {
+                return None;
+            }
+            Some(Value::Object(
+                entries
+                    .iter()
+                    .filter_map(|(k, x)| Some((k.clone(), keep(v, x)?)))
+                    .collect(),
+            ))
+        }
+        (Kind::String { .. }, Value::String(s)) => Some(Value::String(s.clone())),
+        (Kind::Integer { .. } | Kind::Long { .. } | Kind::Timestamp, Value::Number(n)) => {
+            Some(Value::Number(n.clone()))
+        }
+        (Kind::Boolean, Value::Bool(b)) => Some(Value::Bool(*b)),
+        _ => None,
+    }
+}
+
+/// The streaming reader keeps exactly what the rule on a parsed body keeps: every operation
+/// filled in full, with values of the wrong JSON type, with unknown members, and as
+/// non-objects.
+#[test]
+fn streaming_reader_agrees_with_the_rule_on_parsed_bodies() {
+    let ops: Vec<(&str, &'static Shape)> = keyhold_kms_model::Operation::ALL
+        .iter()
+        .map(|op| (op.name(), keyhold_kms_model::input_shape(*op)))
+        .chain(
+            keyhold_cloudhsm_model::Operation::ALL
+                .iter()
+                .map(|op| (op.name(), keyhold_cloudhsm_model::input_shape(*op))),
+        )
+        .collect();
+    let mut compared = 0;
+    for (name, shape) in ops {
+        let full = fill(shape, 0);
+        let mut bodies = vec![full.clone(), json!({}), json!([1]), json!("s"), json!(null)];
+        if let Value::Object(members) = &full {
+            // Each member in turn given a value of another JSON type, or made unknown.
+            for (k, v) in members {
+                for odd in [
+                    json!(12),
+                    json!("str"),
+                    json!(true),
+                    json!([]),
+                    json!({"x": 1}),
+                    json!(null),
+                ] {
+                    if odd != *v {
+                        let mut b = members.clone();
+                        b.insert(k.clone(), odd);
+                        bodies.push(Value::Object(b));
+                    }
+                }
+                let mut b = members.clone();
+                b.insert(format!("{k}Unknown"), v.clone());
+                b.remove(k);
+                bodies.push(Value::Object(b));
+            }
+        }
+        for body in bodies {
+            let text = serde_json::to_vec(&body).expect("json");
+            let want = match &body {
+                Value::Object(_) => keep(shape, &body),
+                _ => None,
+            };
+            assert_eq!(request_parameters(shape, &text), want, "{name}: {body}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 1000, "{compared}");
+    // Not JSON, or JSON followed by more text.
+    let encrypt = keyhold_kms_model::input_shape(keyhold_kms_model::Operation::Encrypt);
+    assert_eq!(request_parameters(encrypt, b"{\"KeyId\":"), None);
+    assert_eq!(request_parameters(encrypt, b"{} {}"), None);
+    // A later duplicate member wins, as in a parsed body.
+    assert_eq!(
+        request_parameters(encrypt, br#"{"KeyId":"a","KeyId":"b"}"#),
+        Some(json!({"keyId": "b"}))
+    );
+    assert_eq!(
+        request_parameters(encrypt, br#"{"KeyId":"a","KeyId":5}"#),
+        None
+    );
 }
