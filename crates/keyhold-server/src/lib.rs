@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cloudhsm_dispatch;
 pub mod config;
 pub mod diagnostics;
+pub mod ids;
 pub mod dispatch;
 pub mod listener;
 pub mod logging;

@@ -50,7 +50,7 @@ pub const ADVANCE_CLOCK_PATH: &str = "/keyhold-test/advance-clock";
 
 /// Handles one request; never fails (errors become AWS error responses).
 pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = crate::ids::request_uuid();
     let started = std::time::Instant::now();
     let target = header(&req, "x-amz-target").unwrap_or_default().to_string();
     let mut outcome = crate::metrics::SUCCESS;

@@ -293,7 +293,7 @@ pub fn event(call: Call, request_id: &str, error: Option<(&str, &str)>) -> Event
         response_elements,
         additional_event_data: (!extra.is_empty()).then_some(extra),
         request_id: request_id.to_owned(),
-        event_id: uuid::Uuid::new_v4().to_string(),
+        event_id: crate::ids::request_uuid(),
         resources: key_arns
             .into_iter()
             .map(|arn| Resource {
