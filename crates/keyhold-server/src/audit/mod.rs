@@ -5,12 +5,13 @@
 //! * [`record`]: the event shape (`eventVersion`, `userIdentity`, `requestParameters`, ...).
 //! * [`params`]: what of a request or response may appear — decided by the model's member
 //!   types; plaintext, ciphertext, key material, passwords and XKS secrets never do.
-//! * [`writer`]: group commit to an append-only, size-rotated file (or standard output); a
-//!   response is sent only after its record has been written to the kernel.
+//! * [`writer`]: appends to a size-rotated file (or standard output); a response is sent
+//!   only after its record has been written to the kernel.
 //!
 //! The router gathers a [`Call`] while it handles a request (only when the log is on) and
 //! hands it to [`AuditLog::record`] once the outcome is known.
 
+mod keep;
 pub mod params;
 pub mod record;
 pub mod writer;
@@ -107,7 +108,7 @@ impl Call {
     pub fn authenticated(
         &mut self,
         ctx: &RequestContext,
-        shape: Option<&keyhold_model_runtime::validate::Shape>,
+        shape: Option<&'static keyhold_model_runtime::validate::Shape>,
         body: &[u8],
     ) {
         self.region = ctx.region.clone();
@@ -146,10 +147,14 @@ impl AuditLog {
 
     /// Writes the record of a finished call and returns once it is in the kernel's hands;
     /// `error` is the (exception name, message) the response carries.
-    pub async fn record(&self, call: Call, request_id: &str, error: Option<(&str, &str)>) {
+    pub fn record(&self, call: Call, request_id: &str, error: Option<(&str, &str)>) {
         let event = record::event(call, request_id, error);
-        match serde_json::to_vec(&event) {
-            Ok(line) => self.writer.write(line).await,
+        let mut line = Vec::with_capacity(1024);
+        match serde_json::to_writer(&mut line, &event) {
+            Ok(()) => {
+                line.push(b'\n');
+                self.writer.write(&line);
+            }
             Err(e) => tracing::error!(error = %e, request_id, "cannot serialise an audit record"),
         }
     }
