@@ -212,18 +212,30 @@ pub fn read_only(op: &str) -> bool {
     READS.iter().any(|p| op.starts_with(p))
 }
 
-/// The current time as CloudTrail's `eventTime`.
+/// The current time as CloudTrail's `eventTime`. Formatted once per second per thread: a
+/// busy server writes thousands of records with the same one.
 fn event_time() -> String {
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const {
+            std::cell::RefCell::new((i64::MIN, String::new()))
+        };
+    }
     let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    )
+    LAST.with_borrow_mut(|(second, text)| {
+        if *second != now.unix_timestamp() {
+            *second = now.unix_timestamp();
+            *text = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                now.year(),
+                u8::from(now.month()),
+                now.day(),
+                now.hour(),
+                now.minute(),
+                now.second()
+            );
+        }
+        text.clone()
+    })
 }
 
 /// Builds the event of a finished call; `error` is the (exception name, message) sent.
@@ -306,5 +318,26 @@ pub fn event(call: Call, request_id: &str, error: Option<(&str, &str)>) -> Event
         management_event: true,
         recipient_account_id: ctx.map(|c| c.account_id.clone()),
         event_category: "Management",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_time_is_the_current_second_in_iso_8601() {
+        let format =
+            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+        for _ in 0..3 {
+            let before = time::OffsetDateTime::now_utc().unix_timestamp();
+            let text = event_time();
+            let after = time::OffsetDateTime::now_utc().unix_timestamp();
+            let parsed = time::PrimitiveDateTime::parse(&text, &format)
+                .expect("ISO 8601")
+                .assume_utc()
+                .unix_timestamp();
+            assert!(before <= parsed && parsed <= after, "{text}");
+        }
     }
 }
