@@ -155,27 +155,13 @@ impl Metrics {
         out.push_str("# TYPE keyhold_request_duration_seconds histogram\n");
         for (s, counts) in &seen {
             let labels = format!("service=\"{}\",operation=\"{}\"", s.service, s.operation);
-            let mut cumulative = 0;
-            for (bound, n) in BUCKETS.iter().zip(counts.iter()) {
-                cumulative += n;
-                let _ = writeln!(
-                    out,
-                    "keyhold_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            cumulative += counts[BUCKETS.len()];
-            let _ = writeln!(
-                out,
-                "keyhold_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {cumulative}"
-            );
-            let sum = s.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "keyhold_request_duration_seconds_sum{{{labels}}} {sum}"
-            );
-            let _ = writeln!(
-                out,
-                "keyhold_request_duration_seconds_count{{{labels}}} {cumulative}"
+            render_histogram(
+                &mut out,
+                "keyhold_request_duration_seconds",
+                &labels,
+                &BUCKETS,
+                counts,
+                s.sum_micros.load(Ordering::Relaxed),
             );
         }
 
@@ -205,6 +191,29 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// Writes one series of a Prometheus histogram: a cumulative `_bucket` line per upper bound in
+/// `bounds` and for `+Inf`, then `_sum` (seconds) and `_count`. `counts` holds the
+/// observations per bucket, one more than `bounds` (the last is above every bound).
+pub(crate) fn render_histogram(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    bounds: &[f64],
+    counts: &[u64],
+    sum_micros: u64,
+) {
+    let mut cumulative = 0;
+    for (bound, n) in bounds.iter().zip(counts) {
+        cumulative += n;
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+    }
+    cumulative += counts.get(bounds.len()).copied().unwrap_or(0);
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {cumulative}");
+    let sum = sum_micros as f64 / 1e6;
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+    let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
 }
 
 #[cfg(test)]

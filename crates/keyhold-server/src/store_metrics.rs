@@ -112,27 +112,15 @@ impl XksCallMetrics {
                 "custom_key_store_id=\"{store}\",operation=\"{}\"",
                 op.as_str()
             );
-            let mut cumulative = 0;
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                cumulative += s.buckets[i].load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "keyhold_xks_proxy_call_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            cumulative += s.buckets[BUCKETS.len()].load(Ordering::Relaxed);
-            let _ = writeln!(
+            let counts: [u64; BUCKETS.len() + 1] =
+                std::array::from_fn(|i| s.buckets[i].load(Ordering::Relaxed));
+            crate::metrics::render_histogram(
                 out,
-                "keyhold_xks_proxy_call_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {cumulative}"
-            );
-            let sum = s.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "keyhold_xks_proxy_call_duration_seconds_sum{{{labels}}} {sum}"
-            );
-            let _ = writeln!(
-                out,
-                "keyhold_xks_proxy_call_duration_seconds_count{{{labels}}} {cumulative}"
+                "keyhold_xks_proxy_call_duration_seconds",
+                &labels,
+                &BUCKETS,
+                &counts,
+                s.sum_micros.load(Ordering::Relaxed),
             );
         }
     }
