@@ -257,3 +257,42 @@ async fn custom_key_store_request_quota() {
         .await
         .expect("after the quota refills");
 }
+
+/// The proxy credential is unwrapped once and kept with the store's record for the key
+/// operations: a credential changed through UpdateCustomKeyStore on this node must be the one
+/// the very next call signs with (no staleness window), and the old one must stop being used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_changed_by_update_is_used_by_the_next_call() {
+    const ROTATED: &str = "b3RoZXItb3RoZXItb3RoZXItb3RoZXItb3RoZXItb3RoZXI=";
+    let f = Fixture::start("").await;
+    let k = keys(&f).await;
+    // The proxy rotates first: the credential KMS keeps is now refused.
+    f.proxy.set_credential(&f.opts.access_key_id, ROTATED);
+    expect_failure(&f, &k, msg::AUTHENTICATION_FAILED, "rotated on the proxy").await;
+    f.kms
+        .update_custom_key_store()
+        .custom_key_store_id(&f.store_id)
+        .xks_proxy_authentication_credential(
+            aws_sdk_kms::types::XksProxyAuthenticationCredentialType::builder()
+                .access_key_id(&f.opts.access_key_id)
+                .raw_secret_access_key(ROTATED)
+                .build()
+                .expect("credential"),
+        )
+        .send()
+        .await
+        .expect("update the credential");
+    // At once, without waiting for any cache to expire.
+    f.kms
+        .encrypt()
+        .key_id(&k.xks)
+        .plaintext(Blob::new(b"after rotation"))
+        .send()
+        .await
+        .expect("encrypt right after the update");
+    expect_recovered(&f, &k, "the credential update").await;
+    // And back: the old credential again, on both sides.
+    f.proxy
+        .set_credential(&f.opts.access_key_id, &f.opts.secret);
+    expect_failure(&f, &k, msg::AUTHENTICATION_FAILED, "restored on the proxy").await;
+}

@@ -51,6 +51,7 @@ mod canonical;
 mod date;
 mod error;
 mod http_parts;
+mod key_cache;
 mod sign;
 mod verify;
 

@@ -3,10 +3,12 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
 use crate::auth::ParsedAuthorization;
 use crate::canonical::{canonical_request, string_to_sign, ALGORITHM, TERMINATOR};
 use crate::date::format_basic;
+use crate::key_cache::{cached_signing_key, Scope};
 use crate::{RequestParts, SigV4Error};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -22,14 +24,14 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
 /// `kDate = HMAC("AWS4" + secret, date)`, `kRegion = HMAC(kDate, region)`,
 /// `kService = HMAC(kRegion, service)`, `kSigning = HMAC(kService, "aws4_request")`.
 ///
-/// `date` is the scope date `yyyymmdd`. The key only changes daily, so a
-/// busy server could cache it per (access key, date, region, service).
+/// `date` is the scope date `yyyymmdd`. [`sign`] and [`crate::verify`] keep the keys they
+/// derive (see `key_cache`), as the key only changes daily.
 pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
-    let k_secret = format!("AWS4{secret}");
-    let k_date = hmac_sha256(k_secret.as_bytes(), date.as_bytes());
-    let k_region = hmac_sha256(&k_date, region.as_bytes());
-    let k_service = hmac_sha256(&k_region, service.as_bytes());
-    hmac_sha256(&k_service, TERMINATOR.as_bytes())
+    let k_secret = Zeroizing::new(format!("AWS4{secret}"));
+    let k_date = Zeroizing::new(hmac_sha256(k_secret.as_bytes(), date.as_bytes()));
+    let k_region = Zeroizing::new(hmac_sha256(&*k_date, region.as_bytes()));
+    let k_service = Zeroizing::new(hmac_sha256(&*k_region, service.as_bytes()));
+    hmac_sha256(&*k_service, TERMINATOR.as_bytes())
 }
 
 /// Lower-case hex HMAC of `string_to_sign` under the key for `auth`'s scope.
@@ -38,8 +40,14 @@ pub(crate) fn signature_hex(
     auth: &ParsedAuthorization,
     string_to_sign: &str,
 ) -> String {
-    let key = signing_key(secret, &auth.date, &auth.region, &auth.service);
-    hex::encode(hmac_sha256(&key, string_to_sign.as_bytes()))
+    let scope = Scope {
+        access_key_id: &auth.access_key_id,
+        date: &auth.date,
+        region: &auth.region,
+        service: &auth.service,
+    };
+    let key = cached_signing_key(&scope, secret);
+    hex::encode(hmac_sha256(&*key, string_to_sign.as_bytes()))
 }
 
 /// What [`sign`] produces: the headers to add to the request.

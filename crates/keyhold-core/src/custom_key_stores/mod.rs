@@ -222,20 +222,30 @@ impl CustomKeyStores {
     }
 
     /// The proxy target of an external key store, its secret unwrapped (for key operations).
-    pub(crate) fn xks_target(&self, s: &LoadedStore) -> KmsResult<XksTarget> {
+    /// Built once per version of the store's proxy properties and shared (see `store_cache`):
+    /// unwrapping the secret with the root key on every call would cost more than the rest of
+    /// the call's local work.
+    pub(crate) fn xks_target(&self, s: &LoadedStore) -> KmsResult<Arc<XksTarget>> {
         let x = s.doc.xks().ok_or_else(|| {
             KmsError::internal(std::io::Error::other(format!(
                 "custom key store {} has no external key store properties",
                 s.row.id
             )))
         })?;
-        let secret = model::unwrap_secret(
-            &self.inner.root_key,
-            &s.row,
-            model::SecretKind::XksSecret,
-            &x.wrapped_secret,
-        )?;
-        let target = x.target(&s.row.region, secret);
+        let target = match self.inner.store.target(&s.row, x) {
+            Some(target) => target,
+            None => {
+                let secret = model::unwrap_secret(
+                    &self.inner.root_key,
+                    &s.row,
+                    model::SecretKind::XksSecret,
+                    &x.wrapped_secret,
+                )?;
+                let target = Arc::new(x.target(&s.row.region, secret));
+                self.inner.store.keep_target(&s.row, x, Arc::clone(&target));
+                target
+            }
+        };
         if let Some(o) = self.inner.observed.get() {
             o.register(&target, &s.row.id);
         }

@@ -12,6 +12,7 @@
 use async_trait::async_trait;
 use keyhold_kms_model::Exception;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use keyhold_crypto::blob::associated_data;
 use keyhold_crypto::{CiphertextBlob, SecretBytes, XksLayer};
@@ -54,7 +55,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 struct Call {
-    target: XksTarget,
+    target: Arc<XksTarget>,
     external_key_id: String,
     metadata: XksKeyRequestMetadata,
 }
