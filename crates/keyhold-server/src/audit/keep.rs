@@ -9,8 +9,9 @@
 //!
 //! What is kept is exactly what the rules in [`super::params`] say: strings, enums, numbers,
 //! booleans and timestamps, and lists, maps and structures of them, unless the shape is
-//! sensitive; a structure whose every member was dropped is dropped too; anything the model
-//! does not know, or of the wrong JSON type, is dropped.
+//! sensitive or the member is a grant token ([`DROPPED_MEMBERS`]); a structure whose every
+//! member was dropped is dropped too; anything the model does not know, or of the wrong JSON
+//! type, is dropped.
 
 use std::fmt;
 
@@ -19,6 +20,12 @@ use serde::Deserialize as _;
 use serde_json::{Map, Number, Value};
 
 use keyhold_model_runtime::validate::{Kind, Member, Shape};
+
+/// Members never shown although their type is a plain string: grant tokens. A grant token
+/// is a bearer credential (whoever presents it may use the grant before the grant is
+/// consistent everywhere), the model does not mark it sensitive, and AWS's CloudTrail
+/// examples show none (RetireGrant called with a token logs `requestParameters: null`).
+const DROPPED_MEMBERS: &[&str] = &["GrantToken", "GrantTokens"];
 
 /// The kept part of a body whose top-level shape is `shape`; `None` when the body is not a
 /// JSON object (or not JSON).
@@ -171,6 +178,9 @@ impl<'de> Visitor<'de> for MemberName {
     }
 
     fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
-        Ok(self.0.iter().find(|m| m.name == s))
+        Ok(self
+            .0
+            .iter()
+            .find(|m| m.name == s && !DROPPED_MEMBERS.contains(&m.name)))
     }
 }

@@ -5,8 +5,9 @@
 //! is a string, enum, number, boolean or timestamp (or a list, map or structure of those) and
 //! is not marked sensitive. Blobs (plaintext, ciphertext, key material, import tokens, public
 //! keys, attestation documents, messages, MACs, signatures) and sensitive members (key store
-//! passwords, XKS proxy credentials) are always dropped, and so is anything the model does not
-//! know. A member added to the model is therefore judged by its type, never missed by a list.
+//! passwords, XKS proxy credentials) are always dropped, and so are grant tokens (bearer
+//! credentials the model does not mark sensitive) and anything the model does not know. A
+//! member added to the model is therefore judged by its type, never missed by a list.
 //!
 //! `responseElements` follow AWS: `null` for cryptographic and read-only operations, and for
 //! the operations whose responses AWS logs, only the members named in [`response_elements`]

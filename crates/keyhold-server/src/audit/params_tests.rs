@@ -88,7 +88,7 @@ fn no_blob_or_sensitive_member_of_any_operation_is_kept() {
 }
 
 #[test]
-fn encrypt_keeps_key_context_and_algorithm_in_coral_names() {
+fn encrypt_keeps_key_context_and_algorithm_in_coral_names_but_no_grant_token() {
     let shape = keyhold_kms_model::input_shape(keyhold_kms_model::Operation::Encrypt);
     let body = json!({
         "KeyId": "alias/app",
@@ -104,8 +104,7 @@ fn encrypt_keeps_key_context_and_algorithm_in_coral_names() {
         json!({
             "keyId": "alias/app",
             "encryptionContext": {"Department": "Engineering"},
-            "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
-            "grantTokens": ["gt"]
+            "encryptionAlgorithm": "SYMMETRIC_DEFAULT"
         })
     );
 }
@@ -175,7 +174,10 @@ fn keep(shape: &Shape, value: &Value) -> Option<Value> {
     match (&shape.kind, value) {
         (Kind::Structure(members), Value::Object(obj)) => {
             let mut out = serde_json::Map::new();
-            for m in *members {
+            for m in members
+                .iter()
+                .filter(|m| !matches!(m.name, "GrantToken" | "GrantTokens"))
+            {
                 if let Some(v) = obj.get(m.name).and_then(|v| keep(m.shape, v)) {
                     out.insert(m.path.to_owned(), v);
                 }
@@ -269,5 +271,27 @@ fn streaming_reader_agrees_with_the_rule_on_parsed_bodies() {
     assert_eq!(
         request_parameters(encrypt, br#"{"KeyId":"a","KeyId":5}"#),
         None
+    );
+}
+
+/// Grant tokens are bearer credentials: never logged, whichever operation carries them.
+#[test]
+fn grant_tokens_are_never_kept() {
+    let retire = keyhold_kms_model::input_shape(keyhold_kms_model::Operation::RetireGrant);
+    let body = json!({"GrantToken": "AQpAM2RhZTk1MGMyNTk2ZmZmMzEyYWVhOWViN2JhY2IzOThkYTc2NTZkZGE"});
+    assert_eq!(
+        request_parameters(retire, body.to_string().as_bytes()),
+        None
+    );
+    let body = json!({"GrantId": "g-1", "KeyId": "k-1", "GrantToken": "tok"});
+    assert_eq!(
+        request_parameters(retire, body.to_string().as_bytes()),
+        Some(json!({"grantId": "g-1", "keyId": "k-1"}))
+    );
+    let decrypt = keyhold_kms_model::input_shape(keyhold_kms_model::Operation::Decrypt);
+    let body = json!({"KeyId": "k-1", "GrantTokens": ["t1", "t2"]});
+    assert_eq!(
+        request_parameters(decrypt, body.to_string().as_bytes()),
+        Some(json!({"keyId": "k-1"}))
     );
 }
