@@ -8,9 +8,12 @@
 
 /// A new random (version 4) UUID in its hyphenated form.
 pub fn request_uuid() -> String {
-    uuid::Builder::from_random_bytes(rand::random())
-        .into_uuid()
-        .to_string()
+    random_uuid().to_string()
+}
+
+/// A new random (version 4) UUID, for callers that format it into a buffer of their own.
+pub fn random_uuid() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Fu
     // The response goes out only once its record has been written.
     if let (Some(audit), Some(call)) = (&state.audit, call) {
         let error = failure.as_deref().map(|message| (outcome, message));
-        audit.record(call, &request_id, error);
+        audit.record(&call, &request_id, error).await;
     }
     if let Some(m) = &state.metrics {
         m.record(&target, outcome, started.elapsed());

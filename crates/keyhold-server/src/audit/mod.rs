@@ -56,11 +56,12 @@ pub struct Call {
     /// request is authenticated).
     pub region: String,
     /// The authenticated caller.
-    pub identity: Option<RequestContext>,
+    pub caller: Option<Caller>,
     /// The access key id of the `Authorization` header.
     pub access_key_id: Option<String>,
-    /// The `User-Agent` header.
-    pub user_agent: String,
+    /// The `User-Agent` header (shared with the request, not copied; cut to 1024 characters
+    /// when written).
+    pub user_agent: Option<http::HeaderValue>,
     /// The client's address.
     pub source_ip: Option<IpAddr>,
     /// See [`params::request_parameters`]; set once the caller is authenticated.
@@ -91,12 +92,9 @@ impl Call {
             region: credential
                 .map(|(_, region)| region.to_owned())
                 .unwrap_or_else(|| default_region.to_owned()),
-            identity: None,
+            caller: None,
             access_key_id: credential.map(|(akid, _)| akid.to_owned()),
-            user_agent: header(http::header::USER_AGENT)
-                .chars()
-                .take(1024)
-                .collect(),
+            user_agent: headers.get(http::header::USER_AGENT).cloned(),
             source_ip,
             request_parameters: None,
             response: None,
@@ -111,12 +109,34 @@ impl Call {
         shape: Option<&'static keyhold_model_runtime::validate::Shape>,
         body: &[u8],
     ) {
-        self.region = ctx.region.clone();
-        self.identity = Some(ctx.clone());
+        self.region.clone_from(&ctx.region);
+        self.caller = Some(Caller {
+            account_id: ctx.account_id.clone(),
+            principal_arn: ctx.principal_arn.clone(),
+        });
         self.request_parameters = match shape {
             Some(shape) => params::request_parameters(shape, body),
             None => params::extension_parameters(body),
         };
+    }
+}
+
+/// Who made an authenticated call: what of its [`RequestContext`] a record shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The caller's account.
+    pub account_id: String,
+    /// The caller's principal ARN.
+    pub principal_arn: String,
+}
+
+impl Caller {
+    /// Whether the caller is its account's root user.
+    pub fn is_account_root(&self) -> bool {
+        self.principal_arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|rest| rest.strip_suffix(":root"))
+            == Some(self.account_id.as_str())
     }
 }
 
@@ -147,16 +167,24 @@ impl AuditLog {
 
     /// Writes the record of a finished call and returns once it is in the kernel's hands;
     /// `error` is the (exception name, message) the response carries.
-    pub fn record(&self, call: Call, request_id: &str, error: Option<(&str, &str)>) {
-        let event = record::event(call, request_id, error);
-        let mut line = Vec::with_capacity(1024);
-        match serde_json::to_writer(&mut line, &event) {
-            Ok(()) => {
-                line.push(b'\n');
-                self.writer.write(&line);
-            }
-            Err(e) => tracing::error!(error = %e, request_id, "cannot serialise an audit record"),
+    pub async fn record(&self, call: &Call, request_id: &str, error: Option<(&str, &str)>) {
+        // One buffer per thread, reused: the record is written from borrowed parts of the
+        // call into it and copied to the writer's queue, so a record costs no allocation of
+        // its own once the buffer has grown.
+        thread_local! {
+            static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
+        let ticket = LINE.with_borrow_mut(|line| {
+            line.clear();
+            record::write_event(line, call, request_id, error);
+            let ticket = self.writer.enqueue(line);
+            // A rare huge record does not pin its memory.
+            if line.capacity() > 64 * 1024 {
+                *line = Vec::new();
+            }
+            ticket
+        });
+        self.writer.written(ticket).await;
     }
 }
 

@@ -13,6 +13,8 @@
 //! the operations whose responses AWS logs, only the members named in [`response_elements`]
 //! (an allow-list: responses have no table here).
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -82,39 +84,48 @@ pub fn decapitalize(name: &str) -> String {
 }
 
 /// What the audit record reads from a successful KMS response: only these members are
-/// deserialised (the rest, plaintext included, is skipped without being copied).
+/// deserialised (the rest, plaintext included, is skipped without being copied), and strings
+/// are borrowed from the body where they need no unescaping.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
-pub struct ResponsePeek {
+pub struct ResponsePeek<'a> {
     /// The key used (an ARN in every response that has it).
-    pub key_id: Option<String>,
+    #[serde(borrow)]
+    pub key_id: Option<Cow<'a, str>>,
     /// ReEncrypt's source key ARN.
-    pub source_key_id: Option<String>,
+    #[serde(borrow)]
+    pub source_key_id: Option<Cow<'a, str>>,
     /// The key material used (Decrypt, GenerateDataKey*, ImportKeyMaterial, ...).
-    pub key_material_id: Option<String>,
+    #[serde(borrow)]
+    pub key_material_id: Option<Cow<'a, str>>,
     /// ReEncrypt's source key material.
-    pub source_key_material_id: Option<String>,
+    #[serde(borrow)]
+    pub source_key_material_id: Option<Cow<'a, str>>,
     /// ReEncrypt's destination key material.
-    pub destination_key_material_id: Option<String>,
+    #[serde(borrow)]
+    pub destination_key_material_id: Option<Cow<'a, str>>,
     /// CreateKey, DescribeKey.
     pub key_metadata: Option<Map<String, Value>>,
     /// ReplicateKey.
     pub replica_key_metadata: Option<Map<String, Value>>,
     /// CreateGrant.
-    pub grant_id: Option<String>,
+    #[serde(borrow)]
+    pub grant_id: Option<Cow<'a, str>>,
     /// ScheduleKeyDeletion.
     pub deletion_date: Option<f64>,
     /// ScheduleKeyDeletion.
-    pub key_state: Option<String>,
+    #[serde(borrow)]
+    pub key_state: Option<Cow<'a, str>>,
     /// ScheduleKeyDeletion.
     pub pending_window_in_days: Option<i64>,
     /// CreateCustomKeyStore.
-    pub custom_key_store_id: Option<String>,
+    #[serde(borrow)]
+    pub custom_key_store_id: Option<Cow<'a, str>>,
 }
 
-impl ResponsePeek {
+impl<'a> ResponsePeek<'a> {
     /// Reads `body`; an unreadable body gives an empty peek.
-    pub fn read(body: &[u8]) -> Self {
+    pub fn read(body: &'a [u8]) -> Self {
         serde_json::from_slice(body).unwrap_or_default()
     }
 }
@@ -219,7 +230,7 @@ pub fn response_elements(op: &str, peek: &ResponsePeek, key_arn: Option<&str>) -
             out.insert(name.to_owned(), v);
         }
     };
-    let s = |v: &Option<String>| v.clone().map(Value::String);
+    let s = |v: &Option<Cow<'_, str>>| v.as_deref().map(|v| Value::String(v.to_owned()));
     match op {
         "CreateKey" => put("keyMetadata", peek.key_metadata.as_ref().map(key_metadata)),
         "ReplicateKey" => put(

@@ -146,13 +146,11 @@ fn names_and_dates_as_cloudtrail_shows_them() {
 
 #[test]
 fn create_key_shows_allowed_metadata_only() {
-    let peek = ResponsePeek::read(
-        json!({"KeyMetadata": {"AWSAccountId": "111122223333", "KeyId": "k", "Arn": "arn:aws:kms:us-east-1:111122223333:key/k",
+    let body = json!({"KeyMetadata": {"AWSAccountId": "111122223333", "KeyId": "k", "Arn": "arn:aws:kms:us-east-1:111122223333:key/k",
             "CreationDate": 1_660_171_107.0, "Enabled": true, "NewSecretThing": "x",
             "MultiRegionConfiguration": {"MultiRegionKeyType": "PRIMARY", "PrimaryKey": {"Arn": "a", "Region": "r"}}}})
-        .to_string()
-        .as_bytes(),
-    );
+        .to_string();
+    let peek = ResponsePeek::read(body.as_bytes());
     let elements = response_elements("CreateKey", &peek, None).expect("elements");
     assert_eq!(
         elements,

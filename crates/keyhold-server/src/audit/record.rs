@@ -1,194 +1,285 @@
 //! The audit record: one CloudTrail event (`eventType` `AwsApiCall`) per API call, with
 //! CloudTrail's member names, so tools that read CloudTrail read Keyhold's log too.
+//!
+//! The record is written as JSON text straight from borrowed parts of the [`Call`] into the
+//! caller's buffer, member by member, rather than built as a struct of owned strings and
+//! serialised: every request of an audited server pays for its record before it is answered,
+//! and the copies and allocations of an intermediate event were most of that cost. The
+//! members, in CloudTrail's order:
+//!
+//! | member | value |
+//! |---|---|
+//! | `eventVersion` | [`EVENT_VERSION`] |
+//! | `userIdentity` | `type` (`Root`, `IAMUser`, `AssumedRole`, `Unknown`), `principalId`, `arn`, `accountId`, `accessKeyId`, `userName` (IAM users) |
+//! | `eventTime` | when the response was ready, ISO-8601 UTC to the second |
+//! | `eventSource`, `eventName`, `awsRegion` | the API, the operation, the credential scope's Region |
+//! | `sourceIPAddress`, `userAgent` | the client's address and `User-Agent` (cut to 1024 characters) |
+//! | `errorCode`, `errorMessage` | on failure: the exception name and its message (when not empty) |
+//! | `requestParameters` | what of the request may be shown (see [`params`]), or `null` |
+//! | `responseElements` | what of the response AWS logs, usually `null` |
+//! | `additionalEventData` | `keyMaterialId`, `customKeyStoreId`, ... where AWS adds them |
+//! | `requestID`, `eventID` | the response's `x-amzn-RequestId` and the record's own id |
+//! | `readOnly` | reads and cryptographic operations |
+//! | `resources` | the keys used (`accountId`, `type` `AWS::KMS::Key`, `ARN`) |
+//! | `eventType`, `managementEvent`, `recipientAccountId`, `eventCategory` | `AwsApiCall`, true, the caller's account, `Management` |
 
-use serde::Serialize;
+use std::borrow::Cow;
+use std::io::Write as _;
+
 use serde_json::{Map, Value};
 
-use keyhold_core::RequestContext;
-
 use super::params::{self, ResponsePeek};
-use super::{Call, Source};
+use super::{Call, Caller, Source};
 
 /// The CloudTrail record format version of AWS's current KMS examples.
 pub const EVENT_VERSION: &str = "1.11";
 
-/// One CloudTrail event.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Event {
-    /// [`EVENT_VERSION`].
-    pub event_version: &'static str,
-    /// Who called, as authenticated.
-    pub user_identity: UserIdentity,
-    /// When the response was ready, ISO-8601 UTC to the second (`2026-12-04T15:00:00Z`).
-    pub event_time: String,
-    /// `kms.amazonaws.com` or `cloudhsm.amazonaws.com`.
-    pub event_source: &'static str,
-    /// The operation, e.g. `Encrypt`.
-    pub event_name: String,
-    /// The Region of the request's credential scope.
-    pub aws_region: String,
-    /// The client's IP address.
-    #[serde(rename = "sourceIPAddress")]
-    pub source_ip_address: String,
-    /// The request's `User-Agent`.
-    pub user_agent: String,
-    /// The exception name sent, on failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
-    /// The exception message sent, on failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_message: Option<String>,
-    /// What of the request may be shown (see [`params`]); `null` when unknown.
-    pub request_parameters: Option<Value>,
-    /// What of the response AWS logs; `null` for most operations.
-    pub response_elements: Option<Value>,
-    /// `keyMaterialId`, `customKeyStoreId`, ... where AWS adds them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub additional_event_data: Option<Map<String, Value>>,
-    /// The `x-amzn-RequestId` of the response.
-    #[serde(rename = "requestID")]
-    pub request_id: String,
-    /// This record's own id.
-    #[serde(rename = "eventID")]
-    pub event_id: String,
-    /// Whether the operation only reads (AWS counts cryptographic operations as read-only).
-    pub read_only: bool,
-    /// The keys the call used.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub resources: Vec<Resource>,
-    /// Always `AwsApiCall`.
-    pub event_type: &'static str,
-    /// Always true: AWS logs KMS and CloudHSM calls as management events.
-    pub management_event: bool,
-    /// The account the call was made in.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recipient_account_id: Option<String>,
-    /// Always `Management`.
-    pub event_category: &'static str,
-}
-
-/// CloudTrail's `userIdentity`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UserIdentity {
-    /// `Root`, `IAMUser`, `AssumedRole`, or `Unknown` (a call that failed authentication).
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// The account id for the root; the user or role name otherwise (Keyhold has no IAM
-    /// unique ids).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub principal_id: Option<String>,
-    /// The principal's ARN.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub arn: Option<String>,
-    /// The principal's account.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<String>,
-    /// The access key the request was signed with (never its secret).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_key_id: Option<String>,
-    /// The IAM user's name (`IAMUser` only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_name: Option<String>,
-}
-
-/// One entry of `resources`.
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct Resource {
-    /// The key's account.
-    #[serde(rename = "accountId")]
-    pub account_id: String,
-    /// `AWS::KMS::Key`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// The key ARN.
-    #[serde(rename = "ARN")]
-    pub arn: String,
-}
-
-/// `userIdentity` of an authenticated caller, or of one whose authentication failed.
-fn user_identity(ctx: Option<&RequestContext>, access_key_id: Option<&str>) -> UserIdentity {
-    let access_key_id = access_key_id.map(str::to_owned);
-    let Some(ctx) = ctx else {
-        return UserIdentity {
-            kind: "Unknown",
-            principal_id: None,
-            arn: None,
-            account_id: None,
-            access_key_id,
-            user_name: None,
-        };
+/// Appends the record of a finished call to `out` as one line of JSON, newline included;
+/// `error` is the (exception name, message) the response carried.
+pub fn write_event(out: &mut Vec<u8>, call: &Call, request_id: &str, error: Option<(&str, &str)>) {
+    let caller = call.caller.as_ref();
+    let peek = match (&call.response, error) {
+        (Some(body), None) if call.source == Source::Kms => ResponsePeek::read(body),
+        _ => ResponsePeek::default(),
     };
-    let arn = &ctx.principal_arn;
+    let key_arns = match (call.source, caller) {
+        (Source::Kms, Some(caller)) => resources(caller, &call.region, &peek, call),
+        _ => Vec::new(),
+    };
+
+    out.extend_from_slice(b"{\"eventVersion\":\"");
+    out.extend_from_slice(EVENT_VERSION.as_bytes());
+    out.extend_from_slice(b"\",\"userIdentity\":");
+    write_user_identity(out, caller, call.access_key_id.as_deref());
+    out.extend_from_slice(b",\"eventTime\":\"");
+    with_event_time(|time| out.extend_from_slice(time.as_bytes()));
+    out.extend_from_slice(b"\",\"eventSource\":\"");
+    out.extend_from_slice(call.source.event_source().as_bytes());
+    out.extend_from_slice(b"\",\"eventName\":");
+    json_str(out, &call.event_name);
+    out.extend_from_slice(b",\"awsRegion\":");
+    json_str(out, &call.region);
+    out.extend_from_slice(b",\"sourceIPAddress\":\"");
+    if let Some(ip) = call.source_ip {
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{ip}");
+    }
+    out.extend_from_slice(b"\",\"userAgent\":");
+    json_str(out, user_agent(call.user_agent.as_ref()));
+    if let Some((name, message)) = error {
+        out.extend_from_slice(b",\"errorCode\":");
+        json_str(out, name);
+        if !message.is_empty() {
+            out.extend_from_slice(b",\"errorMessage\":");
+            json_str(out, message);
+        }
+    }
+    out.extend_from_slice(b",\"requestParameters\":");
+    write_request_parameters(out, call);
+    out.extend_from_slice(b",\"responseElements\":");
+    let response_elements = match (call.source, error) {
+        (Source::Kms, None) => {
+            params::response_elements(&call.event_name, &peek, key_arns.first().map(|a| &**a))
+        }
+        _ => None,
+    };
+    json_value(out, response_elements.as_ref());
+    write_additional_event_data(out, &peek);
+    out.extend_from_slice(b",\"requestID\":");
+    json_str(out, request_id);
+    out.extend_from_slice(b",\"eventID\":\"");
+    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    out.extend_from_slice(
+        crate::ids::random_uuid()
+            .hyphenated()
+            .encode_lower(&mut id)
+            .as_bytes(),
+    );
+    out.extend_from_slice(b"\",\"readOnly\":");
+    out.extend_from_slice(if read_only(&call.event_name) {
+        b"true"
+    } else {
+        b"false"
+    });
+    if !key_arns.is_empty() {
+        out.extend_from_slice(b",\"resources\":[");
+        for (i, arn) in key_arns.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"accountId\":");
+            json_str(out, arn.split(':').nth(4).unwrap_or(""));
+            out.extend_from_slice(b",\"type\":\"AWS::KMS::Key\",\"ARN\":");
+            json_str(out, arn);
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b",\"eventType\":\"AwsApiCall\",\"managementEvent\":true");
+    if let Some(caller) = caller {
+        out.extend_from_slice(b",\"recipientAccountId\":");
+        json_str(out, &caller.account_id);
+    }
+    out.extend_from_slice(b",\"eventCategory\":\"Management\"}\n");
+}
+
+/// `userIdentity` of an authenticated caller, or of one whose authentication failed (type
+/// `Unknown` with only the access key id it presented).
+fn write_user_identity(out: &mut Vec<u8>, caller: Option<&Caller>, access_key_id: Option<&str>) {
+    let Some(caller) = caller else {
+        out.extend_from_slice(b"{\"type\":\"Unknown\"");
+        if let Some(akid) = access_key_id {
+            out.extend_from_slice(b",\"accessKeyId\":");
+            json_str(out, akid);
+        }
+        out.push(b'}');
+        return;
+    };
+    let arn = &caller.principal_arn;
     let resource = arn.splitn(6, ':').nth(5).unwrap_or("");
-    let name = resource.rsplit('/').next().unwrap_or("").to_owned();
-    let (kind, principal_id, user_name) = if ctx.is_account_root() {
-        ("Root", ctx.account_id.clone(), None)
+    let name = resource.rsplit('/').next().unwrap_or("");
+    // Keyhold has no IAM unique ids: the principal id is the account (root) or the name.
+    let (kind, principal_id, user_name) = if caller.is_account_root() {
+        ("Root", caller.account_id.as_str(), None)
     } else if resource.starts_with("user/") {
-        ("IAMUser", name.clone(), Some(name))
+        ("IAMUser", name, Some(name))
     } else if resource.starts_with("role/") || resource.starts_with("assumed-role/") {
         ("AssumedRole", name, None)
     } else {
         ("Unknown", name, None)
     };
-    UserIdentity {
-        kind,
-        principal_id: Some(principal_id),
-        arn: Some(arn.clone()),
-        account_id: Some(ctx.account_id.clone()),
-        access_key_id,
-        user_name,
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"principalId\":");
+    json_str(out, principal_id);
+    out.extend_from_slice(b",\"arn\":");
+    json_str(out, arn);
+    out.extend_from_slice(b",\"accountId\":");
+    json_str(out, &caller.account_id);
+    if let Some(akid) = access_key_id {
+        out.extend_from_slice(b",\"accessKeyId\":");
+        json_str(out, akid);
+    }
+    if let Some(user) = user_name {
+        out.extend_from_slice(b",\"userName\":");
+        json_str(out, user);
+    }
+    out.push(b'}');
+}
+
+/// `requestParameters`; AWS always shows the algorithm of Encrypt and Decrypt, defaulted
+/// when the request did not send one.
+fn write_request_parameters(out: &mut Vec<u8>, call: &Call) {
+    let params = call.request_parameters.as_ref();
+    json_value(out, params);
+    let defaulted = call.source == Source::Kms
+        && matches!(call.event_name.as_str(), "Encrypt" | "Decrypt")
+        && matches!(params, Some(Value::Object(p)) if !p.contains_key("encryptionAlgorithm"));
+    if defaulted && out.pop() == Some(b'}') {
+        if out.last() != Some(&b'{') {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"encryptionAlgorithm\":\"SYMMETRIC_DEFAULT\"}");
     }
 }
 
-/// The key ARN `key_ref` names, when it names a key (an ARN or a key id); aliases are not
-/// resolved here.
-fn key_arn(ctx: &RequestContext, key_ref: &str) -> Option<String> {
+/// `additionalEventData`, when the response named key material or a custom key store.
+fn write_additional_event_data(out: &mut Vec<u8>, peek: &ResponsePeek) {
+    let store = peek
+        .key_metadata
+        .as_ref()
+        .or(peek.replica_key_metadata.as_ref())
+        .and_then(|m| m.get("CustomKeyStoreId"))
+        .and_then(Value::as_str);
+    // In name order, as CloudTrail's examples show them.
+    let members = [
+        ("customKeyStoreId", store),
+        (
+            "destinationKeyMaterialId",
+            peek.destination_key_material_id.as_deref(),
+        ),
+        ("keyMaterialId", peek.key_material_id.as_deref()),
+        (
+            "sourceKeyMaterialId",
+            peek.source_key_material_id.as_deref(),
+        ),
+    ];
+    let mut first = true;
+    for (name, value) in members {
+        let Some(value) = value else { continue };
+        out.extend_from_slice(if first {
+            b",\"additionalEventData\":{\"".as_slice()
+        } else {
+            b",\"".as_slice()
+        });
+        first = false;
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        json_str(out, value);
+    }
+    if !first {
+        out.push(b'}');
+    }
+}
+
+/// The `User-Agent` as shown: its first 1024 characters, or empty when it is not text.
+fn user_agent(header: Option<&http::HeaderValue>) -> &str {
+    let text = header.and_then(|h| h.to_str().ok()).unwrap_or("");
+    match text.char_indices().nth(1024) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
+/// The key ARN `key_ref` names in the caller's account and `region`, when it names a key (an
+/// ARN or a key id); aliases are not resolved here.
+fn key_arn<'a>(caller: &Caller, region: &str, key_ref: &'a str) -> Option<Cow<'a, str>> {
     if key_ref.starts_with("arn:") {
-        return key_ref.contains(":key/").then(|| key_ref.to_owned());
+        return key_ref.contains(":key/").then_some(Cow::Borrowed(key_ref));
     }
     if key_ref.is_empty() || key_ref.starts_with("alias/") {
         return None;
     }
-    Some(ctx.key_arn(key_ref))
-}
-
-/// The account of a key ARN (`arn:aws:kms:<region>:<account>:key/<id>`).
-fn arn_account(arn: &str) -> String {
-    arn.split(':').nth(4).unwrap_or("").to_owned()
+    Some(Cow::Owned(keyhold_core::arn::key_arn(
+        region,
+        &caller.account_id,
+        key_ref,
+    )))
 }
 
 /// The keys a KMS call used, in AWS's order (ReEncrypt: source, then destination): from the
 /// response when it names them, otherwise from the request's key id.
-fn resources(ctx: &RequestContext, peek: &ResponsePeek, request: Option<&Value>) -> Vec<String> {
-    let meta_arn = |m: &Option<Map<String, Value>>| {
+fn resources<'a>(
+    caller: &Caller,
+    region: &str,
+    peek: &'a ResponsePeek<'a>,
+    call: &'a Call,
+) -> Vec<Cow<'a, str>> {
+    let meta_arn = |m: &'a Option<Map<String, Value>>| {
         m.as_ref()
             .and_then(|m| m.get("Arn"))
             .and_then(Value::as_str)
-            .map(str::to_owned)
     };
-    let mut arns: Vec<String> = [
+    let mut arns: Vec<Cow<'a, str>> = [
         meta_arn(&peek.key_metadata),
         meta_arn(&peek.replica_key_metadata),
-        peek.source_key_id.clone(),
-        peek.key_id.clone(),
+        peek.source_key_id.as_deref(),
+        peek.key_id.as_deref(),
     ]
     .into_iter()
     .flatten()
     .filter(|a| a.starts_with("arn:"))
+    .map(Cow::Borrowed)
     .collect();
     if arns.is_empty() {
-        let req_key = |name: &str| {
-            request
-                .and_then(|r| r.get(name))
-                .and_then(Value::as_str)
-                .and_then(|k| key_arn(ctx, k))
-        };
+        let request = call.request_parameters.as_ref();
         arns.extend(
             ["keyId", "targetKeyId", "destinationKeyId"]
                 .iter()
-                .filter_map(|n| req_key(n)),
+                .filter_map(|name| {
+                    let key_ref = request?.get(*name)?.as_str()?;
+                    key_arn(caller, region, key_ref)
+                }),
         );
     }
     arns.dedup();
@@ -212,9 +303,9 @@ pub fn read_only(op: &str) -> bool {
     READS.iter().any(|p| op.starts_with(p))
 }
 
-/// The current time as CloudTrail's `eventTime`. Formatted once per second per thread: a
-/// busy server writes thousands of records with the same one.
-fn event_time() -> String {
+/// Calls `f` with the current time as CloudTrail's `eventTime`. Formatted once per second per
+/// thread: a busy server writes thousands of records with the same one.
+fn with_event_time(f: impl FnOnce(&str)) {
     thread_local! {
         static LAST: std::cell::RefCell<(i64, String)> = const {
             std::cell::RefCell::new((i64::MIN, String::new()))
@@ -234,110 +325,56 @@ fn event_time() -> String {
                 now.second()
             );
         }
-        text.clone()
-    })
+        f(text)
+    });
 }
 
-/// Builds the event of a finished call; `error` is the (exception name, message) sent.
-pub fn event(call: Call, request_id: &str, error: Option<(&str, &str)>) -> Event {
-    let ctx = call.identity.as_ref();
-    let peek = match (&call.response, error) {
-        (Some(body), None) if call.source == Source::Kms => ResponsePeek::read(body),
-        _ => ResponsePeek::default(),
+/// Appends `value` as JSON, or `null`.
+fn json_value(out: &mut Vec<u8>, value: Option<&Value>) {
+    let Some(value) = value else {
+        out.extend_from_slice(b"null");
+        return;
     };
-    let request = call.request_parameters.as_ref();
-    let key_arns = match (call.source, ctx) {
-        (Source::Kms, Some(ctx)) => resources(ctx, &peek, request),
-        _ => Vec::new(),
-    };
-    let mut request_parameters = call.request_parameters;
-    // AWS always shows the algorithm of Encrypt and Decrypt, defaulted when not sent.
-    if call.source == Source::Kms && matches!(call.event_name.as_str(), "Encrypt" | "Decrypt") {
-        if let Some(Value::Object(p)) = request_parameters.as_mut() {
-            p.entry("encryptionAlgorithm")
-                .or_insert_with(|| Value::String("SYMMETRIC_DEFAULT".into()));
-        }
+    let mark = out.len();
+    // A `Value` always serialises (its keys are strings); `null` stands in if it ever did not.
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.truncate(mark);
+        out.extend_from_slice(b"null");
     }
-    let response_elements = match (call.source, error) {
-        (Source::Kms, None) => params::response_elements(
-            &call.event_name,
-            &peek,
-            key_arns.first().map(String::as_str),
-        ),
-        _ => None,
-    };
-    let mut extra = Map::new();
-    let mut add = |name: &str, v: &Option<String>| {
-        if let Some(v) = v {
-            extra.insert(name.to_owned(), Value::String(v.clone()));
+}
+
+/// Appends `s` as a JSON string, escaped as `serde_json` escapes strings.
+pub(crate) fn json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(escape);
         }
-    };
-    add("keyMaterialId", &peek.key_material_id);
-    add("sourceKeyMaterialId", &peek.source_key_material_id);
-    add(
-        "destinationKeyMaterialId",
-        &peek.destination_key_material_id,
-    );
-    let store = peek
-        .key_metadata
-        .as_ref()
-        .or(peek.replica_key_metadata.as_ref())
-        .and_then(|m| m.get("CustomKeyStoreId"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    add("customKeyStoreId", &store);
-    Event {
-        event_version: EVENT_VERSION,
-        user_identity: user_identity(ctx, call.access_key_id.as_deref()),
-        event_time: event_time(),
-        event_source: call.source.event_source(),
-        read_only: read_only(&call.event_name),
-        event_name: call.event_name,
-        aws_region: call.region,
-        source_ip_address: call.source_ip.map(|ip| ip.to_string()).unwrap_or_default(),
-        user_agent: call.user_agent,
-        error_code: error.map(|(name, _)| name.to_owned()),
-        error_message: error
-            .map(|(_, message)| message)
-            .filter(|m| !m.is_empty())
-            .map(str::to_owned),
-        request_parameters,
-        response_elements,
-        additional_event_data: (!extra.is_empty()).then_some(extra),
-        request_id: request_id.to_owned(),
-        event_id: crate::ids::request_uuid(),
-        resources: key_arns
-            .into_iter()
-            .map(|arn| Resource {
-                account_id: arn_account(&arn),
-                kind: "AWS::KMS::Key",
-                arn,
-            })
-            .collect(),
-        event_type: "AwsApiCall",
-        management_event: true,
-        recipient_account_id: ctx.map(|c| c.account_id.clone()),
-        event_category: "Management",
+        start = i + 1;
     }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_time_is_the_current_second_in_iso_8601() {
-        let format =
-            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-        for _ in 0..3 {
-            let before = time::OffsetDateTime::now_utc().unix_timestamp();
-            let text = event_time();
-            let after = time::OffsetDateTime::now_utc().unix_timestamp();
-            let parsed = time::PrimitiveDateTime::parse(&text, &format)
-                .expect("ISO 8601")
-                .assume_utc()
-                .unix_timestamp();
-            assert!(before <= parsed && parsed <= after, "{text}");
-        }
-    }
-}
+#[path = "record_tests.rs"]
+mod tests;
