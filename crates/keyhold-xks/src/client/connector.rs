@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use keyhold_core::ports::xks::{
     EkmFleetMember, HealthCheckReason, XksConnector, XksDecryptInput, XksEncryptInput,
-    XksEncryptOutput, XksFailure, XksHealth, XksKeyMetadata, XksKeyRequestMetadata,
+    XksEncryptOutput, XksFailure, XksHealth, XksKeyCall, XksKeyMetadata, XksKeyRequestMetadata,
     XksRequestMetadata, XksTarget,
 };
 use keyhold_crypto::SecretBytes;
@@ -55,16 +55,12 @@ impl XksConnector for XksClient {
         })
     }
 
-    async fn get_key_metadata(
-        &self,
-        target: &XksTarget,
-        external_key_id: &str,
-        metadata: &XksKeyRequestMetadata,
-    ) -> Result<XksKeyMetadata, XksFailure> {
+    async fn get_key_metadata(&self, call: XksKeyCall<'_>) -> Result<XksKeyMetadata, XksFailure> {
         let request = wire::GetKeyMetadataRequest {
-            request_metadata: key_metadata(metadata),
+            request_metadata: key_metadata(call.metadata),
         };
-        let answer = XksClient::get_key_metadata(self, target, external_key_id, &request).await?;
+        let answer =
+            XksClient::get_key_metadata(self, call.target, call.external_key_id, &request).await?;
         Ok(XksKeyMetadata {
             key_spec: answer.key_spec,
             key_usage: answer.key_usage,
@@ -74,13 +70,11 @@ impl XksConnector for XksClient {
 
     async fn encrypt(
         &self,
-        target: &XksTarget,
-        external_key_id: &str,
-        metadata: &XksKeyRequestMetadata,
+        call: XksKeyCall<'_>,
         input: &XksEncryptInput,
     ) -> Result<XksEncryptOutput, XksFailure> {
         let request = wire::EncryptRequest {
-            request_metadata: key_metadata(metadata),
+            request_metadata: key_metadata(call.metadata),
             plaintext: wire::B64(input.plaintext.clone()),
             encryption_algorithm: AES_GCM.to_string(),
             additional_authenticated_data: (!input.aad.is_empty())
@@ -89,7 +83,7 @@ impl XksConnector for XksClient {
                 .request_cdiv
                 .then(|| SHA_256.to_string()),
         };
-        let answer = XksClient::encrypt(self, target, external_key_id, &request).await?;
+        let answer = XksClient::encrypt(self, call.target, call.external_key_id, &request).await?;
         Ok(XksEncryptOutput {
             ciphertext: answer.ciphertext.0,
             iv: answer.initialization_vector.0,
@@ -101,13 +95,11 @@ impl XksConnector for XksClient {
 
     async fn decrypt(
         &self,
-        target: &XksTarget,
-        external_key_id: &str,
-        metadata: &XksKeyRequestMetadata,
+        call: XksKeyCall<'_>,
         input: &XksDecryptInput,
     ) -> Result<SecretBytes, XksFailure> {
         let request = wire::DecryptRequest {
-            request_metadata: key_metadata(metadata),
+            request_metadata: key_metadata(call.metadata),
             ciphertext: wire::B64(input.ciphertext.clone()),
             ciphertext_metadata: (!input.ciphertext_metadata.is_empty())
                 .then(|| wire::B64(input.ciphertext_metadata.clone())),
@@ -117,7 +109,7 @@ impl XksConnector for XksClient {
             initialization_vector: wire::B64(input.iv.clone()),
             authentication_tag: wire::B64(input.tag.clone()),
         };
-        let answer = XksClient::decrypt(self, target, external_key_id, &request).await?;
+        let answer = XksClient::decrypt(self, call.target, call.external_key_id, &request).await?;
         Ok(SecretBytes::new(answer.plaintext.0))
     }
 }
