@@ -5,24 +5,17 @@
 //! so every scenario runs in sequence inside the one test below, on one
 //! token opened through the shim.
 
+mod common;
+
 use std::path::Path;
-use std::time::Duration;
 
+use common::{ckr, open_shim_token, round_trip, ShimToken, AAD};
 use cryptoki_sys::*;
-use keyhold_pkcs11::admin::{self, SlotChoice};
-use keyhold_pkcs11::softhsm::{TestEnv, TEST_SO_PIN};
-use keyhold_pkcs11::{Ckr, Pin, Pkcs11Error, Token, TokenConfig};
-use keyhold_pkcs11_faults::{library_path, FaultFile, FILE_ENV, MODULE_ENV};
+use keyhold_pkcs11::{Ckr, Pkcs11Error, Token, TokenConfig};
+use keyhold_pkcs11_faults::FaultFile;
 
-const PIN: &str = "user-pin-1234";
 const LABEL: &str = "faults main token";
 const KEY: &str = "arn:aws:kms:eu-west-1:111122223333:key/faults";
-const AAD: &[u8] = b"context";
-
-fn ckr(e: &Pkcs11Error) -> Ckr {
-    e.ckr()
-        .unwrap_or_else(|| panic!("expected a CKR error, got {e:?}"))
-}
 
 fn function(e: &Pkcs11Error) -> &'static str {
     match e {
@@ -31,43 +24,17 @@ fn function(e: &Pkcs11Error) -> &'static str {
     }
 }
 
-/// Encrypts and decrypts back through the token.
-fn round_trip(t: &Token, what: &str) {
-    let out = t
-        .aes_gcm_encrypt(KEY, AAD, b"attack at dawn")
-        .unwrap_or_else(|e| panic!("{what}: encrypt: {e}"));
-    let back = t
-        .aes_gcm_decrypt(KEY, &out.iv, AAD, &out.ciphertext, &out.tag)
-        .unwrap_or_else(|e| panic!("{what}: decrypt: {e}"));
-    assert_eq!(back.as_slice(), b"attack at dawn", "{what}");
-}
-
 #[test]
 fn faults_through_the_shim() {
-    let Some(env) = TestEnv::get() else {
+    let Some(ShimToken {
+        shim,
+        faults,
+        cfg,
+        token: t,
+    }) = open_shim_token(LABEL)
+    else {
         return;
     };
-    let shim = library_path().expect("libkeyhold_pkcs11_faults.so next to the test binary");
-    assert!(
-        std::env::var_os(MODULE_ENV).is_none(),
-        "the shim must forward to SoftHSM"
-    );
-    let faults = FaultFile::new(env.dir().join("faults"));
-    // Before anything loads the shim, which reads it once.
-    std::env::set_var(FILE_ENV, faults.path());
-
-    admin::init_token(
-        &shim,
-        SlotChoice::FirstFree,
-        LABEL,
-        &Pin::new(TEST_SO_PIN),
-        Some(&Pin::new(PIN)),
-    )
-    .expect("init token through the shim");
-    let mut cfg = TokenConfig::new(&shim, LABEL, Pin::new(PIN));
-    cfg.pool_size = 2;
-    cfg.checkout_timeout = Duration::from_secs(2);
-    let t = Token::open(cfg.clone()).expect("open through the shim");
 
     pass_through(&t);
     fail_one_function(&t, &cfg, &faults);
@@ -83,7 +50,7 @@ fn pass_through(t: &Token) {
     let info = t.key_info(KEY).expect("key info");
     assert_eq!(info.value_len, 32);
     assert!(!info.value_readable);
-    round_trip(t, "pass-through");
+    round_trip(t, KEY, "pass-through");
     let r = t.generate_random(32).expect("random");
     assert_eq!(r.len(), 32);
     t.health_check().expect("health check");
@@ -111,7 +78,7 @@ fn fail_one_function(t: &Token, cfg: &TokenConfig, faults: &FaultFile) {
     assert_eq!(back.as_slice(), b"sealed");
 
     faults.clear().expect("clear");
-    round_trip(t, "after clearing fail C_Encrypt (same Token)");
+    round_trip(t, KEY, "after clearing fail C_Encrypt (same Token)");
 
     // Hex codes, and the code arrives as given.
     faults
@@ -149,7 +116,7 @@ fn fail_everything(t: &Token, cfg: &TokenConfig, faults: &FaultFile) {
     assert_eq!((ckr(&e), function(&e)), (Ckr::DeviceError, "C_GetSlotList"));
 
     faults.clear().expect("clear");
-    round_trip(t, "after clearing fail * (same Token)");
+    round_trip(t, KEY, "after clearing fail * (same Token)");
     t.health_check().expect("health check after fail *");
 }
 
@@ -163,16 +130,16 @@ fn session_limit(t: &Token, cfg: &TokenConfig, faults: &FaultFile) {
         (Ckr::SessionCount, "C_OpenSession")
     );
     // The existing token keeps working on the sessions it has.
-    round_trip(t, "existing token under max_sessions");
+    round_trip(t, KEY, "existing token under max_sessions");
 
     faults.set(&["max_sessions 1000"]).expect("set");
     let t2 = Token::open(cfg.clone()).expect("a high limit lets it open");
-    round_trip(&t2, "second token");
+    round_trip(&t2, KEY, "second token");
     drop(t2);
 
     faults.clear().expect("clear");
     let t3 = Token::open(cfg.clone()).expect("open after clearing");
-    round_trip(&t3, "third token");
+    round_trip(&t3, KEY, "third token");
 }
 
 type GetFunctionList = unsafe extern "C" fn(CK_FUNCTION_LIST_PTR_PTR) -> CK_RV;
@@ -298,7 +265,7 @@ fn removed_token(t: &Token, cfg: &TokenConfig, faults: &FaultFile) {
         .aes_gcm_decrypt(KEY, &sealed.iv, AAD, &sealed.ciphertext, &sealed.tag)
         .expect("token back: decrypt with the same Token");
     assert_eq!(back.as_slice(), b"before removal");
-    round_trip(t, "token back (same Token)");
+    round_trip(t, KEY, "token back (same Token)");
     let t2 = Token::open(cfg.clone()).expect("open after the token is back");
-    round_trip(&t2, "token back (new Token)");
+    round_trip(&t2, KEY, "token back (new Token)");
 }

@@ -7,20 +7,19 @@
 //! The shim's call counters and SoftHSM are per process, so the scenarios run
 //! in sequence inside one test (the module reset last).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use keyhold_pkcs11::admin::{self, SlotChoice};
-use keyhold_pkcs11::softhsm::{TestEnv, SOFTHSM_MODULE, TEST_SO_PIN};
+use common::{ckr, open_shim_token, round_trip, ShimToken, AAD, PIN};
+use keyhold_pkcs11::softhsm::SOFTHSM_MODULE;
 use keyhold_pkcs11::{Ckr, Pin, Pkcs11Error, Token, TokenConfig};
-use keyhold_pkcs11_faults::{call_count, library_path, FaultFile, FILE_ENV, MODULE_ENV};
+use keyhold_pkcs11_faults::{call_count, FaultFile, FILE_ENV};
 
-const PIN: &str = "user-pin-1234";
 const LABEL: &str = "handle cache token";
 const KEY: &str = "arn:aws:kms:eu-west-1:111122223333:key/cached";
 const OTHER: &str = "arn:aws:kms:eu-west-1:111122223333:key/other";
-const AAD: &[u8] = b"context";
 /// Set (to the token label) in the child process that replaces the key.
 const CHILD_ENV: &str = "KEYHOLD_HANDLE_CACHE_CHILD_TOKEN";
 
@@ -36,46 +35,17 @@ impl Counter {
     }
 }
 
-fn round_trip(t: &Token, label: &str, what: &str) {
-    let out = t
-        .aes_gcm_encrypt(label, AAD, b"attack at dawn")
-        .unwrap_or_else(|e| panic!("{what}: encrypt: {e}"));
-    let back = t
-        .aes_gcm_decrypt(label, &out.iv, AAD, &out.ciphertext, &out.tag)
-        .unwrap_or_else(|e| panic!("{what}: decrypt: {e}"));
-    assert_eq!(back.as_slice(), b"attack at dawn", "{what}");
-}
-
-fn ckr(e: &Pkcs11Error) -> Ckr {
-    e.ckr()
-        .unwrap_or_else(|| panic!("expected a CKR error, got {e:?}"))
-}
-
 #[test]
 fn key_handles_are_cached_and_renewed() {
-    let Some(env) = TestEnv::get() else {
+    let Some(ShimToken {
+        shim,
+        faults,
+        token: t,
+        ..
+    }) = open_shim_token(LABEL)
+    else {
         return;
     };
-    let shim = library_path().expect("libkeyhold_pkcs11_faults.so next to the test binary");
-    assert!(
-        std::env::var_os(MODULE_ENV).is_none(),
-        "shim forwards to SoftHSM"
-    );
-    let faults = FaultFile::new(env.dir().join("faults"));
-    // Before anything loads the shim, which reads it once.
-    std::env::set_var(FILE_ENV, faults.path());
-    admin::init_token(
-        &shim,
-        SlotChoice::FirstFree,
-        LABEL,
-        &Pin::new(TEST_SO_PIN),
-        Some(&Pin::new(PIN)),
-    )
-    .expect("init token through the shim");
-    let mut cfg = TokenConfig::new(&shim, LABEL, Pin::new(PIN));
-    cfg.pool_size = 2;
-    cfg.checkout_timeout = Duration::from_secs(2);
-    let t = Token::open(cfg).expect("open through the shim");
     let finds = Counter {
         shim: shim.clone(),
         function: "C_FindObjectsInit",

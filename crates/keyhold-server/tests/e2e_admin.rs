@@ -4,31 +4,12 @@
 
 mod common;
 
-use common::{client, TestServer};
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-async fn get(url: &str) -> (u16, String) {
-    let resp = reqwest::get(url).await.expect("GET");
-    let status = resp.status().as_u16();
-    (status, resp.text().await.expect("body"))
-}
-
-/// The value of the sample line `name{labels}` in `text`, if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
+use common::admin::{get, sample, start_with_admin};
+use common::client;
 
 #[tokio::test]
 async fn health_and_metrics_count_what_the_sdk_did() {
-    let port = free_port();
-    let admin = format!("http://127.0.0.1:{port}");
-    let server = TestServer::start_with(&["--admin-listen", &format!("127.0.0.1:{port}")]);
+    let (server, admin) = start_with_admin(&[]);
     assert_eq!(get(&format!("{admin}/livez")).await.0, 200);
     assert_eq!(get(&format!("{admin}/readyz")).await.0, 200);
 

@@ -16,33 +16,16 @@ use aws_sdk_kms::types::{ConnectionErrorCodeType as Code, ConnectionStateType as
 use keyhold_xks::testing::{Behaviour, CertMode, FakeProxyOptions, FakeXksProxy};
 use serde_json::Value;
 
+use common::admin::{get, sample, start_with_admin, AdminListener};
 use common::{client, TestServer};
 use custom_key_stores_common::{credential, reconnect, wait_final, write_config, HOST};
 
 const PATH: &str = "/example/kms/xks/v1";
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-async fn get(url: &str) -> (u16, String) {
-    let resp = reqwest::get(url).await.expect("GET");
-    let status = resp.status().as_u16();
-    (status, resp.text().await.expect("body"))
-}
-
 async fn diagnostics(admin: &str, id: &str) -> Value {
     let (status, body) = get(&format!("{admin}/custom-key-stores/{id}/diagnostics")).await;
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).expect("JSON")
-}
-
-/// The value of the sample `series` (name and labels exactly) in an exposition `text`.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// `keyhold custom-key-stores diagnose <args>`: (success, stdout, stderr).
@@ -98,11 +81,7 @@ async fn xks_causes_fixes_and_per_store_metrics() {
             .to_string()
     };
     let cfg = route(good.addr().to_string());
-    let port = free_port();
-    let admin = format!("http://127.0.0.1:{port}");
-    let listen = format!("127.0.0.1:{port}");
-    let mut server =
-        TestServer::start_with(&["--test-mode", "--config", &cfg, "--admin-listen", &listen]);
+    let (mut server, admin) = start_with_admin(&["--test-mode", "--config", &cfg]);
     let kms = client(&server);
     let id = kms
         .create_custom_key_store()
@@ -348,10 +327,7 @@ async fn cloudhsm_wrong_kmsuser_password_names_c_login_and_the_fix() {
     let cfg = tmp.path().join("keyhold.toml");
     std::fs::write(&cfg, "[cloudhsm]\nenabled = true\nfault_injection = true\n").expect("config");
     let cfg = cfg.display().to_string();
-    let port = free_port();
-    let admin = format!("http://127.0.0.1:{port}");
-    let listen = format!("127.0.0.1:{port}");
-    let s = TestServer::start_with(&["--test-mode", "--config", &cfg, "--admin-listen", &listen]);
+    let (s, admin) = start_with_admin(&["--test-mode", "--config", &cfg]);
     let kms = client(&s);
     let (store, cluster) =
         cloudhsm_common::connected_store(&s, &kms, ["subnet-5a5a5a5a", "subnet-5b5b5b5b"]).await;
@@ -476,17 +452,17 @@ async fn every_node_sharing_postgresql_reports_the_same_attempts() {
             admin,
         ])
     };
-    let (pa, pb) = (free_port(), free_port());
-    let a = node(&format!("127.0.0.1:{pa}"));
-    let b = node(&format!("127.0.0.1:{pb}"));
+    let (la, lb) = (AdminListener::free(), AdminListener::free());
+    let a = node(&la.listen);
+    let b = node(&lb.listen);
     let kms = client(&a);
     let store = custom_key_stores_common::create_hsm(&kms, "shared-diagnostics", cluster).await;
     // The bound token does not exist: the connection fails for real.
     let (state, code) = connect_and_wait(&kms, &store).await;
     assert_eq!(state, State::Failed);
     let code = code.expect("code");
-    let from_a = diagnostics(&format!("http://127.0.0.1:{pa}"), &store).await;
-    let from_b = diagnostics(&format!("http://127.0.0.1:{pb}"), &store).await;
+    let from_a = diagnostics(&la.url, &store).await;
+    let from_b = diagnostics(&lb.url, &store).await;
     assert_eq!(from_a["Attempts"], from_b["Attempts"]);
     let attempt = &from_b["Attempts"][0];
     assert_eq!(attempt["ConnectionErrorCode"], code.as_str());

@@ -6,17 +6,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use common::*;
 use keyhold_pkcs11::admin::{self, SlotChoice};
 use keyhold_pkcs11::softhsm::TEST_SO_PIN;
 use keyhold_pkcs11::Pin;
 use keyhold_pkcs11_faults::{call_count, library_path};
 use keyhold_xks::wire::{DecryptRequest, EncryptRequest, B64};
-use keyhold_xks::{XksClient, XksClientConfig};
-use keyhold_xks_proxy::backend::pkcs11::Pkcs11Backend;
-use keyhold_xks_proxy::config::{BackendConfig, Config};
+use keyhold_xks_proxy::config::Config;
 use keyhold_xks_proxy::ProxyServer;
 
 #[tokio::test]
@@ -41,33 +37,13 @@ async fn a_key_is_looked_up_once_per_token_not_per_request() {
     let path = dir.path().join("proxy.toml");
     std::fs::write(&path, &text).expect("write config");
     let config = Config::parse(&text).expect("valid config");
-    let Some(BackendConfig::Pkcs11(hsm)) = config.backends.get("hsm") else {
-        panic!("pkcs11 backend configured");
-    };
     // Created through another Token (as by the CLI): the server's own has nothing cached.
-    Pkcs11Backend::new("hsm", hsm)
-        .expect("backend")
+    hsm_backend(&config)
         .create_key("k1")
         .expect("create token key");
     let server = ProxyServer::start(config, Some(path)).await.expect("start");
-    let mut connect_to = BTreeMap::new();
-    connect_to.insert(HOST.to_string(), server.local_addr.to_string());
-    let client = XksClient::new(XksClientConfig {
-        extra_ca_files: vec![pki.ca_pem.clone()],
-        use_system_roots: false,
-        connect_to,
-        timeout_ms: 5000,
-        ..Default::default()
-    })
-    .expect("client");
-    let t = keyhold_core::ports::xks::XksTarget {
-        uri_endpoint: format!("https://{HOST}"),
-        uri_path: "/hsm/kms/xks/v1".to_string(),
-        connectivity: keyhold_core::ports::xks::XksConnectivity::PublicEndpoint,
-        access_key_id: AKID_1.to_string(),
-        secret_access_key: keyhold_crypto::SecretBytes::from_slice(SECRET_1.as_bytes()),
-        region: REGION.to_string(),
-    };
+    let client = xks_client_for(&pki, server.local_addr, 5000);
+    let t = xks_target("/hsm", AKID_1, SECRET_1);
     let count = |f: &str| call_count(&shim, f).expect("shim counter");
     let encrypt = EncryptRequest {
         request_metadata: meta("Encrypt"),

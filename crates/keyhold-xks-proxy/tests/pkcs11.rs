@@ -2,14 +2,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use common::*;
 use keyhold_core::ports::xks::{HealthCheckReason, XksConnector, XksFailure, XksRequestMetadata};
 use keyhold_xks::wire::{DecryptRequest, EncryptRequest, GetKeyMetadataRequest, B64};
-use keyhold_xks::{XksClient, XksClientConfig};
-use keyhold_xks_proxy::backend::pkcs11::{Pkcs11Backend, HEALTH_KEY_LABEL};
-use keyhold_xks_proxy::config::{BackendConfig, Config};
+use keyhold_xks_proxy::backend::pkcs11::HEALTH_KEY_LABEL;
+use keyhold_xks_proxy::config::Config;
 use keyhold_xks_proxy::envelope::cdiv;
 use keyhold_xks_proxy::ProxyServer;
 
@@ -72,34 +69,15 @@ secret = "{SECRET_1}"
         key = pki.key.display(),
     );
     let config = Config::parse(&text).expect("valid config");
-    let Some(BackendConfig::Pkcs11(hsm)) = config.backends.get("hsm") else {
-        panic!("pkcs11 backend configured");
-    };
-    let admin = Pkcs11Backend::new("hsm", hsm).expect("backend");
+    let admin = hsm_backend(&config);
     for k in ["k1", "kdis"] {
         admin.create_key(k).expect("create token key");
     }
     assert!(admin.create_key("k1").is_err(), "labels are unique");
     let server = ProxyServer::start(config, None).await.expect("start");
 
-    let mut connect_to = BTreeMap::new();
-    connect_to.insert(HOST.to_string(), server.local_addr.to_string());
-    let client = XksClient::new(XksClientConfig {
-        extra_ca_files: vec![pki.ca_pem.clone()],
-        use_system_roots: false,
-        connect_to,
-        timeout_ms: 5000,
-        ..Default::default()
-    })
-    .expect("client");
-    let target = |prefix: &str| keyhold_core::ports::xks::XksTarget {
-        uri_endpoint: format!("https://{HOST}"),
-        uri_path: format!("{prefix}/kms/xks/v1"),
-        connectivity: keyhold_core::ports::xks::XksConnectivity::PublicEndpoint,
-        access_key_id: AKID_1.to_string(),
-        secret_access_key: keyhold_crypto::SecretBytes::from_slice(SECRET_1.as_bytes()),
-        region: REGION.to_string(),
-    };
+    let client = xks_client_for(&pki, server.local_addr, 5000);
+    let target = |prefix: &str| xks_target(prefix, AKID_1, SECRET_1);
     let t = target("/hsm");
 
     let health = client
@@ -221,10 +199,7 @@ async fn health_checks_do_not_change_the_token() {
         "pool_size = 2",
     );
     let config = Config::parse(&text).expect("valid config");
-    let Some(BackendConfig::Pkcs11(hsm)) = config.backends.get("hsm") else {
-        panic!("pkcs11 backend configured");
-    };
-    let admin = Pkcs11Backend::new("hsm", hsm).expect("backend");
+    let admin = hsm_backend(&config);
     admin.create_key("k1").expect("create token key");
     // The test's own view of the token, through the crate's PKCS#11 layer.
     let view = keyhold_pkcs11::Token::open(token_cfg).expect("open token");
@@ -235,24 +210,8 @@ async fn health_checks_do_not_change_the_token() {
     );
 
     let server = ProxyServer::start(config, None).await.expect("start");
-    let mut connect_to = BTreeMap::new();
-    connect_to.insert(HOST.to_string(), server.local_addr.to_string());
-    let client = XksClient::new(XksClientConfig {
-        extra_ca_files: vec![pki.ca_pem.clone()],
-        use_system_roots: false,
-        connect_to,
-        timeout_ms: 5000,
-        ..Default::default()
-    })
-    .expect("client");
-    let t = keyhold_core::ports::xks::XksTarget {
-        uri_endpoint: format!("https://{HOST}"),
-        uri_path: "/hsm/kms/xks/v1".to_string(),
-        connectivity: keyhold_core::ports::xks::XksConnectivity::PublicEndpoint,
-        access_key_id: AKID_1.to_string(),
-        secret_access_key: keyhold_crypto::SecretBytes::from_slice(SECRET_1.as_bytes()),
-        region: REGION.to_string(),
-    };
+    let client = xks_client_for(&pki, server.local_addr, 5000);
+    let t = xks_target("/hsm", AKID_1, SECRET_1);
     for reason in [
         HealthCheckReason::Connect,
         HealthCheckReason::Periodic,

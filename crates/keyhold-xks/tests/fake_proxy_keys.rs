@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use keyhold_core::ports::xks::{
-    XksConnectivity, XksConnector, XksDecryptInput, XksEncryptInput, XksFailure,
-    XksKeyRequestMetadata, XksTarget,
+    XksConnectivity, XksConnector, XksDecryptInput, XksEncryptInput, XksEncryptOutput, XksFailure,
+    XksKeyCall, XksKeyMetadata, XksKeyRequestMetadata, XksTarget,
 };
 use keyhold_crypto::SecretBytes;
 use keyhold_xks::testing::{cdiv, Behaviour, FakeProxyOptions, FakeXksProxy, CIPHERTEXT_METADATA};
@@ -47,11 +47,40 @@ fn md(operation: &str) -> XksKeyRequestMetadata {
     }
 }
 
+/// GetKeyMetadata of `key` through the connector, as at CreateKey.
+async fn key_metadata(
+    client: &XksClient,
+    target: &XksTarget,
+    key: &str,
+) -> Result<XksKeyMetadata, XksFailure> {
+    XksConnector::get_key_metadata(client, XksKeyCall::new(target, key, &md("CreateKey"))).await
+}
+
+/// Encrypt under `key` through the connector, as KMS's Encrypt.
+async fn encrypt(
+    client: &XksClient,
+    target: &XksTarget,
+    key: &str,
+    input: &XksEncryptInput,
+) -> Result<XksEncryptOutput, XksFailure> {
+    XksConnector::encrypt(client, XksKeyCall::new(target, key, &md("Encrypt")), input).await
+}
+
+/// Decrypt under `key` through the connector, as KMS's Decrypt.
+async fn decrypt(
+    client: &XksClient,
+    target: &XksTarget,
+    key: &str,
+    input: &XksDecryptInput,
+) -> Result<SecretBytes, XksFailure> {
+    XksConnector::decrypt(client, XksKeyCall::new(target, key, &md("Decrypt")), input).await
+}
+
 #[tokio::test]
 async fn metadata_encrypt_decrypt_round_trip() {
     let (proxy, client, target, _dir) = setup().await;
     proxy.add_key("k1");
-    let m = XksConnector::get_key_metadata(&client, &target, "k1", &md("CreateKey"))
+    let m = key_metadata(&client, &target, "k1")
         .await
         .expect("metadata");
     assert_eq!(m.key_spec, "AES_256");
@@ -63,7 +92,7 @@ async fn metadata_encrypt_decrypt_round_trip() {
         aad: b"header and context".to_vec(),
         request_cdiv: true,
     };
-    let out = XksConnector::encrypt(&client, &target, "k1", &md("Encrypt"), &input)
+    let out = encrypt(&client, &target, "k1", &input)
         .await
         .expect("encrypt");
     assert_eq!(out.ciphertext.len(), input.plaintext.len());
@@ -99,7 +128,7 @@ async fn metadata_encrypt_decrypt_round_trip() {
         ciphertext_metadata: out.ciphertext_metadata.clone(),
         aad: input.aad.clone(),
     };
-    let plain = XksConnector::decrypt(&client, &target, "k1", &md("Decrypt"), &dec)
+    let plain = decrypt(&client, &target, "k1", &dec)
         .await
         .expect("decrypt");
     assert_eq!(plain.expose(), input.plaintext.as_slice());
@@ -123,14 +152,14 @@ async fn metadata_encrypt_decrypt_round_trip() {
     bad.push(d);
     for d in bad {
         assert_eq!(
-            XksConnector::decrypt(&client, &target, "k1", &md("Decrypt"), &d).await,
+            decrypt(&client, &target, "k1", &d).await,
             Err(XksFailure::InvalidCiphertext)
         );
     }
 
     // Integrity value twists.
     proxy.set_behaviour(Behaviour::WrongCdiv);
-    let out2 = XksConnector::encrypt(&client, &target, "k1", &md("Encrypt"), &input)
+    let out2 = encrypt(&client, &target, "k1", &input)
         .await
         .expect("encrypt");
     assert_ne!(
@@ -144,7 +173,7 @@ async fn metadata_encrypt_decrypt_round_trip() {
         ))
     );
     proxy.set_behaviour(Behaviour::NoCdiv);
-    let out3 = XksConnector::encrypt(&client, &target, "k1", &md("Encrypt"), &input)
+    let out3 = encrypt(&client, &target, "k1", &input)
         .await
         .expect("encrypt");
     assert_eq!(out3.cdiv, None);
@@ -159,39 +188,31 @@ async fn key_level_errors() {
         request_cdiv: false,
     };
     assert_eq!(
-        XksConnector::get_key_metadata(&client, &target, "missing", &md("CreateKey"))
-            .await
-            .err(),
+        key_metadata(&client, &target, "missing").await.err(),
         Some(XksFailure::KeyNotFound)
     );
     assert_eq!(
-        XksConnector::encrypt(&client, &target, "missing", &md("Encrypt"), &input)
-            .await
-            .err(),
+        encrypt(&client, &target, "missing", &input).await.err(),
         Some(XksFailure::KeyNotFound)
     );
     proxy.add_key("k2");
     proxy.set_key_enabled("k2", false);
-    let m = XksConnector::get_key_metadata(&client, &target, "k2", &md("CreateKey"))
+    let m = key_metadata(&client, &target, "k2")
         .await
         .expect("metadata");
     assert_eq!(m.key_status, "DISABLED");
     assert_eq!(
-        XksConnector::encrypt(&client, &target, "k2", &md("Encrypt"), &input)
-            .await
-            .err(),
+        encrypt(&client, &target, "k2", &input).await.err(),
         Some(XksFailure::KeyInvalidState)
     );
     proxy.set_key_enabled("k2", true);
     proxy.set_key_metadata("k2", "AES_256", &["DECRYPT"]);
     assert_eq!(
-        XksConnector::encrypt(&client, &target, "k2", &md("Encrypt"), &input)
-            .await
-            .err(),
+        encrypt(&client, &target, "k2", &input).await.err(),
         Some(XksFailure::KeyInvalidUsage)
     );
     proxy.set_key_metadata("k2", "AES_256", &["ENCRYPT", "DECRYPT"]);
-    let out = XksConnector::encrypt(&client, &target, "k2", &md("Encrypt"), &input)
+    let out = encrypt(&client, &target, "k2", &input)
         .await
         .expect("encrypt");
     assert_eq!(out.cdiv, None, "not asked for");

@@ -17,7 +17,7 @@ use keyhold_crypto::SecretBytes;
 
 use crate::ports::xks::{
     HealthCheckReason, XksCallObserver, XksConnector, XksDecryptInput, XksEncryptInput,
-    XksEncryptOutput, XksFailure, XksHealth, XksKeyMetadata, XksKeyRequestMetadata, XksOperation,
+    XksEncryptOutput, XksFailure, XksHealth, XksKeyCall, XksKeyMetadata, XksOperation,
     XksRequestMetadata, XksTarget,
 };
 
@@ -114,19 +114,11 @@ impl XksConnector for ObservedXks {
         r
     }
 
-    async fn get_key_metadata(
-        &self,
-        target: &XksTarget,
-        external_key_id: &str,
-        metadata: &XksKeyRequestMetadata,
-    ) -> Result<XksKeyMetadata, XksFailure> {
+    async fn get_key_metadata(&self, call: XksKeyCall<'_>) -> Result<XksKeyMetadata, XksFailure> {
         let started = Instant::now();
-        let r = self
-            .inner
-            .get_key_metadata(target, external_key_id, metadata)
-            .await;
+        let r = self.inner.get_key_metadata(call).await;
         self.report(
-            self.store_of(target),
+            self.store_of(call.target),
             XksOperation::GetKeyMetadata,
             started,
             &r,
@@ -136,33 +128,33 @@ impl XksConnector for ObservedXks {
 
     async fn encrypt(
         &self,
-        target: &XksTarget,
-        external_key_id: &str,
-        metadata: &XksKeyRequestMetadata,
+        call: XksKeyCall<'_>,
         input: &XksEncryptInput,
     ) -> Result<XksEncryptOutput, XksFailure> {
         let started = Instant::now();
-        let r = self
-            .inner
-            .encrypt(target, external_key_id, metadata, input)
-            .await;
-        self.report(self.store_of(target), XksOperation::Encrypt, started, &r);
+        let r = self.inner.encrypt(call, input).await;
+        self.report(
+            self.store_of(call.target),
+            XksOperation::Encrypt,
+            started,
+            &r,
+        );
         r
     }
 
     async fn decrypt(
         &self,
-        target: &XksTarget,
-        external_key_id: &str,
-        metadata: &XksKeyRequestMetadata,
+        call: XksKeyCall<'_>,
         input: &XksDecryptInput,
     ) -> Result<SecretBytes, XksFailure> {
         let started = Instant::now();
-        let r = self
-            .inner
-            .decrypt(target, external_key_id, metadata, input)
-            .await;
-        self.report(self.store_of(target), XksOperation::Decrypt, started, &r);
+        let r = self.inner.decrypt(call, input).await;
+        self.report(
+            self.store_of(call.target),
+            XksOperation::Decrypt,
+            started,
+            &r,
+        );
         r
     }
 }
@@ -173,7 +165,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::ports::xks::{XksConnectivity, XksFailure};
+    use crate::ports::xks::{XksConnectivity, XksFailure, XksKeyRequestMetadata};
 
     /// Fails every call: the observer must see the failure's class under the right store.
     struct Refusing;
@@ -233,7 +225,9 @@ mod tests {
             kms_operation: "Encrypt".into(),
             kms_request_id: "r".into(),
         };
-        let _ = o.encrypt(&target("AKIDTWO"), "k", &md, &input).await;
+        let _ = o
+            .encrypt(XksKeyCall::new(&target("AKIDTWO"), "k", &md), &input)
+            .await;
         let health = XksRequestMetadata {
             aws_principal_arn: md.aws_principal_arn.clone(),
             kms_request_id: "r".into(),
@@ -243,7 +237,9 @@ mod tests {
             .get_health_status(&target("AKIDONE"), HealthCheckReason::Connect, &health)
             .await;
         // An unknown target (CreateCustomKeyStore's probe) is not counted.
-        let _ = o.encrypt(&target("AKIDNONE"), "k", &md, &input).await;
+        let _ = o
+            .encrypt(XksKeyCall::new(&target("AKIDNONE"), "k", &md), &input)
+            .await;
         let seen = seen.0.lock().map(|v| v.clone()).unwrap_or_default();
         assert_eq!(
             seen,

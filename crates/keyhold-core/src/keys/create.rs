@@ -13,7 +13,7 @@ use super::{default_key_policy, new_material_id, KeyDoc, Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::custom_key_stores::LoadedStore;
 use crate::error::{KmsError, KmsResult};
-use crate::ports::xks::{msg, XksKeyRequestMetadata};
+use crate::ports::xks::{msg, XksKeyCall, XksKeyRequestMetadata};
 use crate::ports::{StoreError, StoredKey, UniqueClaim};
 
 /// The metadata store's claim scope making an `XksKeyId` unique within its key store.
@@ -300,7 +300,7 @@ impl Keys {
         let answer = self
             .custom_key_stores
             .connector()
-            .get_key_metadata(&target, xks_key_id, &metadata)
+            .get_key_metadata(XksKeyCall::new(&target, xks_key_id, &metadata))
             .await
             .map_err(|f| {
                 tracing::warn!(custom_key_store_id = %store_id, failure = %f, "GetKeyMetadata failed during CreateKey");

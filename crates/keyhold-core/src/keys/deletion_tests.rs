@@ -1,37 +1,16 @@
 //! Unit tests of scheduled key deletion over the in-memory store: the deletion-due index
 //! entry is written and removed with the key, and the sweep finds due keys through it.
 
-use std::sync::Arc;
-
-use keyhold_crypto::RootKey;
 use keyhold_kms_model::enums::KeyState;
 use keyhold_kms_model::shapes::{
-    CancelKeyDeletionRequest, CreateKeyRequest, DescribeKeyRequest, ScheduleKeyDeletionRequest,
+    CancelKeyDeletionRequest, DescribeKeyRequest, ScheduleKeyDeletionRequest,
 };
 
+use super::test_fixture::{create, fixture_at, memory_kms, Fixture, ACCOUNT, REGION};
 use super::DELETION_DUE_INDEX;
 use crate::ports::memory::MemoryStore;
 use crate::ports::{IndexHit, IndexOwner, MetadataStore};
 use crate::{Kms, RequestContext};
-
-const ACCT: &str = "111122223333";
-const REGION: &str = "us-east-1";
-
-fn kms() -> (Kms, Arc<MemoryStore>, RequestContext) {
-    let store = Arc::new(MemoryStore::new());
-    let root = Arc::new(RootKey::new(&[7u8; 32]).expect("root key"));
-    let kms = Kms::new(store.clone(), root);
-    (kms, store, RequestContext::new(ACCT, REGION, "req-1"))
-}
-
-async fn create(kms: &Kms, ctx: &RequestContext) -> String {
-    let made = kms
-        .keys
-        .create_key(ctx, CreateKeyRequest::default())
-        .await
-        .expect("create");
-    made.key_metadata.expect("metadata").key_id
-}
 
 async fn schedule(kms: &Kms, ctx: &RequestContext, key_id: &str, days: i32) {
     let req = ScheduleKeyDeletionRequest {
@@ -53,7 +32,7 @@ async fn index(store: &MemoryStore) -> Vec<IndexHit> {
 
 fn owner(key_id: &str) -> IndexOwner {
     IndexOwner::Key {
-        account_id: ACCT.into(),
+        account_id: ACCOUNT.into(),
         region: REGION.into(),
         key_id: key_id.into(),
     }
@@ -61,14 +40,14 @@ fn owner(key_id: &str) -> IndexOwner {
 
 #[tokio::test]
 async fn schedule_indexes_and_cancel_unindexes_in_the_key_write() {
-    let (kms, store, ctx) = kms();
+    let (kms, store, ctx) = memory_kms();
     let key = create(&kms, &ctx).await;
     assert!(index(&store).await.is_empty());
     schedule(&kms, &ctx, &key, 7).await;
     let hits = index(&store).await;
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].owner, owner(&key));
-    let row = store.get_key(ACCT, REGION, &key).await.expect("get");
+    let row = store.get_key(ACCOUNT, REGION, &key).await.expect("get");
     let doc: super::KeyDoc = serde_json::from_str(&row.expect("row").doc).expect("doc");
     let due_ms = (doc.deletion_date.expect("date") * 1000.0) as i64;
     assert_eq!(hits[0].value, format!("{due_ms:015}"));
@@ -90,7 +69,7 @@ async fn schedule_indexes_and_cancel_unindexes_in_the_key_write() {
 
 #[tokio::test]
 async fn sweep_completes_due_deletions_through_the_index() {
-    let (kms, store, ctx) = kms();
+    let (kms, store, ctx) = memory_kms();
     let (a, b, kept) = (
         create(&kms, &ctx).await,
         create(&kms, &ctx).await,
@@ -111,7 +90,7 @@ async fn sweep_completes_due_deletions_through_the_index() {
     );
     assert!(index(&store).await.is_empty());
     for gone in [&a, &b] {
-        assert_eq!(store.get_key(ACCT, REGION, gone).await.ok(), Some(None));
+        assert_eq!(store.get_key(ACCOUNT, REGION, gone).await.ok(), Some(None));
     }
     let described = kms
         .keys
@@ -132,13 +111,13 @@ async fn sweep_completes_due_deletions_through_the_index() {
 
 #[tokio::test]
 async fn sweep_completes_only_what_is_due() {
-    let (kms, store, ctx) = kms();
+    let (kms, store, ctx) = memory_kms();
     let (due, later) = (create(&kms, &ctx).await, create(&kms, &ctx).await);
     schedule(&kms, &ctx, &due, 7).await;
     schedule(&kms, &ctx, &later, 7).await;
     // Move one key's due time into the past, as time passing would.
     let mut row = store
-        .get_key(ACCT, REGION, &due)
+        .get_key(ACCOUNT, REGION, &due)
         .await
         .expect("get")
         .expect("row");
@@ -152,7 +131,7 @@ async fn sweep_completes_only_what_is_due() {
         kms.keys.complete_pending_deletions(false).await.ok(),
         Some(1)
     );
-    assert_eq!(store.get_key(ACCT, REGION, &due).await.ok(), Some(None));
+    assert_eq!(store.get_key(ACCOUNT, REGION, &due).await.ok(), Some(None));
     let hits = index(&store).await;
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].owner, owner(&later));
@@ -160,24 +139,18 @@ async fn sweep_completes_only_what_is_due() {
 
 #[tokio::test]
 async fn a_scheduled_key_becomes_due_only_when_the_clock_passes_its_window() {
-    use crate::custom_key_stores::{CustomKeyStoreSettings, UnconfiguredXks};
-    use crate::ports::clock::ManualClock;
     use std::time::Duration;
 
-    let store = Arc::new(MemoryStore::new());
-    let root = Arc::new(RootKey::new(&[7u8; 32]).expect("root key"));
-    let clock = Arc::new(ManualClock::at_millis(1_700_000_000_123));
-    let kms = Kms::with_clock(
-        store.clone(),
-        root,
-        Arc::new(UnconfiguredXks),
-        CustomKeyStoreSettings::default(),
-        clock.clone(),
-    );
-    let ctx = RequestContext::new(ACCT, REGION, "req-1");
+    let Fixture {
+        kms,
+        store,
+        clock,
+        ctx,
+        ..
+    } = fixture_at(1_700_000_000_123);
     let key = create(&kms, &ctx).await;
     schedule(&kms, &ctx, &key, 7).await;
-    let row = store.get_key(ACCT, REGION, &key).await.expect("get");
+    let row = store.get_key(ACCOUNT, REGION, &key).await.expect("get");
     let doc: super::KeyDoc = serde_json::from_str(&row.expect("row").doc).expect("doc");
     // The dates come from the clock: created now, due exactly seven days later.
     assert_eq!(doc.creation_date, 1_700_000_000.123);
@@ -191,7 +164,7 @@ async fn a_scheduled_key_becomes_due_only_when_the_clock_passes_its_window() {
     );
     assert_eq!(
         store
-            .get_key(ACCT, REGION, &key)
+            .get_key(ACCOUNT, REGION, &key)
             .await
             .ok()
             .map(|r| r.is_some()),
@@ -202,7 +175,7 @@ async fn a_scheduled_key_becomes_due_only_when_the_clock_passes_its_window() {
         kms.keys.complete_pending_deletions(false).await.ok(),
         Some(1)
     );
-    assert_eq!(store.get_key(ACCT, REGION, &key).await.ok(), Some(None));
+    assert_eq!(store.get_key(ACCOUNT, REGION, &key).await.ok(), Some(None));
     assert!(index(&store).await.is_empty());
 }
 
@@ -210,7 +183,7 @@ async fn a_scheduled_key_becomes_due_only_when_the_clock_passes_its_window() {
 async fn grants_go_with_their_key() {
     use keyhold_kms_model::enums::GrantOperation;
     use keyhold_kms_model::shapes::{CreateGrantRequest, ListRetirableGrantsRequest};
-    let (kms, store, ctx) = kms();
+    let (kms, store, ctx) = memory_kms();
     let key = create(&kms, &ctx).await;
     let other = create(&kms, &ctx).await;
     for k in [&key, &other] {
@@ -219,8 +192,8 @@ async fn grants_go_with_their_key() {
                 &ctx,
                 CreateGrantRequest {
                     key_id: k.clone(),
-                    grantee_principal: format!("arn:aws:iam::{ACCT}:role/app"),
-                    retiring_principal: Some(format!("arn:aws:iam::{ACCT}:role/ops")),
+                    grantee_principal: format!("arn:aws:iam::{ACCOUNT}:role/app"),
+                    retiring_principal: Some(format!("arn:aws:iam::{ACCOUNT}:role/ops")),
                     operations: vec![GrantOperation::Encrypt],
                     ..Default::default()
                 },
@@ -229,7 +202,7 @@ async fn grants_go_with_their_key() {
             .expect("grant");
     }
     let retirable = || ListRetirableGrantsRequest {
-        retiring_principal: format!("arn:aws:iam::{ACCT}:role/ops"),
+        retiring_principal: format!("arn:aws:iam::{ACCOUNT}:role/ops"),
         ..Default::default()
     };
     let before = kms
@@ -253,7 +226,7 @@ async fn grants_go_with_their_key() {
         .unwrap_or_default()
         .ends_with(&other));
     let docs = store
-        .list_documents(super::GRANT_KIND, ACCT, REGION, None, 100)
+        .list_documents(super::GRANT_KIND, ACCOUNT, REGION, None, 100)
         .await
         .unwrap();
     assert_eq!(docs.len(), 1, "the deleted key's grant document is gone");

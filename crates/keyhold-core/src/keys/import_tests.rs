@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyhold_crypto::asym::{self, OaepAlgorithm};
-use keyhold_crypto::{keywrap, RootKey};
+use keyhold_crypto::keywrap;
 use keyhold_kms_model::enums::{
     AlgorithmSpec, ExpirationModelType, ImportState, ImportType, IncludeKeyMaterial,
     KeyMaterialState, KeyState, OriginType, WrappingKeySpec,
@@ -24,45 +24,14 @@ use keyhold_kms_model::shapes::{
 use keyhold_kms_model::{Blob, Exception, Timestamp};
 
 use super::import_token;
+use super::test_fixture::{fixture, Fixture};
 use super::MATERIAL_EXPIRY_INDEX;
-use crate::custom_key_stores::{CustomKeyStoreSettings, UnconfiguredXks};
-use crate::ports::clock::{Clock, ManualClock};
+use crate::ports::clock::Clock;
 use crate::ports::memory::MemoryStore;
 use crate::ports::MetadataStore;
-use crate::{Kms, KmsResult, RequestContext};
+use crate::KmsResult;
 
 const HOUR: Duration = Duration::from_secs(3_600);
-
-/// A `Kms` over the in-memory store and a manual clock; requests are made as `ctx` (tests of
-/// multi-Region keys change its Region).
-pub(super) struct Fixture {
-    pub(super) kms: Kms,
-    pub(super) store: Arc<MemoryStore>,
-    pub(super) clock: Arc<ManualClock>,
-    pub(super) root: Arc<RootKey>,
-    pub(super) ctx: RequestContext,
-}
-
-pub(super) fn fixture() -> Fixture {
-    let store = Arc::new(MemoryStore::new());
-    let root = Arc::new(RootKey::new(&[9u8; 32]).expect("root key"));
-    let clock = Arc::new(ManualClock::at_millis(1_700_000_000_000));
-    let kms = Kms::with_clock(
-        store.clone(),
-        root.clone(),
-        Arc::new(UnconfiguredXks),
-        CustomKeyStoreSettings::default(),
-        clock.clone(),
-    );
-    let ctx = RequestContext::new("111122223333", "us-east-1", "req-1");
-    Fixture {
-        kms,
-        store,
-        clock,
-        root,
-        ctx,
-    }
-}
 
 impl Fixture {
     pub(super) async fn create_external(&self) -> String {

@@ -2,42 +2,25 @@
 //! two Keyhold nodes sharing a database: a change made through a node is seen by that node
 //! at once, and by the other once its staleness bound (the TTL) has passed, never later.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use keyhold_crypto::RootKey;
 use keyhold_kms_model::shapes::{
-    CreateKeyRequest, DisableKeyRequest, EnableKeyRequest, EncryptRequest,
-    ScheduleKeyDeletionRequest,
+    DisableKeyRequest, EnableKeyRequest, EncryptRequest, ScheduleKeyDeletionRequest,
 };
 use keyhold_kms_model::{Blob, Exception};
 
-use crate::ports::memory::MemoryStore;
+use super::test_fixture::{context, create, store_and_root};
 use crate::{Kms, RequestContext};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
 /// Two nodes on one store, the second with a key cache of `ttl`.
 fn two_nodes(ttl: Duration) -> (Kms, Kms, RequestContext) {
-    let store = Arc::new(MemoryStore::new());
-    let root = Arc::new(RootKey::new(&[7u8; 32]).expect("root key"));
+    let (store, root) = store_and_root();
     let a = Kms::new(store.clone(), root.clone());
     let b = Kms::new(store, root);
     b.set_key_cache_ttl(ttl);
-    (
-        a,
-        b,
-        RequestContext::new("111122223333", "us-east-1", "req-1"),
-    )
-}
-
-async fn create(kms: &Kms, ctx: &RequestContext) -> String {
-    let made = kms
-        .keys
-        .create_key(ctx, CreateKeyRequest::default())
-        .await
-        .expect("create");
-    made.key_metadata.expect("metadata").key_id
+    (a, b, context())
 }
 
 /// Encrypts under `key_id`; `Err` holds the exception.

@@ -76,6 +76,8 @@ mod rotation_tests;
 mod seeded;
 pub mod specs;
 pub mod states;
+#[cfg(test)]
+mod test_fixture;
 mod throttle;
 mod xks;
 

@@ -11,11 +11,12 @@ use keyhold_kms_model::shapes::{
 };
 use keyhold_kms_model::Exception;
 
-use super::import_tests::{fixture, refused, Fixture};
+use super::import_tests::refused;
 use super::manage::MaterialChange;
 use super::multi_region_sync::REPLICA_SYNC_INDEX;
 use super::rotation::AutoRotation;
 use super::states::KeyOperationFamily;
+use super::test_fixture::{fixture, Fixture};
 use super::KeyDoc;
 use crate::ports::MetadataStore;
 

@@ -5,18 +5,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyhold_crypto::RootKey;
 use keyhold_kms_model::enums::{IncludeKeyMaterial, KeyMaterialState, RotationType};
 use keyhold_kms_model::shapes::{
-    CancelKeyDeletionRequest, CreateKeyRequest, DecryptRequest, DescribeKeyRequest,
-    DisableKeyRequest, DisableKeyRotationRequest, EnableKeyRequest, EnableKeyRotationRequest,
-    EncryptRequest, GetKeyRotationStatusRequest, ListKeyRotationsRequest, RotateKeyOnDemandRequest,
+    CancelKeyDeletionRequest, DecryptRequest, DescribeKeyRequest, DisableKeyRequest,
+    DisableKeyRotationRequest, EnableKeyRequest, EnableKeyRotationRequest, EncryptRequest,
+    GetKeyRotationStatusRequest, ListKeyRotationsRequest, RotateKeyOnDemandRequest,
     ScheduleKeyDeletionRequest,
 };
 use keyhold_kms_model::{Blob, Exception};
 
+use super::test_fixture::{create, fixture};
 use super::ROTATION_DUE_INDEX;
-use crate::custom_key_stores::{CustomKeyStoreSettings, UnconfiguredXks};
 use crate::ports::clock::{Clock, ManualClock};
 use crate::ports::memory::MemoryStore;
 use crate::ports::MetadataStore;
@@ -25,23 +24,8 @@ use crate::{Kms, RequestContext};
 const DAY: Duration = Duration::from_secs(86_400);
 
 fn kms() -> (Kms, Arc<MemoryStore>, Arc<ManualClock>, RequestContext) {
-    let store = Arc::new(MemoryStore::new());
-    let root = Arc::new(RootKey::new(&[9u8; 32]).expect("root key"));
-    let clock = Arc::new(ManualClock::at_millis(1_700_000_000_000));
-    let kms = Kms::with_clock(
-        store.clone(),
-        root,
-        Arc::new(UnconfiguredXks),
-        CustomKeyStoreSettings::default(),
-        clock.clone(),
-    );
-    let ctx = RequestContext::new("111122223333", "us-east-1", "req-1");
-    (kms, store, clock, ctx)
-}
-
-async fn create(kms: &Kms, ctx: &RequestContext) -> String {
-    let made = kms.keys.create_key(ctx, CreateKeyRequest::default()).await;
-    made.expect("create").key_metadata.expect("metadata").key_id
+    let f = fixture();
+    (f.kms, f.store, f.clock, f.ctx)
 }
 
 async fn current_material(kms: &Kms, ctx: &RequestContext, key: &str) -> String {

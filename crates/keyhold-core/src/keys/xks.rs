@@ -23,7 +23,7 @@ use super::{Keys, LoadedKey};
 use crate::context::RequestContext;
 use crate::error::{KmsError, KmsResult};
 use crate::ports::xks::{
-    msg, XksDecryptInput, XksEncryptInput, XksFailure, XksKeyRequestMetadata, XksTarget,
+    msg, XksDecryptInput, XksEncryptInput, XksFailure, XksKeyCall, XksKeyRequestMetadata, XksTarget,
 };
 
 /// Largest `ciphertextMetadata` KMS accepts from a proxy.
@@ -58,6 +58,13 @@ struct Call {
     target: Arc<XksTarget>,
     external_key_id: String,
     metadata: XksKeyRequestMetadata,
+}
+
+impl Call {
+    /// The call as connectors take it.
+    fn key_call(&self) -> XksKeyCall<'_> {
+        XksKeyCall::new(&self.target, &self.external_key_id, &self.metadata)
+    }
 }
 
 impl Keys {
@@ -113,7 +120,7 @@ impl KeyHolder for XksHolder {
         let out = keys
             .custom_key_stores
             .connector()
-            .encrypt(&call.target, &call.external_key_id, &call.metadata, &input)
+            .encrypt(call.key_call(), &input)
             .await
             .map_err(|f| proxy_failure(key, operation, &f))?;
         let well_formed = matches!(out.iv.len(), 12 | 16)
@@ -164,7 +171,7 @@ impl KeyHolder for XksHolder {
         let inner = keys
             .custom_key_stores
             .connector()
-            .decrypt(&call.target, &call.external_key_id, &call.metadata, &input)
+            .decrypt(call.key_call(), &input)
             .await
             .map_err(|f| proxy_failure(key, operation, &f))?;
         let rejected = || {

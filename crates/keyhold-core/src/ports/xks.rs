@@ -345,6 +345,34 @@ pub struct XksKeyRequestMetadata {
     pub kms_request_id: String,
 }
 
+/// One key operation on an XKS proxy (GetKeyMetadata, Encrypt, Decrypt): the proxy it goes to,
+/// the key, and what KMS sends with it. What every connector takes, and a wrapper hands on.
+#[derive(Debug, Clone, Copy)]
+pub struct XksKeyCall<'a> {
+    /// The proxy.
+    pub target: &'a XksTarget,
+    /// The key's id in the external key manager (`XksKeyId`), the `{external_key_id}` of the
+    /// request path.
+    pub external_key_id: &'a str,
+    /// `requestMetadata`.
+    pub metadata: &'a XksKeyRequestMetadata,
+}
+
+impl<'a> XksKeyCall<'a> {
+    /// The call on `external_key_id` at `target`, sending `metadata`.
+    pub fn new(
+        target: &'a XksTarget,
+        external_key_id: &'a str,
+        metadata: &'a XksKeyRequestMetadata,
+    ) -> Self {
+        Self {
+            target,
+            external_key_id,
+            metadata,
+        }
+    }
+}
+
 /// A proxy's answer to GetKeyMetadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XksKeyMetadata {
@@ -421,37 +449,28 @@ pub trait XksConnector: Send + Sync {
     ) -> Result<XksHealth, XksFailure>;
 
     /// `POST {endpoint}{path}/keys/{external_key_id}/metadata`.
-    async fn get_key_metadata(
-        &self,
-        target: &XksTarget,
-        external_key_id: &str,
-        metadata: &XksKeyRequestMetadata,
-    ) -> Result<XksKeyMetadata, XksFailure> {
-        let _ = (target, external_key_id, metadata);
+    async fn get_key_metadata(&self, call: XksKeyCall<'_>) -> Result<XksKeyMetadata, XksFailure> {
+        let _ = call;
         Err(not_configured())
     }
 
     /// `POST {endpoint}{path}/keys/{external_key_id}/encrypt` with `AES_GCM`.
     async fn encrypt(
         &self,
-        target: &XksTarget,
-        external_key_id: &str,
-        metadata: &XksKeyRequestMetadata,
+        call: XksKeyCall<'_>,
         input: &XksEncryptInput,
     ) -> Result<XksEncryptOutput, XksFailure> {
-        let _ = (target, external_key_id, metadata, input);
+        let _ = (call, input);
         Err(not_configured())
     }
 
     /// `POST {endpoint}{path}/keys/{external_key_id}/decrypt` with `AES_GCM`; the plaintext.
     async fn decrypt(
         &self,
-        target: &XksTarget,
-        external_key_id: &str,
-        metadata: &XksKeyRequestMetadata,
+        call: XksKeyCall<'_>,
         input: &XksDecryptInput,
     ) -> Result<SecretBytes, XksFailure> {
-        let _ = (target, external_key_id, metadata, input);
+        let _ = (call, input);
         Err(not_configured())
     }
 }

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod admin;
+
 /// A `keyhold serve` child process with its own data directory.
 pub struct TestServer {
     child: Option<Child>,

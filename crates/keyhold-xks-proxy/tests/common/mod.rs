@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use keyhold_core::ports::xks::{XksConnectivity, XksTarget};
 use keyhold_crypto::SecretBytes;
 use keyhold_xks::{XksClient, XksClientConfig};
+use keyhold_xks_proxy::backend::pkcs11::Pkcs11Backend;
 use keyhold_xks_proxy::backend::software::SoftwareBackend;
 use keyhold_xks_proxy::client::{ClientOptions, SignedClient};
 use keyhold_xks_proxy::config::{BackendConfig, Config};
@@ -214,27 +215,11 @@ impl Harness {
     }
 
     pub fn xks_client(&self) -> XksClient {
-        let mut connect_to = BTreeMap::new();
-        connect_to.insert(HOST.to_string(), self.addr.to_string());
-        XksClient::new(XksClientConfig {
-            extra_ca_files: vec![self.pki.ca_pem.clone()],
-            use_system_roots: false,
-            connect_to,
-            timeout_ms: 2000,
-            ..Default::default()
-        })
-        .expect("client")
+        xks_client_for(&self.pki, self.addr, 2000)
     }
 
     pub fn target(&self, prefix: &str, akid: &str, secret: &str) -> XksTarget {
-        XksTarget {
-            uri_endpoint: format!("https://{HOST}"),
-            uri_path: format!("{prefix}/kms/xks/v1"),
-            connectivity: XksConnectivity::PublicEndpoint,
-            access_key_id: akid.to_string(),
-            secret_access_key: SecretBytes::from_slice(secret.as_bytes()),
-            region: REGION.to_string(),
-        }
+        xks_target(prefix, akid, secret)
     }
 
     pub fn signed(&self, prefix: &str, akid: &str, secret: &str, http2: bool) -> SignedClient {
@@ -277,4 +262,41 @@ pub fn meta(op: &str) -> keyhold_xks::wire::RequestMetadata {
         kms_key_arn: Some("arn:aws:kms:eu-west-1:111122223333:key/x".to_string()),
         ..Default::default()
     }
+}
+
+/// An `XksClient` that trusts only the test CA of `pki` and reaches `HOST` at `addr`, with
+/// requests timing out after `timeout_ms`.
+pub fn xks_client_for(pki: &Pki, addr: SocketAddr, timeout_ms: u64) -> XksClient {
+    let mut connect_to = BTreeMap::new();
+    connect_to.insert(HOST.to_string(), addr.to_string());
+    XksClient::new(XksClientConfig {
+        extra_ca_files: vec![pki.ca_pem.clone()],
+        use_system_roots: false,
+        connect_to,
+        timeout_ms,
+        ..Default::default()
+    })
+    .expect("client")
+}
+
+/// The proxy's store `prefix` at `https://HOST` as a target, signed with the credential
+/// `akid` / `secret` in `REGION`.
+pub fn xks_target(prefix: &str, akid: &str, secret: &str) -> XksTarget {
+    XksTarget {
+        uri_endpoint: format!("https://{HOST}"),
+        uri_path: format!("{prefix}/kms/xks/v1"),
+        connectivity: XksConnectivity::PublicEndpoint,
+        access_key_id: akid.to_string(),
+        secret_access_key: SecretBytes::from_slice(secret.as_bytes()),
+        region: REGION.to_string(),
+    }
+}
+
+/// A PKCS#11 backend of its own on the token of `config`'s backend `hsm` (as the CLI opens
+/// one): keys created through it are not in the cache of the server's backend.
+pub fn hsm_backend(config: &Config) -> Pkcs11Backend {
+    let Some(BackendConfig::Pkcs11(hsm)) = config.backends.get("hsm") else {
+        panic!("pkcs11 backend configured");
+    };
+    Pkcs11Backend::new("hsm", hsm).expect("backend")
 }
