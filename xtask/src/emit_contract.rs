@@ -184,7 +184,7 @@ pub fn gen_service(model: &Model, svc: &Service) -> Result<String> {
     writeln!(
         s,
         "use std::future::Future;\n\n\
-         use keyhold_model_runtime::dispatch::{{decode, parse_body, DispatchError,{no_output} OutputWriter}};\n\
+         use keyhold_model_runtime::dispatch::{{decode_input, DispatchError,{no_output} OutputWriter}};\n\
          use crate::{{Exception, Operation}};\n"
     )?;
     let unsupported_msg = if names_op {
@@ -233,8 +233,9 @@ pub fn gen_service(model: &Model, svc: &Service) -> Result<String> {
     writeln!(
         s,
         "/// Runs one request of `operation` on `service`: the body is parsed (empty means `{{}}`),\n\
-         /// validated against the model, decoded into the operation's input shape, handed to the\n\
-         /// operation's method, and its output serialised by `out`.\n\
+         /// validated against the model and decoded into the operation's input shape\n\
+         /// ([`decode_input`]), handed to the operation's method, and its output serialised by\n\
+         /// `out`.\n\
          pub async fn dispatch<S: {tr}, W: OutputWriter>(\n\
          service: &S,\n\
          ctx: &S::Context,\n\
@@ -242,9 +243,8 @@ pub fn gen_service(model: &Model, svc: &Service) -> Result<String> {
          body: &[u8],\n\
          out: &W,\n\
          ) -> Result<W::Body, DispatchError<S::Error, W::Error>> {{\n\
-         let input = parse_body(body).map_err(DispatchError::Body)?;\n\
-         crate::validate_input(operation, &input).map_err(DispatchError::Validation)?;\n\
          let name = operation.name();\n\
+         let shape = operation.input_descriptor();\n\
          match operation {{"
     )?;
     for op in &model.operations {
@@ -257,7 +257,7 @@ pub fn gen_service(model: &Model, svc: &Service) -> Result<String> {
         writeln!(
             s,
             "Operation::{} => {{\n\
-             let input = decode(name, input).map_err(DispatchError::Decode)?;\n\
+             let input = decode_input(name, shape, body)?;\n\
              {bind}service.{method}(ctx, input).await.map_err(DispatchError::Service)?;\n\
              {write}.map_err(DispatchError::Output)\n}}",
             op.name

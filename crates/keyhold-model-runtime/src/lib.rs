@@ -10,11 +10,15 @@
 //! * [`Fault`] and [`ExceptionInfo`]: what the generated exception tables are made of.
 //! * [`ParseEnumError`]: the error of the generated enums' `FromStr`.
 //! * [`dispatch`]: the protocol steps of the generated service dispatch.
+//! * `oracle` (feature `oracle`, tests only): compares the two decoding paths of [`dispatch`].
 
 #![warn(missing_docs)]
 
 mod blob;
+mod clean;
 pub mod dispatch;
+#[cfg(feature = "oracle")]
+pub mod oracle;
 mod sensitive;
 mod timestamp;
 pub mod validate;

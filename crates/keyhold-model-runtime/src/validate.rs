@@ -105,7 +105,7 @@ impl Pattern {
 
     /// `true` when `s` does not match. `false` when it matches or the regex could not be compiled
     /// (codegen already leaves out patterns that do not compile; this is a second line of defence).
-    fn rejects(&self, s: &str) -> bool {
+    pub(crate) fn rejects(&self, s: &str) -> bool {
         self.compiled
             .get_or_init(|| Regex::new(self.regex).ok())
             .as_ref()
@@ -206,12 +206,21 @@ fn join(parent: &str, segment: &str) -> String {
     }
 }
 
+/// The decoded length of blob text `s`, `None` when it is not base64. The decoded bytes may be
+/// plaintext: they are wiped before they are freed.
+fn blob_len(s: &str) -> Option<usize> {
+    STANDARD
+        .decode(s)
+        .ok()
+        .map(|bytes| zeroize::Zeroizing::new(bytes).len())
+}
+
 /// Java's rendering of a non-sensitive value (`String.valueOf` of the deserialised object).
 fn render(shape: &Shape, v: &Value) -> String {
     match (&shape.kind, v) {
         (_, Value::String(s)) if !matches!(shape.kind, Kind::Blob { .. }) => s.clone(),
         (Kind::Blob { .. }, Value::String(s)) => {
-            let len = STANDARD.decode(s).map(|b| b.len()).unwrap_or(0);
+            let len = blob_len(s).unwrap_or(0);
             format!("java.nio.HeapByteBuffer[pos=0 lim={len} cap={len}]")
         }
         (Kind::List { member, .. }, Value::Array(items)) => {
@@ -357,8 +366,8 @@ fn check(shape: &Shape, value: &Value, path: &str, out: &mut Vec<Violation>) {
             }
         }
         (Kind::Blob { min, max }, Value::String(s)) => {
-            if let Ok(bytes) = STANDARD.decode(s) {
-                ctx.length(out, bytes.len(), *min, *max);
+            if let Some(len) = blob_len(s) {
+                ctx.length(out, len, *min, *max);
             }
         }
         (Kind::Integer { min, max }, Value::Number(n)) => {

@@ -7,7 +7,7 @@
 use std::future::Future;
 
 use crate::{Exception, Operation};
-use keyhold_model_runtime::dispatch::{decode, parse_body, DispatchError, OutputWriter};
+use keyhold_model_runtime::dispatch::{decode_input, DispatchError, OutputWriter};
 
 /// The message of the `UnknownOperationException` that an operation without an implementation answers.
 pub fn unsupported_message(operation: Operation) -> String {
@@ -314,8 +314,9 @@ pub trait CloudHsmService: Sync {
 }
 
 /// Runs one request of `operation` on `service`: the body is parsed (empty means `{}`),
-/// validated against the model, decoded into the operation's input shape, handed to the
-/// operation's method, and its output serialised by `out`.
+/// validated against the model and decoded into the operation's input shape
+/// ([`decode_input`]), handed to the operation's method, and its output serialised by
+/// `out`.
 pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
     service: &S,
     ctx: &S::Context,
@@ -323,12 +324,11 @@ pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
     body: &[u8],
     out: &W,
 ) -> Result<W::Body, DispatchError<S::Error, W::Error>> {
-    let input = parse_body(body).map_err(DispatchError::Body)?;
-    crate::validate_input(operation, &input).map_err(DispatchError::Validation)?;
     let name = operation.name();
+    let shape = operation.input_descriptor();
     match operation {
         Operation::CopyBackupToRegion => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .copy_backup_to_region(ctx, input)
                 .await
@@ -336,7 +336,7 @@ pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::CreateCluster => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .create_cluster(ctx, input)
                 .await
@@ -344,7 +344,7 @@ pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::CreateHsm => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .create_hsm(ctx, input)
                 .await
@@ -352,7 +352,7 @@ pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::DeleteBackup => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .delete_backup(ctx, input)
                 .await
@@ -360,7 +360,7 @@ pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::DeleteCluster => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .delete_cluster(ctx, input)
                 .await
@@ -368,7 +368,7 @@ pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::DeleteHsm => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .delete_hsm(ctx, input)
                 .await
@@ -376,7 +376,7 @@ pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::DeleteResourcePolicy => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .delete_resource_policy(ctx, input)
                 .await
@@ -384,7 +384,7 @@ pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::DescribeBackups => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .describe_backups(ctx, input)
                 .await
@@ -392,7 +392,7 @@ pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::DescribeClusters => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .describe_clusters(ctx, input)
                 .await
@@ -400,7 +400,7 @@ pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::GetResourcePolicy => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .get_resource_policy(ctx, input)
                 .await
@@ -408,7 +408,7 @@ pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::InitializeCluster => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .initialize_cluster(ctx, input)
                 .await
@@ -416,7 +416,7 @@ pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::ListTags => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .list_tags(ctx, input)
                 .await
@@ -424,7 +424,7 @@ pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::ModifyBackupAttributes => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .modify_backup_attributes(ctx, input)
                 .await
@@ -432,7 +432,7 @@ pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::ModifyCluster => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .modify_cluster(ctx, input)
                 .await
@@ -440,7 +440,7 @@ pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::PutResourcePolicy => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .put_resource_policy(ctx, input)
                 .await
@@ -448,7 +448,7 @@ pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::RestoreBackup => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .restore_backup(ctx, input)
                 .await
@@ -456,7 +456,7 @@ pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::TagResource => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .tag_resource(ctx, input)
                 .await
@@ -464,7 +464,7 @@ pub async fn dispatch<S: CloudHsmService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::UntagResource => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .untag_resource(ctx, input)
                 .await

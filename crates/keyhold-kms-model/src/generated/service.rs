@@ -7,7 +7,7 @@
 use std::future::Future;
 
 use crate::{Exception, Operation};
-use keyhold_model_runtime::dispatch::{decode, parse_body, DispatchError, NoOutput, OutputWriter};
+use keyhold_model_runtime::dispatch::{decode_input, DispatchError, NoOutput, OutputWriter};
 
 /// The message of the `UnsupportedOperationException` that an operation without an implementation answers.
 pub fn unsupported_message(operation: Operation) -> String {
@@ -866,8 +866,9 @@ pub trait KmsService: Sync {
 }
 
 /// Runs one request of `operation` on `service`: the body is parsed (empty means `{}`),
-/// validated against the model, decoded into the operation's input shape, handed to the
-/// operation's method, and its output serialised by `out`.
+/// validated against the model and decoded into the operation's input shape
+/// ([`decode_input`]), handed to the operation's method, and its output serialised by
+/// `out`.
 pub async fn dispatch<S: KmsService, W: OutputWriter>(
     service: &S,
     ctx: &S::Context,
@@ -875,12 +876,11 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
     body: &[u8],
     out: &W,
 ) -> Result<W::Body, DispatchError<S::Error, W::Error>> {
-    let input = parse_body(body).map_err(DispatchError::Body)?;
-    crate::validate_input(operation, &input).map_err(DispatchError::Validation)?;
     let name = operation.name();
+    let shape = operation.input_descriptor();
     match operation {
         Operation::CancelKeyDeletion => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .cancel_key_deletion(ctx, input)
                 .await
@@ -888,7 +888,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::ConnectCustomKeyStore => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .connect_custom_key_store(ctx, input)
                 .await
@@ -896,7 +896,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::CreateAlias => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             service
                 .create_alias(ctx, input)
                 .await
@@ -904,7 +904,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&NoOutput {}).map_err(DispatchError::Output)
         }
         Operation::CreateCustomKeyStore => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .create_custom_key_store(ctx, input)
                 .await
@@ -912,7 +912,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::CreateGrant => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .create_grant(ctx, input)
                 .await
@@ -920,7 +920,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::CreateKey => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .create_key(ctx, input)
                 .await
@@ -928,7 +928,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::Decrypt => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .decrypt(ctx, input)
                 .await
@@ -936,7 +936,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::DeleteAlias => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             service
                 .delete_alias(ctx, input)
                 .await
@@ -944,7 +944,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&NoOutput {}).map_err(DispatchError::Output)
         }
         Operation::DeleteCustomKeyStore => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .delete_custom_key_store(ctx, input)
                 .await
@@ -952,7 +952,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::DeleteImportedKeyMaterial => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .delete_imported_key_material(ctx, input)
                 .await
@@ -960,7 +960,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::DeriveSharedSecret => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .derive_shared_secret(ctx, input)
                 .await
@@ -968,7 +968,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::DescribeCustomKeyStores => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .describe_custom_key_stores(ctx, input)
                 .await
@@ -976,7 +976,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::DescribeKey => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .describe_key(ctx, input)
                 .await
@@ -984,7 +984,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::DisableKey => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             service
                 .disable_key(ctx, input)
                 .await
@@ -992,7 +992,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&NoOutput {}).map_err(DispatchError::Output)
         }
         Operation::DisableKeyRotation => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             service
                 .disable_key_rotation(ctx, input)
                 .await
@@ -1000,7 +1000,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&NoOutput {}).map_err(DispatchError::Output)
         }
         Operation::DisconnectCustomKeyStore => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .disconnect_custom_key_store(ctx, input)
                 .await
@@ -1008,7 +1008,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::EnableKey => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             service
                 .enable_key(ctx, input)
                 .await
@@ -1016,7 +1016,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&NoOutput {}).map_err(DispatchError::Output)
         }
         Operation::EnableKeyRotation => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             service
                 .enable_key_rotation(ctx, input)
                 .await
@@ -1024,7 +1024,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&NoOutput {}).map_err(DispatchError::Output)
         }
         Operation::Encrypt => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .encrypt(ctx, input)
                 .await
@@ -1032,7 +1032,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::GenerateDataKey => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .generate_data_key(ctx, input)
                 .await
@@ -1040,7 +1040,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::GenerateDataKeyPair => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .generate_data_key_pair(ctx, input)
                 .await
@@ -1048,7 +1048,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::GenerateDataKeyPairWithoutPlaintext => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .generate_data_key_pair_without_plaintext(ctx, input)
                 .await
@@ -1056,7 +1056,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::GenerateDataKeyWithoutPlaintext => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .generate_data_key_without_plaintext(ctx, input)
                 .await
@@ -1064,7 +1064,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::GenerateMac => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .generate_mac(ctx, input)
                 .await
@@ -1072,7 +1072,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::GenerateRandom => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .generate_random(ctx, input)
                 .await
@@ -1080,7 +1080,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::GetKeyLastUsage => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .get_key_last_usage(ctx, input)
                 .await
@@ -1088,7 +1088,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::GetKeyPolicy => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .get_key_policy(ctx, input)
                 .await
@@ -1096,7 +1096,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::GetKeyRotationStatus => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .get_key_rotation_status(ctx, input)
                 .await
@@ -1104,7 +1104,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::GetParametersForImport => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .get_parameters_for_import(ctx, input)
                 .await
@@ -1112,7 +1112,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::GetPublicKey => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .get_public_key(ctx, input)
                 .await
@@ -1120,7 +1120,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::ImportKeyMaterial => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .import_key_material(ctx, input)
                 .await
@@ -1128,7 +1128,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::ListAliases => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .list_aliases(ctx, input)
                 .await
@@ -1136,7 +1136,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::ListGrants => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .list_grants(ctx, input)
                 .await
@@ -1144,7 +1144,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::ListKeyPolicies => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .list_key_policies(ctx, input)
                 .await
@@ -1152,7 +1152,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::ListKeyRotations => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .list_key_rotations(ctx, input)
                 .await
@@ -1160,7 +1160,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::ListKeys => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .list_keys(ctx, input)
                 .await
@@ -1168,7 +1168,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::ListResourceTags => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .list_resource_tags(ctx, input)
                 .await
@@ -1176,7 +1176,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::ListRetirableGrants => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .list_retirable_grants(ctx, input)
                 .await
@@ -1184,7 +1184,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::PutKeyPolicy => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             service
                 .put_key_policy(ctx, input)
                 .await
@@ -1192,7 +1192,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&NoOutput {}).map_err(DispatchError::Output)
         }
         Operation::ReEncrypt => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .re_encrypt(ctx, input)
                 .await
@@ -1200,7 +1200,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::ReplicateKey => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .replicate_key(ctx, input)
                 .await
@@ -1208,7 +1208,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::RetireGrant => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             service
                 .retire_grant(ctx, input)
                 .await
@@ -1216,7 +1216,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&NoOutput {}).map_err(DispatchError::Output)
         }
         Operation::RevokeGrant => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             service
                 .revoke_grant(ctx, input)
                 .await
@@ -1224,7 +1224,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&NoOutput {}).map_err(DispatchError::Output)
         }
         Operation::RotateKeyOnDemand => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .rotate_key_on_demand(ctx, input)
                 .await
@@ -1232,7 +1232,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::ScheduleKeyDeletion => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .schedule_key_deletion(ctx, input)
                 .await
@@ -1240,7 +1240,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::Sign => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .sign(ctx, input)
                 .await
@@ -1248,7 +1248,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::TagResource => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             service
                 .tag_resource(ctx, input)
                 .await
@@ -1256,7 +1256,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&NoOutput {}).map_err(DispatchError::Output)
         }
         Operation::UntagResource => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             service
                 .untag_resource(ctx, input)
                 .await
@@ -1264,7 +1264,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&NoOutput {}).map_err(DispatchError::Output)
         }
         Operation::UpdateAlias => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             service
                 .update_alias(ctx, input)
                 .await
@@ -1272,7 +1272,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&NoOutput {}).map_err(DispatchError::Output)
         }
         Operation::UpdateCustomKeyStore => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .update_custom_key_store(ctx, input)
                 .await
@@ -1280,7 +1280,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::UpdateKeyDescription => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             service
                 .update_key_description(ctx, input)
                 .await
@@ -1288,7 +1288,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&NoOutput {}).map_err(DispatchError::Output)
         }
         Operation::UpdatePrimaryRegion => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             service
                 .update_primary_region(ctx, input)
                 .await
@@ -1296,7 +1296,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&NoOutput {}).map_err(DispatchError::Output)
         }
         Operation::Verify => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .verify(ctx, input)
                 .await
@@ -1304,7 +1304,7 @@ pub async fn dispatch<S: KmsService, W: OutputWriter>(
             out.write(&output).map_err(DispatchError::Output)
         }
         Operation::VerifyMac => {
-            let input = decode(name, input).map_err(DispatchError::Decode)?;
+            let input = decode_input(name, shape, body)?;
             let output = service
                 .verify_mac(ctx, input)
                 .await
