@@ -7,7 +7,8 @@
 //! the disk), and every audited request paid it when each wrote its own. Here a request
 //! appends its record to a buffer, wakes the writer task if it is idle, and waits. The writer
 //! task first yields once, so the requests its worker thread already has ready run on and add
-//! their records, then writes all of them at once and wakes their requests. A quiet server
+//! their records, then writes all of them at once and wakes their requests one after another
+//! (see [`Written`]). A quiet server
 //! has nothing else ready, so its records are written at once; a busy one writes several per
 //! call. Everything stays on the runtime's worker threads: no thread of its own to wake per
 //! batch and no worker blocked waiting. (Two designs were measured before this one: requests
@@ -118,21 +119,31 @@ impl Shared {
         self.sink.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes `batch`, whose last record is number `upto`, and takes the waiters it
-    /// answers into `ready`.
-    fn write_batch(&self, batch: &[u8], upto: u64, ready: &mut Vec<Waker>) {
+    /// Writes `batch`, whose last record is number `upto`, and returns the waker of one
+    /// request it answers: that request wakes the next one (see [`Written`]).
+    fn write_batch(&self, batch: &[u8], upto: u64) -> Option<Waker> {
         if let Err(e) = self.sink().append(batch) {
             tracing::error!(error = %e, "cannot write audit records");
         }
         let mut state = self.lock();
         self.written.store(upto, Ordering::Release);
-        ready.extend(
-            state
-                .waiters
-                .extract_if(.., |(ticket, _)| *ticket <= upto)
-                .map(|(_, waker)| waker),
-        );
+        take_written_waiter(&mut state, upto)
     }
+
+    /// Wakes one more waiting request whose record has been written, if any.
+    fn pass_on(&self) {
+        let written = self.written.load(Ordering::Acquire);
+        let next = take_written_waiter(&mut self.lock(), written);
+        if let Some(waker) = next {
+            waker.wake();
+        }
+    }
+}
+
+/// Removes and returns the waker of a request whose ticket is at most `written`.
+fn take_written_waiter(state: &mut State, written: u64) -> Option<Waker> {
+    let i = state.waiters.iter().position(|(t, _)| *t <= written)?;
+    Some(state.waiters.swap_remove(i).1)
 }
 
 /// The open destination.
@@ -225,24 +236,83 @@ impl AuditWriter {
 
     /// Waits until the record of `ticket` has been written.
     pub async fn written(&self, ticket: u64) {
-        let shared = &self.shared;
-        std::future::poll_fn(|cx| {
-            if shared.written.load(Ordering::Acquire) >= ticket {
-                return Poll::Ready(());
-            }
-            let mut state = shared.lock();
-            // Checked again under the lock, which the writer holds while it takes waiters.
-            if shared.written.load(Ordering::Acquire) >= ticket {
-                return Poll::Ready(());
-            }
-            if matches!(state.writer, Writer::NotStarted) {
-                state.writer = Writer::Busy;
-                tokio::spawn(write_task(shared.clone()));
-            }
-            state.waiters.push((ticket, cx.waker().clone()));
-            Poll::Pending
-        })
+        Written {
+            shared: &self.shared,
+            ticket,
+            registered: false,
+            done: false,
+        }
         .await
+    }
+}
+
+/// A request waiting for its record.
+///
+/// The writer wakes only one of the requests a write answered, and each request, once it
+/// sees its record written, wakes the next: a chain. Why: waking many tasks at once from one
+/// worker thread makes tokio wake the other, idle worker for each one after the first (so it
+/// can steal them), and those wake-ups, each a system call and a context switch, cost more
+/// than the write saved. Woken one by one, each runs next on the same worker. A request that
+/// is dropped while it holds its turn (its client went away) passes the turn on, so the chain
+/// never stops short.
+struct Written<'a> {
+    shared: &'a Arc<Shared>,
+    ticket: u64,
+    /// Its waker is in `State::waiters`.
+    registered: bool,
+    /// It has returned `Ready` (and passed the turn on).
+    done: bool,
+}
+
+impl std::future::Future for Written<'_> {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let shared = this.shared;
+        if shared.written.load(Ordering::Acquire) < this.ticket {
+            let mut state = shared.lock();
+            // Checked again under the lock, which the writer holds while it updates `written`.
+            if shared.written.load(Ordering::Acquire) < this.ticket {
+                if matches!(state.writer, Writer::NotStarted) {
+                    state.writer = Writer::Busy;
+                    tokio::spawn(write_task(shared.clone()));
+                }
+                let ticket = this.ticket;
+                match state.waiters.iter_mut().find(|(t, _)| *t == ticket) {
+                    // Polled again before its turn (by its connection, say): one entry only.
+                    Some((_, waker)) if this.registered => waker.clone_from(cx.waker()),
+                    _ => {
+                        state.waiters.push((ticket, cx.waker().clone()));
+                        this.registered = true;
+                    }
+                }
+                return Poll::Pending;
+            }
+        }
+        this.done = true;
+        shared.pass_on();
+        Poll::Ready(())
+    }
+}
+
+impl Drop for Written<'_> {
+    fn drop(&mut self) {
+        if self.done || !self.registered {
+            return;
+        }
+        let ticket = self.ticket;
+        let mut state = self.shared.lock();
+        match state.waiters.iter().position(|(t, _)| *t == ticket) {
+            Some(i) => {
+                state.waiters.swap_remove(i);
+            }
+            // Its entry was taken: it was woken for its turn, which goes to the next.
+            None => {
+                drop(state);
+                self.shared.pass_on();
+            }
+        }
     }
 }
 
@@ -258,9 +328,9 @@ impl Drop for AuditWriter {
             (std::mem::take(&mut state.pending), state.appended, idle)
         };
         if !batch.is_empty() {
-            let mut ready = Vec::new();
-            self.shared.write_batch(&batch, upto, &mut ready);
-            ready.into_iter().for_each(Waker::wake);
+            if let Some(waker) = self.shared.write_batch(&batch, upto) {
+                waker.wake();
+            }
         }
         if let Some(waker) = idle {
             waker.wake();
@@ -272,7 +342,6 @@ impl Drop for AuditWriter {
 /// writes them all, and wakes their requests.
 async fn write_task(shared: Arc<Shared>) {
     let mut batch = Vec::new();
-    let mut ready = Vec::new();
     loop {
         let closed = std::future::poll_fn(|cx| {
             let mut state = shared.lock();
@@ -296,8 +365,9 @@ async fn write_task(shared: Arc<Shared>) {
             std::mem::swap(&mut state.pending, &mut batch);
             state.appended
         };
-        shared.write_batch(&batch, upto, &mut ready);
-        ready.drain(..).for_each(Waker::wake);
+        if let Some(waker) = shared.write_batch(&batch, upto) {
+            waker.wake();
+        }
         batch.clear();
         // A rare burst does not pin its memory.
         if batch.capacity() > 4 << 20 {
@@ -508,6 +578,53 @@ mod tests {
             for t in tasks {
                 t.await.expect("task");
             }
+        });
+    }
+
+    /// The writer wakes one of the requests a write answered, and that one wakes the next;
+    /// a request dropped on its turn (its client went away) passes the turn on.
+    #[test]
+    fn a_request_dropped_on_its_turn_passes_it_on() {
+        use std::future::Future as _;
+        let dir = tempfile::tempdir().expect("tmp");
+        let writer = AuditWriter::open(&AuditTarget::File {
+            path: dir.path().join("audit.log"),
+            max_bytes: u64::MAX,
+            max_files: 1,
+        })
+        .expect("open");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let t1 = writer.enqueue(b"{\"n\":1}\n");
+            let t2 = writer.enqueue(b"{\"n\":2}\n");
+            let mut f1 = Box::pin(writer.written(t1));
+            let mut f2 = Box::pin(writer.written(t2));
+            std::future::poll_fn(|cx| {
+                assert!(f1.as_mut().poll(cx).is_pending());
+                assert!(f2.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            while writer.shared.written.load(Ordering::Acquire) < t2 {
+                tokio::task::yield_now().await;
+            }
+            let waiting: Vec<u64> = writer.shared.lock().waiters.iter().map(|w| w.0).collect();
+            assert_eq!(
+                waiting.len(),
+                1,
+                "one woken, the other waits for it: {waiting:?}"
+            );
+            if waiting == [t1] {
+                drop(f2);
+            } else {
+                drop(f1);
+            }
+            assert!(
+                writer.shared.lock().waiters.is_empty(),
+                "the turn was passed on"
+            );
         });
     }
 
