@@ -55,10 +55,14 @@ impl Aes256Gcm {
 
     /// Encrypts with a fresh random IV; returns `(iv, ciphertext || tag)`, or
     /// [`AeadError::EncryptionFailed`].
+    ///
+    /// The IV comes from the thread's CSPRNG (`rand::thread_rng`: ChaCha, seeded and
+    /// periodically reseeded from the operating system), not from the operating system each
+    /// time: a GCM IV must be unpredictable and never repeat under one key, not be secret, and
+    /// one `getrandom(2)` per Encrypt was a measurable share of its cost. Keys themselves are
+    /// still drawn from the operating system ([`crate::random_bytes`]).
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<([u8; IV_LEN], Vec<u8>), AeadError> {
-        let iv_bytes = crate::random_bytes(IV_LEN);
-        let mut iv = [0u8; IV_LEN];
-        iv.copy_from_slice(iv_bytes.expose());
+        let iv: [u8; IV_LEN] = rand::random();
         let ct = self.seal_with_iv(&iv, aad, plaintext)?;
         Ok((iv, ct))
     }
