@@ -2,35 +2,12 @@
 //! (parse, validate, decode: `decode_checked`) for every CloudHSM operation, over bodies made from
 //! each operation's input table: both must decode the same input or report the same error.
 
-use keyhold_cloudhsm_model::{input_shape, shapes, Operation};
-use keyhold_model_runtime::oracle::{assert_same_on, Tally};
-
-/// Compares both paths for each listed operation (with its input type); every operation of
-/// the model must be listed.
-macro_rules! oracle {
-    ($($op:ident => $input:ident,)*) => {{
-        let mut total = Tally::default();
-        let mut covered = Vec::new();
-        $(
-            let t = assert_same_on::<shapes::$input>(
-                Operation::$op.name(),
-                input_shape(Operation::$op),
-            );
-            assert!(t.decoded > 0, "{}: no body decoded", stringify!($op));
-            total.decoded += t.decoded;
-            total.refused += t.refused;
-            covered.push(Operation::$op);
-        )*
-        for op in Operation::ALL {
-            assert!(covered.contains(op), "{} is not compared", op.name());
-        }
-        total
-    }};
-}
+use keyhold_model_runtime::assert_oracle_for_every_operation;
 
 #[test]
 fn single_pass_decoding_answers_as_the_reference_path() {
-    let total = oracle! {
+    let total = assert_oracle_for_every_operation! {
+        keyhold_cloudhsm_model;
         CopyBackupToRegion => CopyBackupToRegionRequest,
         CreateCluster => CreateClusterRequest,
         CreateHsm => CreateHsmRequest,

@@ -18,6 +18,31 @@ use serde_json::{json, Value};
 use crate::dispatch::{decode_checked, decode_input, InputError};
 use crate::validate::{validate_shape, Kind, Shape};
 
+/// Compares both decoding paths for each listed operation of the model crate `$model`
+/// (operation => its input type) and fails unless every operation of the model is listed and
+/// decodes at least one body; returns the [`Tally`] of all of them.
+#[macro_export]
+macro_rules! assert_oracle_for_every_operation {
+    ($model:ident; $($op:ident => $input:ident,)*) => {{
+        let mut total = $crate::oracle::Tally::default();
+        let mut covered = Vec::new();
+        $(
+            let t = $crate::oracle::assert_same_on::<$model::shapes::$input>(
+                $model::Operation::$op.name(),
+                $model::input_shape($model::Operation::$op),
+            );
+            assert!(t.decoded > 0, "{}: no body decoded", stringify!($op));
+            total.decoded += t.decoded;
+            total.refused += t.refused;
+            covered.push($model::Operation::$op);
+        )*
+        for op in $model::Operation::ALL {
+            assert!(covered.contains(op), "{} is not compared", op.name());
+        }
+        total
+    }};
+}
+
 /// What [`assert_same_on`] saw: how many bodies decoded, and how many were refused.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Tally {
