@@ -470,6 +470,16 @@ mod tests {
         l
     }
 
+    /// A writer to `path` that never rotates.
+    fn unrotated(path: impl AsRef<Path>) -> AuditWriter {
+        AuditWriter::open(&AuditTarget::File {
+            path: path.as_ref().to_path_buf(),
+            max_bytes: u64::MAX,
+            max_files: 1,
+        })
+        .expect("open")
+    }
+
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -549,14 +559,7 @@ mod tests {
     fn a_record_is_in_the_file_when_write_returns() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("audit.log");
-        let writer = Arc::new(
-            AuditWriter::open(&AuditTarget::File {
-                path: path.clone(),
-                max_bytes: u64::MAX,
-                max_files: 1,
-            })
-            .expect("open"),
-        );
+        let writer = Arc::new(unrotated(&path));
         let rt = runtime();
         rt.block_on(async {
             let tasks: Vec<_> = (0..4)
@@ -587,12 +590,7 @@ mod tests {
     fn a_request_dropped_on_its_turn_passes_it_on() {
         use std::future::Future as _;
         let dir = tempfile::tempdir().expect("tmp");
-        let writer = AuditWriter::open(&AuditTarget::File {
-            path: dir.path().join("audit.log"),
-            max_bytes: u64::MAX,
-            max_files: 1,
-        })
-        .expect("open");
+        let writer = unrotated(dir.path().join("audit.log"));
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
@@ -633,12 +631,7 @@ mod tests {
     fn dropping_the_writer_writes_what_is_pending() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("audit.log");
-        let writer = AuditWriter::open(&AuditTarget::File {
-            path: path.clone(),
-            max_bytes: u64::MAX,
-            max_files: 1,
-        })
-        .expect("open");
+        let writer = unrotated(&path);
         for i in 0..100 {
             writer.enqueue(&line(format!("{{\"i\":{i}}}")));
         }
