@@ -127,6 +127,33 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl ClusterService {
+    /// Runs the admin (SO) operation `f` on a blocking thread, holding the login lock, after
+    /// logging this process's `kmsuser` pool out. Why: SoftHSM keeps one login state per
+    /// process, so a pool logged in as `kmsuser` makes the SO login fail with
+    /// `CKR_USER_ANOTHER_ALREADY_LOGGED_IN`; and a request that opens the pool again takes the
+    /// same lock, so it cannot log `kmsuser` back in between the logout and `f`.
+    async fn exclusive<T: Send + 'static>(
+        &self,
+        account: &str,
+        region: &str,
+        cluster_id: &str,
+        f: impl FnOnce() -> Result<T, Pkcs11Error> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let this = self.clone();
+        let (account, region, cluster_id) =
+            (account.to_owned(), region.to_owned(), cluster_id.to_owned());
+        blocking(move || {
+            let _g = this
+                .inner
+                .login_lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            this.suspend_key_sessions(&account, &region, &cluster_id);
+            f()
+        })
+        .await
+    }
+
     /// `KeyholdActivateCluster`: creates the cluster's token with the admin password as its SO
     /// PIN and makes the cluster `ACTIVE`. Needs an `INITIALIZED` cluster with an active HSM.
     pub(crate) async fn activate(
@@ -218,7 +245,10 @@ impl ClusterService {
         if exists {
             return Err(ApiError::invalid(format!("User {KMSUSER} already exists.")));
         }
-        blocking(move || init_user_pin(&module, &label, &so, &pw)).await?;
+        self.exclusive(account, region, &req.cluster_id, move || {
+            init_user_pin(&module, &label, &so, &pw)
+        })
+        .await?;
         tracing::info!(cluster_id = %req.cluster_id, "kmsuser created");
         self.set_user(account, region, &req.cluster_id, |c| {
             c.kmsuser = Some(UserRec::default());
@@ -246,7 +276,10 @@ impl ClusterService {
                 .map(|_| char::from(rng.gen_range(b'a'..=b'z')))
                 .collect()
         };
-        blocking(move || init_user_pin(&module, &label, &so, &Pin::new(random))).await?;
+        self.exclusive(account, region, &req.cluster_id, move || {
+            init_user_pin(&module, &label, &so, &Pin::new(random))
+        })
+        .await?;
         tracing::info!(cluster_id = %req.cluster_id, "kmsuser deleted");
         self.set_user(account, region, &req.cluster_id, |c| c.kmsuser = None)
             .await
@@ -265,7 +298,10 @@ impl ClusterService {
         if !exists {
             return Err(ApiError::not_found(format!("User {KMSUSER} not found.")));
         }
-        blocking(move || init_user_pin(&module, &label, &so, &pw)).await?;
+        self.exclusive(account, region, &req.cluster_id, move || {
+            init_user_pin(&module, &label, &so, &pw)
+        })
+        .await?;
         tracing::info!(cluster_id = %req.cluster_id, "kmsuser password changed");
         self.set_user(account, region, &req.cluster_id, |c| {
             if let Some(u) = &mut c.kmsuser {

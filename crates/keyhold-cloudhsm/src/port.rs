@@ -132,9 +132,10 @@ impl ClusterService {
             cluster_id.to_string(),
         );
         let result = tokio::task::spawn_blocking(move || {
-            // This process's own kmsuser pool would make the module skip the PIN check.
-            this.suspend_key_sessions(&acc, &reg, &cid);
+            // This process's own kmsuser pool would make the module skip the PIN check. It is
+            // logged out under the login lock, so no request opens it again before the check.
             let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+            this.suspend_key_sessions(&acc, &reg, &cid);
             keyhold_pkcs11::admin::verify_user_pin(&module, &label, &password)
         })
         .await
