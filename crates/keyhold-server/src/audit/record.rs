@@ -343,36 +343,14 @@ fn json_value(out: &mut Vec<u8>, value: Option<&Value>) {
     }
 }
 
-/// Appends `s` as a JSON string, escaped as `serde_json` escapes strings.
+/// Appends `s` as a JSON string (serde_json's escaping).
 pub(crate) fn json_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        if escape.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(escape);
-        }
-        start = i + 1;
+    let mark = out.len();
+    // Writing to a `Vec` cannot fail; an empty string stands in if it ever did.
+    if serde_json::to_writer(&mut *out, s).is_err() {
+        out.truncate(mark);
+        out.extend_from_slice(b"\"\"");
     }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 #[cfg(test)]
