@@ -204,8 +204,6 @@ impl ClusterService {
                 "Keyhold manages only the {KMSUSER} crypto user."
             )));
         }
-        // Another login to the token needs this process's kmsuser pool logged out first.
-        self.suspend_key_sessions(account, region, &req.cluster_id);
         let c = self.live_cluster(account, region, &req.cluster_id).await?;
         match (&c.token_label, c.state == cluster_state::ACTIVE) {
             (Some(label), true) => Ok((c.module_path.clone(), label.clone(), c.kmsuser.is_some())),
