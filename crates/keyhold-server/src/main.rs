@@ -51,6 +51,13 @@ enum RootKeyCommand {
     },
 }
 
+/// The server's allocator. glibc's malloc locks an arena to free memory another thread
+/// allocated, and a tokio server does that all the time (a task allocates on one worker and
+/// is finished on another); under load those locks were most of the server's `futex` calls.
+/// mimalloc frees across threads without a lock.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // `serve` installs its logger once its settings (and so its log format) are resolved.
