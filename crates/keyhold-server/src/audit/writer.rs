@@ -1,33 +1,38 @@
-//! The audit log's writer: records are gathered in memory and written by one task, many per
-//! `write(2)`, and each request is answered only once the write holding its record has
-//! returned.
+//! The audit log's writer: records are gathered in memory and written many per `write(2)`,
+//! by whichever waiting request gets there first, and each request is answered only once the
+//! write holding its record has returned.
 //!
 //! Why gather: a `write(2)` of one record costs about as much CPU as building the record
 //! (about 3 µs here, whether to ext4 or tmpfs: it is the system call and the page cache, not
-//! the disk), and every audited request paid it when each wrote its own. Here a request
-//! appends its record to a buffer, wakes the writer task if it is idle, and waits. The writer
-//! task first yields once, so the requests its worker thread already has ready run on and add
-//! their records, then writes all of them at once and wakes their requests one after another
-//! (see [`Written`]). A quiet server
-//! has nothing else ready, so its records are written at once; a busy one writes several per
-//! call. Everything stays on the runtime's worker threads: no thread of its own to wake per
-//! batch and no worker blocked waiting. (Two designs were measured before this one: requests
-//! that found another one writing blocked on a lock until it was done, and a writer thread
-//! that slept between batches; the wake-ups of both cost more than the writes they saved.)
+//! the disk), and every audited request paid it when each wrote its own.
+//!
+//! How, with no thread or task of its own and no wake-ups between requests in the usual case
+//! (see [`Written`]): a request appends its record to a shared buffer and steps aside once,
+//! to the back of its worker's run queue, so the requests its worker already has ready run
+//! on and append theirs. When it comes round again, its record has either been written by
+//! one of them, or it writes everything gathered so far itself, in one call. Only a request
+//! that finds another thread in the middle of a write waits to be woken. A quiet server has
+//! nothing else ready, so a record is written at once; a busy one writes several per call.
+//!
+//! Three designs were measured before this one: requests that found another one writing
+//! blocked on a lock until it was done; a writer thread that slept between batches; and a
+//! writer task that woke the requests it had answered one after another. The wake-ups (futex
+//! calls, context switches, extra polls of the I/O driver) of each cost more than the writes
+//! they saved.
 //!
 //! The crash guarantee: a response is sent only after its record has been handed to the
 //! kernel, so a crash of the process (not of the machine: there is no `fsync`) loses only the
 //! records of requests not yet answered.
 //!
-//! Rotation is by size, done by the writer between writes: `PATH` becomes `PATH.1`, `PATH.1`
-//! becomes `PATH.2`, ..., and the oldest beyond `max_files` is overwritten. A record is never
-//! split across files, and a batch is split between files at record boundaries.
+//! Rotation is by size, done by the writing request between writes: `PATH` becomes `PATH.1`,
+//! `PATH.1` becomes `PATH.2`, ..., and the oldest beyond `max_files` is overwritten. A record
+//! is never split across files, and a batch is split between files at record boundaries.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::{Poll, Waker};
 
 /// Default size at which the audit log file is rotated: 100 MiB.
@@ -66,7 +71,7 @@ pub enum AuditOpenError {
 }
 
 /// The handle requests use to write records; shared by all of them. Dropping it writes what
-/// is still waiting and stops the writer task.
+/// is still waiting.
 pub struct AuditWriter {
     shared: Arc<Shared>,
 }
@@ -77,13 +82,13 @@ impl std::fmt::Debug for AuditWriter {
     }
 }
 
-/// What requests and the writer task share.
+/// What the requests share.
 struct Shared {
     state: Mutex<State>,
     /// Records written so far (a record's ticket is its number, counted from 1).
     written: AtomicU64,
-    /// The destination; only the writer (or the final drop) writes to it.
-    sink: Mutex<Sink>,
+    /// The destination, held by the one request writing to it.
+    sink: Mutex<Output>,
 }
 
 /// Records waiting to be written, and who waits for them.
@@ -92,22 +97,17 @@ struct State {
     pending: Vec<u8>,
     /// Records appended so far.
     appended: u64,
-    /// Requests waiting for their record, by ticket.
+    /// Requests that found another one writing, by ticket: woken when it is done.
     waiters: Vec<(u64, Waker)>,
-    /// What the writer task is doing.
-    writer: Writer,
-    /// The writer is being dropped: the writer task stops.
-    closed: bool,
 }
 
-/// The writer task's state.
-enum Writer {
-    /// Not spawned yet: it is spawned on the runtime of the first request that waits.
-    NotStarted,
-    /// Waiting for a record; its waker.
-    Idle(Waker),
-    /// Gathering or writing.
-    Busy,
+/// The destination and the buffer a batch is written from (swapped with
+/// [`State::pending`], so neither is reallocated once both have grown).
+struct Output {
+    sink: Sink,
+    batch: Vec<u8>,
+    /// `write`s made (batches), for tests to see that records are gathered.
+    batches: u64,
 }
 
 impl Shared {
@@ -115,35 +115,53 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn sink(&self) -> MutexGuard<'_, Sink> {
-        self.sink.lock().unwrap_or_else(|e| e.into_inner())
+    /// Writes everything appended so far unless another thread is writing; `false` if one
+    /// is (its write may not hold every record appended so far).
+    fn try_flush(&self) -> bool {
+        let output = match self.sink.try_lock() {
+            Ok(output) => output,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return false,
+        };
+        self.flush_with(output);
+        true
     }
 
-    /// Writes `batch`, whose last record is number `upto`, and returns the waker of one
-    /// request it answers: that request wakes the next one (see [`Written`]).
-    fn write_batch(&self, batch: &[u8], upto: u64) -> Option<Waker> {
-        if let Err(e) = self.sink().append(batch) {
-            tracing::error!(error = %e, "cannot write audit records");
+    /// Writes everything appended so far, waiting for another thread's write to finish.
+    fn flush(&self) {
+        self.flush_with(self.sink.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    fn flush_with(&self, mut output: MutexGuard<'_, Output>) {
+        let output = &mut *output;
+        let upto = {
+            let mut state = self.lock();
+            std::mem::swap(&mut state.pending, &mut output.batch);
+            state.appended
+        };
+        if !output.batch.is_empty() {
+            if let Err(e) = output.sink.append(&output.batch) {
+                tracing::error!(error = %e, "cannot write audit records");
+            }
+            output.batches += 1;
+            output.batch.clear();
+            // A rare burst does not pin its memory.
+            if output.batch.capacity() > 4 << 20 {
+                output.batch = Vec::new();
+            }
         }
-        let mut state = self.lock();
-        self.written.store(upto, Ordering::Release);
-        take_written_waiter(&mut state, upto)
+        self.written.fetch_max(upto, Ordering::AcqRel);
     }
 
-    /// Wakes one more waiting request whose record has been written, if any.
-    fn pass_on(&self) {
-        let written = self.written.load(Ordering::Acquire);
-        let next = take_written_waiter(&mut self.lock(), written);
-        if let Some(waker) = next {
+    /// Wakes the requests that waited while a write was under way: theirs may have been in
+    /// it, and if not, one of them writes next. Called once the sink is free again, so one
+    /// that registers after this finds it free.
+    fn wake_waiters(&self) {
+        let waiters = std::mem::take(&mut self.lock().waiters);
+        for (_, waker) in waiters {
             waker.wake();
         }
     }
-}
-
-/// Removes and returns the waker of a request whose ticket is at most `written`.
-fn take_written_waiter(state: &mut State, written: u64) -> Option<Waker> {
-    let i = state.waiters.iter().position(|(t, _)| *t <= written)?;
-    Some(state.waiters.swap_remove(i).1)
 }
 
 /// The open destination.
@@ -193,11 +211,13 @@ impl AuditWriter {
                     pending: Vec::new(),
                     appended: 0,
                     waiters: Vec::new(),
-                    writer: Writer::NotStarted,
-                    closed: false,
                 }),
                 written: AtomicU64::new(0),
-                sink: Mutex::new(sink),
+                sink: Mutex::new(Output {
+                    sink,
+                    batch: Vec::new(),
+                    batches: 0,
+                }),
             }),
         })
     }
@@ -210,58 +230,50 @@ impl AuditWriter {
         self.written(ticket).await;
     }
 
-    /// Queues `line` for the writer; the returned ticket is awaited with
+    /// Queues `line` to be written; the returned ticket is awaited with
     /// [`AuditWriter::written`]. Synchronous, so a caller can build the record in a buffer it
     /// does not keep across an `await`.
     pub fn enqueue(&self, line: &[u8]) -> u64 {
-        let (ticket, idle) = {
-            let mut state = self.shared.lock();
-            state.pending.extend_from_slice(line);
-            state.appended += 1;
-            let idle = match std::mem::replace(&mut state.writer, Writer::Busy) {
-                Writer::Idle(waker) => Some(waker),
-                Writer::Busy => None,
-                Writer::NotStarted => {
-                    state.writer = Writer::NotStarted;
-                    None
-                }
-            };
-            (state.appended, idle)
-        };
-        if let Some(waker) = idle {
-            waker.wake();
-        }
-        ticket
+        let mut state = self.shared.lock();
+        state.pending.extend_from_slice(line);
+        state.appended += 1;
+        state.appended
     }
 
-    /// Waits until the record of `ticket` has been written.
+    /// Waits until the record of `ticket` has been written (by this request or another).
     pub async fn written(&self, ticket: u64) {
         Written {
             shared: &self.shared,
             ticket,
+            stepped_aside: false,
             registered: false,
-            done: false,
         }
         .await
     }
 }
 
-/// A request waiting for its record.
+/// A request waiting for its record to be written.
 ///
-/// The writer wakes only one of the requests a write answered, and each request, once it
-/// sees its record written, wakes the next: a chain. Why: waking many tasks at once from one
-/// worker thread makes tokio wake the other, idle worker for each one after the first (so it
-/// can steal them), and those wake-ups, each a system call and a context switch, cost more
-/// than the write saved. Woken one by one, each runs next on the same worker. A request that
-/// is dropped while it holds its turn (its client went away) passes the turn on, so the chain
-/// never stops short.
+/// First poll: it steps aside (wakes itself and returns `Pending`), which puts it at the
+/// back of its worker's run queue, behind the requests that are ready there; they append
+/// their records meanwhile. (Not `tokio::task::yield_now`: that waits for the next poll of
+/// the I/O driver, one more `epoll_wait` per batch.) Next poll: if a write has taken its
+/// record, it is done; if not, it writes everything gathered ([`Shared::try_flush`]), unless
+/// another thread is writing, in which case it registers to be woken when that write is done
+/// and then looks again.
 struct Written<'a> {
     shared: &'a Arc<Shared>,
     ticket: u64,
+    /// It has stepped aside once.
+    stepped_aside: bool,
     /// Its waker is in `State::waiters`.
     registered: bool,
-    /// It has returned `Ready` (and passed the turn on).
-    done: bool,
+}
+
+impl Written<'_> {
+    fn is_written(&self) -> bool {
+        self.shared.written.load(Ordering::Acquire) >= self.ticket
+    }
 }
 
 impl std::future::Future for Written<'_> {
@@ -269,110 +281,57 @@ impl std::future::Future for Written<'_> {
 
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        let shared = this.shared;
-        if shared.written.load(Ordering::Acquire) < this.ticket {
-            let mut state = shared.lock();
-            // Checked again under the lock, which the writer holds while it updates `written`.
-            if shared.written.load(Ordering::Acquire) < this.ticket {
-                if matches!(state.writer, Writer::NotStarted) {
-                    state.writer = Writer::Busy;
-                    tokio::spawn(write_task(shared.clone()));
-                }
-                let ticket = this.ticket;
-                match state.waiters.iter_mut().find(|(t, _)| *t == ticket) {
-                    // Polled again before its turn (by its connection, say): one entry only.
-                    Some((_, waker)) if this.registered => waker.clone_from(cx.waker()),
-                    _ => {
-                        state.waiters.push((ticket, cx.waker().clone()));
-                        this.registered = true;
-                    }
-                }
-                return Poll::Pending;
-            }
+        if this.is_written() {
+            return Poll::Ready(());
         }
-        this.done = true;
-        shared.pass_on();
-        Poll::Ready(())
+        if !this.stepped_aside {
+            this.stepped_aside = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let shared = this.shared;
+        if shared.try_flush() {
+            shared.wake_waiters();
+            return Poll::Ready(());
+        }
+        // Another thread is writing. Register, then try once more: if that write finished in
+        // between, its waiters were woken before this registered and would not be again.
+        {
+            let mut state = shared.lock();
+            let ticket = this.ticket;
+            match state.waiters.iter_mut().find(|(t, _)| *t == ticket) {
+                Some((_, waker)) => waker.clone_from(cx.waker()),
+                None => state.waiters.push((ticket, cx.waker().clone())),
+            }
+            this.registered = true;
+        }
+        if this.is_written() || shared.try_flush() {
+            shared.wake_waiters();
+            return Poll::Ready(());
+        }
+        Poll::Pending
     }
 }
 
 impl Drop for Written<'_> {
+    /// A request dropped before its record was written (its client went away) still gets its
+    /// record written, now rather than with the next request's.
     fn drop(&mut self) {
-        if self.done || !self.registered {
-            return;
+        if self.registered {
+            let ticket = self.ticket;
+            self.shared.lock().waiters.retain(|(t, _)| *t != ticket);
         }
-        let ticket = self.ticket;
-        let mut state = self.shared.lock();
-        match state.waiters.iter().position(|(t, _)| *t == ticket) {
-            Some(i) => {
-                state.waiters.swap_remove(i);
-            }
-            // Its entry was taken: it was woken for its turn, which goes to the next.
-            None => {
-                drop(state);
-                self.shared.pass_on();
-            }
+        if !self.is_written() {
+            self.shared.flush();
+            self.shared.wake_waiters();
         }
     }
 }
 
 impl Drop for AuditWriter {
     fn drop(&mut self) {
-        let (batch, upto, idle) = {
-            let mut state = self.shared.lock();
-            state.closed = true;
-            let idle = match std::mem::replace(&mut state.writer, Writer::Busy) {
-                Writer::Idle(waker) => Some(waker),
-                _ => None,
-            };
-            (std::mem::take(&mut state.pending), state.appended, idle)
-        };
-        if !batch.is_empty() {
-            if let Some(waker) = self.shared.write_batch(&batch, upto) {
-                waker.wake();
-            }
-        }
-        if let Some(waker) = idle {
-            waker.wake();
-        }
-    }
-}
-
-/// The writer task: waits for records, lets the ready requests of its worker add theirs,
-/// writes them all, and wakes their requests.
-async fn write_task(shared: Arc<Shared>) {
-    let mut batch = Vec::new();
-    loop {
-        let closed = std::future::poll_fn(|cx| {
-            let mut state = shared.lock();
-            if state.closed {
-                return Poll::Ready(true);
-            }
-            if state.pending.is_empty() {
-                state.writer = Writer::Idle(cx.waker().clone());
-                return Poll::Pending;
-            }
-            state.writer = Writer::Busy;
-            Poll::Ready(false)
-        })
-        .await;
-        if closed {
-            return;
-        }
-        tokio::task::yield_now().await;
-        let upto = {
-            let mut state = shared.lock();
-            std::mem::swap(&mut state.pending, &mut batch);
-            state.appended
-        };
-        if let Some(waker) = shared.write_batch(&batch, upto) {
-            waker.wake();
-        }
-        batch.clear();
-        // A rare burst does not pin its memory.
-        if batch.capacity() > 4 << 20 {
-            batch = Vec::new();
-        }
+        self.shared.flush();
+        self.shared.wake_waiters();
     }
 }
 
@@ -584,46 +543,92 @@ mod tests {
         });
     }
 
-    /// The writer wakes one of the requests a write answered, and that one wakes the next;
-    /// a request dropped on its turn (its client went away) passes the turn on.
+    /// A flag a test's waker raises when woken.
+    struct Flag(std::sync::atomic::AtomicBool);
+
+    impl std::task::Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn flag() -> (Arc<Flag>, Waker) {
+        let flag = Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+        (flag.clone(), Waker::from(flag))
+    }
+
+    /// Requests ready at the same time on one worker share one `write(2)`: each steps aside
+    /// once, and the first to come round writes the records of all of them.
     #[test]
-    fn a_request_dropped_on_its_turn_passes_it_on() {
-        use std::future::Future as _;
+    fn ready_requests_share_one_write() {
         let dir = tempfile::tempdir().expect("tmp");
-        let writer = unrotated(dir.path().join("audit.log"));
+        let path = dir.path().join("audit.log");
+        let writer = Arc::new(unrotated(&path));
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
         rt.block_on(async {
-            let t1 = writer.enqueue(b"{\"n\":1}\n");
-            let t2 = writer.enqueue(b"{\"n\":2}\n");
-            let mut f1 = Box::pin(writer.written(t1));
-            let mut f2 = Box::pin(writer.written(t2));
-            std::future::poll_fn(|cx| {
-                assert!(f1.as_mut().poll(cx).is_pending());
-                assert!(f2.as_mut().poll(cx).is_pending());
-                Poll::Ready(())
-            })
-            .await;
-            while writer.shared.written.load(Ordering::Acquire) < t2 {
-                tokio::task::yield_now().await;
+            let tasks: Vec<_> = (0..8)
+                .map(|i| {
+                    let writer = writer.clone();
+                    tokio::spawn(async move { writer.write(&line(format!("{{\"i\":{i}}}"))).await })
+                })
+                .collect();
+            for t in tasks {
+                t.await.expect("task");
             }
-            let waiting: Vec<u64> = writer.shared.lock().waiters.iter().map(|w| w.0).collect();
-            assert_eq!(
-                waiting.len(),
-                1,
-                "one woken, the other waits for it: {waiting:?}"
-            );
-            if waiting == [t1] {
-                drop(f2);
-            } else {
-                drop(f1);
-            }
-            assert!(
-                writer.shared.lock().waiters.is_empty(),
-                "the turn was passed on"
-            );
         });
+        let text = std::fs::read_to_string(&path).expect("file");
+        assert_eq!(text.lines().count(), 8);
+        let batches = writer.shared.sink.lock().expect("sink").batches;
+        assert_eq!(batches, 1, "eight ready requests, one write");
+    }
+
+    /// A request that finds another thread writing waits to be woken, and is woken when that
+    /// write is done; its record is then written by it or was in that write.
+    #[test]
+    fn a_request_that_finds_the_sink_busy_is_woken_when_it_is_free() {
+        use std::future::Future as _;
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("audit.log");
+        let writer = unrotated(&path);
+        let ticket = writer.enqueue(b"{\"n\":1}\n");
+        let mut waiting = Box::pin(writer.written(ticket));
+        let (woken, waker) = flag();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(waiting.as_mut().poll(&mut cx).is_pending(), "steps aside");
+        assert!(woken.0.swap(false, Ordering::SeqCst), "and wakes itself");
+        // Another thread is writing.
+        let busy = writer.shared.sink.lock().expect("sink");
+        assert!(waiting.as_mut().poll(&mut cx).is_pending(), "waits");
+        assert_eq!(writer.shared.lock().waiters.len(), 1);
+        assert!(!woken.0.load(Ordering::SeqCst));
+        drop(busy);
+        // That write is done (it did not hold this record) and its writer wakes the waiters.
+        writer.shared.wake_waiters();
+        assert!(woken.0.load(Ordering::SeqCst), "woken");
+        assert!(waiting.as_mut().poll(&mut cx).is_ready(), "writes its own");
+        assert_eq!(std::fs::read_to_string(&path).expect("file"), "{\"n\":1}\n");
+        drop(waiting);
+        assert!(writer.shared.lock().waiters.is_empty());
+    }
+
+    /// A request dropped before its record was written (its client went away) has its record
+    /// written as it is dropped.
+    #[test]
+    fn a_request_dropped_while_waiting_has_its_record_written() {
+        use std::future::Future as _;
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("audit.log");
+        let writer = unrotated(&path);
+        let ticket = writer.enqueue(b"{\"n\":1}\n");
+        let mut waiting = Box::pin(writer.written(ticket));
+        let (_, waker) = flag();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(waiting.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(std::fs::read_to_string(&path).expect("file"), "");
+        drop(waiting);
+        assert_eq!(std::fs::read_to_string(&path).expect("file"), "{\"n\":1}\n");
     }
 
     /// Records queued but not yet awaited are written when the writer is dropped.
