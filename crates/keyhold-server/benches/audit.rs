@@ -7,13 +7,13 @@
 use std::hint::black_box;
 
 use base64::Engine as _;
-use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
+use keyhold_kms_model::shapes::EncryptResponse;
 
 use keyhold_core::RequestContext;
 use keyhold_server::audit::{AuditLog, AuditTarget, Call, Source};
 
-fn encrypt_call() -> (http::HeaderMap, Vec<u8>, Bytes) {
+fn encrypt_call() -> (http::HeaderMap, Vec<u8>, EncryptResponse) {
     let mut headers = http::HeaderMap::new();
     headers.insert(
         http::header::AUTHORIZATION,
@@ -40,11 +40,11 @@ fn encrypt_call() -> (http::HeaderMap, Vec<u8>, Bytes) {
     (
         headers,
         serde_json::to_vec(&body).expect("json"),
-        Bytes::from(serde_json::to_vec(&response).expect("json")),
+        serde_json::from_value(response).expect("an Encrypt response"),
     )
 }
 
-fn gather(headers: &http::HeaderMap, body: &[u8], response: &Bytes) -> Call {
+fn gather(headers: &http::HeaderMap, body: &[u8], response: &EncryptResponse) -> Call {
     let ctx = RequestContext::new("111122223333", "eu-west-1", "req-1");
     let shape = keyhold_kms_model::input_shape(keyhold_kms_model::Operation::Encrypt);
     let mut call = Call::new(
@@ -55,7 +55,7 @@ fn gather(headers: &http::HeaderMap, body: &[u8], response: &Bytes) -> Call {
         "us-east-1",
     );
     call.authenticated(&ctx, Some(shape), body);
-    call.response = Some(response.clone());
+    call.response = Some(keyhold_server::audit::peek::capture(response));
     call
 }
 

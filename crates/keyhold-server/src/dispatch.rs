@@ -3,6 +3,7 @@
 //! choices: responses in wiped buffers, and AWS's wire error for each failed step.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -11,16 +12,19 @@ use zeroize::Zeroizing;
 use keyhold_core::{Kms, KmsError, RequestContext};
 use keyhold_kms_model::{BodyError, DispatchError, Operation, OutputWriter};
 
+use crate::audit::params::ResponsePeek;
 use crate::wire::WireError;
 
-/// Runs `op` with the request `body` on the domain.
+/// Runs `op` with the request `body` on the domain. With `peek` (the audit log is on), what
+/// the audit record shows of the response is taken from it as it is serialised.
 pub async fn dispatch(
     kms: &Kms,
     op: Operation,
     ctx: &RequestContext,
     body: &[u8],
+    peek: Option<&OnceLock<ResponsePeek<'static>>>,
 ) -> Result<Bytes, WireError> {
-    keyhold_kms_model::service::dispatch(kms, ctx, op, body, &WipedJson { op })
+    keyhold_kms_model::service::dispatch(kms, ctx, op, body, &WipedJson { op, peek })
         .await
         .map_err(dispatch_error)
 }
@@ -55,17 +59,22 @@ fn dispatch_error(e: DispatchError<KmsError, serde_json::Error>) -> WireError {
 
 /// Serialises outputs into buffers wiped after sending (see [`response_body`]), sized from
 /// the last response of the same operation.
-struct WipedJson {
+struct WipedJson<'a> {
     op: Operation,
+    peek: Option<&'a OnceLock<ResponsePeek<'static>>>,
 }
 
-impl OutputWriter for WipedJson {
+impl OutputWriter for WipedJson<'_> {
     type Body = Bytes;
     type Error = serde_json::Error;
     fn write<T: Serialize>(&self, output: &T) -> serde_json::Result<Bytes> {
         let hint = SIZE_HINTS.get(self.op as usize);
         let capacity = hint.map_or(0, |h| h.load(Ordering::Relaxed));
         let body = response_body(output, capacity)?;
+        if let Some(peek) = self.peek {
+            // The output is written once; a second write would keep the first peek.
+            let _ = peek.set(crate::audit::peek::capture(output));
+        }
         if let Some(h) = hint {
             h.store(body.len().saturating_add(HINT_SLACK), Ordering::Relaxed);
         }
@@ -174,7 +183,7 @@ mod tests {
     fn the_size_hint_follows_the_last_response_of_the_operation() {
         // An operation no other test answers, so the hint is this test's alone.
         let op = Operation::UpdatePrimaryRegion;
-        let body = WipedJson { op }
+        let body = WipedJson { op, peek: None }
             .write(&decrypt_response(3000))
             .expect("body");
         let hint = SIZE_HINTS[op as usize].load(Ordering::Relaxed);

@@ -172,9 +172,11 @@ async fn handle_inner(
         )));
     }
 
-    let out = crate::dispatch::dispatch(&state.kms, op, &ctx, &body).await?;
+    let peek = std::sync::OnceLock::new();
+    let audited = call.is_some().then_some(&peek);
+    let out = crate::dispatch::dispatch(&state.kms, op, &ctx, &body, audited).await?;
     if let Some(call) = call.as_mut() {
-        call.response = Some(out.clone());
+        call.response = peek.into_inner();
     }
     Ok(json_response(StatusCode::OK, out, request_id))
 }

@@ -13,12 +13,12 @@
 
 mod keep;
 pub mod params;
+pub mod peek;
 pub mod record;
 pub mod writer;
 
 use std::net::IpAddr;
 
-use bytes::Bytes;
 use serde_json::Value;
 
 use keyhold_core::RequestContext;
@@ -66,8 +66,9 @@ pub struct Call {
     pub source_ip: Option<IpAddr>,
     /// See [`params::request_parameters`]; set once the caller is authenticated.
     pub request_parameters: Option<Value>,
-    /// The successful response body (KMS only; read by [`params::ResponsePeek`]).
-    pub response: Option<Bytes>,
+    /// What the record shows of the successful response (KMS only), taken from it as it
+    /// was serialised (see [`peek`]).
+    pub response: Option<params::ResponsePeek<'static>>,
 }
 
 impl Call {
@@ -142,7 +143,12 @@ impl Caller {
 
 /// (access key id, Region) of a SigV4 `Authorization` header's credential, unverified.
 fn credential_scope(authorization: &str) -> Option<(&str, &str)> {
-    let rest = authorization.split("Credential=").nth(1)?;
+    // SigV4 puts `Credential=` right after the algorithm; any other place is searched for.
+    let after_algorithm = authorization.split_once(' ').map(|(_, r)| r.trim_start());
+    let rest = match after_algorithm.and_then(|r| r.strip_prefix("Credential=")) {
+        Some(rest) => rest,
+        None => authorization.split("Credential=").nth(1)?,
+    };
     let credential = rest.split([',', ' ']).next()?;
     let mut parts = credential.split('/');
     let akid = parts.next().filter(|a| !a.is_empty() && a.len() <= 128)?;
@@ -200,5 +206,10 @@ mod tests {
         assert_eq!(credential_scope(""), None);
         assert_eq!(credential_scope("Credential=/x/y"), None);
         assert_eq!(credential_scope("Credential=A"), None);
+        // Anywhere in the header, as a client might put it.
+        assert_eq!(
+            credential_scope("X SignedHeaders=host, Credential=AK/d/ap-south-1/kms/aws4_request"),
+            Some(("AK", "ap-south-1"))
+        );
     }
 }

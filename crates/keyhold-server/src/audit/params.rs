@@ -86,7 +86,7 @@ pub fn decapitalize(name: &str) -> String {
 /// What the audit record reads from a successful KMS response: only these members are
 /// deserialised (the rest, plaintext included, is skipped without being copied), and strings
 /// are borrowed from the body where they need no unescaping.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ResponsePeek<'a> {
     /// The key used (an ARN in every response that has it).
@@ -127,6 +127,25 @@ impl<'a> ResponsePeek<'a> {
     /// Reads `body`; an unreadable body gives an empty peek.
     pub fn read(body: &'a [u8]) -> Self {
         serde_json::from_slice(body).unwrap_or_default()
+    }
+
+    /// The same peek, owning its strings.
+    pub fn into_owned(self) -> ResponsePeek<'static> {
+        let own = |s: Option<Cow<'a, str>>| s.map(|s| Cow::Owned(s.into_owned()));
+        ResponsePeek {
+            key_id: own(self.key_id),
+            source_key_id: own(self.source_key_id),
+            key_material_id: own(self.key_material_id),
+            source_key_material_id: own(self.source_key_material_id),
+            destination_key_material_id: own(self.destination_key_material_id),
+            key_metadata: self.key_metadata,
+            replica_key_metadata: self.replica_key_metadata,
+            grant_id: own(self.grant_id),
+            deletion_date: self.deletion_date,
+            key_state: own(self.key_state),
+            pending_window_in_days: self.pending_window_in_days,
+            custom_key_store_id: own(self.custom_key_store_id),
+        }
     }
 }
 

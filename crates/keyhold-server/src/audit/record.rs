@@ -38,12 +38,13 @@ pub const EVENT_VERSION: &str = "1.11";
 /// `error` is the (exception name, message) the response carried.
 pub fn write_event(out: &mut Vec<u8>, call: &Call, request_id: &str, error: Option<(&str, &str)>) {
     let caller = call.caller.as_ref();
+    let none = ResponsePeek::default();
     let peek = match (&call.response, error) {
-        (Some(body), None) if call.source == Source::Kms => ResponsePeek::read(body),
-        _ => ResponsePeek::default(),
+        (Some(peek), None) if call.source == Source::Kms => peek,
+        _ => &none,
     };
     let key_arns = match (call.source, caller) {
-        (Source::Kms, Some(caller)) => resources(caller, &call.region, &peek, call),
+        (Source::Kms, Some(caller)) => resources(caller, &call.region, peek, call),
         _ => Vec::new(),
     };
 
@@ -79,12 +80,12 @@ pub fn write_event(out: &mut Vec<u8>, call: &Call, request_id: &str, error: Opti
     out.extend_from_slice(b",\"responseElements\":");
     let response_elements = match (call.source, error) {
         (Source::Kms, None) => {
-            params::response_elements(&call.event_name, &peek, key_arns.first().map(|a| &**a))
+            params::response_elements(&call.event_name, peek, key_arns.first().map(|a| &**a))
         }
         _ => None,
     };
     json_value(out, response_elements.as_ref());
-    write_additional_event_data(out, &peek);
+    write_additional_event_data(out, peek);
     out.extend_from_slice(b",\"requestID\":");
     json_str(out, request_id);
     out.extend_from_slice(b",\"eventID\":\"");

@@ -5,7 +5,6 @@
 
 use std::net::IpAddr;
 
-use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::*;
@@ -15,7 +14,7 @@ use crate::audit::Call;
 fn oracle(call: &Call, request_id: &str, error: Option<(&str, &str)>) -> Value {
     let caller = call.caller.as_ref();
     let peek = match (&call.response, error) {
-        (Some(body), None) if call.source == Source::Kms => ResponsePeek::read(body),
+        (Some(peek), None) if call.source == Source::Kms => peek.clone(),
         _ => ResponsePeek::default(),
     };
     let request = call.request_parameters.as_ref();
@@ -189,6 +188,11 @@ fn call(event_name: &str, principal: Option<&str>) -> Call {
     }
 }
 
+/// The peek of a response body, as the record is given it.
+fn peek_of(body: &str) -> ResponsePeek<'static> {
+    ResponsePeek::read(body.as_bytes()).into_owned()
+}
+
 /// Cases covering each member's branches.
 fn cases() -> Vec<(Call, Option<(&'static str, &'static str)>)> {
     let root = Some("arn:aws:iam::111122223333:root");
@@ -196,14 +200,14 @@ fn cases() -> Vec<(Call, Option<(&'static str, &'static str)>)> {
 
     let mut c = call("Encrypt", root);
     c.request_parameters = Some(json!({"keyId": "alias/a", "encryptionContext": {"Dept": "Eng"}}));
-    c.response = Some(Bytes::from(format!(
+    c.response = Some(peek_of(&format!(
         r#"{{"CiphertextBlob":"AAAA","KeyId":"{KEY_ARN}","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}}"#
     )));
     out.push((c, None));
 
     let mut c = call("Decrypt", Some("arn:aws:iam::111122223333:user/alice"));
     c.request_parameters = Some(json!({}));
-    c.response = Some(Bytes::from(format!(
+    c.response = Some(peek_of(&format!(
         r#"{{"KeyId":"{KEY_ARN}","Plaintext":"c2VjcmV0","KeyMaterialId":"m\u00e9\"1"}}"#
     )));
     out.push((c, None));
@@ -225,7 +229,7 @@ fn cases() -> Vec<(Call, Option<(&'static str, &'static str)>)> {
 
     let mut c = call("ReEncrypt", Some("arn:aws:iam::111122223333:role/admin"));
     c.request_parameters = Some(json!({"destinationKeyId": KEY_ARN}));
-    c.response = Some(Bytes::from(format!(
+    c.response = Some(peek_of(&format!(
         r#"{{"SourceKeyId":"arn:aws:kms:eu-west-1:111122223333:key/src","KeyId":"{KEY_ARN}",
             "SourceKeyMaterialId":"s","DestinationKeyMaterialId":"d"}}"#
     )));
@@ -233,7 +237,7 @@ fn cases() -> Vec<(Call, Option<(&'static str, &'static str)>)> {
 
     let mut c = call("CreateKey", Some("arn:aws:iam::111122223333:group/odd"));
     c.request_parameters = Some(json!({"description": "d", "tags": [{"tagKey": "k"}]}));
-    c.response = Some(Bytes::from(format!(
+    c.response = Some(peek_of(&format!(
         r#"{{"KeyMetadata":{{"Arn":"{KEY_ARN}","KeyId":"k","CreationDate":1660171107.0,
             "CustomKeyStoreId":"cks-1234567890abcdef0","Enabled":true}}}}"#
     )));
@@ -241,7 +245,7 @@ fn cases() -> Vec<(Call, Option<(&'static str, &'static str)>)> {
 
     let mut c = call("CreateAlias", root);
     c.request_parameters = Some(json!({"aliasName": "alias/x", "targetKeyId": "k-1"}));
-    c.response = Some(Bytes::new());
+    c.response = Some(peek_of(""));
     out.push((c, None));
 
     let mut c = call("ListKeys", None);
@@ -263,19 +267,19 @@ fn cases() -> Vec<(Call, Option<(&'static str, &'static str)>)> {
     let mut c = call("CreateCluster", root);
     c.source = Source::CloudHsm;
     c.request_parameters = Some(json!({"clusterId": "cluster-1"}));
-    c.response = Some(Bytes::from_static(br#"{"KeyId":"arn:aws:kms:x:1:key/k"}"#));
+    c.response = Some(peek_of(r#"{"KeyId":"arn:aws:kms:x:1:key/k"}"#));
     out.push((c, None));
 
     let mut c = call("ScheduleKeyDeletion", root);
     c.request_parameters = Some(json!({"keyId": KEY_ARN}));
-    c.response = Some(Bytes::from(format!(
+    c.response = Some(peek_of(&format!(
         r#"{{"KeyId":"{KEY_ARN}","DeletionDate":1660171107.0,"KeyState":"PendingDeletion","PendingWindowInDays":7}}"#
     )));
     out.push((c, None));
 
     let mut c = call("Decrypt", root);
     c.request_parameters = None;
-    c.response = Some(Bytes::from_static(b"not json"));
+    c.response = Some(peek_of("not json"));
     out.push((c, None));
     out
 }
