@@ -107,6 +107,47 @@ macro_rules! refuse_compounds {
     };
 }
 
+/// Looks through an `Option` and a newtype to the value inside.
+macro_rules! unwrapped {
+    () => {
+        fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Self::Ok, NotCaptured> {
+            value.serialize(self)
+        }
+
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            value: &T,
+        ) -> Result<Self::Ok, NotCaptured> {
+            value.serialize(self)
+        }
+    };
+}
+
+/// A captured member's value: `None` when absent (`null`, an unset `Option`), the inner value
+/// of an `Option` or newtype, and never a structure.
+macro_rules! absent_or_unwrapped {
+    () => {
+        fn serialize_none(self) -> Result<Self::Ok, NotCaptured> {
+            Ok(None)
+        }
+
+        fn serialize_unit(self) -> Result<Self::Ok, NotCaptured> {
+            Ok(None)
+        }
+
+        unwrapped!();
+
+        fn serialize_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStruct, NotCaptured> {
+            Err(NotCaptured)
+        }
+    };
+}
+
 /// The response itself: a structure whose members are looked at one by one.
 struct Top;
 
@@ -124,17 +165,7 @@ impl Serializer for Top {
         serialize_unit_variant(&'static str, u32, &'static str);
     }
 
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Self::Ok, NotCaptured> {
-        value.serialize(self)
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<Self::Ok, NotCaptured> {
-        value.serialize(self)
-    }
+    unwrapped!();
 
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Members, NotCaptured> {
         Ok(Members(ResponsePeek::default()))
@@ -229,34 +260,16 @@ impl Serializer for Text {
     ) -> Result<Self::Ok, NotCaptured> {
         Ok(Some(variant.to_owned()))
     }
+    absent_or_unwrapped!();
+}
 
-    fn serialize_none(self) -> Result<Self::Ok, NotCaptured> {
-        Ok(None)
-    }
-
-    fn serialize_unit(self) -> Result<Self::Ok, NotCaptured> {
-        Ok(None)
-    }
-
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Self::Ok, NotCaptured> {
-        value.serialize(self)
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<Self::Ok, NotCaptured> {
-        value.serialize(self)
-    }
-
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, NotCaptured> {
-        Err(NotCaptured)
-    }
+/// Implements narrower number methods by widening to a wider one.
+macro_rules! widen {
+    ($($($method:ident($ty:ty)),* => $wide:ident;)*) => {
+        $($(fn $method(self, n: $ty) -> Result<Self::Ok, NotCaptured> {
+            self.$wide(n.into())
+        })*)*
+    };
 }
 
 /// A number member (a timestamp in epoch seconds, a count); `None` when absent.
@@ -273,64 +286,21 @@ impl Serializer for Number {
         serialize_unit_variant(&'static str, u32, &'static str);
     }
 
-    fn serialize_i8(self, n: i8) -> Result<Self::Ok, NotCaptured> {
-        self.serialize_i64(n.into())
-    }
-    fn serialize_i16(self, n: i16) -> Result<Self::Ok, NotCaptured> {
-        self.serialize_i64(n.into())
-    }
-    fn serialize_i32(self, n: i32) -> Result<Self::Ok, NotCaptured> {
-        self.serialize_i64(n.into())
+    widen! {
+        serialize_i8(i8), serialize_i16(i16), serialize_i32(i32) => serialize_i64;
+        serialize_u8(u8), serialize_u16(u16), serialize_u32(u32) => serialize_u64;
+        serialize_f32(f32) => serialize_f64;
     }
     fn serialize_i64(self, n: i64) -> Result<Self::Ok, NotCaptured> {
         Ok(Some(n.into()))
     }
-    fn serialize_u8(self, n: u8) -> Result<Self::Ok, NotCaptured> {
-        self.serialize_u64(n.into())
-    }
-    fn serialize_u16(self, n: u16) -> Result<Self::Ok, NotCaptured> {
-        self.serialize_u64(n.into())
-    }
-    fn serialize_u32(self, n: u32) -> Result<Self::Ok, NotCaptured> {
-        self.serialize_u64(n.into())
-    }
     fn serialize_u64(self, n: u64) -> Result<Self::Ok, NotCaptured> {
         Ok(Some(n.into()))
-    }
-    fn serialize_f32(self, n: f32) -> Result<Self::Ok, NotCaptured> {
-        self.serialize_f64(n.into())
     }
     fn serialize_f64(self, n: f64) -> Result<Self::Ok, NotCaptured> {
         serde_json::Number::from_f64(n).map(Some).ok_or(NotCaptured)
     }
-
-    fn serialize_none(self) -> Result<Self::Ok, NotCaptured> {
-        Ok(None)
-    }
-
-    fn serialize_unit(self) -> Result<Self::Ok, NotCaptured> {
-        Ok(None)
-    }
-
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Self::Ok, NotCaptured> {
-        value.serialize(self)
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<Self::Ok, NotCaptured> {
-        value.serialize(self)
-    }
-
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, NotCaptured> {
-        Err(NotCaptured)
-    }
+    absent_or_unwrapped!();
 }
 
 #[cfg(test)]
