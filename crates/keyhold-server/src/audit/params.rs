@@ -83,9 +83,9 @@ pub fn decapitalize(name: &str) -> String {
     }
 }
 
-/// What the audit record reads from a successful KMS response: only these members are
-/// deserialised (the rest, plaintext included, is skipped without being copied), and strings
-/// are borrowed from the body where they need no unescaping.
+/// What the audit record shows of a successful KMS response. The server takes it from the
+/// typed response as it is serialised ([`super::peek::capture`]); in tests it is also read
+/// back from the response's JSON (`ResponsePeek::read`), the oracle the capture must equal.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ResponsePeek<'a> {
@@ -124,13 +124,16 @@ pub struct ResponsePeek<'a> {
 }
 
 impl<'a> ResponsePeek<'a> {
-    /// Reads `body`; an unreadable body gives an empty peek.
-    pub fn read(body: &'a [u8]) -> Self {
+    /// Reads `body` (only these members; the rest is skipped without being copied); an
+    /// unreadable body gives an empty peek.
+    #[cfg(test)]
+    pub(crate) fn read(body: &'a [u8]) -> Self {
         serde_json::from_slice(body).unwrap_or_default()
     }
 
     /// The same peek, owning its strings.
-    pub fn into_owned(self) -> ResponsePeek<'static> {
+    #[cfg(test)]
+    pub(crate) fn into_owned(self) -> ResponsePeek<'static> {
         let own = |s: Option<Cow<'a, str>>| s.map(|s| Cow::Owned(s.into_owned()));
         ResponsePeek {
             key_id: own(self.key_id),

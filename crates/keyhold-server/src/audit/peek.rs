@@ -6,7 +6,7 @@
 //! data key) that reading it back would scan byte by byte. [`capture`] walks the response's
 //! `Serialize` implementation with a serializer that looks only at the top-level members it
 //! knows and never asks the others to serialise themselves, so a blob costs nothing and its
-//! bytes are never copied. The result equals [`ResponsePeek::read`] of the response's JSON
+//! bytes are never copied. The result equals `ResponsePeek::read` of the response's JSON
 //! (tested for every member, `peek_tests.rs`).
 
 use std::borrow::Cow;
