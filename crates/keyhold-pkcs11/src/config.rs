@@ -56,11 +56,16 @@ pub struct TokenConfig {
     /// Label of the AES key [`crate::Token::health_check`] creates on demand
     /// and round-trips through.
     pub health_key_label: String,
+    /// Keep a session-object copy of each key used and run operations on it, checking the
+    /// token's original at most this often (see [`crate::handles`]). A key destroyed or
+    /// changed in the token by someone else is then seen within this interval instead of at
+    /// once. `None` (the default) uses the token objects themselves.
+    pub session_key_copies: Option<Duration>,
 }
 
 impl TokenConfig {
-    /// A configuration with a pool of 4 sessions, a 5 s checkout timeout and
-    /// the health-check key `keyhold-health-check`.
+    /// A configuration with a pool of 4 sessions, a 5 s checkout timeout,
+    /// the health-check key `keyhold-health-check` and no session copies of keys.
     pub fn new(
         module_path: impl Into<PathBuf>,
         token_label: impl Into<String>,
@@ -73,6 +78,7 @@ impl TokenConfig {
             pool_size: 4,
             checkout_timeout: Duration::from_secs(5),
             health_key_label: "keyhold-health-check".into(),
+            session_key_copies: None,
         }
     }
 }

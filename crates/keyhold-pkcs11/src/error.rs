@@ -288,6 +288,10 @@ pub enum Pkcs11Error {
     /// All pooled sessions stayed busy for the whole checkout timeout.
     #[error("all PKCS#11 sessions busy")]
     PoolExhausted,
+    /// No session was free at once, and the caller asked not to wait
+    /// ([`crate::Token::without_waiting`]); it may try again where waiting is allowed.
+    #[error("no PKCS#11 session free right now")]
+    SessionBusy,
     /// The token returned something malformed (e.g. a ciphertext shorter
     /// than its tag).
     #[error("unexpected answer from the token: {0}")]

@@ -27,9 +27,21 @@
 //!   evicts it) or behind its back (another process): the next operation
 //!   fails with `CKR_OBJECT_HANDLE_INVALID` or `CKR_KEY_HANDLE_INVALID`, the
 //!   entry is evicted and the key looked up again, once.
+//!
+//! # Session copies
+//! With [`TokenConfig::session_key_copies`](crate::TokenConfig::session_key_copies) the
+//! handle kept is not the token object's but a session-object copy of it (`C_CopyObject`
+//! with `CKA_TOKEN` false): SoftHSMv2 re-reads a token object's file (a generation check
+//! and the object itself: two opens, six `fcntl` locks) on every use, a session object
+//! lives in memory. The entry remembers the original ([`Origin`]); at most once per
+//! configured interval an operation first checks that the original still exists with the
+//! same `CKA_ENCRYPT`/`CKA_DECRYPT`, so a key destroyed or changed behind Keyhold's back is
+//! seen within that interval. A copy dies with the session that made it; its handle is then
+//! refused and the key looked up (and copied) again.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use cryptoki::object::ObjectHandle;
 
@@ -64,11 +76,26 @@ struct State<H> {
     epoch: u64,
 }
 
+/// A cached handle.
 #[derive(Clone, Copy)]
-struct Entry<H> {
-    handle: H,
+pub(crate) struct Entry<H> {
+    /// The handle operations use.
+    pub(crate) handle: H,
     /// Module generation the handle was found under.
     generation: u64,
+    /// Set when `handle` is a session copy: the token object it copies.
+    pub(crate) origin: Option<Origin<H>>,
+}
+
+/// The token object a session copy was made from, and what was last seen of it.
+#[derive(Clone, Copy)]
+pub(crate) struct Origin<H> {
+    /// The token object's handle.
+    pub(crate) handle: H,
+    /// Its `CKA_ENCRYPT` and `CKA_DECRYPT` when last checked.
+    pub(crate) usage: (bool, bool),
+    /// When it was last checked.
+    pub(crate) checked: Instant,
 }
 
 /// A point in the cache's history, taken before a look-up, so that a
@@ -85,12 +112,28 @@ impl<H: Copy + PartialEq> HandleCache<H> {
     }
 
     /// The handle cached for `label` under module `generation`.
+    #[cfg(test)]
     pub(crate) fn get(&self, label: &str, generation: u64) -> Option<H> {
+        self.entry(label, generation).map(|e| e.handle)
+    }
+
+    /// The entry cached for `label` under module `generation`.
+    pub(crate) fn entry(&self, label: &str, generation: u64) -> Option<Entry<H>> {
         let st = self.lock();
         st.entries
             .get(label)
             .filter(|e| e.generation == generation)
-            .map(|e| e.handle)
+            .copied()
+    }
+
+    /// Records that the original of the copy `handle` cached for `label` was checked now.
+    pub(crate) fn checked(&self, label: &str, handle: H, now: Instant) {
+        let mut st = self.lock();
+        if let Some(e) = st.entries.get_mut(label).filter(|e| e.handle == handle) {
+            if let Some(o) = e.origin.as_mut() {
+                o.checked = now;
+            }
+        }
     }
 
     /// What a look-up about to start stores its result under.
@@ -104,9 +147,21 @@ impl<H: Copy + PartialEq> HandleCache<H> {
     /// Remembers `handle` for `label`, unless the cache was cleared since
     /// `ticket` was taken.
     pub(crate) fn put(&self, label: &str, handle: H, ticket: Ticket) {
+        self.put_copy(label, handle, None, ticket);
+    }
+
+    /// Remembers `handle` for `label`, a session copy of `origin` if that is set. False
+    /// when the cache was cleared since `ticket` was taken (nothing is stored).
+    pub(crate) fn put_copy(
+        &self,
+        label: &str,
+        handle: H,
+        origin: Option<Origin<H>>,
+        ticket: Ticket,
+    ) -> bool {
         let mut st = self.lock();
         if st.epoch != ticket.epoch {
-            return;
+            return false;
         }
         if st.entries.len() >= MAX_ENTRIES && !st.entries.contains_key(label) {
             st.entries.clear();
@@ -116,18 +171,22 @@ impl<H: Copy + PartialEq> HandleCache<H> {
             Entry {
                 handle,
                 generation: ticket.generation,
+                origin,
             },
         );
+        true
     }
 
     /// Forgets `label`'s handle if it is still `handle` (another thread may
     /// have stored a fresh one meanwhile); `None` forgets it whatever it is.
-    pub(crate) fn evict(&self, label: &str, handle: Option<H>) {
+    /// The entry removed, if any.
+    pub(crate) fn evict(&self, label: &str, handle: Option<H>) -> Option<Entry<H>> {
         let mut st = self.lock();
-        if let Some(e) = st.entries.get(label) {
-            if handle.is_none_or(|h| h == e.handle) {
-                st.entries.remove(label);
-            }
+        let e = st.entries.get(label)?;
+        if handle.is_none_or(|h| h == e.handle) {
+            st.entries.remove(label)
+        } else {
+            None
         }
     }
 

@@ -16,7 +16,8 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 use crate::error::{ck, Pkcs11Error};
-use crate::token::{bool_attr, find_key, find_keys, Token};
+use crate::lookup::{bool_attr, find_key, find_keys};
+use crate::token::Token;
 
 /// GCM IV length: 96 bits, the size GCM is defined for without hashing.
 pub const GCM_IV_LEN: usize = 12;
@@ -170,7 +171,7 @@ impl Token {
             // Looked up afresh: a cached handle might name a key already
             // destroyed elsewhere, and duplicates must be refused.
             let key = find_key(s, label);
-            self.forget_key(label);
+            self.forget_key_in(s, label);
             s.destroy_object(key?).map_err(ck("C_DestroyObject"))
         })
     }

@@ -71,6 +71,7 @@ mod error;
 mod handles;
 mod inspect;
 mod keys;
+mod lookup;
 mod module;
 mod pool;
 #[cfg(any(test, feature = "testing"))]

@@ -48,6 +48,9 @@ struct State {
     idle: Vec<PooledSession>,
     /// Sessions lent out, plus permits to open one.
     out: usize,
+    /// Threads waiting in [`Pool::acquire`]: a release wakes one only if there is one (a
+    /// condition variable's notify is a system call even when nobody waits).
+    waiting: usize,
 }
 
 /// What a checkout got: a session to reuse, or the right to open one.
@@ -62,6 +65,7 @@ impl Pool {
             state: Mutex::new(State {
                 idle: Vec::new(),
                 out: 0,
+                waiting: 0,
             }),
             freed: Condvar::new(),
             size: size.max(1),
@@ -78,24 +82,40 @@ impl Pool {
         let deadline = Instant::now() + self.timeout;
         let mut st = self.lock();
         loop {
-            if let Some(s) = st.idle.pop() {
-                st.out += 1;
-                return Ok(Lease::new(self, Acquired::Idle(s)));
-            }
-            if st.out < self.size {
-                st.out += 1;
-                return Ok(Lease::new(self, Acquired::Open));
+            if let Some(lease) = self.take(&mut st) {
+                return Ok(lease);
             }
             let now = Instant::now();
             if now >= deadline {
                 return Err(Pkcs11Error::PoolExhausted);
             }
+            st.waiting += 1;
             st = self
                 .freed
                 .wait_timeout(st, deadline - now)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
+            st.waiting -= 1;
         }
+    }
+
+    /// An idle session or a free place if there is one now; [`Pkcs11Error::SessionBusy`]
+    /// rather than waiting.
+    pub(crate) fn try_acquire(&self) -> Result<Lease<'_>, Pkcs11Error> {
+        let mut st = self.lock();
+        self.take(&mut st).ok_or(Pkcs11Error::SessionBusy)
+    }
+
+    fn take(&self, st: &mut State) -> Option<Lease<'_>> {
+        if let Some(s) = st.idle.pop() {
+            st.out += 1;
+            return Some(Lease::new(self, Acquired::Idle(s)));
+        }
+        if st.out < self.size {
+            st.out += 1;
+            return Some(Lease::new(self, Acquired::Open));
+        }
+        None
     }
 
     fn release(&self, session: Option<PooledSession>) {
@@ -104,8 +124,11 @@ impl Pool {
         if let Some(s) = session {
             st.idle.push(s);
         }
+        let waiting = st.waiting > 0;
         drop(st);
-        self.freed.notify_one();
+        if waiting {
+            self.freed.notify_one();
+        }
     }
 
     /// Takes every idle session out (counted as lent) so they can be probed
@@ -204,6 +227,16 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         drop(first);
         assert!(waiter.join().expect("join"));
+    }
+
+    #[test]
+    fn try_acquire_never_waits() {
+        let pool = Pool::new(1, Duration::from_secs(60));
+        let first = pool.try_acquire().expect("a free place");
+        // A wait would end in PoolExhausted, a minute later.
+        assert!(matches!(pool.try_acquire(), Err(Pkcs11Error::SessionBusy)));
+        drop(first);
+        assert!(pool.try_acquire().is_ok(), "place freed on drop");
     }
 
     #[test]

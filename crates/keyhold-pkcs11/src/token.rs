@@ -4,15 +4,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
+
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 
 use crate::config::{Pin, TokenConfig};
 use crate::error::{ck, Ckr, Pkcs11Error};
-use crate::handles::{is_stale_handle, HandleCache};
+use crate::handles::HandleCache;
 use crate::module::{module, Module};
 use crate::pool::{Acquired, Lease, Pool, PooledSession};
+
+/// Manufacturers (`C_GetInfo`) of modules that compute inside the process.
+const IN_PROCESS_MODULES: &[&str] = &["SoftHSM"];
 
 /// How a token's session pool is used (see [`Token::session_counts`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +35,8 @@ pub struct SessionCounts {
 #[derive(Clone)]
 pub struct Token {
     pub(crate) inner: Arc<Inner>,
+    /// Whether an operation waits for a free session (see [`Token::without_waiting`]).
+    wait: bool,
 }
 
 pub(crate) struct Inner {
@@ -53,6 +58,9 @@ pub(crate) struct Inner {
     pub(crate) create_lock: Mutex<()>,
     /// Key handles by label (see [`crate::handles`]).
     pub(crate) handles: HandleCache,
+    /// The module computes inside this process (SoftHSMv2): a call is CPU work, never a
+    /// wait on a device or network (see [`Token::in_process`]).
+    in_process: bool,
 }
 
 impl std::fmt::Debug for Token {
@@ -71,6 +79,11 @@ impl Token {
     pub fn open(config: TokenConfig) -> Result<Token, Pkcs11Error> {
         let module = module(&config.module_path)?;
         let generation = module.generation();
+        let in_process = module
+            .ctx()
+            .0
+            .get_library_info()
+            .is_ok_and(|info| IN_PROCESS_MODULES.contains(&info.manufacturer_id().trim()));
         let slot = {
             let (_guard, slot) = module.locate(&config.token_label)?;
             slot
@@ -85,8 +98,10 @@ impl Token {
                 recoveries: AtomicU64::new(0),
                 create_lock: Mutex::new(()),
                 handles: HandleCache::default(),
+                in_process,
                 config,
             }),
+            wait: true,
         };
         // Open the whole pool now so a bad PIN or a missing device shows at
         // start-up, not on the first request (at least one session must open).
@@ -125,6 +140,24 @@ impl Token {
             .unwrap_or_else(|p| p.into_inner())
             .0
             .id()
+    }
+
+    /// True when the module does its work inside this process, with no device or network
+    /// behind it (SoftHSMv2, by the manufacturer its `C_GetInfo` names): an operation on a
+    /// cached key is then a few microseconds of CPU, less than handing it to another thread
+    /// costs, and async callers may run it in place with [`Token::without_waiting`].
+    pub fn in_process(&self) -> bool {
+        self.inner.in_process
+    }
+
+    /// This token, but its operations fail with [`Pkcs11Error::SessionBusy`] instead of
+    /// waiting when no session is free. For callers on an async worker thread, which must
+    /// not block on other requests.
+    pub fn without_waiting(&self) -> Token {
+        Token {
+            inner: Arc::clone(&self.inner),
+            wait: false,
+        }
     }
 
     /// The token's label.
@@ -201,7 +234,11 @@ impl Token {
     /// Lends a session: an idle one (logged in again if the login epoch
     /// moved), or a new one if the pool is not full.
     pub(crate) fn checkout(&self) -> Result<Lease<'_>, Pkcs11Error> {
-        let mut lease = self.inner.pool.acquire()?;
+        let mut lease = if self.wait {
+            self.inner.pool.acquire()?
+        } else {
+            self.inner.pool.try_acquire()?
+        };
         let mut ps = match lease.acquired.take() {
             Some(Acquired::Idle(s)) => s,
             _ => self.open_session()?,
@@ -387,99 +424,6 @@ impl Token {
     }
 }
 
-impl Token {
-    /// Runs `op` on `s` with the handle of the key labelled `label`: the
-    /// cached one, or one looked up now (and cached). When the token refuses
-    /// a cached handle (`CKR_OBJECT_HANDLE_INVALID`, `CKR_KEY_HANDLE_INVALID`:
-    /// the key was destroyed, perhaps re-created under the same label, or
-    /// the module forgot its handles), the handle is evicted and the key
-    /// looked up again, once. The caller holds the call guard (inside
-    /// [`Token::run`]), so the module generation cannot move meanwhile.
-    pub(crate) fn with_key<T>(
-        &self,
-        s: &Session,
-        label: &str,
-        op: impl Fn(ObjectHandle) -> Result<T, Pkcs11Error>,
-    ) -> Result<T, Pkcs11Error> {
-        let cache = &self.inner.handles;
-        let generation = self.inner.module.generation();
-        if let Some(handle) = cache.get(label, generation) {
-            match op(handle) {
-                Err(e) if is_stale_handle(&e) => {
-                    tracing::debug!(token = %self.inner.config.token_label, error = %e, "cached key handle refused; looking the key up again");
-                    cache.evict(label, Some(handle));
-                }
-                other => return other,
-            }
-        }
-        let ticket = cache.ticket(generation);
-        let handle = find_key(s, label)?;
-        cache.put(label, handle, ticket);
-        op(handle)
-    }
-
-    /// Remembers `handle` as the key labelled `label` (just created).
-    pub(crate) fn remember_key(&self, label: &str, handle: ObjectHandle) {
-        let cache = &self.inner.handles;
-        cache.put(label, handle, cache.ticket(self.inner.module.generation()));
-    }
-
-    /// Forgets the cached handle of the key labelled `label`, so that the
-    /// next operation looks it up in the token again. For callers that learn
-    /// of a change made outside this `Token` (a configuration reload, a key
-    /// destroyed by another application); a handle the token refuses is
-    /// forgotten without this.
-    pub fn forget_key(&self, label: &str) {
-        self.inner.handles.evict(label, None);
-    }
-
-    /// Forgets every cached key handle (see [`Token::forget_key`]).
-    pub fn forget_key_handles(&self) {
-        self.inner.handles.clear();
-    }
-
-    /// Key handles cached right now (for tests and metrics).
-    pub fn cached_key_handles(&self) -> usize {
-        self.inner.handles.len()
-    }
-}
-
-/// The secret key labelled `label`, if exactly one exists.
-pub(crate) fn find_key(s: &Session, label: &str) -> Result<ObjectHandle, Pkcs11Error> {
-    let found = find_keys(s, label)?;
-    match found.as_slice() {
-        [] => Err(Pkcs11Error::KeyNotFound {
-            label: label.to_string(),
-        }),
-        [one] => Ok(*one),
-        many => Err(Pkcs11Error::AmbiguousKey {
-            label: label.to_string(),
-            count: many.len(),
-        }),
-    }
-}
-
-/// All persistent secret keys labelled `label`.
-pub(crate) fn find_keys(s: &Session, label: &str) -> Result<Vec<ObjectHandle>, Pkcs11Error> {
-    let template = [
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::Token(true),
-        Attribute::Label(label.as_bytes().to_vec()),
-    ];
-    s.find_objects(&template).map_err(ck("C_FindObjects"))
-}
-
-/// Reads one boolean attribute the token may refuse to reveal.
-pub(crate) fn bool_attr(attrs: &[Attribute], t: AttributeType) -> Option<bool> {
-    attrs.iter().find_map(|a| match (a, t) {
-        (Attribute::Encrypt(v), AttributeType::Encrypt)
-        | (Attribute::Decrypt(v), AttributeType::Decrypt)
-        | (Attribute::Extractable(v), AttributeType::Extractable)
-        | (Attribute::Sensitive(v), AttributeType::Sensitive) => Some(*v),
-        _ => None,
-    })
-}
-
 impl Drop for Inner {
     /// Closes the idle sessions of the current module generation; older ones
     /// belong to a finalized module and are forgotten (their handle numbers
@@ -511,6 +455,14 @@ mod tests {
     /// While the pool's only session is lent out, an operation waits `checkout_timeout` and
     /// then fails with the typed `PoolExhausted` (deterministic: the session is held here, not
     /// raced for by threads).
+    /// SoftHSMv2 names itself in `C_GetInfo`: its calls are CPU work in this process.
+    #[test]
+    fn softhsm_computes_in_process() {
+        let Some(env) = TestEnv::get() else { return };
+        let cfg = env.token("t-in-process", "user-pin-1234").expect("init");
+        assert!(Token::open(cfg).expect("open").in_process());
+    }
+
     #[test]
     fn an_operation_finding_every_session_in_use_fails_typed() {
         let Some(env) = TestEnv::get() else { return };
@@ -524,7 +476,15 @@ mod tests {
             Err(Pkcs11Error::PoolExhausted) => {}
             other => panic!("expected PoolExhausted, got {other:?}"),
         }
+        // A caller that must not wait is told at once.
+        match t.without_waiting().aes_gcm_encrypt("k", b"", b"x") {
+            Err(Pkcs11Error::SessionBusy) => {}
+            other => panic!("expected SessionBusy, got {other:?}"),
+        }
         drop(held);
+        t.without_waiting()
+            .aes_gcm_encrypt("k", b"", b"x")
+            .expect("a free session is used without waiting");
         t.aes_gcm_encrypt("k", b"", b"x")
             .expect("the session is back in the pool");
         assert!(Pkcs11Error::PoolExhausted.is_device_failure());
