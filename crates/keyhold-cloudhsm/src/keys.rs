@@ -200,9 +200,9 @@ impl ClusterService {
     }
 
     /// Reloads the cluster's records from the metadata store if this node's copy is older
-    /// than `max_age`.
-    async fn refresh_if_stale(&self, t: &HsmTarget, max_age: Duration) {
-        if self.inner.key_sessions.refresh_due(&key_of(t), max_age) {
+    /// than `max_age` (`key` is the cluster's, made once by the caller).
+    async fn refresh_if_stale(&self, t: &HsmTarget, key: &ClusterKey, max_age: Duration) {
+        if self.inner.key_sessions.refresh_due(key, max_age) {
             self.refresh_quietly(&t.account, &t.region, &t.cluster_id)
                 .await;
         }
@@ -238,33 +238,34 @@ impl ClusterService {
         f: impl FnOnce(&Token) -> Result<T, Pkcs11Error> + Send + 'static,
     ) -> Result<T, HsmKeyFailure> {
         let token = self.usable_pool(target).await?;
-        tokio::task::spawn_blocking(move || f(&token))
-            .await
-            .map_err(|e| HsmKeyFailure::Internal {
-                detail: e.to_string(),
-            })?
-            .map_err(|e| key_failure(&e))
+        Self::blocking(token, f).await
     }
 
-    /// Runs the short operation `f` (AES-GCM on one key) on the cluster's pool: in place when
-    /// the module computes inside this process and a session is free at once, else in a
-    /// blocking task. Why: on SoftHSMv2 the operation on a cached key takes a few
-    /// microseconds of CPU and no I/O, less than the hand-off to a blocking thread and back
-    /// (context switches were a third of the server's time under load). A module with a
-    /// device or network behind it always gets the blocking task, as does the first use of a
-    /// key (a look-up that reads the token's files) when no session is free.
-    pub(crate) async fn with_pool_quick<T: Send + 'static>(
-        &self,
-        target: &HsmTarget,
-        f: impl Fn(&Token) -> Result<T, Pkcs11Error> + Send + Sync + 'static,
-    ) -> Result<T, HsmKeyFailure> {
-        let token = self.usable_pool(target).await?;
-        if token.in_process() {
-            match f(&token.without_waiting()) {
-                Err(Pkcs11Error::SessionBusy) => {}
-                done => return done.map_err(|e| key_failure(&e)),
-            }
+    /// Runs the short operation `f` (AES-GCM on one key) on `token` in place, when the module
+    /// computes inside this process and a session is free at once; `None` when the caller must
+    /// use a blocking task ([`ClusterService::blocking`]). Why: on SoftHSMv2 the operation on
+    /// a cached key takes a few microseconds of CPU and no I/O, less than the hand-off to a
+    /// blocking thread and back (context switches were a third of the server's time under
+    /// load), and in place its inputs need not be copied. A module with a device or network
+    /// behind it always gets the blocking task, as does any operation when no session is free.
+    fn in_place<T>(
+        token: &Token,
+        f: impl FnOnce(&Token) -> Result<T, Pkcs11Error>,
+    ) -> Option<Result<T, HsmKeyFailure>> {
+        if !token.in_process() {
+            return None;
         }
+        match f(&token.without_waiting()) {
+            Err(Pkcs11Error::SessionBusy) => None,
+            done => Some(done.map_err(|e| key_failure(&e))),
+        }
+    }
+
+    /// Runs `f` on `token` in a blocking task.
+    async fn blocking<T: Send + 'static>(
+        token: Token,
+        f: impl FnOnce(&Token) -> Result<T, Pkcs11Error> + Send + 'static,
+    ) -> Result<T, HsmKeyFailure> {
         tokio::task::spawn_blocking(move || f(&token))
             .await
             .map_err(|e| HsmKeyFailure::Internal {
@@ -277,14 +278,15 @@ impl ClusterService {
     async fn usable_pool(&self, target: &HsmTarget) -> Result<Token, HsmKeyFailure> {
         // No pool yet (say, after a restart) comes first: the caller opens one, which also
         // loads the cluster's records on this node.
-        let token = self
-            .inner
-            .key_sessions
-            .get(&key_of(target))
-            .ok_or_else(|| HsmKeyFailure::NotConnected {
-                detail: format!("no kmsuser session pool for {}", target.cluster_id),
-            })?;
-        self.refresh_if_stale(target, RECORDS_MAX_AGE).await;
+        let key = key_of(target);
+        let token =
+            self.inner
+                .key_sessions
+                .get(&key)
+                .ok_or_else(|| HsmKeyFailure::NotConnected {
+                    detail: format!("no kmsuser session pool for {}", target.cluster_id),
+                })?;
+        self.refresh_if_stale(target, &key, RECORDS_MAX_AGE).await;
         if let Some(detail) = self.unreachable_reason(target) {
             return Err(HsmKeyFailure::Unavailable { detail });
         }
@@ -303,17 +305,15 @@ impl ClusterService {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<HsmGcmOutput, HsmKeyFailure> {
+        let iv: [u8; keyhold_pkcs11::GCM_IV_LEN] = rand::random();
+        let token = self.usable_pool(target).await?;
+        if let Some(done) = Self::in_place(&token, |t| seal(t, label, iv, aad, plaintext)) {
+            return done;
+        }
         let (label, aad) = (label.to_string(), aad.to_vec());
         let plaintext = SecretBytes::new(plaintext.to_vec());
-        let iv: [u8; keyhold_pkcs11::GCM_IV_LEN] = rand::random();
-        self.with_pool_quick(target, move |t| {
-            let out = t.aes_gcm_encrypt_with_iv(&label, iv, &aad, plaintext.expose())?;
-            let mut sealed = out.ciphertext;
-            sealed.extend_from_slice(&out.tag);
-            Ok(HsmGcmOutput {
-                iv: out.iv.to_vec(),
-                sealed,
-            })
+        Self::blocking(token, move |t| {
+            seal(t, &label, iv, &aad, plaintext.expose())
         })
         .await
     }
@@ -338,13 +338,34 @@ impl ClusterService {
         let tag: [u8; keyhold_pkcs11::GCM_TAG_LEN] = tag
             .try_into()
             .map_err(|_| HsmKeyFailure::InvalidCiphertext)?;
-        let (label, aad, ct) = (label.to_string(), aad.to_vec(), ct.to_vec());
-        self.with_pool_quick(target, move |t| {
-            let pt = t.aes_gcm_decrypt(&label, &iv, &aad, &ct, &tag)?;
+        let token = self.usable_pool(target).await?;
+        let open = move |t: &Token, label: &str, aad: &[u8], ct: &[u8]| {
+            let pt = t.aes_gcm_decrypt(label, &iv, aad, ct, &tag)?;
             Ok(SecretBytes::new(pt.to_vec()))
-        })
-        .await
+        };
+        if let Some(done) = Self::in_place(&token, |t| open(t, label, aad, ct)) {
+            return done;
+        }
+        let (label, aad, ct) = (label.to_string(), aad.to_vec(), ct.to_vec());
+        Self::blocking(token, move |t| open(t, &label, &aad, &ct)).await
     }
+}
+
+/// AES-256-GCM under `label`'s key with `iv`: the ciphertext with its tag appended.
+fn seal(
+    t: &Token,
+    label: &str,
+    iv: [u8; keyhold_pkcs11::GCM_IV_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<HsmGcmOutput, Pkcs11Error> {
+    let out = t.aes_gcm_encrypt_with_iv(label, iv, aad, plaintext)?;
+    let mut sealed = out.ciphertext;
+    sealed.extend_from_slice(&out.tag);
+    Ok(HsmGcmOutput {
+        iv: out.iv.to_vec(),
+        sealed,
+    })
 }
 
 #[cfg(test)]
@@ -423,7 +444,8 @@ mod tests {
         assert_eq!(a.unreachable_reason(&target), None);
 
         call(&b, "DeleteHsm", json!({"ClusterId": id, "HsmId": hsm})).await;
-        a.refresh_if_stale(&target, Duration::ZERO).await;
+        a.refresh_if_stale(&target, &key_of(&target), Duration::ZERO)
+            .await;
         assert!(
             a.unreachable_reason(&target)
                 .is_some_and(|r| r.contains("no active HSM")),
@@ -436,9 +458,11 @@ mod tests {
             json!({"ClusterId": id, "AvailabilityZone": zone}),
         )
         .await;
-        a.refresh_if_stale(&target, Duration::from_secs(3600)).await;
+        a.refresh_if_stale(&target, &key_of(&target), Duration::from_secs(3600))
+            .await;
         assert!(a.unreachable_reason(&target).is_some());
-        a.refresh_if_stale(&target, Duration::ZERO).await;
+        a.refresh_if_stale(&target, &key_of(&target), Duration::ZERO)
+            .await;
         assert_eq!(a.unreachable_reason(&target), None);
     }
 
