@@ -10,12 +10,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{ckr, open_shim_token, round_trip, ShimToken, AAD, PIN};
-use keyhold_pkcs11::softhsm::SOFTHSM_MODULE;
-use keyhold_pkcs11::{Ckr, Pin, Pkcs11Error, Token, TokenConfig};
-use keyhold_pkcs11_faults::{call_count, FaultFile, FILE_ENV};
+use common::{
+    ckr, open_shim_token, replace_key_if_child, round_trip, run_child_test, ShimToken, AAD,
+};
+use keyhold_pkcs11::{Ckr, Pkcs11Error, Token};
+use keyhold_pkcs11_faults::{call_count, FaultFile};
 
 const LABEL: &str = "handle cache token";
 const KEY: &str = "arn:aws:kms:eu-west-1:111122223333:key/cached";
@@ -132,19 +132,7 @@ fn refused_handles_are_evicted(t: &Token, finds: &Counter, faults: &FaultFile) {
 /// gone), and the new key is found and used.
 fn replaced_by_another_process(t: &Token, finds: &Counter, encrypt_inits: &Counter) {
     let old = t.aes_gcm_encrypt(KEY, AAD, b"old key").expect("encrypt");
-    let exe = std::env::current_exe().expect("test binary");
-    let status = Command::new(exe)
-        .args([
-            "--exact",
-            "another_process_replaces_the_key",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(CHILD_ENV, LABEL)
-        .env_remove(FILE_ENV)
-        .status()
-        .expect("run the child process");
-    assert!(status.success(), "child process: {status}");
+    run_child_test("another_process_replaces_the_key", CHILD_ENV, LABEL);
 
     let (f, e) = (finds.now(), encrypt_inits.now());
     let new = t
@@ -171,13 +159,7 @@ fn replaced_by_another_process(t: &Token, finds: &Counter, encrypt_inits: &Count
 #[test]
 #[ignore = "a child process of key_handles_are_cached_and_renewed"]
 fn another_process_replaces_the_key() {
-    let Ok(token_label) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let cfg = TokenConfig::new(Path::new(SOFTHSM_MODULE), token_label, Pin::new(PIN));
-    let t = Token::open(cfg).expect("open in the child");
-    t.destroy_key(KEY).expect("destroy in the child");
-    t.generate_aes_key(KEY).expect("re-create in the child");
+    replace_key_if_child(CHILD_ENV, KEY);
 }
 
 /// A key destroyed through the `Token` is forgotten at once.

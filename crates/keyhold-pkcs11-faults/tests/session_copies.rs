@@ -10,14 +10,13 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use common::{ckr, open_shim_token, round_trip, ShimToken, AAD, PIN};
-use keyhold_pkcs11::softhsm::SOFTHSM_MODULE;
-use keyhold_pkcs11::{Ckr, Pin, Pkcs11Error, Token, TokenConfig};
-use keyhold_pkcs11_faults::{call_count, FILE_ENV};
+use common::{
+    ckr, open_shim_token, replace_key_if_child, round_trip, run_child_test, ShimToken, AAD,
+};
+use keyhold_pkcs11::{Ckr, Pkcs11Error, Token};
+use keyhold_pkcs11_faults::call_count;
 
 const LABEL: &str = "session copies token";
 const KEY: &str = "arn:aws:kms:eu-west-1:111122223333:key/copied";
@@ -77,7 +76,7 @@ fn keys_are_used_through_session_copies() {
 
     // Another application replaces the key under the same label.
     let old = lazy.aes_gcm_encrypt(KEY, AAD, b"old key").expect("encrypt");
-    replace_in_another_process();
+    run_child_test("another_process_replaces_the_key", CHILD_ENV, LABEL);
     let (finds, copies) = (count("C_FindObjectsInit"), count("C_CopyObject"));
     let new = eager
         .aes_gcm_encrypt(KEY, AAD, b"new key")
@@ -139,33 +138,10 @@ fn keys_are_used_through_session_copies() {
     faults.clear().expect("clear");
 }
 
-/// Runs [`another_process_replaces_the_key`] as a child process.
-fn replace_in_another_process() {
-    let exe = std::env::current_exe().expect("test binary");
-    let status = Command::new(exe)
-        .args([
-            "--exact",
-            "another_process_replaces_the_key",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(CHILD_ENV, LABEL)
-        .env_remove(FILE_ENV)
-        .status()
-        .expect("run the child process");
-    assert!(status.success(), "child process: {status}");
-}
-
-/// The child side of [`replace_in_another_process`]: another application on the same token
-/// (SoftHSMv2 itself, not the shim).
+/// The child side of the key replacement: another application on the same token (SoftHSMv2
+/// itself, not the shim).
 #[test]
 #[ignore = "a child process of keys_are_used_through_session_copies"]
 fn another_process_replaces_the_key() {
-    let Ok(token_label) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let cfg = TokenConfig::new(Path::new(SOFTHSM_MODULE), token_label, Pin::new(PIN));
-    let t = Token::open(cfg).expect("open in the child");
-    t.destroy_key(KEY).expect("destroy in the child");
-    t.generate_aes_key(KEY).expect("re-create in the child");
+    replace_key_if_child(CHILD_ENV, KEY);
 }

@@ -83,3 +83,34 @@ pub fn round_trip(t: &Token, key: &str, what: &str) {
         .unwrap_or_else(|e| panic!("{what}: decrypt: {e}"));
     assert_eq!(back.as_slice(), b"attack at dawn", "{what}");
 }
+
+/// Runs the ignored test `test` of this test binary as a child process with `env` set to
+/// `value` and without the fault file: another application on the same token, talking to
+/// SoftHSMv2 itself rather than the shim. Panics when the child fails.
+pub fn run_child_test(test: &str, env: &str, value: &str) {
+    let exe = std::env::current_exe().expect("test binary");
+    let status = std::process::Command::new(exe)
+        .args(["--exact", test, "--ignored", "--nocapture"])
+        .env(env, value)
+        .env_remove(FILE_ENV)
+        .status()
+        .expect("run the child process");
+    assert!(status.success(), "child process: {status}");
+}
+
+/// The child side of [`run_child_test`] for tests that need a key replaced behind their
+/// back: opens the token labelled by the environment variable `env` (if set) directly on
+/// SoftHSMv2, destroys the key labelled `key` and creates a new one under the same label.
+pub fn replace_key_if_child(env: &str, key: &str) {
+    let Ok(token_label) = std::env::var(env) else {
+        return;
+    };
+    let cfg = TokenConfig::new(
+        keyhold_pkcs11::softhsm::SOFTHSM_MODULE,
+        token_label,
+        Pin::new(PIN),
+    );
+    let t = Token::open(cfg).expect("open in the child");
+    t.destroy_key(key).expect("destroy in the child");
+    t.generate_aes_key(key).expect("re-create in the child");
+}
