@@ -57,9 +57,9 @@ pub struct TokenConfig {
     /// and round-trips through.
     pub health_key_label: String,
     /// Keep a session-object copy of each key used and run operations on it, checking the
-    /// token's original at most this often (see [`crate::handles`]). A key destroyed or
-    /// changed in the token by someone else is then seen within this interval instead of at
-    /// once. `None` (the default) uses the token objects themselves.
+    /// token's original at most this often (the key-handle cache keeps the copy). A key
+    /// destroyed or changed in the token by someone else is then seen within this interval
+    /// instead of at once. `None` (the default) uses the token objects themselves.
     pub session_key_copies: Option<Duration>,
 }
 

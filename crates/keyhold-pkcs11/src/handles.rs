@@ -87,6 +87,13 @@ pub(crate) struct Entry<H> {
     pub(crate) origin: Option<Origin<H>>,
 }
 
+impl<H: Copy> Entry<H> {
+    /// The handle if it is a session copy (for destroying it), `None` for a token object.
+    pub(crate) fn copy(&self) -> Option<H> {
+        self.origin.map(|_| self.handle)
+    }
+}
+
 /// The token object a session copy was made from, and what was last seen of it.
 #[derive(Clone, Copy)]
 pub(crate) struct Origin<H> {

@@ -44,25 +44,26 @@ impl Token {
         }
         let ticket = cache.ticket(generation);
         let handle = find_key(s, label)?;
-        let Some(_) = self.inner.config.session_key_copies else {
+        if self.inner.config.session_key_copies.is_none() {
             cache.put(label, handle, ticket);
             return op(handle);
-        };
+        }
         let (copy, origin) = copy_key(s, handle)?;
         if cache.put_copy(label, copy, origin, ticket) {
-            op(copy)
-        } else {
-            // The cache was cleared meanwhile (a logout, a recovery): use the copy this once.
-            let out = op(copy);
-            destroy_copy(s, origin.map(|_| copy));
-            out
+            return op(copy);
         }
+        // The cache was cleared meanwhile (a logout, a recovery): use the copy this once.
+        let out = op(copy);
+        if origin.is_some() {
+            destroy_copy(s, copy);
+        }
+        out
     }
 
     /// Whether the token object behind the session copy `copy` still exists with the usage
     /// it had, checked at most once per [`TokenConfig::session_key_copies`] interval. When it
-    /// does not, the copy is destroyed and forgotten, and false sends the caller to look the
-    /// key up again.
+    /// does not (gone, or its usage changed), the copy is destroyed and forgotten, and false
+    /// sends the caller to look the key up again.
     fn original_unchanged(
         &self,
         s: &Session,
@@ -78,19 +79,15 @@ impl Token {
         match key_usage(s, origin.handle) {
             Ok(usage) if usage == origin.usage => {
                 self.inner.handles.checked(label, copy, now);
-                Ok(true)
+                return Ok(true);
             }
-            Ok(_) => self.drop_copy(s, label, copy),
-            Err(e) if is_stale_handle(&e) => self.drop_copy(s, label, copy),
-            Err(e) => Err(e),
+            Ok(_) => {}
+            Err(e) if is_stale_handle(&e) => {}
+            Err(e) => return Err(e),
         }
-    }
-
-    /// Forgets and destroys the session copy `copy` of `label`'s key. Always `Ok(false)`.
-    fn drop_copy(&self, s: &Session, label: &str, copy: ObjectHandle) -> Result<bool, Pkcs11Error> {
         tracing::debug!(token = %self.inner.config.token_label, label, "key changed or gone in the token; dropping its session copy");
         if self.inner.handles.evict(label, Some(copy)).is_some() {
-            destroy_copy(s, Some(copy));
+            destroy_copy(s, copy);
         }
         Ok(false)
     }
@@ -116,8 +113,8 @@ impl Token {
 
     /// Forgets the cached handle of `label`'s key, and destroys it if it is a session copy.
     pub(crate) fn forget_key_in(&self, s: &Session, label: &str) {
-        if let Some(e) = self.inner.handles.evict(label, None) {
-            destroy_copy(s, e.origin.map(|_| e.handle));
+        if let Some(copy) = self.inner.handles.evict(label, None).and_then(|e| e.copy()) {
+            destroy_copy(s, copy);
         }
     }
 
@@ -160,12 +157,10 @@ fn copy_key(
     }
 }
 
-/// Destroys a session copy, if any; a failure only leaves it to die with its session.
-fn destroy_copy(s: &Session, copy: Option<ObjectHandle>) {
-    if let Some(copy) = copy {
-        if let Err(e) = s.destroy_object(copy) {
-            tracing::debug!(error = %e, "session copy of a key not destroyed");
-        }
+/// Destroys a session copy; a failure only leaves it to die with its session.
+fn destroy_copy(s: &Session, copy: ObjectHandle) {
+    if let Err(e) = s.destroy_object(copy) {
+        tracing::debug!(error = %e, "session copy of a key not destroyed");
     }
 }
 

@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use cryptoki::error::{Error as CkError, RvError};
-
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 
