@@ -329,3 +329,75 @@ fn event_time_is_the_current_second_in_iso_8601() {
         assert!(before <= parsed && parsed <= after, "{text}");
     }
 }
+
+#[test]
+fn addresses_are_written_as_display_writes_them() {
+    let samples = [
+        "0.0.0.0",
+        "127.0.0.1",
+        "10.0.100.9",
+        "192.168.20.255",
+        "255.255.255.255",
+        "::1",
+        "::ffff:10.1.2.3",
+        "2001:db8::8a2e:370:7334",
+    ];
+    for s in samples {
+        let ip: std::net::IpAddr = s.parse().expect("ip");
+        let mut out = Vec::new();
+        write_ip(&mut out, ip);
+        assert_eq!(String::from_utf8(out).expect("text"), ip.to_string());
+    }
+}
+
+#[test]
+fn a_user_agent_is_cut_at_1024_characters() {
+    let exact = "u".repeat(1024);
+    let value = http::HeaderValue::from_str(&exact).expect("ua");
+    assert_eq!(user_agent(Some(&value)), exact);
+    let long = http::HeaderValue::from_str(&"v".repeat(1500)).expect("ua");
+    assert_eq!(user_agent(Some(&long)), "v".repeat(1024));
+    assert_eq!(user_agent(None), "");
+}
+
+/// The word-at-a-time check finds a character to escape wherever it is.
+#[test]
+fn an_escape_is_found_at_every_position() {
+    let specials: Vec<String> = (0u8..0x20)
+        .map(|b| (b as char).to_string())
+        .chain(["\"", "\\", "\u{7f}", "é", "😀", "~", " "].map(String::from))
+        .collect();
+    for special in &specials {
+        for at in 0..20 {
+            for len in [at + 1, 20, 23] {
+                let s = format!("{}{special}{}", "x".repeat(at), "y".repeat(len - at - 1));
+                let mut out = Vec::new();
+                json_str(&mut out, &s);
+                assert_eq!(out, serde_json::to_vec(&s).expect("json"), "{s:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn arn_fields_are_found_as_split_finds_them() {
+    let arns = [
+        "arn:aws:kms:eu-west-1:111122223333:key/1234abcd",
+        "arn:aws:iam::111122223333:user/dev/alice",
+        "arn:aws:sts::111122223333:assumed-role/r/s:x",
+        "arn:aws:iam::1:root",
+        "no colons",
+        "",
+        ":::::",
+    ];
+    for arn in arns {
+        for n in 0..7 {
+            assert_eq!(arn_field(arn, n), arn.split(':').nth(n).unwrap_or(""), "{arn} {n}");
+        }
+        assert_eq!(
+            after_colons(arn, 5).unwrap_or(""),
+            arn.splitn(6, ':').nth(5).unwrap_or(""),
+            "{arn}"
+        );
+    }
+}
