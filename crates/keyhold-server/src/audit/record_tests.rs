@@ -392,7 +392,11 @@ fn arn_fields_are_found_as_split_finds_them() {
     ];
     for arn in arns {
         for n in 0..7 {
-            assert_eq!(arn_field(arn, n), arn.split(':').nth(n).unwrap_or(""), "{arn} {n}");
+            assert_eq!(
+                arn_field(arn, n),
+                arn.split(':').nth(n).unwrap_or(""),
+                "{arn} {n}"
+            );
         }
         assert_eq!(
             after_colons(arn, 5).unwrap_or(""),
