@@ -258,20 +258,16 @@ async fn token_gone_then_back_recovers_without_restart() {
     std::fs::rename(&dir, &aside).expect("move token away");
     // Key operations run on a session copy of the key that SoftHSM keeps in memory, checked
     // against the token every 500 ms: the loss shows within that time, not necessarily at once.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let (gone, gone_code) = loop {
-        let gone = kms.decrypt().ciphertext_blob(blob.clone()).send().await;
-        let gone_code = gone
-            .as_ref()
-            .err()
-            .and_then(|e| e.as_service_error())
-            .and_then(|e| aws_sdk_kms::error::ProvideErrorMetadata::code(e))
-            .map(str::to_string);
-        if gone.is_err() || std::time::Instant::now() > deadline {
-            break (gone, gone_code);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let gone = common::until_failure(std::time::Duration::from_secs(5), || {
+        kms.decrypt().ciphertext_blob(blob.clone()).send()
+    })
+    .await;
+    let gone_code = gone
+        .as_ref()
+        .err()
+        .and_then(|e| e.as_service_error())
+        .and_then(|e| aws_sdk_kms::error::ProvideErrorMetadata::code(e))
+        .map(str::to_string);
     assert_eq!(
         gone_code.as_deref(),
         Some("KMSInvalidStateException"),

@@ -374,19 +374,13 @@ async fn hsm_failure_mid_operation_and_recovery() {
     std::fs::rename(&dir, &aside).expect("move token away");
     // Key operations run on a session copy of the key that SoftHSM keeps in memory, checked
     // against the token every 500 ms: the loss shows within that time, not necessarily at once.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let r = loop {
-        let r = kms
-            .encrypt()
+    let r = common::until_failure(std::time::Duration::from_secs(5), || {
+        kms.encrypt()
             .key_id(&key_id)
             .plaintext(Blob::new(b"x"))
             .send()
-            .await;
-        if r.is_err() || std::time::Instant::now() > deadline {
-            break r;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    })
+    .await;
     let (name, _) = err(r);
     std::fs::rename(&aside, &dir).expect("put token back");
     // SoftHSM no longer finds the backing key: KMSInvalidStateException, as AWS answers when

@@ -245,10 +245,14 @@ fn write_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
     }
 }
 
-/// What follows the `n`th colon of `arn` (its resource, for `n` = 5), when it has that many.
+/// What follows the `n`th colon of `arn` (its resource, for `n` = 5; all of it for 0), when
+/// it has that many.
 /// A byte loop rather than `str::split`: ARNs are short, and the splitter's set-up cost more
 /// than the search.
 fn after_colons(arn: &str, n: usize) -> Option<&str> {
+    if n == 0 {
+        return Some(arn);
+    }
     let mut seen = 0;
     for (i, b) in arn.bytes().enumerate() {
         if b == b':' {
@@ -263,11 +267,7 @@ fn after_colons(arn: &str, n: usize) -> Option<&str> {
 
 /// Field `n` (from 0) of `arn`'s colon-separated fields (4: the account), or empty.
 fn arn_field(arn: &str, n: usize) -> &str {
-    let rest = if n == 0 {
-        arn
-    } else {
-        after_colons(arn, n).unwrap_or("")
-    };
+    let rest = after_colons(arn, n).unwrap_or("");
     rest.split_once(':').map_or(rest, |(field, _)| field)
 }
 

@@ -262,6 +262,24 @@ pub async fn encrypt_failure(kms: &aws_sdk_kms::Client, key_id: &str) -> (String
     )
 }
 
+/// The result of `call`, repeated every 100 ms until it fails or `within` has passed: for a
+/// change the server notices within a bounded time rather than at once (a CloudHSM key's
+/// session copy is checked against its token every 500 ms).
+pub async fn until_failure<T, E, F, Fut>(within: Duration, mut call: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        let r = call().await;
+        if r.is_err() || Instant::now() > deadline {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The PostgreSQL URL of `KEYHOLD_TEST_DATABASE_URL`, or `None` after a visible SKIP line
 /// (a failure under `CI=true`, where no test may skip).
 pub fn database_url() -> Option<String> {
