@@ -10,6 +10,13 @@
 #   OHA_CONCURRENCY (32)  connections, one request in flight on each
 #   OHA_DURATION (10)     measured seconds per run
 #   OHA_WARMUP (2)        unmeasured seconds before each run (a separate short oha run)
+#   PIN (unset)           1: run the server on the last CPU with one Tokio worker, and the load
+#                         generators (oha, keyhold-loadgen) on the other CPUs (`taskset`), so
+#                         that client and server never compete for a core. Ratios then measure
+#                         the server's own cost per request: with both on the same two cores,
+#                         anything that makes a request a little slower also adds wake-ups and
+#                         context switches on both sides, and a cost shows up about twice as
+#                         large as the server's CPU time says.
 #
 # Functions:
 #   oha_ready                    true when oha and python3 are on PATH (else prints why not)
@@ -19,9 +26,28 @@
 #                                failed: OHA_FAILED=1)
 #   oha_header                   prints the column heads for oha_measure's rows
 #   oha_ratio A B                prints "A / B" of the recorded rates, e.g. "0.71x" ("-" if unknown)
+#   pin_setup                    fills SERVER_PIN and CLIENT_PIN (command prefixes, empty unless
+#                                PIN=1) and, with PIN=1, sets TOKIO_WORKER_THREADS=1 for the server
 
 declare -A OHA_RPS=()
 OHA_FAILED=0
+SERVER_PIN=()
+CLIENT_PIN=()
+
+pin_setup() {
+  SERVER_PIN=()
+  CLIENT_PIN=()
+  [ "${PIN:-}" = 1 ] || return 0
+  local cpus
+  cpus="$(nproc 2>/dev/null || echo 1)"
+  if ! command -v taskset >/dev/null || ((cpus < 2)); then
+    echo "(PIN=1 needs taskset and at least 2 CPUs: running unpinned)"
+    return 0
+  fi
+  SERVER_PIN=(env TOKIO_WORKER_THREADS=1 taskset -c "$((cpus - 1))")
+  CLIENT_PIN=(taskset -c "0-$((cpus - 2))")
+  echo "== pinned: server on CPU $((cpus - 1)) with one worker, load generators on CPUs 0-$((cpus - 2))"
+}
 
 oha_ready() {
   if ! command -v oha >/dev/null; then
@@ -45,10 +71,10 @@ oha_measure() {
   shift
   local c="${OHA_CONCURRENCY:-32}" d="${OHA_DURATION:-10}" w="${OHA_WARMUP:-2}"
   if [ "$w" != 0 ]; then
-    oha --no-tui --output-format quiet -c "$c" -z "${w}s" "$@" >/dev/null 2>&1 || true
+    ${CLIENT_PIN[@]+"${CLIENT_PIN[@]}"} oha --no-tui --output-format quiet -c "$c" -z "${w}s" "$@" >/dev/null 2>&1 || true
   fi
   local json
-  if ! json="$(oha --no-tui --output-format json -c "$c" -z "${d}s" "$@" 2>&1)"; then
+  if ! json="$(${CLIENT_PIN[@]+"${CLIENT_PIN[@]}"} oha --no-tui --output-format json -c "$c" -z "${d}s" "$@" 2>&1)"; then
     printf '%-22s FAILED: %s\n' "$name" "$(printf '%s' "$json" | tail -n 1)"
     OHA_FAILED=1
     return 0
