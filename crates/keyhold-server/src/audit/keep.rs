@@ -12,6 +12,9 @@
 //! sensitive or the member is a grant token ([`DROPPED_MEMBERS`]); a structure whose every
 //! member was dropped is dropped too; anything the model does not know, or of the wrong JSON
 //! type, is dropped.
+//!
+//! Two walks apply these rules: [`super::keep_scan`], over the bytes, reads nearly every body;
+//! the serde walk here is the reference it is tested against, and reads what it hands back.
 
 use std::fmt;
 
@@ -25,11 +28,20 @@ use keyhold_model_runtime::validate::{Kind, Member, Shape};
 /// is a bearer credential (whoever presents it may use the grant before the grant is
 /// consistent everywhere), the model does not mark it sensitive, and AWS's CloudTrail
 /// examples show none (RetireGrant called with a token logs `requestParameters: null`).
-const DROPPED_MEMBERS: &[&str] = &["GrantToken", "GrantTokens"];
+pub(super) const DROPPED_MEMBERS: &[&str] = &["GrantToken", "GrantTokens"];
 
 /// The kept part of a body whose top-level shape is `shape`; `None` when the body is not a
 /// JSON object (or not JSON).
 pub(crate) fn kept_parameters(shape: &'static Shape, body: &[u8]) -> Option<Value> {
+    match super::keep_scan::kept(shape, body) {
+        Ok(kept) => kept,
+        Err(super::keep_scan::Fallback) => kept_by_serde(shape, body),
+    }
+}
+
+/// The reference walk, through serde_json: what [`super::keep_scan`] must agree with, and
+/// what decides for the bodies it hands back.
+pub(crate) fn kept_by_serde(shape: &'static Shape, body: &[u8]) -> Option<Value> {
     // A body that is not an object meets a structure shape and is dropped whole.
     let mut de = serde_json::Deserializer::from_slice(body);
     let kept = Keep(shape).deserialize(&mut de).ok()?;

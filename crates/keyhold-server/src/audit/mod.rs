@@ -12,6 +12,7 @@
 //! hands it to [`AuditLog::record`] once the outcome is known.
 
 mod keep;
+mod keep_scan;
 pub mod params;
 pub mod peek;
 pub mod record;
