@@ -81,14 +81,6 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    fn enter(&mut self) -> Scanned<()> {
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(Fallback);
-        }
-        Ok(())
-    }
-
     /// A value of `shape` at the current position (after whitespace): kept or skipped, with
     /// the rules of `keep::Keep`.
     fn value(&mut self, shape: &'static Shape) -> Scanned<Option<Value>> {
@@ -117,99 +109,96 @@ impl<'a> Scanner<'a> {
 
     /// A structure: members the model knows are kept or dropped, others skipped.
     fn structure(&mut self, members: &'static [Member]) -> Scanned<Option<Value>> {
-        self.enter()?;
-        self.expect(b'{')?;
         let mut out = Map::new();
         let mut any = false;
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-        } else {
-            loop {
-                self.ws();
-                let name = self.name()?;
-                self.expect(b':')?;
-                any = true;
-                let member = members
-                    .iter()
-                    .find(|m| m.name.as_bytes() == name && !DROPPED_MEMBERS.contains(&m.name));
-                match member {
-                    Some(m) => match self.value(m.shape)? {
-                        Some(v) => {
-                            out.insert(m.path.to_owned(), v);
-                        }
-                        // As the serde walk: a later duplicate that is dropped drops the
-                        // earlier one too.
-                        None => {
-                            out.remove(m.path);
-                        }
-                    },
-                    None => {
-                        // serde_json would refuse a name that is not UTF-8.
-                        std::str::from_utf8(name).map_err(|_| Fallback)?;
-                        self.skip()?;
+        self.each(b'{', b'}', |scan| {
+            let name = scan.name()?;
+            scan.expect(b':')?;
+            any = true;
+            let member = members
+                .iter()
+                .find(|m| m.name.as_bytes() == name && !DROPPED_MEMBERS.contains(&m.name));
+            match member {
+                Some(m) => match scan.value(m.shape)? {
+                    Some(v) => {
+                        out.insert(m.path.to_owned(), v);
                     }
-                }
-                if self.separator(b'}')? {
-                    break;
+                    // As the serde walk: a later duplicate that is dropped drops the earlier
+                    // one too.
+                    None => {
+                        out.remove(m.path);
+                    }
+                },
+                None => {
+                    // serde_json would refuse a name that is not UTF-8.
+                    std::str::from_utf8(name).map_err(|_| Fallback)?;
+                    scan.skip()?;
                 }
             }
-        }
-        self.depth -= 1;
+            Ok(())
+        })?;
         Ok((!out.is_empty() || !any).then_some(Value::Object(out)))
     }
 
     /// A map whose keys may be shown: entries whose value is kept.
     fn map(&mut self, value: &'static Shape) -> Scanned<Option<Value>> {
-        self.enter()?;
-        self.expect(b'{')?;
         let mut out = Map::new();
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-        } else {
-            loop {
-                self.ws();
-                if self.peek() != Some(b'"') {
-                    return Err(Fallback);
+        self.each(b'{', b'}', |scan| {
+            if scan.peek() != Some(b'"') {
+                return Err(Fallback);
+            }
+            let key = scan.string()?;
+            scan.expect(b':')?;
+            match scan.value(value)? {
+                Some(v) => {
+                    out.insert(key, v);
                 }
-                let key = self.string()?;
-                self.expect(b':')?;
-                match self.value(value)? {
-                    Some(v) => {
-                        out.insert(key, v);
-                    }
-                    None => {
-                        out.remove(&key);
-                    }
-                }
-                if self.separator(b'}')? {
-                    break;
+                None => {
+                    out.remove(&key);
                 }
             }
-        }
-        self.depth -= 1;
+            Ok(())
+        })?;
         Ok(Some(Value::Object(out)))
     }
 
     /// A list: its kept items.
     fn list(&mut self, member: &'static Shape) -> Scanned<Option<Value>> {
-        self.enter()?;
-        self.expect(b'[')?;
         let mut items = Vec::new();
+        self.each(b'[', b']', |scan| {
+            items.extend(scan.value(member)?);
+            Ok(())
+        })?;
+        Ok(Some(Value::Array(items)))
+    }
+
+    /// An object or array (after whitespace, at `open`): `entry` reads each member or item,
+    /// starting after whitespace; commas, the closing `close` and the depth are handled here.
+    fn each(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut entry: impl FnMut(&mut Self) -> Scanned<()>,
+    ) -> Scanned<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Fallback);
+        }
+        self.expect(open)?;
         self.ws();
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(close) {
             self.i += 1;
         } else {
             loop {
-                items.extend(self.value(member)?);
-                if self.separator(b']')? {
+                self.ws();
+                entry(self)?;
+                if self.separator(close)? {
                     break;
                 }
             }
         }
         self.depth -= 1;
-        Ok(Some(Value::Array(items)))
+        Ok(())
     }
 
     /// After a member or item: `true` at the closing `close`, `false` after a comma.
@@ -233,46 +222,15 @@ impl<'a> Scanner<'a> {
         self.ws();
         match self.peek().ok_or(Fallback)? {
             b'"' => self.skip_string().map(drop),
-            b'{' => {
-                self.enter()?;
-                self.i += 1;
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.i += 1;
-                } else {
-                    loop {
-                        self.ws();
-                        if self.peek() != Some(b'"') {
-                            return Err(Fallback);
-                        }
-                        self.skip_string()?;
-                        self.expect(b':')?;
-                        self.skip()?;
-                        if self.separator(b'}')? {
-                            break;
-                        }
-                    }
+            b'{' => self.each(b'{', b'}', |scan| {
+                if scan.peek() != Some(b'"') {
+                    return Err(Fallback);
                 }
-                self.depth -= 1;
-                Ok(())
-            }
-            b'[' => {
-                self.enter()?;
-                self.i += 1;
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.i += 1;
-                } else {
-                    loop {
-                        self.skip()?;
-                        if self.separator(b']')? {
-                            break;
-                        }
-                    }
-                }
-                self.depth -= 1;
-                Ok(())
-            }
+                scan.skip_string()?;
+                scan.expect(b':')?;
+                scan.skip()
+            }),
+            b'[' => self.each(b'[', b']', Self::skip),
             b't' | b'f' => self.boolean().map(drop),
             b'n' => self.literal(b"null"),
             b'-' | b'0'..=b'9' => self.number().map(drop),
