@@ -16,7 +16,10 @@
 #                         the server's own cost per request: with both on the same two cores,
 #                         anything that makes a request a little slower also adds wake-ups and
 #                         context switches on both sides, and a cost shows up about twice as
-#                         large as the server's CPU time says.
+#                         large as the server's CPU time says. On a 2-CPU machine, oha alone
+#                         on one CPU may be the bottleneck for the cheapest operations
+#                         (GenerateRandom: about 54k req/s here), so compare its rates with
+#                         keyhold-loadgen's before reading a ratio against them.
 #
 # Functions:
 #   oha_ready                    true when oha and python3 are on PATH (else prints why not)
