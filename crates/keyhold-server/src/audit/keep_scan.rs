@@ -117,7 +117,7 @@ impl<'a> Scanner<'a> {
             any = true;
             let member = members
                 .iter()
-                .find(|m| m.name.as_bytes() == name && !DROPPED_MEMBERS.contains(&m.name));
+                .find(|m| m.name == name && !DROPPED_MEMBERS.contains(&m.name));
             match member {
                 Some(m) => match scan.value(m.shape)? {
                     Some(v) => {
@@ -129,11 +129,7 @@ impl<'a> Scanner<'a> {
                         out.remove(m.path);
                     }
                 },
-                None => {
-                    // serde_json would refuse a name that is not UTF-8.
-                    std::str::from_utf8(name).map_err(|_| Fallback)?;
-                    scan.skip()?;
-                }
+                None => scan.skip()?,
             }
             Ok(())
         })?;
@@ -144,9 +140,6 @@ impl<'a> Scanner<'a> {
     fn map(&mut self, value: &'static Shape) -> Scanned<Option<Value>> {
         let mut out = Map::new();
         self.each(b'{', b'}', |scan| {
-            if scan.peek() != Some(b'"') {
-                return Err(Fallback);
-            }
             let key = scan.string()?;
             scan.expect(b':')?;
             match scan.value(value)? {
@@ -223,9 +216,6 @@ impl<'a> Scanner<'a> {
         match self.peek().ok_or(Fallback)? {
             b'"' => self.skip_string().map(drop),
             b'{' => self.each(b'{', b'}', |scan| {
-                if scan.peek() != Some(b'"') {
-                    return Err(Fallback);
-                }
                 scan.skip_string()?;
                 scan.expect(b':')?;
                 scan.skip()
@@ -238,9 +228,12 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Skips a string (at its opening quote); answers whether it had an escape. The closing
-    /// quote is found with `memchr2`; escapes are checked, control characters are not.
+    /// Skips a string (anything else is a `Fallback`); answers whether it had an escape. The
+    /// closing quote is found with `memchr2`; escapes are checked, control characters are not.
     fn skip_string(&mut self) -> Scanned<bool> {
+        if self.peek() != Some(b'"') {
+            return Err(Fallback);
+        }
         self.i += 1;
         let mut escaped = false;
         loop {
@@ -266,37 +259,31 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A string value (at its opening quote), read as serde_json reads it.
+    /// A string, read as serde_json reads it.
     fn string(&mut self) -> Scanned<String> {
         let start = self.i;
-        let escaped = self.skip_string()?;
-        let quoted = &self.b[start..self.i];
-        if escaped {
-            return serde_json::from_slice(quoted).map_err(|_| Fallback);
+        if self.skip_string()? {
+            return serde_json::from_slice(&self.b[start..self.i]).map_err(|_| Fallback);
         }
-        let raw = &quoted[1..quoted.len() - 1];
-        if raw.iter().any(|&c| c < 0x20) {
-            return Err(Fallback);
-        }
-        std::str::from_utf8(raw)
-            .map(str::to_owned)
-            .map_err(|_| Fallback)
+        Self::text(&self.b[start + 1..self.i - 1]).map(str::to_owned)
     }
 
-    /// A member name (at its opening quote): its bytes, when it has no escape.
-    fn name(&mut self) -> Scanned<&'a [u8]> {
-        if self.peek() != Some(b'"') {
-            return Err(Fallback);
-        }
-        let start = self.i + 1;
+    /// A member name, when it has no escape (an escaped one is left to the serde walk).
+    fn name(&mut self) -> Scanned<&'a str> {
+        let start = self.i;
         if self.skip_string()? {
             return Err(Fallback);
         }
-        let raw = &self.b[start..self.i - 1];
+        Self::text(&self.b[start + 1..self.i - 1])
+    }
+
+    /// The text between a string's quotes when it has no escape: refused, as serde_json
+    /// refuses it, when it holds a control character or is not UTF-8.
+    fn text(raw: &'a [u8]) -> Scanned<&'a str> {
         if raw.iter().any(|&c| c < 0x20) {
             return Err(Fallback);
         }
-        Ok(raw)
+        std::str::from_utf8(raw).map_err(|_| Fallback)
     }
 
     fn boolean(&mut self) -> Scanned<bool> {
