@@ -52,9 +52,8 @@ fn gather(headers: &http::HeaderMap, body: &[u8], response: &EncryptResponse) ->
         "Encrypt",
         headers,
         Some("127.0.0.1".parse().expect("ip")),
-        "us-east-1",
     );
-    call.authenticated(&ctx, Some(shape), body);
+    call.authenticated(ctx, Some(shape), body);
     call.response = Some(keyhold_server::audit::peek::capture(response));
     call
 }

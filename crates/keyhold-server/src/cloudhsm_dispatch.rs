@@ -19,11 +19,15 @@ pub const PREFIX: &str = "BaldrApiService.";
 /// The SigV4 signing name of the CloudHSM v2 API.
 pub const SERVICE: &str = "cloudhsm";
 
-/// Whether `op` (after [`PREFIX`]) is an operation of the CloudHSM API or one of Keyhold's
-/// extensions of it (an audit record is written for each call of one).
-pub fn is_operation(op: &str) -> bool {
-    keyhold_cloudhsm_model::Operation::from_name(op).is_some()
-        || keyhold_cloudhsm::service::KeyholdOperation::from_name(op).is_some()
+/// The name of `op` (after [`PREFIX`]) when it is an operation of the CloudHSM API or one of
+/// Keyhold's extensions of it (an audit record is written for each call of one).
+pub fn operation_name(op: &str) -> Option<&'static str> {
+    keyhold_cloudhsm_model::Operation::from_name(op)
+        .map(keyhold_cloudhsm_model::Operation::name)
+        .or_else(|| {
+            keyhold_cloudhsm::service::KeyholdOperation::from_name(op)
+                .map(keyhold_cloudhsm::service::KeyholdOperation::name)
+        })
 }
 
 /// Handles one CloudHSM request whose body has been read; `call` (when the audit log is on)
@@ -42,13 +46,17 @@ pub async fn handle(
     let http_parts = HttpRequestParts::from_http(parts, body);
     let sig_parts = http_parts.request_parts();
     let ctx = crate::auth::authenticate_for(&state.settings, &sig_parts, request_id, SERVICE)?;
-    if let Some(call) = call.as_mut() {
-        // The model's table for AWS's operations; Keyhold's extensions (passwords!) have none
-        // and keep only named identifiers.
-        let shape = keyhold_cloudhsm_model::Operation::from_name(op)
-            .map(keyhold_cloudhsm_model::input_shape);
-        call.authenticated(&ctx, shape, body);
-    }
+    let mut unaudited = None;
+    let ctx = match call.as_mut() {
+        Some(call) => {
+            // The model's table for AWS's operations; Keyhold's extensions (passwords!) have
+            // none and keep only named identifiers.
+            let shape = keyhold_cloudhsm_model::Operation::from_name(op)
+                .map(keyhold_cloudhsm_model::input_shape);
+            call.authenticated(ctx, shape, body)
+        }
+        None => &*unaudited.insert(ctx),
+    };
     let media_type = parts
         .headers
         .get(http::header::CONTENT_TYPE)

@@ -120,20 +120,15 @@ async fn handle_inner(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok());
     let source_ip = connection.map(|c| c.peer.ip());
-    let new_call = |source, name: &str| {
-        state.audit.as_ref().map(|_| {
-            crate::audit::Call::new(
-                source,
-                name,
-                &parts.headers,
-                source_ip,
-                crate::config::DEFAULT_REGION,
-            )
-        })
+    let new_call = |source, name: &'static str| {
+        state
+            .audit
+            .as_ref()
+            .map(|_| crate::audit::Call::new(source, name, &parts.headers, source_ip))
     };
     if let Some(op) = target.and_then(|t| t.strip_prefix(crate::cloudhsm_dispatch::PREFIX)) {
-        if crate::cloudhsm_dispatch::is_operation(op) {
-            *call = new_call(crate::audit::Source::CloudHsm, op);
+        if let Some(name) = crate::cloudhsm_dispatch::operation_name(op) {
+            *call = new_call(crate::audit::Source::CloudHsm, name);
         }
         return crate::cloudhsm_dispatch::handle(state, &parts, op, &body, request_id, call).await;
     }
@@ -153,9 +148,14 @@ async fn handle_inner(
         ctx.source_ip = Some(c.peer.ip());
         ctx.secure_transport = c.tls;
     }
-    if let Some(call) = call.as_mut() {
-        call.authenticated(&ctx, Some(keyhold_kms_model::input_shape(op)), &body);
-    }
+    let peek = std::sync::OnceLock::new();
+    let audited = call.is_some().then_some(&peek);
+    // An audited call keeps the context for its record and lends it back.
+    let mut unaudited = None;
+    let ctx = match call.as_mut() {
+        Some(call) => call.authenticated(ctx, Some(keyhold_kms_model::input_shape(op)), &body),
+        None => &*unaudited.insert(ctx),
+    };
 
     let content_type = parts
         .headers
@@ -172,9 +172,7 @@ async fn handle_inner(
         )));
     }
 
-    let peek = std::sync::OnceLock::new();
-    let audited = call.is_some().then_some(&peek);
-    let out = crate::dispatch::dispatch(&state.kms, op, &ctx, &body, audited).await?;
+    let out = crate::dispatch::dispatch(&state.kms, op, ctx, &body, audited).await?;
     if let Some(call) = call.as_mut() {
         call.response = peek.into_inner();
     }

@@ -30,15 +30,6 @@ use keyhold_model_runtime::validate::{Kind, Member, Shape};
 /// examples show none (RetireGrant called with a token logs `requestParameters: null`).
 pub(super) const DROPPED_MEMBERS: &[&str] = &["GrantToken", "GrantTokens"];
 
-/// The kept part of a body whose top-level shape is `shape`; `None` when the body is not a
-/// JSON object (or not JSON).
-pub(crate) fn kept_parameters(shape: &'static Shape, body: &[u8]) -> Option<Value> {
-    match super::keep_scan::kept(shape, body) {
-        Ok(kept) => kept,
-        Err(super::keep_scan::Fallback) => kept_by_serde(shape, body),
-    }
-}
-
 /// The reference walk, through serde_json: what [`super::keep_scan`] must agree with, and
 /// what decides for the bodies it hands back.
 pub(crate) fn kept_by_serde(shape: &'static Shape, body: &[u8]) -> Option<Value> {

@@ -1,31 +1,52 @@
-//! The fast path of [`super::keep::kept_parameters`]: the same walk along the model table, over
-//! the body's bytes instead of through serde.
+//! The fast path of [`super::params::request_parameters`]: the walk of [`super::keep`] along the
+//! model table, over the body's bytes instead of through serde, writing the kept part as JSON
+//! text.
 //!
 //! Why: the values an audit record drops are the long ones (a base64 plaintext or ciphertext),
 //! and serde_json skips a string eight bytes at a time, checking each for control characters:
 //! for a 1 KiB Encrypt that was 3.4k of the record's 14k instructions. Here a dropped string is
-//! skipped with `memchr2` (its closing quote or a backslash, many bytes per step), and a kept
-//! value is read exactly as serde_json reads it.
+//! skipped with `memchr2` (its closing quote or a backslash, many bytes per step). And a kept
+//! value is written straight into the text the record copies, rather than built as a
+//! `serde_json::Value` (a map, a key and a value allocated per member) and serialised again:
+//! a string without escapes is copied as it stands, which is exactly what serde_json would
+//! write for it.
 //!
-//! It gives the serde walk's answer for every valid JSON body (a test compares the two on
-//! generated bodies). It does not check what it skips for control characters, so for a body
-//! that is invalid only there it may show the kept members where the serde walk shows none;
-//! such a request is refused as not JSON before anything runs, and no dropped value is shown
-//! either way. Whatever it does not handle (a body that is not an object, an escaped member
-//! name, deep nesting, any syntax error) it hands back to the serde walk, which then decides.
-
-use serde_json::{Map, Number, Value};
+//! It gives the serde walk's answer for every valid JSON body (a test parses its text and
+//! compares it with the serde walk's value on generated bodies). It does not check what it
+//! skips for control characters, so for a body that is invalid only there it may show the kept
+//! members where the serde walk shows none; such a request is refused as not JSON before
+//! anything runs, and no dropped value is shown either way. Whatever it does not handle (a
+//! body that is not an object, an escaped member name, deep nesting, a structure with more
+//! than [`MAX_MEMBERS`] members or a map with more than [`MAX_ENTRIES`] entries, any syntax
+//! error) it hands back to the serde walk, which then decides.
+//!
+//! How members are written: each kept member or item is appended with a leading comma, and
+//! the first comma becomes the opening bracket when the object or array is closed. A member
+//! or map key seen twice keeps only its last value (the serde walk's rule); the earlier one is
+//! cut out when its object is closed, which only such a body pays for.
 
 use keyhold_model_runtime::validate::{Kind, Member, Shape};
 
 use super::keep::DROPPED_MEMBERS;
+use super::params::{Facts, KEY_REF_MEMBERS};
 
 /// Nesting deeper than this is left to the serde walk (which has a limit of its own).
 const MAX_DEPTH: u32 = 64;
+/// Structures with more members are left to the serde walk (the largest input structure of
+/// the KMS model has 11).
+pub(super) const MAX_MEMBERS: usize = 16;
+/// Maps with more entries are left to the serde walk (an encryption context has a few).
+pub(super) const MAX_ENTRIES: usize = 16;
 
-/// The kept part of `body`, as [`super::keep::kept_parameters`] defines it; `Err(Fallback)`
-/// when the serde walk must decide.
-pub(super) fn kept(shape: &'static Shape, body: &[u8]) -> Result<Option<Value>, Fallback> {
+/// Appends the kept part of `body` to `out` as a JSON object and answers what the record reads
+/// from it; `Ok(None)` when every member was dropped (nothing is appended). `Err(Fallback)`
+/// when the serde walk must decide; `out` may then hold a partial text from its length before
+/// the call, which the caller cuts off.
+pub(super) fn kept(
+    shape: &'static Shape,
+    body: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<Option<Facts>, Fallback> {
     let Kind::Structure(members) = &shape.kind else {
         return Err(Fallback);
     };
@@ -33,6 +54,8 @@ pub(super) fn kept(shape: &'static Shape, body: &[u8]) -> Result<Option<Value>, 
         b: body,
         i: 0,
         depth: 0,
+        out,
+        facts: None,
     };
     scan.ws();
     if scan.peek() != Some(b'{') || shape.sensitive {
@@ -43,7 +66,7 @@ pub(super) fn kept(shape: &'static Shape, body: &[u8]) -> Result<Option<Value>, 
     if scan.i != body.len() {
         return Err(Fallback);
     }
-    Ok(kept)
+    Ok(kept.then(|| scan.facts.unwrap_or_default()))
 }
 
 /// The serde walk must decide (see the module doc).
@@ -52,14 +75,26 @@ pub(super) struct Fallback;
 
 type Scanned<T> = Result<T, Fallback>;
 
-/// A position in the body.
-struct Scanner<'a> {
+/// A position in the body, and the text written so far.
+struct Scanner<'a, 'o> {
     b: &'a [u8],
     i: usize,
     depth: u32,
+    out: &'o mut Vec<u8>,
+    /// What the top-level structure told, once it is closed.
+    facts: Option<Facts>,
 }
 
-impl<'a> Scanner<'a> {
+/// Where a kept member or entry is in the text: `start` (its leading comma) to `end`, and
+/// `value` where its value begins.
+#[derive(Clone, Copy)]
+struct Span {
+    start: usize,
+    value: usize,
+    end: usize,
+}
+
+impl<'a> Scanner<'a, '_> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
@@ -81,88 +116,157 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    /// A value of `shape` at the current position (after whitespace): kept or skipped, with
-    /// the rules of `keep::Keep`.
-    fn value(&mut self, shape: &'static Shape) -> Scanned<Option<Value>> {
+    /// A value of `shape` at the current position (after whitespace): written and `true`, or
+    /// skipped and `false` (nothing written), with the rules of `keep::Keep`.
+    fn value(&mut self, shape: &'static Shape) -> Scanned<bool> {
         self.ws();
         if shape.sensitive || matches!(shape.kind, Kind::Blob { .. }) {
             self.skip()?;
-            return Ok(None);
+            return Ok(false);
         }
         match (self.peek().ok_or(Fallback)?, &shape.kind) {
-            (b'"', Kind::String { .. }) => Ok(Some(Value::String(self.string()?))),
+            (b'"', Kind::String { .. }) => self.string().map(|()| true),
             (b'{', Kind::Structure(members)) => self.structure(members),
             (b'{', Kind::Map { key, value, .. }) if !key.sensitive => self.map(value),
             (b'[', Kind::List { member, .. }) => self.list(member),
-            (b't' | b'f', Kind::Boolean) => Ok(Some(Value::Bool(self.boolean()?))),
+            (b't' | b'f', Kind::Boolean) => {
+                let word: &[u8] = if self.boolean()? { b"true" } else { b"false" };
+                self.out.extend_from_slice(word);
+                Ok(true)
+            }
             (b'-' | b'0'..=b'9', Kind::Integer { .. } | Kind::Long { .. } | Kind::Timestamp) => {
                 let raw = self.number()?;
-                let n: Number = serde_json::from_slice(raw).map_err(|_| Fallback)?;
-                Ok(Some(Value::Number(n)))
+                write_number(self.out, raw)?;
+                Ok(true)
             }
             _ => {
                 self.skip()?;
-                Ok(None)
+                Ok(false)
             }
         }
     }
 
-    /// A structure: members the model knows are kept or dropped, others skipped.
-    fn structure(&mut self, members: &'static [Member]) -> Scanned<Option<Value>> {
-        let mut out = Map::new();
+    /// A structure: members the model knows are kept or dropped, others skipped. A
+    /// structure whose every member was dropped is dropped too (an empty one is kept).
+    fn structure(&mut self, members: &'static [Member]) -> Scanned<bool> {
+        if members.len() > MAX_MEMBERS {
+            return Err(Fallback);
+        }
+        let top = self.depth == 0;
+        let mark = self.out.len();
+        let mut spans: [Option<Span>; MAX_MEMBERS] = [None; MAX_MEMBERS];
         let mut any = false;
+        let mut repeated = false;
         self.each(b'{', b'}', |scan| {
             let name = scan.name()?;
             scan.expect(b':')?;
             any = true;
-            let member = members
+            let found = members
                 .iter()
-                .find(|m| m.name == name && !DROPPED_MEMBERS.contains(&m.name));
-            match member {
-                Some(m) => match scan.value(m.shape)? {
-                    Some(v) => {
-                        out.insert(m.path.to_owned(), v);
-                    }
-                    // As the serde walk: a later duplicate that is dropped drops the earlier
-                    // one too.
-                    None => {
-                        out.remove(m.path);
-                    }
-                },
-                None => scan.skip()?,
+                .enumerate()
+                .find(|(_, m)| m.name == name && !DROPPED_MEMBERS.contains(&m.name));
+            let Some((index, member)) = found else {
+                return scan.skip();
+            };
+            // As the serde walk: the last of repeated members counts, whether it is kept or
+            // dropped.
+            repeated |= spans[index].take().is_some();
+            let start = scan.out.len();
+            scan.out.extend_from_slice(b",\"");
+            scan.out.extend_from_slice(member.path.as_bytes());
+            scan.out.extend_from_slice(b"\":");
+            let value = scan.out.len();
+            if scan.value(member.shape)? {
+                let end = scan.out.len();
+                spans[index] = Some(Span { start, value, end });
+            } else {
+                scan.out.truncate(start);
             }
             Ok(())
         })?;
-        Ok((!out.is_empty() || !any).then_some(Value::Object(out)))
+        if repeated {
+            compact(self.out, mark, &mut spans);
+        }
+        if top {
+            let mut facts = Facts::default();
+            for (m, span) in members.iter().zip(&spans) {
+                let Some(span) = span else { continue };
+                if m.path == "encryptionAlgorithm" {
+                    facts.encryption_algorithm = true;
+                }
+                let slot = KEY_REF_MEMBERS.iter().position(|n| *n == m.path);
+                if let Some(slot) = slot.filter(|_| self.out.get(span.value) == Some(&b'"')) {
+                    facts.key_refs[slot] = Some(span.value - mark..span.end - mark);
+                }
+            }
+            self.facts = Some(facts);
+        }
+        if self.out.len() > mark || !any {
+            close(self.out, mark, b"{}");
+            Ok(true)
+        } else {
+            Ok(false)
+        }
     }
 
     /// A map whose keys may be shown: entries whose value is kept.
-    fn map(&mut self, value: &'static Shape) -> Scanned<Option<Value>> {
-        let mut out = Map::new();
+    fn map(&mut self, value: &'static Shape) -> Scanned<bool> {
+        let mark = self.out.len();
+        let mut spans: [Option<Span>; MAX_ENTRIES] = [None; MAX_ENTRIES];
+        let mut count = 0;
+        let mut repeated = false;
         self.each(b'{', b'}', |scan| {
-            let key = scan.string()?;
+            if count == MAX_ENTRIES {
+                return Err(Fallback);
+            }
+            let start = scan.out.len();
+            scan.out.push(b',');
+            scan.string()?;
+            let key = start + 1..scan.out.len();
             scan.expect(b':')?;
-            match scan.value(value)? {
-                Some(v) => {
-                    out.insert(key, v);
-                }
-                None => {
-                    out.remove(&key);
+            // Keys are compared as written: serde_json's escaping gives one text per key.
+            for span in &mut spans[..count] {
+                if span.is_some_and(|s| scan.out[s.start + 1..s.value - 1] == scan.out[key.clone()])
+                {
+                    *span = None;
+                    repeated = true;
                 }
             }
+            scan.out.push(b':');
+            let value_at = scan.out.len();
+            if scan.value(value)? {
+                let end = scan.out.len();
+                spans[count] = Some(Span {
+                    start,
+                    value: value_at,
+                    end,
+                });
+            } else {
+                scan.out.truncate(start);
+            }
+            count += 1;
             Ok(())
         })?;
-        Ok(Some(Value::Object(out)))
+        if repeated {
+            compact(self.out, mark, &mut spans[..count]);
+        }
+        close(self.out, mark, b"{}");
+        Ok(true)
     }
 
     /// A list: its kept items.
-    fn list(&mut self, member: &'static Shape) -> Scanned<Option<Value>> {
-        let mut items = Vec::new();
+    fn list(&mut self, member: &'static Shape) -> Scanned<bool> {
+        let mark = self.out.len();
         self.each(b'[', b']', |scan| {
-            items.extend(scan.value(member)?);
+            let start = scan.out.len();
+            scan.out.push(b',');
+            if !scan.value(member)? {
+                scan.out.truncate(start);
+            }
             Ok(())
         })?;
-        Ok(Some(Value::Array(items)))
+        close(self.out, mark, b"[]");
+        Ok(true)
     }
 
     /// An object or array (after whitespace, at `open`): `entry` reads each member or item,
@@ -259,13 +363,19 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A string, read as serde_json reads it.
-    fn string(&mut self) -> Scanned<String> {
+    /// A string (after whitespace), written as serde_json would write what it reads: one
+    /// without escapes as it stands, one with escapes decoded and escaped again.
+    fn string(&mut self) -> Scanned<()> {
+        self.ws();
         let start = self.i;
         if self.skip_string()? {
-            return serde_json::from_slice(&self.b[start..self.i]).map_err(|_| Fallback);
+            let s: String = serde_json::from_slice(&self.b[start..self.i]).map_err(|_| Fallback)?;
+            super::record::json_str(self.out, &s);
+        } else {
+            Self::text(&self.b[start + 1..self.i - 1])?;
+            self.out.extend_from_slice(&self.b[start..self.i]);
         }
-        Self::text(&self.b[start + 1..self.i - 1]).map(str::to_owned)
+        Ok(())
     }
 
     /// A member name, when it has no escape (an escaped one is left to the serde walk).
@@ -339,6 +449,48 @@ impl<'a> Scanner<'a> {
             self.i += 1;
         }
     }
+}
+
+/// Ends the object or array begun at `mark` in `out`: its members were written each with a
+/// leading comma, so the first comma becomes the opening bracket; with none, `empty`.
+fn close(out: &mut Vec<u8>, mark: usize, empty: &[u8; 2]) {
+    match out.get_mut(mark) {
+        Some(first) => {
+            *first = empty[0];
+            out.push(empty[1]);
+        }
+        None => out.extend_from_slice(empty),
+    }
+}
+
+/// Rewrites what was written from `mark` to hold only the members and entries of `spans`
+/// (in the order they were written), after a repeated one left an earlier one behind; the
+/// spans are moved with them.
+fn compact(out: &mut Vec<u8>, mark: usize, spans: &mut [Option<Span>]) {
+    let written = out.split_off(mark);
+    let mut live: Vec<&mut Span> = spans.iter_mut().flatten().collect();
+    live.sort_by_key(|s| s.start);
+    for span in live {
+        let at = out.len();
+        out.extend_from_slice(&written[span.start - mark..span.end - mark]);
+        *span = Span {
+            start: at,
+            value: at + (span.value - span.start),
+            end: out.len(),
+        };
+    }
+}
+
+/// Appends a number as serde_json writes the number it reads from `raw`: digits alone (an
+/// integer below 10^19, which serde_json reads as a `u64`) as they stand, anything else
+/// through serde_json.
+fn write_number(out: &mut Vec<u8>, raw: &[u8]) -> Scanned<()> {
+    if raw.len() < 20 && raw.iter().all(u8::is_ascii_digit) {
+        out.extend_from_slice(raw);
+        return Ok(());
+    }
+    let n: serde_json::Number = serde_json::from_slice(raw).map_err(|_| Fallback)?;
+    serde_json::to_writer(&mut *out, &n).map_err(|_| Fallback)
 }
 
 #[cfg(test)]

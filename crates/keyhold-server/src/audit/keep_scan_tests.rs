@@ -2,7 +2,46 @@
 
 use super::*;
 use crate::audit::keep::kept_by_serde;
+use crate::audit::params::{request_parameters, RequestParameters};
 use keyhold_kms_model::Operation;
+use serde_json::{json, Value};
+
+/// The scanner's answer for `body` as a value, after checking its text: written as serde_json
+/// writes it (so no member twice), with the facts the text holds; `Err` where it falls back.
+fn scanned(shape: &'static Shape, body: &[u8]) -> Result<Option<Value>, Fallback> {
+    let mut json = Vec::new();
+    let Some(facts) = kept(shape, body, &mut json)? else {
+        assert!(json.is_empty(), "{}", String::from_utf8_lossy(&json));
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&json).into_owned();
+    let value: Value = serde_json::from_slice(&json).expect("the scanner writes JSON");
+    let again = serde_json::to_vec(&value).expect("json");
+    assert_eq!(
+        again.len(),
+        json.len(),
+        "written as serde_json would: {text}"
+    );
+    let params = RequestParameters { json, facts };
+    for (slot, name) in crate::audit::params::KEY_REF_MEMBERS.iter().enumerate() {
+        assert_eq!(
+            params.key_ref(slot).as_deref(),
+            value.get(name).and_then(Value::as_str),
+            "{name} in {text}"
+        );
+    }
+    assert_eq!(
+        params.has_encryption_algorithm(),
+        value.get("encryptionAlgorithm").is_some(),
+        "{text}"
+    );
+    Ok(Some(value))
+}
+
+/// What [`request_parameters`] answers, as a value.
+fn answer(shape: &'static Shape, body: &[u8]) -> Option<Value> {
+    request_parameters(shape, body).map(|p| p.to_value())
+}
 
 /// A small deterministic generator (xorshift64*), so a failure names a reproducible case.
 struct Rng(u64);
@@ -188,7 +227,7 @@ fn object(
 #[test]
 fn the_scanner_agrees_with_the_serde_walk_on_generated_bodies() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut scanned = 0;
+    let mut read = 0;
     let mut total = 0;
     for round in 0..60 {
         for &op in Operation::ALL {
@@ -207,17 +246,14 @@ fn the_scanner_agrees_with_the_serde_walk_on_generated_bodies() {
                 "generator made invalid JSON: {body}"
             );
             total += 1;
-            if let Ok(fast) = kept(shape, body.as_bytes()) {
-                scanned += 1;
+            if let Ok(fast) = scanned(shape, body.as_bytes()) {
+                read += 1;
                 assert_eq!(fast, reference, "round {round}, {op:?}: {body}");
             }
-            assert_eq!(
-                crate::audit::keep::kept_parameters(shape, body.as_bytes()),
-                reference
-            );
+            assert_eq!(answer(shape, body.as_bytes()), reference);
         }
     }
-    assert!(scanned * 10 >= total * 9, "{scanned} of {total} scanned");
+    assert!(read * 10 >= total * 9, "{read} of {total} scanned");
 }
 
 #[test]
@@ -239,27 +275,37 @@ fn what_the_scanner_does_not_read_goes_to_the_serde_walk() {
         b"{\"KeyId\":\"k\",\"Plaintext\":\"unterminated",
     ] {
         assert_eq!(
-            kept(shape, body),
+            kept(shape, body, &mut Vec::new()),
             Err(Fallback),
             "{}",
             String::from_utf8_lossy(body)
         );
         // And the answer is the serde walk's: nothing, for a body that is not JSON.
-        assert_eq!(crate::audit::keep::kept_parameters(shape, body), None);
+        assert_eq!(request_parameters(shape, body), None);
     }
     // An escaped member name: the serde walk reads it.
     let escaped = b"{\"Key\\u0049d\":\"k\"}";
-    assert_eq!(kept(shape, escaped), Err(Fallback));
+    assert_eq!(kept(shape, escaped, &mut Vec::new()), Err(Fallback));
+    assert_eq!(answer(shape, escaped), Some(json!({"keyId": "k"})));
+    // As are a structure or map larger than the scanner's fixed tables.
+    let many: Vec<String> = (0..=MAX_ENTRIES)
+        .map(|i| format!("\"k{i}\":\"v\""))
+        .collect();
+    let big = format!("{{\"EncryptionContext\":{{{}}}}}", many.join(","));
+    assert_eq!(kept(shape, big.as_bytes(), &mut Vec::new()), Err(Fallback));
+    let kept_context = answer(shape, big.as_bytes()).expect("kept");
     assert_eq!(
-        crate::audit::keep::kept_parameters(shape, escaped),
-        Some(serde_json::json!({"keyId": "k"}))
+        kept_context["encryptionContext"]
+            .as_object()
+            .map(|m| m.len()),
+        Some(MAX_ENTRIES + 1)
     );
     let deep = format!(
         "{{\"EncryptionContext\":{}1{}}}",
         "[".repeat(70),
         "]".repeat(70)
     );
-    assert_eq!(kept(shape, deep.as_bytes()), Err(Fallback));
+    assert_eq!(kept(shape, deep.as_bytes(), &mut Vec::new()), Err(Fallback));
 }
 
 #[test]
@@ -268,9 +314,49 @@ fn a_dropped_value_is_skipped_without_reading_it() {
     // A raw control character inside the plaintext: serde_json refuses the body, the scanner
     // does not look (the request itself is refused as not JSON before anything runs).
     let body = b"{\"KeyId\":\"k\",\"Plaintext\":\"QUJD\x01RA==\"}";
-    assert_eq!(
-        kept(shape, body),
-        Ok(Some(serde_json::json!({"keyId": "k"})))
-    );
+    assert_eq!(scanned(shape, body), Ok(Some(json!({"keyId": "k"}))));
     assert_eq!(kept_by_serde(shape, body), None);
+}
+
+#[test]
+fn a_repeated_member_or_key_keeps_its_last_value_once() {
+    let shape = keyhold_kms_model::input_shape(Operation::Encrypt);
+    let body = br#"{"KeyId":"first","EncryptionContext":{"a":"1","b":"2","a":"3","\u0062":"4"},
+        "KeyId":"last","GrantTokens":["t"],"Plaintext":"QUJD","EncryptionContext":{"a":"1","b":"2","a":"3","\u0062":"4"}}"#;
+    let want = json!({"keyId": "last", "encryptionContext": {"a": "3", "b": "4"}});
+    assert_eq!(scanned(shape, body), Ok(Some(want.clone())));
+    assert_eq!(kept_by_serde(shape, body), Some(want));
+    // A later value that is dropped drops the earlier one.
+    let body =
+        br#"{"KeyId":"k","EncryptionAlgorithm":"SYMMETRIC_DEFAULT","EncryptionAlgorithm":7}"#;
+    assert_eq!(scanned(shape, body), Ok(Some(json!({"keyId": "k"}))));
+    // The key id is found where the text was moved to.
+    let params = request_parameters(shape, body).expect("kept");
+    assert_eq!(params.key_ref(0).as_deref(), Some("k"));
+    assert!(!params.has_encryption_algorithm());
+}
+
+#[test]
+fn strings_and_numbers_are_written_as_serde_json_writes_them() {
+    let shape = keyhold_kms_model::input_shape(Operation::ScheduleKeyDeletion);
+    let mut json = Vec::new();
+    let body = br#"{"KeyId":"a\u0041\/\"\u00e9","PendingWindowInDays":7.0e0}"#;
+    kept(shape, body, &mut json)
+        .expect("scanned")
+        .expect("kept");
+    assert_eq!(
+        String::from_utf8(json).expect("utf-8"),
+        r#"{"keyId":"aA/\"é","pendingWindowInDays":7.0}"#
+    );
+    let mut json = Vec::new();
+    let body = br#"{"KeyId":"k","PendingWindowInDays":1234567890123456789}"#;
+    kept(shape, body, &mut json)
+        .expect("scanned")
+        .expect("kept");
+    assert_eq!(
+        json,
+        br#"{"keyId":"k","pendingWindowInDays":1234567890123456789}"#
+    );
+    let params = request_parameters(shape, br#"{"KeyId":"a\u0041"}"#).expect("kept");
+    assert_eq!(params.key_ref(0).as_deref(), Some("aA"));
 }

@@ -20,8 +20,6 @@ pub mod writer;
 
 use std::net::IpAddr;
 
-use serde_json::Value;
-
 use keyhold_core::RequestContext;
 
 pub use writer::{AuditOpenError, AuditTarget, AuditWriter};
@@ -46,27 +44,28 @@ impl Source {
 }
 
 /// What the router learnt about one API call, filled in step by step as the request is
-/// handled (a call that fails authentication has no identity, and so on).
+/// handled (a call that fails authentication has no context, and so on).
+///
+/// It holds what the request already has rather than copies: the headers it needs are shared
+/// `HeaderValue`s, and the authenticated [`RequestContext`] is moved here and lent back to
+/// the handler ([`Call::authenticated`]), since every audited request builds one.
 #[derive(Debug)]
 pub struct Call {
     /// The API.
     pub source: Source,
     /// The operation name.
-    pub event_name: String,
-    /// The Region of the credential scope (from the `Authorization` header until the
-    /// request is authenticated).
-    pub region: String,
-    /// The authenticated caller.
-    pub caller: Option<Caller>,
-    /// The access key id of the `Authorization` header.
-    pub access_key_id: Option<String>,
-    /// The `User-Agent` header (shared with the request, not copied; cut to 1024 characters
-    /// when written).
+    pub event_name: &'static str,
+    /// The `Authorization` header: the access key id, and the Region until the request is
+    /// authenticated, are read from its credential scope when the record is written.
+    pub authorization: Option<http::HeaderValue>,
+    /// The authenticated request's context (caller, account, Region).
+    pub context: Option<RequestContext>,
+    /// The `User-Agent` header (cut to 1024 characters when written).
     pub user_agent: Option<http::HeaderValue>,
     /// The client's address.
     pub source_ip: Option<IpAddr>,
     /// See [`params::request_parameters`]; set once the caller is authenticated.
-    pub request_parameters: Option<Value>,
+    pub request_parameters: Option<params::RequestParameters>,
     /// What the record shows of the successful response (KMS only), taken from it as it
     /// was serialised (see [`peek`]).
     pub response: Option<params::ResponsePeek<'static>>,
@@ -76,26 +75,15 @@ impl Call {
     /// A call to `event_name` of `source`, as the request's headers describe it.
     pub fn new(
         source: Source,
-        event_name: &str,
+        event_name: &'static str,
         headers: &http::HeaderMap,
         source_ip: Option<IpAddr>,
-        default_region: &str,
     ) -> Self {
-        let header = |name: http::header::HeaderName| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-        };
-        let credential = credential_scope(header(http::header::AUTHORIZATION));
         Call {
             source,
-            event_name: event_name.to_owned(),
-            region: credential
-                .map(|(_, region)| region.to_owned())
-                .unwrap_or_else(|| default_region.to_owned()),
-            caller: None,
-            access_key_id: credential.map(|(akid, _)| akid.to_owned()),
+            event_name,
+            authorization: headers.get(http::header::AUTHORIZATION).cloned(),
+            context: None,
             user_agent: headers.get(http::header::USER_AGENT).cloned(),
             source_ip,
             request_parameters: None,
@@ -103,43 +91,46 @@ impl Call {
         }
     }
 
-    /// Records the authenticated caller and the loggable part of the request `body`, read
-    /// along the model table `shape` (`None` for an operation without one).
+    /// Records the authenticated context and the loggable part of the request `body`, read
+    /// along the model table `shape` (`None` for an operation without one), and lends the
+    /// context back for handling the request.
     pub fn authenticated(
         &mut self,
-        ctx: &RequestContext,
+        ctx: RequestContext,
         shape: Option<&'static keyhold_model_runtime::validate::Shape>,
         body: &[u8],
-    ) {
-        self.region.clone_from(&ctx.region);
-        self.caller = Some(Caller {
-            account_id: ctx.account_id.clone(),
-            principal_arn: ctx.principal_arn.clone(),
-        });
+    ) -> &RequestContext {
         self.request_parameters = match shape {
             Some(shape) => params::request_parameters(shape, body),
-            None => params::extension_parameters(body),
+            None => params::extension_parameters(body)
+                .map(|v| params::RequestParameters::from_value(&v)),
         };
+        self.context.insert(ctx)
+    }
+
+    /// The access key id the request presented, and the Region of the call: the
+    /// authenticated context's, else the credential scope's, else Keyhold's default.
+    pub fn scope(&self) -> (Option<&str>, &str) {
+        let credential = self
+            .authorization
+            .as_ref()
+            .and_then(|h| h.to_str().ok())
+            .and_then(credential_scope);
+        let region = match (&self.context, credential) {
+            (Some(ctx), _) => ctx.region.as_str(),
+            (None, Some((_, region))) => region,
+            (None, None) => crate::config::DEFAULT_REGION,
+        };
+        (credential.map(|(akid, _)| akid), region)
     }
 }
 
-/// Who made an authenticated call: what of its [`RequestContext`] a record shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    /// The caller's account.
-    pub account_id: String,
-    /// The caller's principal ARN.
-    pub principal_arn: String,
-}
-
-impl Caller {
-    /// Whether the caller is its account's root user.
-    pub fn is_account_root(&self) -> bool {
-        self.principal_arn
-            .strip_prefix("arn:aws:iam::")
-            .and_then(|rest| rest.strip_suffix(":root"))
-            == Some(self.account_id.as_str())
-    }
+/// Whether `ctx`'s caller is its account's root user.
+pub fn is_account_root(ctx: &RequestContext) -> bool {
+    ctx.principal_arn
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|rest| rest.strip_suffix(":root"))
+        == Some(ctx.account_id.as_str())
 }
 
 /// (access key id, Region) of a SigV4 `Authorization` header's credential, unverified.

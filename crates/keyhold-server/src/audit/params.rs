@@ -21,10 +21,102 @@ use serde_json::{Map, Value};
 use keyhold_model_runtime::validate::Shape;
 
 /// The `requestParameters` of a request `body` checked against `shape` (the operation's input
-/// table); `None` when the body is not a JSON object. Read straight from the JSON text (see
-/// [`super::keep`]): a dropped value, such as a plaintext, is never copied.
-pub fn request_parameters(shape: &'static Shape, body: &[u8]) -> Option<Value> {
-    super::keep::kept_parameters(shape, body)
+/// table); `None` when the body is not a JSON object, or when every member was dropped. Read
+/// straight from the JSON text (see [`super::keep`]): a dropped value, such as a plaintext, is
+/// never copied.
+pub fn request_parameters(shape: &'static Shape, body: &[u8]) -> Option<RequestParameters> {
+    let mut json = Vec::with_capacity(128);
+    match super::keep_scan::kept(shape, body, &mut json) {
+        Ok(facts) => facts.map(|facts| RequestParameters { json, facts }),
+        Err(super::keep_scan::Fallback) => {
+            super::keep::kept_by_serde(shape, body).map(|v| RequestParameters::from_value(&v))
+        }
+    }
+}
+
+/// The request members whose key reference a record lists in `resources`, in AWS's order.
+pub(super) const KEY_REF_MEMBERS: [&str; 3] = ["keyId", "targetKeyId", "destinationKeyId"];
+
+/// A call's `requestParameters`, kept as the JSON text the record copies (an object), with
+/// the little the record reads back from it noted on the way.
+///
+/// Why text and not a `serde_json::Value`: every audited request builds one, and the map of
+/// owned keys and values cost more than the scan that fills it; the record only copies it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestParameters {
+    pub(super) json: Vec<u8>,
+    pub(super) facts: Facts,
+}
+
+/// What a record reads back from its `requestParameters` (top-level members only).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct Facts {
+    /// Where the string values of [`KEY_REF_MEMBERS`] are in the text, quotes included.
+    pub key_refs: [Option<std::ops::Range<usize>>; 3],
+    /// Whether `encryptionAlgorithm` was kept.
+    pub encryption_algorithm: bool,
+}
+
+impl RequestParameters {
+    /// The parameters of `value`, written as serde_json writes it (the serde walk's answer,
+    /// Keyhold's own extensions, tests).
+    pub fn from_value(value: &Value) -> Self {
+        let mut json = Vec::new();
+        let mut facts = Facts::default();
+        let Value::Object(members) = value else {
+            // A `Value` always serialises; `null` stands in if it ever did not.
+            if serde_json::to_writer(&mut json, value).is_err() {
+                json = b"null".to_vec();
+            }
+            return Self { json, facts };
+        };
+        json.push(b'{');
+        for (i, (name, v)) in members.iter().enumerate() {
+            if i > 0 {
+                json.push(b',');
+            }
+            super::record::json_str(&mut json, name);
+            json.push(b':');
+            let at = json.len();
+            if serde_json::to_writer(&mut json, v).is_err() {
+                json.truncate(at);
+                json.extend_from_slice(b"null");
+            }
+            let slot = KEY_REF_MEMBERS.iter().position(|n| n == name);
+            if let (Some(slot), Value::String(_)) = (slot, v) {
+                facts.key_refs[slot] = Some(at..json.len());
+            }
+            facts.encryption_algorithm |= name == "encryptionAlgorithm";
+        }
+        json.push(b'}');
+        Self { json, facts }
+    }
+
+    /// The parameters as JSON text.
+    pub fn json(&self) -> &[u8] {
+        &self.json
+    }
+
+    /// The parameters as a JSON value.
+    pub fn to_value(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+
+    /// Whether the request sent an `encryptionAlgorithm` that was kept.
+    pub fn has_encryption_algorithm(&self) -> bool {
+        self.facts.encryption_algorithm
+    }
+
+    /// The string value of top-level member [`KEY_REF_MEMBERS`]`[slot]`, when it was kept.
+    pub(super) fn key_ref(&self, slot: usize) -> Option<Cow<'_, str>> {
+        let literal = self.json.get(self.facts.key_refs.get(slot)?.clone()?)?;
+        match literal {
+            [b'"', text @ .., b'"'] if !text.contains(&b'\\') => {
+                std::str::from_utf8(text).ok().map(Cow::Borrowed)
+            }
+            _ => serde_json::from_slice(literal).ok().map(Cow::Owned),
+        }
+    }
 }
 
 /// The `requestParameters` of one of Keyhold's own CloudHSM extensions

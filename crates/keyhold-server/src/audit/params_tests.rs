@@ -3,6 +3,11 @@ use base64::Engine as _;
 use keyhold_model_runtime::validate::Kind;
 use serde_json::json;
 
+/// [`super::request_parameters`] as a JSON value, to compare.
+fn request_parameters(shape: &'static Shape, body: &[u8]) -> Option<Value> {
+    super::request_parameters(shape, body).map(|p| p.to_value())
+}
+
 const BLOB_MARK: &[u8] = b"BLOB-SECRET-7f3a";
 const SENSITIVE_MARK: &str = "SENSITIVE-SECRET-9c1e";
 const STRING_MARK: &str = "visible-string";

@@ -29,7 +29,9 @@ use std::io::Write as _;
 use serde_json::{Map, Value};
 
 use super::params::{self, ResponsePeek};
-use super::{Call, Caller, Source};
+use keyhold_core::RequestContext;
+
+use super::{Call, Source};
 
 /// The CloudTrail record format version of AWS's current KMS examples.
 pub const EVENT_VERSION: &str = "1.11";
@@ -37,29 +39,31 @@ pub const EVENT_VERSION: &str = "1.11";
 /// Appends the record of a finished call to `out` as one line of JSON, newline included;
 /// `error` is the (exception name, message) the response carried.
 pub fn write_event(out: &mut Vec<u8>, call: &Call, request_id: &str, error: Option<(&str, &str)>) {
-    let caller = call.caller.as_ref();
+    let caller = call.context.as_ref();
+    let (access_key_id, region) = call.scope();
     let none = ResponsePeek::default();
     let peek = match (&call.response, error) {
         (Some(peek), None) if call.source == Source::Kms => peek,
         _ => &none,
     };
     let key_arns = match (call.source, caller) {
-        (Source::Kms, Some(caller)) => resources(caller, &call.region, peek, call),
+        (Source::Kms, Some(caller)) => resources(caller, region, peek, call),
         _ => Vec::new(),
     };
 
     out.extend_from_slice(b"{\"eventVersion\":\"");
     out.extend_from_slice(EVENT_VERSION.as_bytes());
     out.extend_from_slice(b"\",\"userIdentity\":");
-    write_user_identity(out, caller, call.access_key_id.as_deref());
+    write_user_identity(out, caller, access_key_id);
     out.extend_from_slice(b",\"eventTime\":\"");
     with_event_time(|time| out.extend_from_slice(time.as_bytes()));
     out.extend_from_slice(b"\",\"eventSource\":\"");
     out.extend_from_slice(call.source.event_source().as_bytes());
-    out.extend_from_slice(b"\",\"eventName\":");
-    json_str(out, &call.event_name);
-    out.extend_from_slice(b",\"awsRegion\":");
-    json_str(out, &call.region);
+    // Operation names come from the models' tables: nothing to escape.
+    out.extend_from_slice(b"\",\"eventName\":\"");
+    out.extend_from_slice(call.event_name.as_bytes());
+    out.extend_from_slice(b"\",\"awsRegion\":");
+    json_str(out, region);
     out.extend_from_slice(b",\"sourceIPAddress\":\"");
     if let Some(ip) = call.source_ip {
         write_ip(out, ip);
@@ -79,7 +83,7 @@ pub fn write_event(out: &mut Vec<u8>, call: &Call, request_id: &str, error: Opti
     out.extend_from_slice(b",\"responseElements\":");
     let response_elements = match (call.source, error) {
         (Source::Kms, None) => {
-            params::response_elements(&call.event_name, peek, key_arns.first().map(|a| &**a))
+            params::response_elements(call.event_name, peek, key_arns.first().map(|a| &**a))
         }
         _ => None,
     };
@@ -96,7 +100,7 @@ pub fn write_event(out: &mut Vec<u8>, call: &Call, request_id: &str, error: Opti
             .as_bytes(),
     );
     out.extend_from_slice(b"\",\"readOnly\":");
-    out.extend_from_slice(if read_only(&call.event_name) {
+    out.extend_from_slice(if read_only(call.event_name) {
         b"true"
     } else {
         b"false"
@@ -125,7 +129,11 @@ pub fn write_event(out: &mut Vec<u8>, call: &Call, request_id: &str, error: Opti
 
 /// `userIdentity` of an authenticated caller, or of one whose authentication failed (type
 /// `Unknown` with only the access key id it presented).
-fn write_user_identity(out: &mut Vec<u8>, caller: Option<&Caller>, access_key_id: Option<&str>) {
+fn write_user_identity(
+    out: &mut Vec<u8>,
+    caller: Option<&RequestContext>,
+    access_key_id: Option<&str>,
+) {
     let Some(caller) = caller else {
         out.extend_from_slice(b"{\"type\":\"Unknown\"");
         if let Some(akid) = access_key_id {
@@ -139,7 +147,7 @@ fn write_user_identity(out: &mut Vec<u8>, caller: Option<&Caller>, access_key_id
     let resource = after_colons(arn, 5).unwrap_or("");
     let name = resource.rsplit_once('/').map_or(resource, |(_, name)| name);
     // Keyhold has no IAM unique ids: the principal id is the account (root) or the name.
-    let (kind, principal_id, user_name) = if caller.is_account_root() {
+    let (kind, principal_id, user_name) = if super::is_account_root(caller) {
         ("Root", caller.account_id.as_str(), None)
     } else if resource.starts_with("user/") {
         ("IAMUser", name, Some(name))
@@ -170,12 +178,16 @@ fn write_user_identity(out: &mut Vec<u8>, caller: Option<&Caller>, access_key_id
 /// `requestParameters`; AWS always shows the algorithm of Encrypt and Decrypt, defaulted
 /// when the request did not send one.
 fn write_request_parameters(out: &mut Vec<u8>, call: &Call) {
-    let params = call.request_parameters.as_ref();
-    json_value(out, params);
+    let Some(params) = &call.request_parameters else {
+        out.extend_from_slice(b"null");
+        return;
+    };
+    out.extend_from_slice(params.json());
     let defaulted = call.source == Source::Kms
-        && matches!(call.event_name.as_str(), "Encrypt" | "Decrypt")
-        && matches!(params, Some(Value::Object(p)) if !p.contains_key("encryptionAlgorithm"));
-    if defaulted && out.pop() == Some(b'}') {
+        && matches!(call.event_name, "Encrypt" | "Decrypt")
+        && !params.has_encryption_algorithm();
+    if defaulted && out.last() == Some(&b'}') {
+        out.pop();
         if out.last() != Some(&b'{') {
             out.push(b',');
         }
@@ -286,7 +298,7 @@ fn user_agent(header: Option<&http::HeaderValue>) -> &str {
 
 /// The key ARN `key_ref` names in the caller's account and `region`, when it names a key (an
 /// ARN or a key id); aliases are not resolved here.
-fn key_arn<'a>(caller: &Caller, region: &str, key_ref: &'a str) -> Option<Cow<'a, str>> {
+fn key_arn<'a>(caller: &RequestContext, region: &str, key_ref: &'a str) -> Option<Cow<'a, str>> {
     if key_ref.starts_with("arn:") {
         return key_ref.contains(":key/").then_some(Cow::Borrowed(key_ref));
     }
@@ -303,7 +315,7 @@ fn key_arn<'a>(caller: &Caller, region: &str, key_ref: &'a str) -> Option<Cow<'a
 /// The keys a KMS call used, in AWS's order (ReEncrypt: source, then destination): from the
 /// response when it names them, otherwise from the request's key id.
 fn resources<'a>(
-    caller: &Caller,
+    caller: &RequestContext,
     region: &str,
     peek: &'a ResponsePeek<'a>,
     call: &'a Call,
@@ -324,15 +336,16 @@ fn resources<'a>(
     .filter(|a| a.starts_with("arn:"))
     .map(Cow::Borrowed)
     .collect();
-    if arns.is_empty() {
-        let request = call.request_parameters.as_ref();
+    if let (true, Some(request)) = (arns.is_empty(), &call.request_parameters) {
         arns.extend(
-            ["keyId", "targetKeyId", "destinationKeyId"]
-                .iter()
-                .filter_map(|name| {
-                    let key_ref = request?.get(*name)?.as_str()?;
-                    key_arn(caller, region, key_ref)
-                }),
+            (0..super::params::KEY_REF_MEMBERS.len()).filter_map(|slot| {
+                match request.key_ref(slot)? {
+                    Cow::Borrowed(key_ref) => key_arn(caller, region, key_ref),
+                    Cow::Owned(key_ref) => {
+                        key_arn(caller, region, &key_ref).map(|arn| Cow::Owned(arn.into_owned()))
+                    }
+                }
+            }),
         );
     }
     arns.dedup();

@@ -12,12 +12,24 @@ use crate::audit::Call;
 
 /// The record of `call` built from plain rules (the pre-hand-written event, as the oracle).
 fn oracle(call: &Call, request_id: &str, error: Option<(&str, &str)>) -> Value {
-    let caller = call.caller.as_ref();
+    let caller = call.context.as_ref();
+    // The credential scope, read here with a plain split.
+    let authorization = call.authorization.as_ref().and_then(|h| h.to_str().ok());
+    let credential = authorization
+        .and_then(|a| a.split("Credential=").nth(1))
+        .map(|c| c.split([',', ' ']).next().unwrap_or(""));
+    let access_key_id = credential.and_then(|c| c.split('/').next());
+    let region = match (caller, credential.and_then(|c| c.split('/').nth(2))) {
+        (Some(c), _) => c.region.clone(),
+        (None, Some(r)) => r.to_owned(),
+        (None, None) => "us-east-1".to_owned(),
+    };
     let peek = match (&call.response, error) {
         (Some(peek), None) if call.source == Source::Kms => peek.clone(),
         _ => ResponsePeek::default(),
     };
-    let request = call.request_parameters.as_ref();
+    let request_value = call.request_parameters.as_ref().map(|p| p.to_value());
+    let request = request_value.as_ref();
     let mut arns: Vec<String> = Vec::new();
     if let (Source::Kms, Some(caller)) = (call.source, caller) {
         let meta_arn = |m: &Option<Map<String, Value>>| {
@@ -46,18 +58,14 @@ fn oracle(call: &Call, request_id: &str, error: Option<(&str, &str)>) -> Value {
                         arns.push(k.to_owned());
                     }
                 } else if !k.is_empty() && !k.starts_with("alias/") {
-                    arns.push(keyhold_core::arn::key_arn(
-                        &call.region,
-                        &caller.account_id,
-                        k,
-                    ));
+                    arns.push(keyhold_core::arn::key_arn(&region, &caller.account_id, k));
                 }
             }
         }
         arns.dedup();
     }
-    let mut request_parameters = call.request_parameters.clone();
-    if call.source == Source::Kms && matches!(call.event_name.as_str(), "Encrypt" | "Decrypt") {
+    let mut request_parameters = request_value.clone();
+    if call.source == Source::Kms && matches!(call.event_name, "Encrypt" | "Decrypt") {
         if let Some(Value::Object(p)) = request_parameters.as_mut() {
             p.entry("encryptionAlgorithm")
                 .or_insert_with(|| Value::String("SYMMETRIC_DEFAULT".into()));
@@ -65,7 +73,7 @@ fn oracle(call: &Call, request_id: &str, error: Option<(&str, &str)>) -> Value {
     }
     let response_elements = match (call.source, error) {
         (Source::Kms, None) => {
-            params::response_elements(&call.event_name, &peek, arns.first().map(String::as_str))
+            params::response_elements(call.event_name, &peek, arns.first().map(String::as_str))
         }
         _ => None,
     };
@@ -77,15 +85,16 @@ fn oracle(call: &Call, request_id: &str, error: Option<(&str, &str)>) -> Value {
         Some(c) => {
             let resource = c.principal_arn.splitn(6, ':').nth(5).unwrap_or("");
             let name = resource.rsplit('/').next().unwrap_or("");
-            let (kind, principal, user) = if c.is_account_root() {
-                ("Root", c.account_id.as_str(), None)
-            } else if resource.starts_with("user/") {
-                ("IAMUser", name, Some(name))
-            } else if resource.starts_with("role/") || resource.starts_with("assumed-role/") {
-                ("AssumedRole", name, None)
-            } else {
-                ("Unknown", name, None)
-            };
+            let (kind, principal, user) =
+                if c.principal_arn == format!("arn:aws:iam::{}:root", c.account_id) {
+                    ("Root", c.account_id.as_str(), None)
+                } else if resource.starts_with("user/") {
+                    ("IAMUser", name, Some(name))
+                } else if resource.starts_with("role/") || resource.starts_with("assumed-role/") {
+                    ("AssumedRole", name, None)
+                } else {
+                    ("Unknown", name, None)
+                };
             identity.insert("type".into(), json!(kind));
             identity.insert("principalId".into(), json!(principal));
             identity.insert("arn".into(), json!(c.principal_arn));
@@ -95,7 +104,7 @@ fn oracle(call: &Call, request_id: &str, error: Option<(&str, &str)>) -> Value {
             }
         }
     }
-    if let Some(akid) = &call.access_key_id {
+    if let Some(akid) = access_key_id {
         identity.insert("accessKeyId".into(), json!(akid));
     }
     let user_agent: String = call
@@ -111,13 +120,13 @@ fn oracle(call: &Call, request_id: &str, error: Option<(&str, &str)>) -> Value {
         "userIdentity": identity,
         "eventSource": call.source.event_source(),
         "eventName": call.event_name,
-        "awsRegion": call.region,
+        "awsRegion": region,
         "sourceIPAddress": call.source_ip.map(|ip| ip.to_string()).unwrap_or_default(),
         "userAgent": user_agent,
         "requestParameters": request_parameters,
         "responseElements": response_elements,
         "requestID": request_id,
-        "readOnly": read_only(&call.event_name),
+        "readOnly": read_only(call.event_name),
         "eventType": "AwsApiCall",
         "managementEvent": true,
         "eventCategory": "Management",
@@ -171,21 +180,35 @@ fn oracle(call: &Call, request_id: &str, error: Option<(&str, &str)>) -> Value {
 const ACCOUNT: &str = "111122223333";
 const KEY_ARN: &str = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
-fn call(event_name: &str, principal: Option<&str>) -> Call {
+/// A call of `event_name`, authenticated as `principal` when given (in Region eu-west-1; the
+/// header's credential scope names eu-central-1, which only an unauthenticated call shows).
+fn call(event_name: &'static str, principal: Option<&str>) -> Call {
     Call {
         source: Source::Kms,
-        event_name: event_name.to_owned(),
-        region: "eu-west-1".to_owned(),
-        caller: principal.map(|p| Caller {
+        event_name,
+        authorization: Some(http::HeaderValue::from_static(
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261206/eu-central-1/kms/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature=0123",
+        )),
+        context: principal.map(|p| keyhold_core::RequestContext {
             account_id: ACCOUNT.to_owned(),
+            region: "eu-west-1".to_owned(),
             principal_arn: p.to_owned(),
+            request_id: "req-1".to_owned(),
+            identity_policies: Default::default(),
+            source_ip: None,
+            secure_transport: false,
         }),
-        access_key_id: Some("AKIDEXAMPLE".to_owned()),
         user_agent: Some(http::HeaderValue::from_static("aws-cli/2.15 Python/3.11")),
         source_ip: Some("127.0.0.1".parse().expect("ip")),
         request_parameters: None,
         response: None,
     }
+}
+
+/// Request parameters holding `value`.
+fn params_of(value: Value) -> params::RequestParameters {
+    params::RequestParameters::from_value(&value)
 }
 
 /// The peek of a response body, as the record is given it.
@@ -199,14 +222,16 @@ fn cases() -> Vec<(Call, Option<(&'static str, &'static str)>)> {
     let mut out = Vec::new();
 
     let mut c = call("Encrypt", root);
-    c.request_parameters = Some(json!({"keyId": "alias/a", "encryptionContext": {"Dept": "Eng"}}));
+    c.request_parameters = Some(params_of(
+        json!({"keyId": "alias/a", "encryptionContext": {"Dept": "Eng"}}),
+    ));
     c.response = Some(peek_of(&format!(
         r#"{{"CiphertextBlob":"AAAA","KeyId":"{KEY_ARN}","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}}"#
     )));
     out.push((c, None));
 
     let mut c = call("Decrypt", Some("arn:aws:iam::111122223333:user/alice"));
-    c.request_parameters = Some(json!({}));
+    c.request_parameters = Some(params_of(json!({})));
     c.response = Some(peek_of(&format!(
         r#"{{"KeyId":"{KEY_ARN}","Plaintext":"c2VjcmV0","KeyMaterialId":"m\u00e9\"1"}}"#
     )));
@@ -216,9 +241,9 @@ fn cases() -> Vec<(Call, Option<(&'static str, &'static str)>)> {
         "Encrypt",
         Some("arn:aws:sts::111122223333:assumed-role/r/sess"),
     );
-    c.request_parameters = Some(
+    c.request_parameters = Some(params_of(
         json!({"keyId": "1234abcd-12ab-34cd-56ef-1234567890ab", "encryptionAlgorithm": "RSAES_OAEP_SHA_256"}),
-    );
+    ));
     out.push((
         c,
         Some((
@@ -228,7 +253,7 @@ fn cases() -> Vec<(Call, Option<(&'static str, &'static str)>)> {
     ));
 
     let mut c = call("ReEncrypt", Some("arn:aws:iam::111122223333:role/admin"));
-    c.request_parameters = Some(json!({"destinationKeyId": KEY_ARN}));
+    c.request_parameters = Some(params_of(json!({"destinationKeyId": KEY_ARN})));
     c.response = Some(peek_of(&format!(
         r#"{{"SourceKeyId":"arn:aws:kms:eu-west-1:111122223333:key/src","KeyId":"{KEY_ARN}",
             "SourceKeyMaterialId":"s","DestinationKeyMaterialId":"d"}}"#
@@ -236,7 +261,9 @@ fn cases() -> Vec<(Call, Option<(&'static str, &'static str)>)> {
     out.push((c, None));
 
     let mut c = call("CreateKey", Some("arn:aws:iam::111122223333:group/odd"));
-    c.request_parameters = Some(json!({"description": "d", "tags": [{"tagKey": "k"}]}));
+    c.request_parameters = Some(params_of(
+        json!({"description": "d", "tags": [{"tagKey": "k"}]}),
+    ));
     c.response = Some(peek_of(&format!(
         r#"{{"KeyMetadata":{{"Arn":"{KEY_ARN}","KeyId":"k","CreationDate":1660171107.0,
             "CustomKeyStoreId":"cks-1234567890abcdef0","Enabled":true}}}}"#
@@ -244,12 +271,14 @@ fn cases() -> Vec<(Call, Option<(&'static str, &'static str)>)> {
     out.push((c, None));
 
     let mut c = call("CreateAlias", root);
-    c.request_parameters = Some(json!({"aliasName": "alias/x", "targetKeyId": "k-1"}));
+    c.request_parameters = Some(params_of(
+        json!({"aliasName": "alias/x", "targetKeyId": "k-1"}),
+    ));
     c.response = Some(peek_of(""));
     out.push((c, None));
 
     let mut c = call("ListKeys", None);
-    c.access_key_id = None;
+    c.authorization = None;
     c.user_agent = None;
     c.source_ip = None;
     out.push((c, Some(("UnrecognizedClientException", ""))));
@@ -266,16 +295,27 @@ fn cases() -> Vec<(Call, Option<(&'static str, &'static str)>)> {
 
     let mut c = call("CreateCluster", root);
     c.source = Source::CloudHsm;
-    c.request_parameters = Some(json!({"clusterId": "cluster-1"}));
+    c.request_parameters = Some(params_of(json!({"clusterId": "cluster-1"})));
     c.response = Some(peek_of(r#"{"KeyId":"arn:aws:kms:x:1:key/k"}"#));
     out.push((c, None));
 
     let mut c = call("ScheduleKeyDeletion", root);
-    c.request_parameters = Some(json!({"keyId": KEY_ARN}));
+    c.request_parameters = Some(params_of(json!({"keyId": KEY_ARN})));
     c.response = Some(peek_of(&format!(
         r#"{{"KeyId":"{KEY_ARN}","DeletionDate":1660171107.0,"KeyState":"PendingDeletion","PendingWindowInDays":7}}"#
     )));
     out.push((c, None));
+
+    // Read from a request body by the scanner, as the server does: the key id for
+    // `resources` and the defaulted algorithm come from what it noted.
+    let mut c = call("Encrypt", root);
+    let encrypt = keyhold_kms_model::input_shape(keyhold_kms_model::Operation::Encrypt);
+    c.request_parameters = params::request_parameters(
+        encrypt,
+        br#"{"Plaintext":"QUJD","KeyId":"k-\u00e9","EncryptionContext":{"a":"b"},"GrantTokens":["t"]}"#,
+    );
+    assert!(c.request_parameters.is_some());
+    out.push((c, Some(("DisabledException", "disabled"))));
 
     let mut c = call("Decrypt", root);
     c.request_parameters = None;
