@@ -316,6 +316,10 @@ fn a_dropped_value_is_skipped_without_reading_it() {
     let body = b"{\"KeyId\":\"k\",\"Plaintext\":\"QUJD\x01RA==\"}";
     assert_eq!(scanned(shape, body), Ok(Some(json!({"keyId": "k"}))));
     assert_eq!(kept_by_serde(shape, body), None);
+    // Nor the name of a member the model does not know.
+    let body = b"{\"KeyId\":\"k\",\"\xff\x01\":1}";
+    assert_eq!(scanned(shape, body), Ok(Some(json!({"keyId": "k"}))));
+    assert_eq!(kept_by_serde(shape, body), None);
 }
 
 #[test]

@@ -114,8 +114,7 @@ impl Call {
         let credential = self
             .authorization
             .as_ref()
-            .and_then(|h| h.to_str().ok())
-            .and_then(credential_scope);
+            .and_then(|h| credential_scope(h.as_bytes()));
         let region = match (&self.context, credential) {
             (Some(ctx), _) => ctx.region.as_str(),
             (None, Some((_, region))) => region,
@@ -134,24 +133,30 @@ pub fn is_account_root(ctx: &RequestContext) -> bool {
 }
 
 /// (access key id, Region) of a SigV4 `Authorization` header's credential, unverified.
-fn credential_scope(authorization: &str) -> Option<(&str, &str)> {
+///
+/// Read from the header's bytes: checking the whole header is text first cost more than the
+/// rest of this, and only the two parts returned need to be.
+fn credential_scope(authorization: &[u8]) -> Option<(&str, &str)> {
+    const CREDENTIAL: &[u8] = b"Credential=";
     // SigV4 puts `Credential=` right after the algorithm; any other place is searched for.
-    let after_algorithm = authorization.split_once(' ').map(|(_, r)| r.trim_start());
-    let rest = match after_algorithm.and_then(|r| r.strip_prefix("Credential=")) {
+    let after_algorithm = memchr::memchr(b' ', authorization)
+        .map(|space| authorization[space + 1..].trim_ascii_start());
+    let rest = match after_algorithm.and_then(|r| r.strip_prefix(CREDENTIAL)) {
         Some(rest) => rest,
-        None => authorization.split("Credential=").nth(1)?,
+        None => {
+            let at = memchr::memmem::find(authorization, CREDENTIAL)?;
+            &authorization[at + CREDENTIAL.len()..]
+        }
     };
-    // Bytes, not `char`s: both separators are ASCII, and this runs for every audited request.
-    let end = rest
-        .bytes()
-        .position(|b| b == b',' || b == b' ')
-        .unwrap_or(rest.len());
-    let credential = &rest[..end];
-    let mut parts = credential.split('/');
+    let end = memchr::memchr2(b',', b' ', rest).unwrap_or(rest.len());
+    let mut parts = rest[..end].split(|&b| b == b'/');
     let akid = parts.next().filter(|a| !a.is_empty() && a.len() <= 128)?;
     let _date = parts.next()?;
     let region = parts.next().filter(|r| !r.is_empty() && r.len() <= 64)?;
-    Some((akid, region))
+    Some((
+        std::str::from_utf8(akid).ok()?,
+        std::str::from_utf8(region).ok()?,
+    ))
 }
 
 /// The audit log of a running server.
@@ -199,14 +204,23 @@ mod tests {
     fn credential_scope_of_a_sigv4_header() {
         let h = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261204/eu-west-1/kms/aws4_request, \
                  SignedHeaders=host;x-amz-date, Signature=abc";
-        assert_eq!(credential_scope(h), Some(("AKIDEXAMPLE", "eu-west-1")));
-        assert_eq!(credential_scope(""), None);
-        assert_eq!(credential_scope("Credential=/x/y"), None);
-        assert_eq!(credential_scope("Credential=A"), None);
+        assert_eq!(
+            credential_scope(h.as_bytes()),
+            Some(("AKIDEXAMPLE", "eu-west-1"))
+        );
+        assert_eq!(credential_scope(b""), None);
+        assert_eq!(credential_scope(b"Credential=/x/y"), None);
+        assert_eq!(credential_scope(b"Credential=A"), None);
         // Anywhere in the header, as a client might put it.
         assert_eq!(
-            credential_scope("X SignedHeaders=host, Credential=AK/d/ap-south-1/kms/aws4_request"),
+            credential_scope(b"X SignedHeaders=host, Credential=AK/d/ap-south-1/kms/aws4_request"),
             Some(("AK", "ap-south-1"))
         );
+        // Only the parts returned need to be text.
+        assert_eq!(
+            credential_scope(b"AWS4-HMAC-SHA256  Credential=AK/d/eu-north-1/kms, Signature=\xff"),
+            Some(("AK", "eu-north-1"))
+        );
+        assert_eq!(credential_scope(b"Credential=A\xff/d/eu-north-1/kms"), None);
     }
 }

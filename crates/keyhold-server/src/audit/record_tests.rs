@@ -110,7 +110,7 @@ fn oracle(call: &Call, request_id: &str, error: Option<(&str, &str)>) -> Value {
     let user_agent: String = call
         .user_agent
         .as_ref()
-        .and_then(|h| h.to_str().ok())
+        .and_then(|h| std::str::from_utf8(h.as_bytes()).ok())
         .unwrap_or("")
         .chars()
         .take(1024)
@@ -398,9 +398,14 @@ fn a_user_agent_is_cut_at_1024_characters() {
     let long = http::HeaderValue::from_str(&"v".repeat(1500)).expect("ua");
     assert_eq!(user_agent(Some(&long)), "v".repeat(1024));
     assert_eq!(user_agent(None), "");
+    // Characters, not bytes; and a value that is not UTF-8 is not shown.
+    let accents = http::HeaderValue::from_str(&"é".repeat(1500)).expect("ua");
+    assert_eq!(user_agent(Some(&accents)), "é".repeat(1024));
+    let bytes = http::HeaderValue::from_bytes(b"ua \xff").expect("ua");
+    assert_eq!(user_agent(Some(&bytes)), "");
 }
 
-/// The word-at-a-time check finds a character to escape wherever it is.
+/// The check finds a character to escape wherever it is.
 #[test]
 fn an_escape_is_found_at_every_position() {
     let specials: Vec<String> = (0u8..0x20)
