@@ -85,16 +85,23 @@ fn oracle(call: &Call, request_id: &str, error: Option<(&str, &str)>) -> Value {
         Some(c) => {
             let resource = c.principal_arn.splitn(6, ':').nth(5).unwrap_or("");
             let name = resource.rsplit('/').next().unwrap_or("");
-            let (kind, principal, user) =
-                if c.principal_arn == format!("arn:aws:iam::{}:root", c.account_id) {
-                    ("Root", c.account_id.as_str(), None)
-                } else if resource.starts_with("user/") {
-                    ("IAMUser", name, Some(name))
-                } else if resource.starts_with("role/") || resource.starts_with("assumed-role/") {
-                    ("AssumedRole", name, None)
-                } else {
-                    ("Unknown", name, None)
-                };
+            // The rule as a table: the resource's prefix names the identity type.
+            let types = [
+                ("user/", "IAMUser"),
+                ("role/", "AssumedRole"),
+                ("assumed-role/", "AssumedRole"),
+            ];
+            let root = c.principal_arn == format!("arn:aws:iam::{}:root", c.account_id);
+            let kind = match types
+                .iter()
+                .find(|(prefix, _)| resource.starts_with(prefix))
+            {
+                _ if root => "Root",
+                Some((_, kind)) => kind,
+                None => "Unknown",
+            };
+            let principal = if root { c.account_id.as_str() } else { name };
+            let user = (kind == "IAMUser").then_some(name);
             identity.insert("type".into(), json!(kind));
             identity.insert("principalId".into(), json!(principal));
             identity.insert("arn".into(), json!(c.principal_arn));
