@@ -51,23 +51,39 @@ pub(super) fn kept(
     let Kind::Structure(members) = &shape.kind else {
         return Err(Fallback);
     };
+    let mark = out.len();
     let mut scan = Scanner {
         b: body,
         i: 0,
         depth: 0,
         out,
-        facts: None,
     };
     scan.ws();
     if scan.peek() != Some(b'{') || shape.sensitive {
         return Err(Fallback);
     }
-    let kept = scan.structure(members)?;
+    let spans = scan.structure_spans(members)?;
     scan.ws();
     if scan.i != body.len() {
         return Err(Fallback);
     }
-    Ok(kept.then(|| scan.facts.unwrap_or_default()))
+    Ok(spans.map(|spans| facts(members, &spans, &out[mark..], mark)))
+}
+
+/// What the record reads back from the top-level structure written at the start of `text`
+/// (at `mark` in the whole output), whose kept members are at `spans`.
+fn facts(members: &[Member], spans: &[Option<Span>], text: &[u8], mark: usize) -> Facts {
+    let mut facts = Facts::default();
+    for (m, span) in members.iter().zip(spans) {
+        let Some(span) = span else { continue };
+        let value = span.value - mark..span.end - mark;
+        facts.encryption_algorithm |= m.path == "encryptionAlgorithm";
+        let slot = KEY_REF_MEMBERS.iter().position(|n| *n == m.path);
+        if let Some(slot) = slot.filter(|_| text.get(value.start) == Some(&b'"')) {
+            facts.key_refs[slot] = Some(value);
+        }
+    }
+    facts
 }
 
 /// The serde walk must decide (see the module doc).
@@ -82,8 +98,6 @@ struct Scanner<'a, 'o> {
     i: usize,
     depth: u32,
     out: &'o mut Vec<u8>,
-    /// What the top-level structure told, once it is closed.
-    facts: Option<Facts>,
 }
 
 /// Where a kept member or entry is in the text: `start` (its leading comma) to `end`, and
@@ -147,13 +161,21 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
+    /// A structure, written or dropped as [`Scanner::structure_spans`] says.
+    fn structure(&mut self, members: &'static [Member]) -> Scanned<bool> {
+        self.structure_spans(members).map(|spans| spans.is_some())
+    }
+
     /// A structure: members the model knows are kept or dropped, others skipped. A
     /// structure whose every member was dropped is dropped too (an empty one is kept).
-    fn structure(&mut self, members: &'static [Member]) -> Scanned<bool> {
+    /// Answers where its kept members were written, by their index in `members`, when kept.
+    fn structure_spans(
+        &mut self,
+        members: &'static [Member],
+    ) -> Scanned<Option<[Option<Span>; MAX_MEMBERS]>> {
         if members.len() > MAX_MEMBERS {
             return Err(Fallback);
         }
-        let top = self.depth == 0;
         let mark = self.out.len();
         let mut spans: [Option<Span>; MAX_MEMBERS] = [None; MAX_MEMBERS];
         let mut any = false;
@@ -188,25 +210,11 @@ impl<'a> Scanner<'a, '_> {
         if repeated {
             compact(self.out, mark, &mut spans);
         }
-        if top {
-            let mut facts = Facts::default();
-            for (m, span) in members.iter().zip(&spans) {
-                let Some(span) = span else { continue };
-                if m.path == "encryptionAlgorithm" {
-                    facts.encryption_algorithm = true;
-                }
-                let slot = KEY_REF_MEMBERS.iter().position(|n| *n == m.path);
-                if let Some(slot) = slot.filter(|_| self.out.get(span.value) == Some(&b'"')) {
-                    facts.key_refs[slot] = Some(span.value - mark..span.end - mark);
-                }
-            }
-            self.facts = Some(facts);
-        }
         if self.out.len() > mark || !any {
             close(self.out, mark, b"{}");
-            Ok(true)
+            Ok(Some(spans))
         } else {
-            Ok(false)
+            Ok(None)
         }
     }
 

@@ -124,14 +124,6 @@ impl Call {
     }
 }
 
-/// Whether `ctx`'s caller is its account's root user.
-pub fn is_account_root(ctx: &RequestContext) -> bool {
-    ctx.principal_arn
-        .strip_prefix("arn:aws:iam::")
-        .and_then(|rest| rest.strip_suffix(":root"))
-        == Some(ctx.account_id.as_str())
-}
-
 /// (access key id, Region) of a SigV4 `Authorization` header's credential, unverified.
 ///
 /// Read from the header's bytes: checking the whole header is text first cost more than the

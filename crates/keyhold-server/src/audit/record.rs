@@ -47,7 +47,7 @@ pub fn write_event(out: &mut Vec<u8>, call: &Call, request_id: &str, error: Opti
         _ => &none,
     };
     let key_arns = match (call.source, caller) {
-        (Source::Kms, Some(caller)) => resources(caller, region, peek, call),
+        (Source::Kms, Some(caller)) => resources(caller, peek, call),
         _ => Vec::new(),
     };
 
@@ -147,7 +147,7 @@ fn write_user_identity(
     let resource = after_colons(arn, 5).unwrap_or("");
     let name = resource.rsplit_once('/').map_or(resource, |(_, name)| name);
     // Keyhold has no IAM unique ids: the principal id is the account (root) or the name.
-    let (kind, principal_id, user_name) = if super::is_account_root(caller) {
+    let (kind, principal_id, user_name) = if caller.is_account_root() {
         ("Root", caller.account_id.as_str(), None)
     } else if resource.starts_with("user/") {
         ("IAMUser", name, Some(name))
@@ -299,27 +299,22 @@ fn user_agent(header: Option<&http::HeaderValue>) -> &str {
     }
 }
 
-/// The key ARN `key_ref` names in the caller's account and `region`, when it names a key (an
+/// The key ARN `key_ref` names in the caller's account and Region, when it names a key (an
 /// ARN or a key id); aliases are not resolved here.
-fn key_arn<'a>(caller: &RequestContext, region: &str, key_ref: &'a str) -> Option<Cow<'a, str>> {
+fn key_arn<'a>(caller: &RequestContext, key_ref: Cow<'a, str>) -> Option<Cow<'a, str>> {
     if key_ref.starts_with("arn:") {
-        return key_ref.contains(":key/").then_some(Cow::Borrowed(key_ref));
+        return key_ref.contains(":key/").then_some(key_ref);
     }
     if key_ref.is_empty() || key_ref.starts_with("alias/") {
         return None;
     }
-    Some(Cow::Owned(keyhold_core::arn::key_arn(
-        region,
-        &caller.account_id,
-        key_ref,
-    )))
+    Some(Cow::Owned(caller.key_arn(&key_ref)))
 }
 
 /// The keys a KMS call used, in AWS's order (ReEncrypt: source, then destination): from the
 /// response when it names them, otherwise from the request's key id.
 fn resources<'a>(
     caller: &RequestContext,
-    region: &str,
     peek: &'a ResponsePeek<'a>,
     call: &'a Call,
 ) -> Vec<Cow<'a, str>> {
@@ -341,14 +336,8 @@ fn resources<'a>(
     .collect();
     if let (true, Some(request)) = (arns.is_empty(), &call.request_parameters) {
         arns.extend(
-            (0..super::params::KEY_REF_MEMBERS.len()).filter_map(|slot| {
-                match request.key_ref(slot)? {
-                    Cow::Borrowed(key_ref) => key_arn(caller, region, key_ref),
-                    Cow::Owned(key_ref) => {
-                        key_arn(caller, region, &key_ref).map(|arn| Cow::Owned(arn.into_owned()))
-                    }
-                }
-            }),
+            (0..super::params::KEY_REF_MEMBERS.len())
+                .filter_map(|slot| key_arn(caller, request.key_ref(slot)?)),
         );
     }
     arns.dedup();
