@@ -131,6 +131,21 @@ pub fn verify_user_pin(
     })
 }
 
+/// The mechanisms the token labelled `token_label` offers (`C_GetMechanismList` on its
+/// slot), by their `CKM_*` names, sorted. For tests and diagnostics: a module may be
+/// configured to offer fewer than it implements (SoftHSMv2's `slots.mechanisms`).
+pub fn mechanisms(module_path: &Path, token_label: &str) -> Result<Vec<String>, Pkcs11Error> {
+    let m = module(module_path)?;
+    let (_calls, slot) = m.locate(token_label)?;
+    let (ctx, _) = m.ctx();
+    let list = ctx
+        .get_mechanism_list(slot)
+        .map_err(ck("C_GetMechanismList"))?;
+    let mut names: Vec<String> = list.iter().map(|t| t.to_string()).collect();
+    names.sort();
+    Ok(names)
+}
+
 /// Runs `f` on a new session (read-write if `rw`) on the token labelled `token_label`,
 /// outside any pool, holding the module's call guard throughout; the session is closed
 /// before the guard is released.
