@@ -72,10 +72,11 @@ pub const DEFAULT_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 /// configuration: what the CloudHSM key path uses (AES key generation, AES-GCM), nothing else.
 ///
 /// Two reasons. The HSM then refuses every other mechanism, whatever a key's
-/// `CKA_ALLOWED_MECHANISMS` says, as a `kmsuser`-only cluster should. And SoftHSMv2 copies its
-/// list of enabled mechanisms (a linked list: 70 allocations and frees with `ALL`) on
-/// every `C_EncryptInit` and `C_DecryptInit`: that copy was about 27% of the module's work for
-/// one 1 KiB Encrypt (callgrind), and with two entries it is negligible.
+/// `CKA_ALLOWED_MECHANISMS` says: KMS uses a CloudHSM key store's keys for nothing else. And
+/// SoftHSMv2 copies its list of enabled mechanisms (a linked list: 70 allocations and frees
+/// with `ALL`) on every `C_EncryptInit` and `C_DecryptInit`: that copy was about 29% of the
+/// module's instructions for one 1 KiB Encrypt (callgrind), and with two entries it is
+/// negligible.
 pub const CLUSTER_MECHANISMS: &[&str] = &["CKM_AES_KEY_GEN", "CKM_AES_GCM"];
 
 /// SoftHSMv2's configuration for cluster tokens kept in `tokens` (file object store, errors
