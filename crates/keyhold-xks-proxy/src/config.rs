@@ -26,6 +26,10 @@
 //! # [backends.hsm]
 //! # type = "pkcs11"
 //! # module = "/usr/lib/softhsm/libsofthsm2.so"
+//! # # The proxy uses only CKM_AES_KEY_GEN and CKM_AES_GCM. On SoftHSMv2, enabling only those
+//! # # (`slots.mechanisms = CKM_AES_KEY_GEN,CKM_AES_GCM` in its softhsm2.conf) makes each
+//! # # Encrypt and Decrypt cheaper: SoftHSMv2 copies the list of enabled mechanisms on every
+//! # # C_EncryptInit and C_DecryptInit (proxy Encrypt on SoftHSMv2 +7% to +16% with oha).
 //! # token_label = "keyhold"
 //! # user_pin_env = "KEYHOLD_HSM_PIN"
 //! # key_label_prefix = "xks/"
