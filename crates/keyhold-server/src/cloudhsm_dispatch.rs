@@ -46,17 +46,12 @@ pub async fn handle(
     let http_parts = HttpRequestParts::from_http(parts, body);
     let sig_parts = http_parts.request_parts();
     let ctx = crate::auth::authenticate_for(&state.settings, &sig_parts, request_id, SERVICE)?;
+    // The model's table for AWS's operations; Keyhold's extensions (passwords!) have none
+    // and keep only named identifiers.
+    let shape =
+        keyhold_cloudhsm_model::Operation::from_name(op).map(keyhold_cloudhsm_model::input_shape);
     let mut unaudited = None;
-    let ctx = match call.as_mut() {
-        Some(call) => {
-            // The model's table for AWS's operations; Keyhold's extensions (passwords!) have
-            // none and keep only named identifiers.
-            let shape = keyhold_cloudhsm_model::Operation::from_name(op)
-                .map(keyhold_cloudhsm_model::input_shape);
-            call.authenticated(ctx, shape, body)
-        }
-        None => &*unaudited.insert(ctx),
-    };
+    let ctx = crate::audit::Call::hold_context(call, &mut unaudited, ctx, shape, body);
     let media_type = parts
         .headers
         .get(http::header::CONTENT_TYPE)

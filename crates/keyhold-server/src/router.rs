@@ -150,12 +150,9 @@ async fn handle_inner(
     }
     let peek = std::sync::OnceLock::new();
     let audited = call.is_some().then_some(&peek);
-    // An audited call keeps the context for its record and lends it back.
     let mut unaudited = None;
-    let ctx = match call.as_mut() {
-        Some(call) => call.authenticated(ctx, Some(keyhold_kms_model::input_shape(op)), &body),
-        None => &*unaudited.insert(ctx),
-    };
+    let shape = Some(keyhold_kms_model::input_shape(op));
+    let ctx = crate::audit::Call::hold_context(call, &mut unaudited, ctx, shape, &body);
 
     let content_type = parts
         .headers

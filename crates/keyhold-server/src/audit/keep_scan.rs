@@ -29,7 +29,7 @@
 use keyhold_model_runtime::validate::{Kind, Member, Shape};
 
 use super::keep::DROPPED_MEMBERS;
-use super::params::{Facts, KEY_REF_MEMBERS};
+use super::params::Facts;
 
 /// Nesting deeper than this is left to the serde walk (which has a limit of its own).
 const MAX_DEPTH: u32 = 64;
@@ -77,11 +77,8 @@ fn facts(members: &[Member], spans: &[Option<Span>], text: &[u8], mark: usize) -
     for (m, span) in members.iter().zip(spans) {
         let Some(span) = span else { continue };
         let value = span.value - mark..span.end - mark;
-        facts.encryption_algorithm |= m.path == "encryptionAlgorithm";
-        let slot = KEY_REF_MEMBERS.iter().position(|n| *n == m.path);
-        if let Some(slot) = slot.filter(|_| text.get(value.start) == Some(&b'"')) {
-            facts.key_refs[slot] = Some(value);
-        }
+        let is_string = text.get(value.start) == Some(&b'"');
+        facts.note(m.path, value, is_string);
     }
     facts
 }

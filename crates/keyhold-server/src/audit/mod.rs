@@ -108,6 +108,21 @@ impl Call {
         self.context.insert(ctx)
     }
 
+    /// The context an authenticated request is handled with: moved into the request's `call`
+    /// when it is audited (its record shows it) and lent back, else kept in `unaudited`.
+    pub fn hold_context<'a>(
+        call: &'a mut Option<Call>,
+        unaudited: &'a mut Option<RequestContext>,
+        ctx: RequestContext,
+        shape: Option<&'static keyhold_model_runtime::validate::Shape>,
+        body: &[u8],
+    ) -> &'a RequestContext {
+        match call {
+            Some(call) => call.authenticated(ctx, shape, body),
+            None => unaudited.insert(ctx),
+        }
+    }
+
     /// The access key id the request presented, and the Region of the call: the
     /// authenticated context's, else the credential scope's, else Keyhold's default.
     pub fn scope(&self) -> (Option<&str>, &str) {

@@ -57,6 +57,18 @@ pub(super) struct Facts {
     pub encryption_algorithm: bool,
 }
 
+impl Facts {
+    /// Notes the kept top-level member `name`, whose value is at `value` in the text and is a
+    /// string when `is_string`.
+    pub(super) fn note(&mut self, name: &str, value: std::ops::Range<usize>, is_string: bool) {
+        self.encryption_algorithm |= name == "encryptionAlgorithm";
+        let slot = KEY_REF_MEMBERS.iter().position(|n| *n == name);
+        if let (Some(slot), true) = (slot, is_string) {
+            self.key_refs[slot] = Some(value);
+        }
+    }
+}
+
 impl RequestParameters {
     /// The parameters of `value`, written as serde_json writes it (the serde walk's answer,
     /// Keyhold's own extensions, tests).
@@ -82,11 +94,7 @@ impl RequestParameters {
                 json.truncate(at);
                 json.extend_from_slice(b"null");
             }
-            let slot = KEY_REF_MEMBERS.iter().position(|n| n == name);
-            if let (Some(slot), Value::String(_)) = (slot, v) {
-                facts.key_refs[slot] = Some(at..json.len());
-            }
-            facts.encryption_algorithm |= name == "encryptionAlgorithm";
+            facts.note(name, at..json.len(), v.is_string());
         }
         json.push(b'}');
         Self { json, facts }
